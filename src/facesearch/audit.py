@@ -1,0 +1,136 @@
+"""The audit trail: typed events with stable names, written through one path, hash-chained.
+
+Each event's hash is SHA-256 over the previous event's hash and the canonical JSON of its own
+fields, so changing, removing or reordering any stored event breaks the chain from that point;
+the single-row chain head, updated in the same transaction as each append, also exposes a
+removed tail. Events never hold images or embeddings: subjects appear by their opaque id.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from facesearch.gallery.schema import AuditEventRow, AuditHeadRow
+from facesearch.types import AuditEvent, ChainReport
+
+GENESIS = "0" * 64
+
+
+class AuditAction(enum.StrEnum):
+    """Stable event names. Never rename one: old chains must stay verifiable."""
+
+    INIT = "gallery.init"
+    ENROLL = "face.enroll"
+    IDENTIFY = "search.identify"
+    VERIFY = "search.verify"
+    ERASE = "subject.erase"
+
+
+def _canonical(fields: Mapping[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _digest(row: AuditEventRow) -> str:
+    fields = {
+        "seq": row.seq,
+        "ts": row.ts,
+        "actor": row.actor,
+        "action": row.action,
+        "purpose": row.purpose,
+        "case": row.case_id,
+        "probe_sha256": row.probe_sha256,
+        "gallery_generation": row.gallery_generation,
+        "details": row.details,
+    }
+    return hashlib.sha256((row.prev_hash + _canonical(fields)).encode("utf-8")).hexdigest()
+
+
+def append(
+    session: Session,
+    *,
+    actor: str,
+    action: AuditAction,
+    gallery_generation: int,
+    purpose: str | None = None,
+    case: str | None = None,
+    probe_sha256: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> int:
+    """Append one event inside the caller's transaction and return its sequence number."""
+    head = session.get(AuditHeadRow, 1, with_for_update=True)
+    if head is None:
+        head = AuditHeadRow(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+    row = AuditEventRow(
+        seq=head.seq + 1,
+        ts=datetime.now(UTC).isoformat(timespec="microseconds"),
+        actor=actor,
+        action=action.value,
+        purpose=purpose,
+        case_id=case,
+        probe_sha256=probe_sha256,
+        gallery_generation=gallery_generation,
+        details=_canonical(details or {}),
+        prev_hash=head.hash,
+    )
+    row.hash = _digest(row)
+    session.add(row)
+    head.seq, head.hash = row.seq, row.hash
+    session.flush()
+    return row.seq
+
+
+def verify(session: Session) -> ChainReport:
+    """Recompute the whole chain; report the first event that does not fit, if any."""
+    prev_hash, expected_seq, count = GENESIS, 1, 0
+    for row in session.scalars(select(AuditEventRow).order_by(AuditEventRow.seq)).yield_per(1000):
+        if row.seq != expected_seq:
+            return ChainReport(False, count, expected_seq, f"event {expected_seq} is missing")
+        if row.prev_hash != prev_hash:
+            return ChainReport(False, count, row.seq, "does not link to the event before it")
+        if _digest(row) != row.hash:
+            return ChainReport(False, count, row.seq, "its content does not match its hash")
+        prev_hash, expected_seq, count = row.hash, expected_seq + 1, count + 1
+    head = session.get(AuditHeadRow, 1)
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    if (head_seq, head_hash) != (count, prev_hash):
+        return ChainReport(False, count, count + 1, f"the chain head records {head_seq} events")
+    return ChainReport(True, count)
+
+
+def _event(row: AuditEventRow) -> AuditEvent:
+    return AuditEvent(
+        seq=row.seq,
+        ts=datetime.fromisoformat(row.ts),
+        actor=row.actor,
+        action=row.action,
+        purpose=row.purpose,
+        case=row.case_id,
+        probe_sha256=row.probe_sha256,
+        gallery_generation=row.gallery_generation,
+        details=json.loads(row.details),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def events(
+    session: Session, *, action: str | None = None, case: str | None = None, limit: int | None = None
+) -> list[AuditEvent]:
+    """Stored events, oldest first, optionally filtered by action or case."""
+    query = select(AuditEventRow).order_by(AuditEventRow.seq)
+    if action:
+        query = query.where(AuditEventRow.action == action)
+    if case:
+        query = query.where(AuditEventRow.case_id == case)
+    if limit:
+        query = query.limit(limit)
+    return [_event(row) for row in session.scalars(query)]

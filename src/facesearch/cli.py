@@ -1,0 +1,300 @@
+"""The command-line front end: parses, calls the core, renders. No rules live here.
+
+Exit status: 0 success; 1 audit chain broken; 2 usage error; 3 bad input (photo or value);
+4 refused by policy (missing source, basis, purpose, case, reason); 5 gallery problem
+(not initialised, unknown subject); 6 bad configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from facesearch import engine as core
+from facesearch.config import Settings
+from facesearch.errors import ConfigError, FacesearchError, GalleryError, InputError, PolicyError
+from facesearch.home import default_home
+from facesearch.types import EnrollProgress, IdentifyResult, LawfulBasis
+
+app = typer.Typer(
+    help="Accountable, self-hosted face search. Every search needs a purpose and a case; every "
+    "enrolled photo needs a source and a lawful basis; everything is audited.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+audit_app = typer.Typer(help="Read and check the hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+EXIT_CODES: list[tuple[type[FacesearchError], int]] = [
+    (InputError, 3),
+    (PolicyError, 4),
+    (GalleryError, 5),
+    (ConfigError, 6),
+]
+BASIS_HELP = "Lawful basis: " + ", ".join(b.value for b in LawfulBasis) + "."
+
+
+class _Options:
+    home: Path
+    actor: str | None
+    overrides: dict[str, Any]
+
+
+opts = _Options()
+
+
+@contextmanager
+def _handled() -> Iterator[None]:
+    """Translate core errors into a one-line message and an exit status; no stack traces."""
+    try:
+        yield
+    except FacesearchError as exc:
+        err.print(f"[bold red]error[/] ({exc.code}): {exc.message}", highlight=False)
+        code = next((c for cls, c in EXIT_CODES if isinstance(exc, cls)), 1)
+        raise typer.Exit(code) from None
+
+
+def _settings() -> Settings:
+    return Settings.load(opts.home).replace(**opts.overrides)
+
+
+def _engine() -> core.Engine:
+    return core.open_engine(opts.home, actor=opts.actor, settings=_settings())
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@app.callback()
+def _global(
+    home: Annotated[
+        Optional[Path],
+        typer.Option(help="Gallery home folder [env FACESEARCH_HOME; default: the user's data folder]."),
+    ] = None,
+    actor: Annotated[Optional[str], typer.Option(help="Who is acting, for the audit log [default: OS user].")] = None,
+    detector: Annotated[Optional[str], typer.Option(help="Face detector: hog (default) or cnn.")] = None,
+    upsample: Annotated[Optional[int], typer.Option(help="Upsampling before detection (0-3).")] = None,
+) -> None:
+    opts.home = home or default_home()
+    opts.actor = actor
+    opts.overrides = {k: v for k, v in {"detector": detector, "upsample": upsample}.items() if v is not None}
+
+
+@app.command()
+def init() -> None:
+    """Create a gallery in the home folder (safe to run again)."""
+    with _handled():
+        engine = core.init(opts.home, actor=opts.actor, settings=_settings())
+        engine.close()
+    out.print(f"gallery ready in {opts.home}")
+
+
+@app.command()
+def enroll(
+    photos: Annotated[list[Path], typer.Argument(help="Photos of one person, each showing exactly one face.")],
+    subject: Annotated[Optional[str], typer.Option(help="Name of the person the photos show.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Where the photos came from (required).")] = None,
+    basis: Annotated[Optional[str], typer.Option(help=BASIS_HELP + " Required.")] = None,
+    retain_until: Annotated[Optional[str], typer.Option(help="Delete after this date (YYYY-MM-DD).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Enroll photos of one subject. All are checked first; if any is refused, none is stored."""
+    with _handled(), _engine() as engine:
+        result = engine.enroll(
+            photos, subject=subject or "", source=source or "", basis=basis or "", retain_until=retain_until
+        )
+    if json_out:
+        _print_json(result.to_dict())
+        return
+    for image in result.images:
+        out.print(f"{image.status.value}: {image.name} -> {result.subject} (face {image.face_id})", highlight=False)
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.1f} photos/s" if task.speed else "- photos/s")
+
+
+@app.command("enroll-dir")
+def enroll_dir(
+    directory: Annotated[Path, typer.Argument(help="A folder with one sub-folder of photos per subject.")],
+    source: Annotated[Optional[str], typer.Option(help="Where the photos came from (required).")] = None,
+    basis: Annotated[Optional[str], typer.Option(help=BASIS_HELP + " Required.")] = None,
+    retain_until: Annotated[Optional[str], typer.Option(help="Delete after this date (YYYY-MM-DD).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Enroll DIR/<subject>/<photo>: one subject per sub-folder, named after it."""
+    columns = (TextColumn("enrolling"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeRemainingColumn())
+    with _handled(), _engine() as engine, Progress(*columns, console=err, transient=json_out) as progress:
+        task = progress.add_task("enroll", total=None)
+
+        def on_progress(p: EnrollProgress) -> None:
+            progress.update(task, total=p.total, completed=p.done)
+
+        result = engine.enroll_directory(
+            directory, source=source or "", basis=basis or "", retain_until=retain_until, on_progress=on_progress
+        )
+    if json_out:
+        _print_json(result.to_dict() | {"rejected_by_reason": result.rejected_by_reason()})
+        return
+    out.print(
+        f"{result.enrolled} faces enrolled for {result.subjects} subjects; "
+        f"{result.already_enrolled} already enrolled; {len(result.rejected)} images rejected"
+    )
+    if result.rejected:
+        table = Table("reason", "images", title="rejected images by reason")
+        for reason, count in result.rejected_by_reason().items():
+            table.add_row(reason, str(count))
+        out.print(table)
+
+
+@app.command()
+def identify(
+    probe: Annotated[Path, typer.Argument(help="Photo to search; every face in it is searched.")],
+    purpose: Annotated[Optional[str], typer.Option(help="Why this search is run (required, audited).")] = None,
+    case: Annotated[Optional[str], typer.Option(help="Case or file reference (required, audited).")] = None,
+    top: Annotated[Optional[int], typer.Option("--top", help="Candidates per face [default: setting top_k].")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """1:N search of a probe photo against the gallery; prints candidates, never identities."""
+    with _handled(), _engine() as engine:
+        result = engine.identify(probe, purpose=purpose or "", case=case or "", top_k=top)
+    if json_out:
+        _print_json(result.to_dict())
+    else:
+        _render_identify(result)
+
+
+def _render_identify(result: IdentifyResult) -> None:
+    out.print(f"[bold]{result.notice}[/]")
+    out.print(
+        f"model {result.model_id}; gallery of {result.gallery_size} faces; threshold score "
+        f"{result.threshold.score} ({result.threshold.source}); audit event #{result.audit_seq}",
+        highlight=False,
+    )
+    for number, face in enumerate(result.faces, start=1):
+        box = face.box
+        title = f"probe face {number} at ({box.left},{box.top})-({box.right},{box.bottom}), {face.quality.face_px} px"
+        table = Table("rank", "candidate subject", "score", "clears threshold", title=title)
+        for c in face.candidates:
+            table.add_row(str(c.rank), c.subject, f"{c.score:.4f}", "yes" if c.clears_threshold else "no")
+        out.print(table)
+        if not face.candidates:
+            out.print("  (the gallery is empty)")
+        for warning in face.warnings:
+            out.print(f"  [yellow]warning[/]: {warning}", highlight=False)
+    out.print(f"[dim]{result.threshold.meaning}[/]")
+
+
+@app.command()
+def verify(
+    photo_a: Annotated[Path, typer.Argument(help="First photo.")],
+    photo_b: Annotated[Path, typer.Argument(help="Second photo.")],
+    purpose: Annotated[Optional[str], typer.Option(help="Why this comparison is run (audited).")] = None,
+    case: Annotated[Optional[str], typer.Option(help="Case or file reference (audited).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """1:1 comparison of the main face of two photos."""
+    with _handled(), _engine() as engine:
+        result = engine.verify(photo_a, photo_b, purpose=purpose, case=case)
+    if json_out:
+        _print_json(result.to_dict())
+        return
+    verdict = "likely the same person" if result.same_person else "likely different people"
+    out.print(f"score {result.score:.4f} (threshold {result.threshold.score}): {verdict}", highlight=False)
+    for warning in result.warnings:
+        out.print(f"[yellow]warning[/]: {warning}", highlight=False)
+    out.print(f"[dim]{result.threshold.meaning}[/]")
+
+
+@app.command()
+def subjects(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """List enrolled subjects."""
+    with _handled(), _engine() as engine:
+        rows = engine.subjects()
+    if json_out:
+        _print_json([r.to_dict() for r in rows])
+        return
+    table = Table("subject", "id", "images", "faces", "retain until")
+    for r in rows:
+        table.add_row(r.name, r.subject_id, str(r.images), str(r.faces), str(r.retain_until or "-"))
+    out.print(table)
+
+
+@app.command()
+def erase(
+    subject: Annotated[str, typer.Argument(help="Subject name or id.")],
+    reason: Annotated[Optional[str], typer.Option(help="Why the subject is erased (required, audited).")] = None,
+) -> None:
+    """Erase a subject physically: rows, templates, crops and index entries."""
+    with _handled(), _engine() as engine:
+        result = engine.erase(subject, reason=reason or "")
+    out.print(
+        f"erased subject {result.subject_id}: {result.images_removed} images, {result.faces_removed} faces, "
+        f"{result.index_entries_removed} index entries; audit event #{result.audit_seq}",
+        highlight=False,
+    )
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Show every setting with its value and meaning (set them in HOME/facesearch.toml)."""
+    with _handled():
+        current = _settings()
+    table = Table("setting", "value", "meaning")
+    for name, (_default, doc) in Settings.documentation().items():
+        table.add_row(name, str(getattr(current, name)), doc)
+    out.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 and name the first bad event if anything was altered."""
+    with _handled(), _engine() as engine:
+        report = engine.audit_verify()
+    if report.ok:
+        out.print(f"audit chain intact: {report.events} events")
+        return
+    err.print(f"[bold red]audit chain broken[/] at event #{report.first_bad_seq}: {report.problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("show")
+def audit_show(
+    action: Annotated[Optional[str], typer.Option(help="Only this action, e.g. search.identify.")] = None,
+    case: Annotated[Optional[str], typer.Option(help="Only events of this case.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show audit events, oldest first."""
+    with _handled(), _engine() as engine:
+        events = engine.audit_events(action=action, case=case)
+    if json_out:
+        _print_json([e.to_dict() for e in events])
+        return
+    table = Table("#", "time (UTC)", "actor", "action", "purpose", "case", "details")
+    for e in events:
+        details = json.dumps(dict(e.details), ensure_ascii=False)
+        table.add_row(str(e.seq), e.ts.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.purpose or "",
+                      e.case or "", details if len(details) < 120 else details[:117] + "...")
+    out.print(table)
+
+
+def main() -> None:
+    app()
+
+

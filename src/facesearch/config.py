@@ -1,0 +1,116 @@
+"""Settings: declared once, each with its documentation, validated, passed in (never a global).
+
+A home folder may hold ``facesearch.toml`` with any of these keys at top level; anything not
+given keeps its default. ``facesearch settings`` prints them with their documentation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from facesearch.errors import ConfigError
+
+CONFIG_FILE = "facesearch.toml"
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every tunable of the engine. Use :meth:`documentation` to list them."""
+
+    max_image_pixels: int = _setting(
+        40_000_000,
+        "Largest pixel count (width x height) an image header may declare; larger files are refused "
+        "before decoding (guards against decompression bombs).",
+    )
+    max_image_bytes: int = _setting(
+        50 * 1024 * 1024, "Largest image file accepted, in bytes; larger files are refused unread."
+    )
+    detector: str = _setting(
+        "hog",
+        "Face detector: 'hog' (dlib's HOG + linear SVM, fast on CPU) or 'cnn' (dlib's MMOD CNN, "
+        "finds more rotated and small faces, several times slower on CPU).",
+    )
+    upsample: int = _setting(
+        1,
+        "Times the image is doubled in size before detection; higher finds smaller faces, slower. "
+        "0 to 3.",
+    )
+    enroll_min_face_px: int = _setting(
+        40,
+        "Enrollment refuses a face whose box is smaller than this many pixels on its shorter side "
+        "(reason 'face-too-small'); probes below it are searched with a warning.",
+    )
+    enroll_min_sharpness: float = _setting(
+        5.0,
+        "Enrollment refuses a face whose aligned chip has a Laplacian variance below this (reason "
+        "'face-blurred'); probes below it are searched with a warning. Higher is stricter.",
+    )
+    enroll_min_detector_score: float = _setting(
+        0.3,
+        "Enrollment counts only faces the detector scores at least this (reason "
+        "'low-detector-confidence' when none does); probes below it are searched with a warning. "
+        "Higher is stricter; dlib's HOG detector reports 0 at its own decision boundary.",
+    )
+    num_jitters: int = _setting(
+        0,
+        "Extra randomly jittered copies of each face averaged into its embedding; higher is slightly "
+        "more accurate and proportionally slower. 0 embeds the face once.",
+    )
+    keep_crops: bool = _setting(
+        False, "Store a JPEG crop of each enrolled face in the gallery (for review screens)."
+    )
+    top_k: int = _setting(5, "Candidates returned per probe face when the request does not say.")
+
+    def __post_init__(self) -> None:
+        if self.detector not in ("hog", "cnn"):
+            raise ConfigError(f"setting 'detector' must be 'hog' or 'cnn', not {self.detector!r}")
+        if not 0 <= self.upsample <= 3:
+            raise ConfigError(f"setting 'upsample' must be between 0 and 3, not {self.upsample}")
+        for name in ("max_image_pixels", "max_image_bytes", "top_k"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting {name!r} must be at least 1")
+        if self.num_jitters < 0:
+            raise ConfigError("setting 'num_jitters' must not be negative")
+
+    @classmethod
+    def documentation(cls) -> dict[str, tuple[Any, str]]:
+        """Each setting's name mapped to (default, documentation)."""
+        return {f.name: (f.default, f.metadata["doc"]) for f in dataclasses.fields(cls)}
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], origin: str = "settings") -> Settings:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"{origin}: unknown setting(s) {', '.join(unknown)}")
+        for name, value in values.items():
+            expected = type(known[name].default)
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                values[name] = float(value)
+            elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ConfigError(
+                    f"{origin}: setting {name!r} must be {expected.__name__}, not {value!r}"
+                )
+        return cls(**values)
+
+    @classmethod
+    def load(cls, home: Path) -> Settings:
+        """Defaults, overridden by ``HOME/facesearch.toml`` when it exists."""
+        path = home / CONFIG_FILE
+        if not path.exists():
+            return cls()
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+        return cls.from_mapping(values, origin=str(path))

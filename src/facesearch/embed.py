@@ -1,0 +1,27 @@
+"""Stage 4: turn aligned face chips into embeddings that record the model that made them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from facesearch.models import DlibModels, EmbedderSpec
+from facesearch.types import AlignedFace, Embedding
+
+
+def embed_faces(
+    faces: Sequence[AlignedFace], spec: EmbedderSpec, models: DlibModels, num_jitters: int = 0
+) -> list[Embedding]:
+    """One embedding per aligned face, computed in a single batch call to the network."""
+    if not faces:
+        return []
+    chips = [face.chip for face in faces]
+    vectors = models.resnet().compute_face_descriptor(chips, num_jitters)
+    out = []
+    for vec in vectors:
+        array = np.asarray(vec, dtype=np.float32)
+        if array.shape != (spec.dimension,):  # pragma: no cover - a wrong model file
+            raise ValueError(f"model {spec.model_id} gave a vector of shape {array.shape}")
+        out.append(Embedding(vector=array, model_id=spec.model_id, metric=spec.metric))
+    return out

@@ -1,0 +1,483 @@
+"""The facade: enroll, identify, verify, erase, with policy checked first and every use audited.
+
+Each public method checks policy before doing any work, computes what it can outside any
+transaction, then changes the gallery and appends its audit event in one transaction, and only
+then brings the vector index up to date. A refused or failed call leaves gallery, index and audit
+chain exactly as they were; an index left behind by a crash is detected by its generation and
+rebuilt from the gallery.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from facesearch import audit, policy
+from facesearch.audit import AuditAction
+from facesearch.config import Settings
+from facesearch.decode import PhotoInput, decode
+from facesearch.enrollment import PreparedFace, describe_issues, prepare
+from facesearch.errors import (
+    DuplicateImageError,
+    FaceRefusedError,
+    FacesearchError,
+    GalleryNotInitialisedError,
+    IndexCorruptError,
+    InputError,
+    ModelMismatchError,
+    NoFaceError,
+)
+from facesearch.gallery import GalleryStore, ImageRecord, SubjectRef
+from facesearch.home import Home
+from facesearch.index import ExactIndex
+from facesearch.index.base import IndexInfo
+from facesearch.pipeline import FacePipeline, main_face
+from facesearch.search import compare, published_threshold, rank_subjects
+from facesearch.types import (
+    AuditEvent,
+    ChainReport,
+    EnrolledImage,
+    EnrollDirectoryResult,
+    EnrollProgress,
+    EnrollResult,
+    EnrollStatus,
+    ErasureResult,
+    FaceObservation,
+    IdentifyResult,
+    ProbeFace,
+    Rejection,
+    SubjectSummary,
+    VerifyResult,
+)
+
+log = logging.getLogger("facesearch")
+
+BATCH_FACES = 128  # enroll-dir commits and re-saves the index after this many faces
+
+
+class Engine:
+    """One gallery in one home folder. Obtain it with :func:`facesearch.open` or :func:`facesearch.init`."""
+
+    def __init__(self, home: Home, store: GalleryStore, settings: Settings, actor: str | None = None) -> None:
+        self.home = home
+        self.store = store
+        self.settings = settings
+        self.actor = (actor or "").strip() or getpass.getuser()
+        self.pipeline = FacePipeline(settings)
+        self.spec = self.pipeline.spec
+        self._index: ExactIndex | None = None
+        self._thread_lock = threading.RLock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- enrollment -------------------------------------------------------------------
+
+    def enroll(
+        self,
+        photos: PhotoInput | Iterable[PhotoInput],
+        *,
+        subject: str,
+        source: str,
+        basis: str,
+        retain_until: date | str | None = None,
+    ) -> EnrollResult:
+        """Enroll one or more photos of one subject, each with exactly one usable face.
+
+        source: where the photos came from (required). basis: the lawful basis, one of
+        :class:`facesearch.LawfulBasis` (required). All photos are checked first: if any is refused,
+        nothing is stored. A photo already enrolled for this subject is reported, not stored twice.
+        """
+        name = policy.require_subject_name(subject)
+        provenance = policy.require_provenance(source, basis, retain_until)
+        items = [(name, prepare(photo, self.pipeline)) for photo in _as_list(photos)]
+        images = self._commit(items, provenance, reject_duplicates=None)
+        ref_id = images[0][0].subject_id if images else ""
+        return EnrollResult(subject=name, subject_id=ref_id, images=tuple(img for _, img in images))
+
+    def enroll_directory(
+        self,
+        directory: str | Path,
+        *,
+        source: str,
+        basis: str,
+        retain_until: date | str | None = None,
+        on_progress: Callable[[EnrollProgress], None] | None = None,
+    ) -> EnrollDirectoryResult:
+        """Enroll every photo under DIRECTORY/<subject name>/; photos that fail are reported, not fatal."""
+        provenance = policy.require_provenance(source, basis, retain_until)
+        root = Path(directory)
+        if not root.is_dir():
+            raise InputError(f"{root}: not a directory")
+        work = [(p.parent.name, p) for sub in _visible(root) if sub.is_dir() for p in _visible(sub) if p.is_file()]
+        rejected = [
+            Rejection(str(p), "no-subject-folder", f"{p}: photos must sit in a folder named after the subject")
+            for p in _visible(root)
+            if p.is_file()
+        ]
+        if not work:
+            raise InputError(f"{root}: no photos found in sub-folders (expected DIR/<subject>/<photo>)")
+        enrolled = already = 0
+        batch: list[tuple[str, PreparedFace]] = []
+        for done, (name, path) in enumerate(work, start=1):
+            try:
+                batch.append((name, prepare(path, self.pipeline)))
+            except InputError as exc:
+                reason = exc.reason if isinstance(exc, FaceRefusedError) else exc.code
+                rejected.append(Rejection(str(path), reason, exc.message))
+            if len(batch) >= BATCH_FACES or done == len(work):
+                results = self._commit(batch, provenance, reject_duplicates=rejected)
+                enrolled += sum(1 for _, r in results if r.status is EnrollStatus.ENROLLED)
+                already += sum(1 for _, r in results if r.status is EnrollStatus.ALREADY_ENROLLED)
+                batch = []
+            if on_progress:
+                on_progress(EnrollProgress(done=done, total=len(work), current=str(path)))
+        subjects = len({name for name, _ in work})
+        return EnrollDirectoryResult(subjects, enrolled, already, tuple(rejected))
+
+    def _commit(
+        self,
+        items: Sequence[tuple[str, PreparedFace]],
+        provenance: policy.Provenance,
+        reject_duplicates: list[Rejection] | None,
+    ) -> list[tuple[SubjectRef, EnrolledImage]]:
+        """Store prepared faces in one transaction with their audit events, then update the index.
+
+        A file already enrolled under another subject raises DuplicateImageError (nothing stored),
+        or, when ``reject_duplicates`` is a list, is appended to it and skipped.
+        """
+        if not items:
+            return []
+        out: list[tuple[SubjectRef, EnrolledImage]] = []
+        new_ids: list[int] = []
+        new_vectors: list[np.ndarray] = []
+        with self._locked():
+            with self.store.transaction() as session:
+                index = self._synced_index(session)
+                generation = self.store.state(session).generation
+                for name, prepared in items:
+                    image = prepared.image
+                    others = [s for s in self.store.image_subjects(session, image.sha256) if s.name != name]
+                    if others:
+                        message = f"{image.name}: this file is already enrolled under another subject"
+                        if reject_duplicates is None:
+                            raise DuplicateImageError(message)
+                        reject_duplicates.append(Rejection(image.name, DuplicateImageError.code, message))
+                        continue
+                    ref = self.store.ensure_subject(session, name)
+                    face_id = self.store.face_of_image(session, ref.subject_id, image.sha256)
+                    if face_id is not None:
+                        out.append((ref, EnrolledImage(image.name, image.sha256, EnrollStatus.ALREADY_ENROLLED, face_id)))
+                        continue
+                    record = ImageRecord(
+                        sha256=image.sha256,
+                        filename=Path(image.name).name,
+                        source=provenance.source,
+                        lawful_basis=provenance.basis.value,
+                        enrolled_by=self.actor,
+                        retain_until=provenance.retain_until,
+                        width=image.width,
+                        height=image.height,
+                    )
+                    face_id = self.store.add_face(
+                        session, ref, observation=prepared.face, image=record, crop_jpeg=prepared.crop_jpeg
+                    )
+                    if not new_ids:
+                        generation = self.store.bump_generation(session)
+                    audit.append(
+                        session,
+                        actor=self.actor,
+                        action=AuditAction.ENROLL,
+                        gallery_generation=generation,
+                        details={
+                            "subject_id": ref.subject_id,
+                            "image_sha256": image.sha256,
+                            "face_id": face_id,
+                            "source": provenance.source,
+                            "lawful_basis": provenance.basis.value,
+                            "retain_until": provenance.retain_until.isoformat() if provenance.retain_until else None,
+                            "model_id": prepared.face.embedding.model_id,
+                        },
+                    )
+                    new_ids.append(face_id)
+                    new_vectors.append(prepared.face.embedding.vector)
+                    out.append((ref, EnrolledImage(image.name, image.sha256, EnrollStatus.ENROLLED, face_id)))
+            if new_ids:
+                index.add(np.array(new_ids, dtype=np.int64), np.stack(new_vectors))
+                index.save(generation)
+        return out
+
+    # --- search -----------------------------------------------------------------------
+
+    def identify(self, probe: PhotoInput, *, purpose: str, case: str, top_k: int | None = None) -> IdentifyResult:
+        """1:N search: for each face in the probe photo, the top-k candidate subjects, best first.
+
+        purpose and case are required and recorded in the audit log. A subject's score is that of
+        its best face; ``clears_threshold`` says whether it reaches the operating threshold.
+        """
+        stated = policy.require_search_purpose(purpose, case)
+        k = top_k if top_k is not None else self.settings.top_k
+        if k < 1:
+            raise InputError(f"top-k must be at least 1, not {k}")
+        image = decode(probe, self.settings)
+        observations = self.pipeline.analyze(image)
+        if not observations:
+            raise NoFaceError(f"{image.name}: no face found in the probe photo")
+        threshold = published_threshold(self.spec)
+        with self._writing() as session:
+            index = self._synced_index(session)
+            generation = self.store.state(session).generation
+
+            def lookup(face_ids: list[int]) -> Mapping[int, tuple[str, str]]:
+                refs = self.store.subjects_of_faces(session, face_ids)
+                return {f: (r.subject_id, r.name) for f, r in refs.items()}
+
+            faces = tuple(
+                ProbeFace(
+                    box=obs.box,
+                    quality=obs.quality,
+                    warnings=describe_issues(obs.quality, self.settings),
+                    candidates=rank_subjects(index, obs.embedding, k, threshold, lookup),
+                )
+                for obs in observations
+            )
+            seq = audit.append(
+                session,
+                actor=self.actor,
+                action=AuditAction.IDENTIFY,
+                gallery_generation=generation,
+                purpose=stated.purpose,
+                case=stated.case,
+                probe_sha256=image.sha256,
+                details={
+                    "top_k": k,
+                    "threshold": threshold.score,
+                    "threshold_source": threshold.source,
+                    "model_id": self.spec.model_id,
+                    "gallery_faces": len(index),
+                    "faces": [
+                        [{"rank": c.rank, "subject_id": c.subject_id, "score": c.score} for c in f.candidates]
+                        for f in faces
+                    ],
+                },
+            )
+        return IdentifyResult(
+            probe_sha256=image.sha256,
+            model_id=self.spec.model_id,
+            threshold=threshold,
+            purpose=stated.purpose,
+            case=stated.case,
+            gallery_size=len(index),
+            faces=faces,
+            audit_seq=seq,
+        )
+
+    def verify(
+        self, photo_a: PhotoInput, photo_b: PhotoInput, *, purpose: str | None = None, case: str | None = None
+    ) -> VerifyResult:
+        """1:1 comparison of the main face of each photo (the largest usable one). ``score``: higher is more alike;
+        ``same_person`` is ``score >= threshold.score``, a likelihood, not proof."""
+        face_a, warn_a, sha_a = self._main_face(photo_a, "first")
+        face_b, warn_b, sha_b = self._main_face(photo_b, "second")
+        score = compare(face_a.embedding, face_b.embedding)
+        threshold = published_threshold(self.spec)
+        same = score >= threshold.score
+        with self._writing() as session:
+            seq = audit.append(
+                session,
+                actor=self.actor,
+                action=AuditAction.VERIFY,
+                gallery_generation=self.store.state(session).generation,
+                purpose=(purpose or "").strip() or None,
+                case=(case or "").strip() or None,
+                probe_sha256=sha_a,
+                details={
+                    "other_sha256": sha_b,
+                    "score": round(score, 6),
+                    "threshold": threshold.score,
+                    "same_person": same,
+                    "model_id": self.spec.model_id,
+                },
+            )
+        return VerifyResult(
+            score=round(score, 6),
+            threshold=threshold,
+            same_person=same,
+            model_id=self.spec.model_id,
+            a_sha256=sha_a,
+            b_sha256=sha_b,
+            warnings=warn_a + warn_b,
+            audit_seq=seq,
+        )
+
+    def _main_face(self, photo: PhotoInput, which: str) -> tuple[FaceObservation, tuple[str, ...], str]:
+        image = decode(photo, self.settings)
+        observations = self.pipeline.analyze(image)
+        if not observations:
+            raise NoFaceError(f"{image.name}: no face found in the {which} photo")
+        main = main_face(observations)
+        assert main is not None
+        warnings = tuple(f"{which} photo: {w}" for w in describe_issues(main.quality, self.settings))
+        if len(observations) > 1:
+            warnings += (f"{which} photo: {len(observations)} faces found; compared the largest usable one",)
+        return main, warnings, image.sha256
+
+    # --- subjects and erasure ---------------------------------------------------------
+
+    def subjects(self) -> list[SubjectSummary]:
+        """Every enrolled subject with image and face counts and the earliest retain-until."""
+        with self.store.transaction() as session:
+            self.store.state(session)
+            return self.store.subject_summaries(session)
+
+    def erase(self, subject: str, *, reason: str) -> ErasureResult:
+        """Physically remove a subject: rows, templates, crops and index entries.
+
+        The audit event names the subject's opaque id and the counts removed, never biometric data.
+        """
+        why = policy.require_reason(reason, "erasure")
+        with self._locked():
+            with self.store.transaction() as session:
+                index = self._synced_index(session)
+                ref = self.store.require_subject(session, subject)
+                face_ids = np.array(self.store.subject_face_ids(session, ref.subject_id), dtype=np.int64)
+                in_index = int(np.isin(face_ids, index.ids()).sum())
+                images, faces = self.store.delete_subject(session, ref.subject_id)
+                generation = self.store.bump_generation(session)
+                seq = audit.append(
+                    session,
+                    actor=self.actor,
+                    action=AuditAction.ERASE,
+                    gallery_generation=generation,
+                    details={
+                        "subject_id": ref.subject_id,
+                        "images_removed": images,
+                        "faces_removed": faces,
+                        "index_entries_removed": in_index,
+                        "reason": why,
+                    },
+                )
+            removed = index.remove(face_ids)
+            index.save(generation)
+        return ErasureResult(ref.subject_id, images, faces, removed, seq)
+
+    # --- audit and index --------------------------------------------------------------
+
+    def audit_verify(self) -> ChainReport:
+        """Recompute the audit hash chain; ``ok`` is False at the first event that was altered."""
+        with self.store.transaction() as session:
+            return audit.verify(session)
+
+    def audit_events(self, *, action: str | None = None, case: str | None = None) -> list[AuditEvent]:
+        with self.store.transaction() as session:
+            return audit.events(session, action=action, case=case)
+
+    def index_info(self) -> IndexInfo:
+        with self._writing() as session:
+            return self._synced_index(session).info
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialises gallery-plus-index changes across threads and processes. If anything fails
+        inside, the in-memory index is dropped and re-synced from disk or the gallery next time."""
+        with self._thread_lock, self.home.locked():
+            try:
+                yield
+            except BaseException:
+                self._index = None
+                raise
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        with self._locked(), self.store.transaction() as session:
+            yield session
+
+    def _synced_index(self, session: Session) -> ExactIndex:
+        """The index at the gallery's current generation: in memory, else from disk, else rebuilt."""
+        state = self.store.state(session)
+        if self._index is not None and self._index.generation == state.generation:
+            return self._index
+        path = self.home.index_dir / "exact.npz"
+        try:
+            loaded = ExactIndex.load(path, self.spec.model_id, self.spec.dimension, self.spec.metric)
+            if loaded.generation == state.generation:
+                self._index = loaded
+                return loaded
+            log.warning("index %s is at generation %d, gallery at %d: rebuilding", path, loaded.generation,
+                        state.generation)
+        except FileNotFoundError:
+            pass
+        except (IndexCorruptError, ModelMismatchError) as exc:
+            log.warning("%s: rebuilding the index from the gallery", exc.message)
+        index = ExactIndex(self.spec.model_id, self.spec.dimension, self.spec.metric, path)
+        for ids, vectors in self.store.embeddings(session, self.spec.model_id):
+            index.add(ids, vectors)
+        index.save(state.generation)
+        self._index = index
+        return index
+
+
+def _as_list(photos: PhotoInput | Iterable[PhotoInput]) -> list[PhotoInput]:
+    if isinstance(photos, str | Path | bytes):
+        return [photos]
+    items = list(photos)
+    if not items:
+        raise InputError("no photos given")
+    return items
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def init(home: str | Path, *, actor: str | None = None, settings: Settings | None = None) -> Engine:
+    """Create (or reopen) a gallery in HOME: database schema, index folder, one init audit event."""
+    place = Home(Path(home))
+    place.create()
+    with place.locked():
+        store = GalleryStore.open_sqlite(place.database)
+        store.migrate()
+        engine = Engine(place, store, settings or Settings.load(place.root), actor)
+        if not store.is_initialised():
+            schema = store.schema_revision() or ""
+            with store.transaction() as session:
+                store.initialise(session, engine.spec.model_id)
+                audit.append(
+                    session,
+                    actor=engine.actor,
+                    action=AuditAction.INIT,
+                    gallery_generation=0,
+                    details={"model_id": engine.spec.model_id, "schema": schema},
+                )
+    return engine
+
+
+def open_engine(home: str | Path, *, actor: str | None = None, settings: Settings | None = None) -> Engine:
+    """Open the gallery in HOME; raises GalleryNotInitialisedError if there is none."""
+    place = Home(Path(home))
+    if not place.exists():
+        raise GalleryNotInitialisedError(f"no gallery in {place.root} (run 'facesearch init' first)")
+    store = GalleryStore.open_sqlite(place.database)
+    try:
+        with place.locked():
+            store.migrate()
+        if not store.is_initialised():
+            raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised (run 'facesearch init')")
+        return Engine(place, store, settings or Settings.load(place.root), actor)
+    except FacesearchError:
+        store.close()
+        raise

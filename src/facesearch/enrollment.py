@@ -1,0 +1,66 @@
+"""Turning a photo into one enrollable face, or a refusal that names the reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+from PIL import Image
+
+from facesearch.config import Settings
+from facesearch.decode import PhotoInput, decode
+from facesearch.errors import LowQualityFaceError, MultipleFacesError, NoFaceError
+from facesearch.pipeline import FacePipeline
+from facesearch.quality import FACE_BLURRED, FACE_TOO_SMALL, LOW_DETECTOR_CONFIDENCE
+from facesearch.types import DecodedImage, FaceObservation, Quality
+
+_ISSUE_TEXT = {
+    FACE_TOO_SMALL: "the face is {q.face_px} px across, enrollment needs at least {s.enroll_min_face_px}",
+    FACE_BLURRED: "the face is blurred (sharpness {q.sharpness}, enrollment needs {s.enroll_min_sharpness})",
+    LOW_DETECTOR_CONFIDENCE: (
+        "the detector is unsure it is a face (score {q.detector_score}, enrollment needs "
+        "{s.enroll_min_detector_score})"
+    ),
+}
+
+
+def describe_issues(quality: Quality, settings: Settings) -> tuple[str, ...]:
+    """Human-readable warnings, each starting with its reason code."""
+    return tuple(f"{code}: " + _ISSUE_TEXT[code].format(q=quality, s=settings) for code in quality.issues)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedFace:
+    """A decoded photo and the one face that will be enrolled from it."""
+
+    image: DecodedImage
+    face: FaceObservation
+    crop_jpeg: bytes | None
+
+
+def select_enrollment_face(observations: list[FaceObservation], name: str, settings: Settings) -> FaceObservation:
+    """The photo's single usable face; refuses none, several, or only low-quality ones."""
+    usable = [o for o in observations if o.quality.usable]
+    if len(usable) == 1:
+        return usable[0]
+    if len(usable) > 1:
+        raise MultipleFacesError(
+            f"{name}: {len(usable)} usable faces found; an enrollment photo must show exactly one person"
+        )
+    if not observations:
+        raise NoFaceError(f"{name}: no face found")
+    best = observations[0]
+    issues = describe_issues(best.quality, settings)
+    raise LowQualityFaceError(f"{name}: face refused for enrollment: {'; '.join(issues)}", best.quality.issues[0])
+
+
+def prepare(photo: PhotoInput, pipeline: FacePipeline) -> PreparedFace:
+    """Decode, analyse and pick the face to enroll; computes only, stores nothing."""
+    image = decode(photo, pipeline.settings)
+    face = select_enrollment_face(pipeline.analyze(image), image.name, pipeline.settings)
+    crop = None
+    if pipeline.settings.keep_crops:
+        buffer = io.BytesIO()
+        Image.fromarray(face.aligned.chip).save(buffer, format="JPEG", quality=90)
+        crop = buffer.getvalue()
+    return PreparedFace(image=image, face=face, crop_jpeg=crop)

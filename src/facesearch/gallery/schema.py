@@ -1,0 +1,136 @@
+"""The gallery's tables (SQLAlchemy 2 declarative models). Migrations live in ``migrations/``.
+
+Rows reference each other with ON DELETE CASCADE so that erasing a subject removes its images
+and faces in one statement; SQLite's ``secure_delete`` (set on every connection) overwrites the
+freed bytes, so erasure leaves no template behind in the file.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# SQLite only gives AUTOINCREMENT (ids never reused after deletion) to an INTEGER PRIMARY KEY.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class GalleryStateRow(Base):
+    """One row: the gallery's generation, bumped by every change to faces."""
+
+    __tablename__ = "gallery_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    model_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class SubjectRow(Base):
+    __tablename__ = "subjects"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # opaque, random
+    name: Mapped[str] = mapped_column(String(256), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    images: Mapped[list[ImageRow]] = relationship(
+        back_populates="subject", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ImageRow(Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("subject_id", "sha256", name="uq_images_subject_sha256"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    filename: Mapped[str] = mapped_column(Text, nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    lawful_basis: Mapped[str] = mapped_column(String(32), nullable=False)
+    enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    enrolled_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    retain_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    subject: Mapped[SubjectRow] = relationship(back_populates="images")
+    faces: Mapped[list[FaceRow]] = relationship(
+        back_populates="image", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class FaceRow(Base):
+    __tablename__ = "faces"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    box_left: Mapped[int] = mapped_column(Integer, nullable=False)
+    box_top: Mapped[int] = mapped_column(Integer, nullable=False)
+    box_right: Mapped[int] = mapped_column(Integer, nullable=False)
+    box_bottom: Mapped[int] = mapped_column(Integer, nullable=False)
+    landmarks: Mapped[str] = mapped_column(Text, nullable=False)  # JSON [[x, y], ...]
+    detector: Mapped[str] = mapped_column(String(16), nullable=False)
+    detector_score: Mapped[float] = mapped_column(Float, nullable=False)
+    face_px: Mapped[int] = mapped_column(Integer, nullable=False)
+    sharpness: Mapped[float] = mapped_column(Float, nullable=False)
+    model_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # float32, little-endian
+    crop_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+    image: Mapped[ImageRow] = relationship(back_populates="faces")
+
+
+class AuditEventRow(Base):
+    """Append-only, hash-chained. Never holds images or embeddings."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ts: Mapped[str] = mapped_column(String(40), nullable=False)  # ISO 8601 UTC, as hashed
+    actor: Mapped[str] = mapped_column(String(256), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    purpose: Mapped[str | None] = mapped_column(Text, nullable=True)
+    case_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+    probe_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    gallery_generation: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    details: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON, as hashed
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+
+
+class AuditHeadRow(Base):
+    """One row: the last event's seq and hash, updated in the same transaction as each append.
+
+    It serialises appends (writers contend on this row) and lets ``verify`` notice a truncated tail.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -1,0 +1,92 @@
+"""The model registry: which weights each stage uses, where they come from, loaded lazily.
+
+Weights come only from installed registry packages (``face_recognition_models``); nothing is
+downloaded. Loading happens on first use, never at import time, and is shared by all stages of
+one engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+from facesearch.types import Metric
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbedderSpec:
+    """What an embedding model produces and how its scores are read."""
+
+    model_id: str
+    dimension: int
+    metric: Metric
+    chip_size: int
+    chip_padding: float
+    published_threshold: float  # on the score scale (higher = more alike)
+    threshold_meaning: str
+
+
+DLIB_RESNET_V1 = EmbedderSpec(
+    model_id="dlib_face_recognition_resnet_model_v1",
+    dimension=128,
+    metric=Metric.EUCLIDEAN,
+    chip_size=150,
+    chip_padding=0.25,
+    published_threshold=0.4,
+    threshold_meaning=(
+        "score = 1 - Euclidean distance between 128-d dlib ResNet embeddings; the published operating "
+        "point is distance 0.6 (score 0.4), at which the model scores 99.38% on the LFW pairs "
+        "benchmark. Not yet calibrated to a false-match rate on this gallery's population."
+    ),
+)
+
+
+def _weights_path(name: str) -> str:
+    import face_recognition_models
+
+    locate = {
+        "hog": None,
+        "cnn": face_recognition_models.cnn_face_detector_model_location,
+        "landmarks5": face_recognition_models.pose_predictor_five_point_model_location,
+        "resnet": face_recognition_models.face_recognition_model_location,
+    }[name]
+    assert locate is not None
+    return str(locate())
+
+
+class DlibModels:
+    """Lazily loaded dlib models, one instance of each per engine; safe to share across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: dict[str, Any] = {}
+
+    def _get(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._loaded:
+                import dlib
+
+                if name == "hog":
+                    self._loaded[name] = dlib.get_frontal_face_detector()
+                elif name == "cnn":
+                    self._loaded[name] = dlib.cnn_face_detection_model_v1(_weights_path("cnn"))
+                elif name == "landmarks5":
+                    self._loaded[name] = dlib.shape_predictor(_weights_path("landmarks5"))
+                elif name == "resnet":
+                    self._loaded[name] = dlib.face_recognition_model_v1(_weights_path("resnet"))
+                else:  # pragma: no cover - programming error
+                    raise KeyError(name)
+            return self._loaded[name]
+
+    def hog_detector(self) -> Any:
+        return self._get("hog")
+
+    def cnn_detector(self) -> Any:
+        return self._get("cnn")
+
+    def landmarks5(self) -> Any:
+        return self._get("landmarks5")
+
+    def resnet(self) -> Any:
+        return self._get("resnet")

@@ -1,0 +1,100 @@
+"""Rules of accountable use, checked at every entry point into the core before any work is done.
+
+Each check either returns the cleaned value or raises a PolicyError naming what is missing, so a
+refused request leaves the gallery and the audit chain exactly as they were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime
+
+from facesearch.errors import (
+    InputError,
+    MissingCaseError,
+    MissingLawfulBasisError,
+    MissingPurposeError,
+    MissingReasonError,
+    MissingSourceError,
+    RetentionError,
+)
+from facesearch.types import LawfulBasis
+
+BASES = ", ".join(b.value for b in LawfulBasis)
+
+
+@dataclasses.dataclass(frozen=True)
+class Provenance:
+    """Where an enrolled photo came from and why holding it is lawful."""
+
+    source: str
+    basis: LawfulBasis
+    retain_until: date | None
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchPurpose:
+    """Why a search is run and for which case."""
+
+    purpose: str
+    case: str
+
+
+def _text(value: str | None) -> str:
+    return (value or "").strip()
+
+
+def require_provenance(
+    source: str | None, basis: str | LawfulBasis | None, retain_until: date | str | None
+) -> Provenance:
+    """Every enrolled photo must carry a source and a lawful basis; retention may not be past."""
+    if not _text(source):
+        raise MissingSourceError(
+            "enrollment refused: every photo must record where it came from (--source)"
+        )
+    if not _text(basis if basis is None or isinstance(basis, str) else basis.value):
+        raise MissingLawfulBasisError(
+            f"enrollment refused: every photo must record its lawful basis (--basis, one of {BASES})"
+        )
+    try:
+        lawful = LawfulBasis(str(basis).strip().lower())
+    except ValueError:
+        raise MissingLawfulBasisError(
+            f"enrollment refused: {basis!r} is not a lawful basis; use one of {BASES}"
+        ) from None
+    until = _retention(retain_until)
+    return Provenance(_text(source), lawful, until)
+
+
+def _retention(value: date | str | None) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            raise RetentionError(f"retain-until {value!r} is not a date (use YYYY-MM-DD)") from None
+    if value < datetime.now(UTC).date():
+        raise RetentionError(f"retain-until {value.isoformat()} is in the past")
+    return value
+
+
+def require_search_purpose(purpose: str | None, case: str | None) -> SearchPurpose:
+    """A 1:N search must state its purpose and the case it serves."""
+    if not _text(purpose):
+        raise MissingPurposeError("search refused: a search must state its purpose (--purpose)")
+    if not _text(case):
+        raise MissingCaseError("search refused: a search must name the case it serves (--case)")
+    return SearchPurpose(_text(purpose), _text(case))
+
+
+def require_reason(reason: str | None, action: str) -> str:
+    if not _text(reason):
+        raise MissingReasonError(f"{action} refused: give the reason (--reason)")
+    return _text(reason)
+
+
+def require_subject_name(name: str | None) -> str:
+    if not _text(name):
+        raise InputError("enrollment refused: name the subject the photos show (--subject)")
+    return _text(name)

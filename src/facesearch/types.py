@@ -1,0 +1,332 @@
+"""Frozen values passed between the pipeline's stages and returned by the engine.
+
+Nothing here holds a library-specific type (no ``dlib.rectangle``, no ``PIL.Image``): arrays are
+plain numpy, everything else is plain Python, so results can be logged, compared and serialised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from facesearch.errors import ModelMismatchError
+
+RGBArray = npt.NDArray[np.uint8]
+Vector = npt.NDArray[np.float32]
+
+
+class LawfulBasis(enum.StrEnum):
+    """GDPR article 6 lawful bases; every enrolled image records one."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal-obligation"
+    VITAL_INTEREST = "vital-interest"
+    PUBLIC_TASK = "public-task"
+    LEGITIMATE_INTEREST = "legitimate-interest"
+
+
+class Metric(enum.StrEnum):
+    """How two embeddings are compared. Scores are always *higher means more alike*."""
+
+    EUCLIDEAN = "euclidean"  # score = 1 - Euclidean distance
+    COSINE = "cosine"  # score = cosine similarity
+
+
+def _plain(value: Any) -> Any:
+    """Convert a result value into JSON-ready plain data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+class Serialisable:
+    """Mixin: ``to_dict()`` gives JSON-ready data (arrays and other ``repr=False`` fields left out)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _plain(self)
+        assert isinstance(data, dict)
+        return data
+
+
+# --- pipeline values ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedImage:
+    """An image decoded to RGB pixels with EXIF orientation applied."""
+
+    pixels: RGBArray = dataclasses.field(repr=False, compare=False)
+    sha256: str
+    width: int
+    height: int
+    format: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Box(Serialisable):
+    """A face's bounding box in pixels of the decoded (orientation-corrected) image."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+
+@dataclasses.dataclass(frozen=True)
+class Detection(Serialisable):
+    """A face found by a detector. ``score`` is the detector's confidence (higher is surer)."""
+
+    box: Box
+    score: float
+    detector: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignedFace:
+    """A face chip cropped and rotated so that its landmarks sit where the embedder expects."""
+
+    detection: Detection
+    landmarks: tuple[tuple[int, int], ...]
+    chip: RGBArray = dataclasses.field(repr=False, compare=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Quality(Serialisable):
+    """Measured quality of one face.
+
+    face_px: the shorter side of the face box in image pixels (larger is better).
+    sharpness: variance of the Laplacian of the aligned chip's grey levels (larger is sharper).
+    detector_score: the detector's confidence (larger is surer).
+    issues: reason codes for every threshold this face falls below (empty when usable).
+    """
+
+    face_px: int
+    sharpness: float
+    detector_score: float
+    issues: tuple[str, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        return not self.issues
+
+
+@dataclasses.dataclass(frozen=True)
+class Embedding:
+    """A face template: the vector plus the model that made it and how it is compared."""
+
+    vector: Vector = dataclasses.field(repr=False, compare=False)
+    model_id: str
+    metric: Metric
+
+    def require_same_model(self, other: Embedding) -> None:
+        if self.model_id != other.model_id:
+            raise ModelMismatchError(
+                f"cannot compare an embedding of model {self.model_id!r} with one of {other.model_id!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceObservation:
+    """Everything the pipeline learned about one face in one image."""
+
+    aligned: AlignedFace
+    quality: Quality
+    embedding: Embedding
+
+    @property
+    def box(self) -> Box:
+        return self.aligned.detection.box
+
+
+# --- engine results ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Threshold(Serialisable):
+    """The operating threshold on the score and what it means."""
+
+    score: float
+    meaning: str
+    source: str  # "published" until a calibration replaces it
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate(Serialisable):
+    """A subject the probe face *may* show. Not an identification: a person must confirm it."""
+
+    rank: int
+    subject: str
+    subject_id: str
+    score: float
+    clears_threshold: bool
+    face_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeFace(Serialisable):
+    """One face of a probe photo with the candidates found for it, best first."""
+
+    box: Box
+    quality: Quality
+    warnings: tuple[str, ...]
+    candidates: tuple[Candidate, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class IdentifyResult(Serialisable):
+    """The answer to a 1:N search: candidates per probe face, never a bare identity."""
+
+    probe_sha256: str
+    model_id: str
+    threshold: Threshold
+    purpose: str
+    case: str
+    gallery_size: int
+    faces: tuple[ProbeFace, ...]
+    audit_seq: int
+    notice: str = (
+        "candidates, not identifications: a score above the threshold means the faces are alike, "
+        "not that they are the same person; two separate confirmations are required before any action"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyResult(Serialisable):
+    """The answer to a 1:1 comparison. ``score``: higher means more alike."""
+
+    score: float
+    threshold: Threshold
+    same_person: bool
+    model_id: str
+    a_sha256: str
+    b_sha256: str
+    warnings: tuple[str, ...]
+    audit_seq: int
+
+
+class EnrollStatus(enum.StrEnum):
+    ENROLLED = "enrolled"
+    ALREADY_ENROLLED = "already-enrolled"
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrolledImage(Serialisable):
+    name: str
+    sha256: str
+    status: EnrollStatus
+    face_id: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrollResult(Serialisable):
+    subject: str
+    subject_id: str
+    images: tuple[EnrolledImage, ...]
+
+    @property
+    def enrolled(self) -> int:
+        return sum(1 for i in self.images if i.status is EnrollStatus.ENROLLED)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejection(Serialisable):
+    """An image that was not enrolled, with the reason code and message."""
+
+    name: str
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrollProgress:
+    done: int
+    total: int
+    current: str
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrollDirectoryResult(Serialisable):
+    subjects: int
+    enrolled: int
+    already_enrolled: int
+    rejected: tuple[Rejection, ...]
+
+    def rejected_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.rejected:
+            counts[r.reason] = counts.get(r.reason, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+@dataclasses.dataclass(frozen=True)
+class SubjectSummary(Serialisable):
+    subject_id: str
+    name: str
+    images: int
+    faces: int
+    created_at: datetime
+    retain_until: date | None  # the earliest retain-until of its images, if any
+
+
+@dataclasses.dataclass(frozen=True)
+class ErasureResult(Serialisable):
+    """Proof of an erasure: what was removed, and the audit event that records it."""
+
+    subject_id: str
+    images_removed: int
+    faces_removed: int
+    index_entries_removed: int
+    audit_seq: int
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditEvent(Serialisable):
+    seq: int
+    ts: datetime
+    actor: str
+    action: str
+    purpose: str | None
+    case: str | None
+    probe_sha256: str | None
+    gallery_generation: int
+    details: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainReport(Serialisable):
+    """Result of recomputing the audit hash chain."""
+
+    ok: bool
+    events: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
