@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dlib
 import numpy as np
 
 from facesearch.models import DlibModels, EmbedderSpec
 from facesearch.types import AlignedFace, Detection, RGBArray
 
 
-def align_face(
-    pixels: RGBArray, detection: Detection, spec: EmbedderSpec, models: DlibModels
-) -> AlignedFace:
+def align_face(pixels: RGBArray, detection: Detection, spec: EmbedderSpec, models: DlibModels) -> AlignedFace:
     """Five-point landmarks and the aligned chip (``spec.chip_size`` square) for one detection."""
+    import dlib  # imported on first use: importing facesearch loads no native library
+
     box = detection.box
     rect = dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
     shape = models.landmarks5()(pixels, rect)

@@ -12,11 +12,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -83,12 +91,12 @@ def _print_json(data: Any) -> None:
 @app.callback()
 def _global(
     home: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="Gallery home folder [env FACESEARCH_HOME; default: the user's data folder]."),
     ] = None,
-    actor: Annotated[Optional[str], typer.Option(help="Who is acting, for the audit log [default: OS user].")] = None,
-    detector: Annotated[Optional[str], typer.Option(help="Face detector: hog (default) or cnn.")] = None,
-    upsample: Annotated[Optional[int], typer.Option(help="Upsampling before detection (0-3).")] = None,
+    actor: Annotated[str | None, typer.Option(help="Who is acting, for the audit log [default: OS user].")] = None,
+    detector: Annotated[str | None, typer.Option(help="Face detector: hog (default) or cnn.")] = None,
+    upsample: Annotated[int | None, typer.Option(help="Upsampling before detection (0-3).")] = None,
 ) -> None:
     opts.home = home or default_home()
     opts.actor = actor
@@ -107,10 +115,10 @@ def init() -> None:
 @app.command()
 def enroll(
     photos: Annotated[list[Path], typer.Argument(help="Photos of one person, each showing exactly one face.")],
-    subject: Annotated[Optional[str], typer.Option(help="Name of the person the photos show.")] = None,
-    source: Annotated[Optional[str], typer.Option(help="Where the photos came from (required).")] = None,
-    basis: Annotated[Optional[str], typer.Option(help=BASIS_HELP + " Required.")] = None,
-    retain_until: Annotated[Optional[str], typer.Option(help="Delete after this date (YYYY-MM-DD).")] = None,
+    subject: Annotated[str | None, typer.Option(help="Name of the person the photos show.")] = None,
+    source: Annotated[str | None, typer.Option(help="Where the photos came from (required).")] = None,
+    basis: Annotated[str | None, typer.Option(help=BASIS_HELP + " Required.")] = None,
+    retain_until: Annotated[str | None, typer.Option(help="Delete after this date (YYYY-MM-DD).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Enroll photos of one subject. All are checked first; if any is refused, none is stored."""
@@ -133,9 +141,9 @@ class _RateColumn(ProgressColumn):
 @app.command("enroll-dir")
 def enroll_dir(
     directory: Annotated[Path, typer.Argument(help="A folder with one sub-folder of photos per subject.")],
-    source: Annotated[Optional[str], typer.Option(help="Where the photos came from (required).")] = None,
-    basis: Annotated[Optional[str], typer.Option(help=BASIS_HELP + " Required.")] = None,
-    retain_until: Annotated[Optional[str], typer.Option(help="Delete after this date (YYYY-MM-DD).")] = None,
+    source: Annotated[str | None, typer.Option(help="Where the photos came from (required).")] = None,
+    basis: Annotated[str | None, typer.Option(help=BASIS_HELP + " Required.")] = None,
+    retain_until: Annotated[str | None, typer.Option(help="Delete after this date (YYYY-MM-DD).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Enroll DIR/<subject>/<photo>: one subject per sub-folder, named after it."""
@@ -166,9 +174,9 @@ def enroll_dir(
 @app.command()
 def identify(
     probe: Annotated[Path, typer.Argument(help="Photo to search; every face in it is searched.")],
-    purpose: Annotated[Optional[str], typer.Option(help="Why this search is run (required, audited).")] = None,
-    case: Annotated[Optional[str], typer.Option(help="Case or file reference (required, audited).")] = None,
-    top: Annotated[Optional[int], typer.Option("--top", help="Candidates per face [default: setting top_k].")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why this search is run (required, audited).")] = None,
+    case: Annotated[str | None, typer.Option(help="Case or file reference (required, audited).")] = None,
+    top: Annotated[int | None, typer.Option("--top", help="Candidates per face [default: setting top_k].")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """1:N search of a probe photo against the gallery; prints candidates, never identities."""
@@ -205,8 +213,8 @@ def _render_identify(result: IdentifyResult) -> None:
 def verify(
     photo_a: Annotated[Path, typer.Argument(help="First photo.")],
     photo_b: Annotated[Path, typer.Argument(help="Second photo.")],
-    purpose: Annotated[Optional[str], typer.Option(help="Why this comparison is run (audited).")] = None,
-    case: Annotated[Optional[str], typer.Option(help="Case or file reference (audited).")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why this comparison is run (audited).")] = None,
+    case: Annotated[str | None, typer.Option(help="Case or file reference (audited).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """1:1 comparison of the main face of two photos."""
@@ -239,7 +247,7 @@ def subjects(json_out: Annotated[bool, typer.Option("--json", help="Print as JSO
 @app.command()
 def erase(
     subject: Annotated[str, typer.Argument(help="Subject name or id.")],
-    reason: Annotated[Optional[str], typer.Option(help="Why the subject is erased (required, audited).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why the subject is erased (required, audited).")] = None,
 ) -> None:
     """Erase a subject physically: rows, templates, crops and index entries."""
     with _handled(), _engine() as engine:
@@ -276,8 +284,8 @@ def audit_verify() -> None:
 
 @audit_app.command("show")
 def audit_show(
-    action: Annotated[Optional[str], typer.Option(help="Only this action, e.g. search.identify.")] = None,
-    case: Annotated[Optional[str], typer.Option(help="Only events of this case.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. search.identify.")] = None,
+    case: Annotated[str | None, typer.Option(help="Only events of this case.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Show audit events, oldest first."""
@@ -289,12 +297,17 @@ def audit_show(
     table = Table("#", "time (UTC)", "actor", "action", "purpose", "case", "details")
     for e in events:
         details = json.dumps(dict(e.details), ensure_ascii=False)
-        table.add_row(str(e.seq), e.ts.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.purpose or "",
-                      e.case or "", details if len(details) < 120 else details[:117] + "...")
+        table.add_row(
+            str(e.seq),
+            e.ts.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor,
+            e.action,
+            e.purpose or "",
+            e.case or "",
+            details if len(details) < 120 else details[:117] + "...",
+        )
     out.print(table)
 
 
 def main() -> None:
     app()
-
-

@@ -39,8 +39,7 @@ class Settings:
     )
     upsample: int = _setting(
         1,
-        "Times the image is doubled in size before detection; higher finds smaller faces, slower. "
-        "0 to 3.",
+        "Times the image is doubled in size before detection; higher finds smaller faces, slower. 0 to 3.",
     )
     enroll_min_face_px: int = _setting(
         40,
@@ -63,9 +62,7 @@ class Settings:
         "Extra randomly jittered copies of each face averaged into its embedding; higher is slightly "
         "more accurate and proportionally slower. 0 embeds the face once.",
     )
-    keep_crops: bool = _setting(
-        False, "Store a JPEG crop of each enrolled face in the gallery (for review screens)."
-    )
+    keep_crops: bool = _setting(False, "Store a JPEG crop of each enrolled face in the gallery (for review screens).")
     top_k: int = _setting(5, "Candidates returned per probe face when the request does not say.")
 
     def __post_init__(self) -> None:
@@ -98,9 +95,7 @@ class Settings:
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 values[name] = float(value)
             elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-                raise ConfigError(
-                    f"{origin}: setting {name!r} must be {expected.__name__}, not {value!r}"
-                )
+                raise ConfigError(f"{origin}: setting {name!r} must be {expected.__name__}, not {value!r}")
         return cls(**values)
 
     @classmethod

@@ -42,9 +42,7 @@ def read_photo(photo: PhotoInput, settings: Settings) -> tuple[bytes, str]:
             )
         data = path.read_bytes()
     if len(data) > settings.max_image_bytes:
-        raise ImageTooLargeError(
-            f"{name}: {len(data)} bytes, over the limit of {settings.max_image_bytes} bytes"
-        )
+        raise ImageTooLargeError(f"{name}: {len(data)} bytes, over the limit of {settings.max_image_bytes} bytes")
     return data, name
 
 

@@ -39,13 +39,14 @@ from facesearch.gallery import GalleryStore, ImageRecord, SubjectRef
 from facesearch.home import Home
 from facesearch.index import ExactIndex
 from facesearch.index.base import IndexInfo
+from facesearch.models import DlibModels
 from facesearch.pipeline import FacePipeline, main_face
 from facesearch.search import compare, published_threshold, rank_subjects
 from facesearch.types import (
     AuditEvent,
     ChainReport,
-    EnrolledImage,
     EnrollDirectoryResult,
+    EnrolledImage,
     EnrollProgress,
     EnrollResult,
     EnrollStatus,
@@ -66,12 +67,19 @@ BATCH_FACES = 128  # enroll-dir commits and re-saves the index after this many f
 class Engine:
     """One gallery in one home folder. Obtain it with :func:`facesearch.open` or :func:`facesearch.init`."""
 
-    def __init__(self, home: Home, store: GalleryStore, settings: Settings, actor: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Home,
+        store: GalleryStore,
+        settings: Settings,
+        actor: str | None = None,
+        models: DlibModels | None = None,
+    ) -> None:
         self.home = home
         self.store = store
         self.settings = settings
         self.actor = (actor or "").strip() or getpass.getuser()
-        self.pipeline = FacePipeline(settings)
+        self.pipeline = FacePipeline(settings, models)
         self.spec = self.pipeline.spec
         self._index: ExactIndex | None = None
         self._thread_lock = threading.RLock()
@@ -181,7 +189,9 @@ class Engine:
                     ref = self.store.ensure_subject(session, name)
                     face_id = self.store.face_of_image(session, ref.subject_id, image.sha256)
                     if face_id is not None:
-                        out.append((ref, EnrolledImage(image.name, image.sha256, EnrollStatus.ALREADY_ENROLLED, face_id)))
+                        out.append(
+                            (ref, EnrolledImage(image.name, image.sha256, EnrollStatus.ALREADY_ENROLLED, face_id))
+                        )
                         continue
                     record = ImageRecord(
                         sha256=image.sha256,
@@ -417,8 +427,9 @@ class Engine:
             if loaded.generation == state.generation:
                 self._index = loaded
                 return loaded
-            log.warning("index %s is at generation %d, gallery at %d: rebuilding", path, loaded.generation,
-                        state.generation)
+            log.warning(
+                "index %s is at generation %d, gallery at %d: rebuilding", path, loaded.generation, state.generation
+            )
         except FileNotFoundError:
             pass
         except (IndexCorruptError, ModelMismatchError) as exc:
@@ -444,14 +455,24 @@ def _visible(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
 
 
-def init(home: str | Path, *, actor: str | None = None, settings: Settings | None = None) -> Engine:
-    """Create (or reopen) a gallery in HOME: database schema, index folder, one init audit event."""
+def init(
+    home: str | Path,
+    *,
+    actor: str | None = None,
+    settings: Settings | None = None,
+    models: DlibModels | None = None,
+) -> Engine:
+    """Create (or reopen) a gallery in HOME: database schema, index folder, one init audit event.
+
+    actor: who acts, for the audit log (default: the OS user). settings: default from
+    HOME/facesearch.toml. models: share already loaded models between engines (optional).
+    """
     place = Home(Path(home))
     place.create()
     with place.locked():
         store = GalleryStore.open_sqlite(place.database)
         store.migrate()
-        engine = Engine(place, store, settings or Settings.load(place.root), actor)
+        engine = Engine(place, store, settings or Settings.load(place.root), actor, models)
         if not store.is_initialised():
             schema = store.schema_revision() or ""
             with store.transaction() as session:
@@ -466,8 +487,15 @@ def init(home: str | Path, *, actor: str | None = None, settings: Settings | Non
     return engine
 
 
-def open_engine(home: str | Path, *, actor: str | None = None, settings: Settings | None = None) -> Engine:
-    """Open the gallery in HOME; raises GalleryNotInitialisedError if there is none."""
+def open_engine(
+    home: str | Path,
+    *,
+    actor: str | None = None,
+    settings: Settings | None = None,
+    models: DlibModels | None = None,
+) -> Engine:
+    """Open the gallery in HOME; raises GalleryNotInitialisedError if there is none. Arguments as
+    for :func:`init`."""
     place = Home(Path(home))
     if not place.exists():
         raise GalleryNotInitialisedError(f"no gallery in {place.root} (run 'facesearch init' first)")
@@ -477,7 +505,7 @@ def open_engine(home: str | Path, *, actor: str | None = None, settings: Setting
             store.migrate()
         if not store.is_initialised():
             raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised (run 'facesearch init')")
-        return Engine(place, store, settings or Settings.load(place.root), actor)
+        return Engine(place, store, settings or Settings.load(place.root), actor, models)
     except FacesearchError:
         store.close()
         raise

@@ -18,8 +18,7 @@ _ISSUE_TEXT = {
     FACE_TOO_SMALL: "the face is {q.face_px} px across, enrollment needs at least {s.enroll_min_face_px}",
     FACE_BLURRED: "the face is blurred (sharpness {q.sharpness}, enrollment needs {s.enroll_min_sharpness})",
     LOW_DETECTOR_CONFIDENCE: (
-        "the detector is unsure it is a face (score {q.detector_score}, enrollment needs "
-        "{s.enroll_min_detector_score})"
+        "the detector is unsure it is a face (score {q.detector_score}, enrollment needs {s.enroll_min_detector_score})"
     ),
 }
 

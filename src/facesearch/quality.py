@@ -15,9 +15,7 @@ LOW_DETECTOR_CONFIDENCE = "low-detector-confidence"
 def sharpness(chip: RGBArray) -> float:
     """Variance of the 4-neighbour Laplacian of the chip's grey levels (higher is sharper)."""
     grey = chip.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    lap = (
-        grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
-    )
+    lap = grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
     return float(lap.var())
 
 
@@ -34,5 +32,4 @@ def assess(face: AlignedFace, settings: Settings) -> Quality:
         issues.append(FACE_BLURRED)
     if score < settings.enroll_min_detector_score:
         issues.append(LOW_DETECTOR_CONFIDENCE)
-    return Quality(face_px=face_px, sharpness=round(sharp, 2), detector_score=round(score, 4),
-                   issues=tuple(issues))
+    return Quality(face_px=face_px, sharpness=round(sharp, 2), detector_score=round(score, 4), issues=tuple(issues))

@@ -23,7 +23,8 @@ def compare(a: Embedding, b: Embedding) -> float:
     a.require_same_model(b)
     va, vb = a.vector.astype(np.float64), b.vector.astype(np.float64)
     if a.metric is Metric.COSINE:
-        return float(va @ vb / max(np.linalg.norm(va) * np.linalg.norm(vb), 1e-12))
+        norms = float(np.linalg.norm(va) * np.linalg.norm(vb))
+        return float(va @ vb) / max(norms, 1e-12)
     return float(1.0 - np.linalg.norm(va - vb))
 
 

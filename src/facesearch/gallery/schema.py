@@ -62,9 +62,7 @@ class ImageRow(Base):
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    subject_id: Mapped[str] = mapped_column(
-        ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     filename: Mapped[str] = mapped_column(Text, nullable=False)
     source: Mapped[str] = mapped_column(Text, nullable=False)
@@ -86,9 +84,7 @@ class FaceRow(Base):
     __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    image_id: Mapped[int] = mapped_column(
-        ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True)
     box_left: Mapped[int] = mapped_column(Integer, nullable=False)
     box_top: Mapped[int] = mapped_column(Integer, nullable=False)
     box_right: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -207,9 +207,7 @@ class GalleryStore:
     def delete_subject(self, session: Session, subject_id: str) -> tuple[int, int]:
         """Delete the subject, its images and faces (cascade); returns (images, faces) removed."""
         faces = len(self.subject_face_ids(session, subject_id))
-        images = session.scalar(
-            select(func.count()).select_from(ImageRow).where(ImageRow.subject_id == subject_id)
-        )
+        images = session.scalar(select(func.count()).select_from(ImageRow).where(ImageRow.subject_id == subject_id))
         session.execute(delete(SubjectRow).where(SubjectRow.id == subject_id))
         return int(images or 0), faces
 
@@ -225,7 +223,9 @@ class GalleryStore:
     def face_count(self, session: Session) -> int:
         return int(session.scalar(select(func.count()).select_from(FaceRow)) or 0)
 
-    def embeddings(self, session: Session, model_id: str, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def embeddings(
+        self, session: Session, model_id: str, batch: int = 10_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """All stored embeddings of one model, in batches of (ids, float32 matrix)."""
         query = select(FaceRow.id, FaceRow.embedding).where(FaceRow.model_id == model_id).order_by(FaceRow.id)
         result = session.execute(query).yield_per(batch)
@@ -235,9 +235,7 @@ class GalleryStore:
             yield ids, vectors.astype(np.float32)
 
     def foreign_model_faces(self, session: Session, model_id: str) -> int:
-        return int(
-            session.scalar(select(func.count()).select_from(FaceRow).where(FaceRow.model_id != model_id)) or 0
-        )
+        return int(session.scalar(select(func.count()).select_from(FaceRow).where(FaceRow.model_id != model_id)) or 0)
 
     def subject_summaries(self, session: Session) -> list[SubjectSummary]:
         rows = session.execute(

@@ -84,10 +84,12 @@ class ExactIndex:
 
     def _scores(self, queries: Matrix) -> Matrix:
         if self.metric is Metric.COSINE:
-            return _normalise(queries) @ self._vectors.T
+            scores: Matrix = _normalise(queries) @ self._vectors.T
+            return scores
         q_sq = np.einsum("ij,ij->i", queries, queries)[:, None]
         sq_dist = q_sq + self._sq_norms[None, :] - 2.0 * (queries @ self._vectors.T)
-        return (1.0 - np.sqrt(np.maximum(sq_dist, 0.0))).astype(np.float32)
+        result: Matrix = (1.0 - np.sqrt(np.maximum(sq_dist, 0.0))).astype(np.float32)
+        return result
 
     # --- persistence -------------------------------------------------------------------
 
@@ -143,4 +145,5 @@ class ExactIndex:
 
 def _normalise(matrix: Matrix) -> Matrix:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: Matrix = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit

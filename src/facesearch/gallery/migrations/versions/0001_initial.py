@@ -35,9 +35,7 @@ def upgrade() -> None:
     op.create_table(
         "images",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
-        sa.Column(
-            "subject_id", sa.String(32), sa.ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("subject_id", sa.String(32), sa.ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("filename", sa.Text(), nullable=False),
         sa.Column("source", sa.Text(), nullable=False),

@@ -1,0 +1,106 @@
+"""Shared fixtures: real photos that installed packages ship, and malformed files the tests make.
+
+- astronaut: scikit-image's photo of astronaut Eileen Collins (one face, plus a patch on her suit
+  that dlib's HOG detector scores weakly as a face).
+- hopper: matplotlib's photo of Grace Hopper (one face).
+- probe: the astronaut photo mirrored and re-scaled, so its pixels differ from the enrolled ones.
+- cat: scikit-image's "chelsea" (no human face).
+- small_face: the astronaut photo shrunk until her face is about 30 px across.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib.cbook
+import pytest
+import skimage.data
+from PIL import Image
+
+import facesearch
+from facesearch.engine import Engine
+from facesearch.models import DlibModels
+
+
+def _jpeg(image: Image.Image, quality: int = 92) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def models() -> DlibModels:
+    """One set of loaded models shared by every engine in the test run."""
+    return DlibModels()
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("photos")
+    astronaut = Image.fromarray(skimage.data.astronaut())
+    hopper = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
+    probe = astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((400, 400))
+    two = Image.new("RGB", (1024, 600), "white")
+    two.paste(astronaut, (0, 44))
+    two.paste(hopper, (512, 0))
+    files = {
+        "astronaut": _jpeg(astronaut),
+        "hopper": _jpeg(hopper),
+        "probe": _jpeg(probe),
+        "two_faces": _jpeg(two),
+        "cat": _jpeg(Image.fromarray(skimage.data.chelsea())),
+        "small_face": _jpeg(astronaut.resize((176, 176))),  # a face about 30 px across
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = folder / f"{name}.jpg"
+        paths[name].write_bytes(data)
+    return paths
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims WIDTHxHEIGHT pixels (a decompression bomb's calling card)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]) -> dict[str, Path]:
+    """Real malformed files, named by the error code they must produce."""
+    folder = tmp_path_factory.mktemp("bad")
+    good = photos["astronaut"].read_bytes()
+    files = {
+        "not-an-image": b"name,source\nAda,badge photos\n",
+        "truncated-image": good[: len(good) // 2],
+        "empty-file": b"",
+        "image-too-large": _png_declaring(20_000, 20_000),
+    }
+    paths = {}
+    for code, data in files.items():
+        paths[code] = folder / f"{code}.jpg"
+        paths[code].write_bytes(data)
+    return paths
+
+
+@pytest.fixture
+def engine(tmp_path: Path, models: DlibModels) -> Iterator[Engine]:
+    with facesearch.init(tmp_path / "home", actor="tester", models=models) as eng:
+        yield eng
+
+
+@pytest.fixture
+def enrolled(engine: Engine, photos: dict[str, Path]) -> Engine:
+    """A gallery holding Eileen Collins (astronaut) and Grace Hopper."""
+    engine.enroll(photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent")
+    engine.enroll(photos["hopper"], subject="Grace Hopper", source="matplotlib sample", basis="public-task")
+    return engine

@@ -1,0 +1,40 @@
+"""Helpers the tests share (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from facesearch.engine import Engine
+
+SHARED_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
+
+
+def file_digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def snapshot(engine: Engine) -> tuple[object, ...]:
+    """Everything a refused request must leave untouched: database and index bytes, audit, subjects."""
+    return (
+        file_digest(engine.home.database),
+        file_digest(engine.home.index_dir / "exact.npz"),
+        [e.hash for e in engine.audit_events()],
+        engine.subjects(),
+    )
+
+
+def vector_bytes(engine: Engine, face_id: int) -> bytes:
+    with engine.store.engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT embedding FROM faces WHERE id = ?", (face_id,)).one()
+    data = bytes(row[0])
+    assert len(data) == 128 * 4
+    return data
+
+
+def require_lfw() -> Path:
+    if not (SHARED_LFW / "pairs.txt").exists():
+        pytest.skip(f"LFW evaluation data not found at {SHARED_LFW} (it lives outside the repository)")
+    return SHARED_LFW

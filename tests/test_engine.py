@@ -1,0 +1,255 @@
+"""The engine end to end on real photos through the real dlib models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import facesearch
+from facesearch.engine import Engine
+from facesearch.errors import (
+    DuplicateImageError,
+    FacesearchError,
+    GalleryNotInitialisedError,
+    LowQualityFaceError,
+    ModelMismatchError,
+    NoFaceError,
+    SubjectNotFoundError,
+)
+from facesearch.models import DlibModels
+from facesearch.search import compare
+from facesearch.types import Embedding, EnrollStatus, Metric
+
+from helpers import snapshot, vector_bytes
+
+pytestmark = pytest.mark.model
+
+
+def test_identify_finds_enrolled_person_at_rank_one(enrolled: Engine, photos: dict[str, Path]) -> None:
+    result = enrolled.identify(photos["probe"], purpose="missing person search", case="MP-7", top_k=5)
+    assert len(result.faces) == 1
+    candidates = result.faces[0].candidates
+    assert [c.rank for c in candidates] == [1, 2]
+    assert candidates[0].subject == "Eileen Collins"
+    assert candidates[0].clears_threshold
+    assert not candidates[1].clears_threshold
+    assert candidates[0].score > candidates[1].score
+    assert result.threshold.score == pytest.approx(0.4)
+    assert result.threshold.source == "published"
+    assert result.model_id == "dlib_face_recognition_resnet_model_v1"
+    assert "not identifications" in result.notice
+
+
+def test_same_person_scores_closer_than_different_people(engine: Engine, photos: dict[str, Path]) -> None:
+    same = engine.verify(photos["astronaut"], photos["probe"])
+    different = engine.verify(photos["astronaut"], photos["hopper"])
+    assert same.score > different.score
+    assert same.same_person and not different.same_person
+    assert same.threshold.score == different.threshold.score == pytest.approx(0.4)
+
+
+def test_probe_with_several_faces_searches_each(enrolled: Engine, photos: dict[str, Path]) -> None:
+    result = enrolled.identify(photos["two_faces"], purpose="review", case="C-2")
+    best = {face.candidates[0].subject for face in result.faces if face.candidates[0].clears_threshold}
+    assert best == {"Eileen Collins", "Grace Hopper"}
+    lefts = {face.candidates[0].subject: face.box.left for face in result.faces if face.candidates[0].clears_threshold}
+    assert lefts["Eileen Collins"] < 512 <= lefts["Grace Hopper"]
+
+
+def test_top_k_limits_candidates(enrolled: Engine, photos: dict[str, Path]) -> None:
+    result = enrolled.identify(photos["probe"], purpose="review", case="C-3", top_k=1)
+    assert [c.subject for c in result.faces[0].candidates] == ["Eileen Collins"]
+
+
+def test_enrolling_same_file_twice_is_a_reported_no_op(enrolled: Engine, photos: dict[str, Path]) -> None:
+    before = snapshot(enrolled)
+    again = enrolled.enroll(
+        photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent"
+    )
+    assert [i.status for i in again.images] == [EnrollStatus.ALREADY_ENROLLED]
+    assert snapshot(enrolled) == before
+
+
+def test_one_bad_photo_refuses_the_whole_enrollment(
+    enrolled: Engine, photos: dict[str, Path], bad_files: dict[str, Path]
+) -> None:
+    before = snapshot(enrolled)
+    with pytest.raises(FacesearchError):
+        enrolled.enroll(
+            [photos["probe"], bad_files["truncated-image"]], subject="Eileen Collins", source="s", basis="consent"
+        )
+    assert snapshot(enrolled) == before
+
+
+def test_same_file_under_another_subject_is_refused(enrolled: Engine, photos: dict[str, Path]) -> None:
+    before = snapshot(enrolled)
+    with pytest.raises(DuplicateImageError):
+        enrolled.enroll(photos["hopper"], subject="Someone Else", source="s", basis="consent")
+    assert snapshot(enrolled) == before
+
+
+def test_enrollment_records_provenance(engine: Engine, photos: dict[str, Path]) -> None:
+    engine.enroll(
+        photos["hopper"],
+        subject="Grace Hopper",
+        source="US Navy archive",
+        basis="public-task",
+        retain_until="2099-12-31",
+    )
+    [summary] = engine.subjects()
+    assert (summary.name, summary.images, summary.faces, str(summary.retain_until)) == (
+        "Grace Hopper",
+        1,
+        1,
+        "2099-12-31",
+    )
+    [event] = engine.audit_events(action="face.enroll")
+    assert event.details["source"] == "US Navy archive"
+    assert event.details["lawful_basis"] == "public-task"
+    assert event.details["subject_id"] == summary.subject_id
+    assert "Grace Hopper" not in str(event.to_dict())  # audit names subjects by opaque id only
+
+
+def test_erase_is_physical(enrolled: Engine, photos: dict[str, Path]) -> None:
+    [hopper] = [s for s in enrolled.subjects() if s.name == "Grace Hopper"]
+    face_id = enrolled.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0].face_id
+    template = vector_bytes(enrolled, face_id)
+    index_file = enrolled.home.index_dir / "exact.npz"
+    assert template in enrolled.home.database.read_bytes()
+    assert template in index_file.read_bytes()
+
+    result = enrolled.erase("Grace Hopper", reason="data subject request DSR-12")
+
+    assert (result.images_removed, result.faces_removed, result.index_entries_removed) == (1, 1, 1)
+    assert template not in enrolled.home.database.read_bytes()
+    assert template not in index_file.read_bytes()
+    assert not [f for f in enrolled.home.root.rglob("*") if f.is_file() and template in f.read_bytes()]
+    assert [s.name for s in enrolled.subjects()] == ["Eileen Collins"]
+    erasure = enrolled.audit_events(action="subject.erase")[-1]
+    assert erasure.details["subject_id"] == hopper.subject_id
+    assert "Grace Hopper" not in str(erasure.to_dict())
+    candidates = enrolled.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates
+    assert [c.subject for c in candidates] == ["Eileen Collins"]
+    assert enrolled.audit_verify().ok
+
+
+def test_erase_unknown_subject(enrolled: Engine) -> None:
+    before = snapshot(enrolled)
+    with pytest.raises(SubjectNotFoundError):
+        enrolled.erase("Nobody", reason="r")
+    assert snapshot(enrolled) == before
+
+
+def test_every_use_is_audited_and_chain_verifies(enrolled: Engine, photos: dict[str, Path]) -> None:
+    enrolled.identify(photos["probe"], purpose="missing person search", case="MP-7")
+    enrolled.verify(photos["probe"], photos["astronaut"], purpose="check", case="MP-7")
+    actions = [e.action for e in enrolled.audit_events()]
+    assert actions == ["gallery.init", "face.enroll", "face.enroll", "search.identify", "search.verify"]
+    search = enrolled.audit_events(action="search.identify")[0]
+    assert (search.purpose, search.case, search.actor) == ("missing person search", "MP-7", "tester")
+    assert search.probe_sha256 and len(search.probe_sha256) == 64
+    assert search.details["faces"][0][0]["rank"] == 1
+    report = enrolled.audit_verify()
+    assert report.ok and report.events == 5
+
+
+@pytest.mark.parametrize(
+    "tamper, first_bad",
+    [
+        ("UPDATE audit_events SET purpose = 'curiosity' WHERE seq = 4", 4),
+        ("UPDATE audit_events SET details = replace(details, 'consent', 'contract') WHERE seq = 2", 2),
+        ("DELETE FROM audit_events WHERE seq = 3", 3),
+        ("DELETE FROM audit_events WHERE seq = 4", 4),
+    ],
+)
+def test_tampered_audit_row_is_detected(enrolled: Engine, photos: dict[str, Path], tamper: str, first_bad: int) -> None:
+    enrolled.identify(photos["probe"], purpose="missing person search", case="MP-7")
+    with enrolled.store.engine.begin() as conn:
+        conn.exec_driver_sql(tamper)
+    report = enrolled.audit_verify()
+    assert not report.ok
+    assert report.first_bad_seq == first_bad
+
+
+def test_index_is_rebuilt_when_missing_corrupt_or_stale(
+    enrolled: Engine, photos: dict[str, Path], models: DlibModels
+) -> None:
+    index_file = enrolled.home.index_dir / "exact.npz"
+    good = index_file.read_bytes()
+    stale_home = enrolled.home.root
+    for damage in (
+        lambda: index_file.unlink(),
+        lambda: index_file.write_bytes(b"garbage"),
+        lambda: index_file.write_bytes(good[: len(good) // 2]),
+    ):
+        damage()
+        with facesearch.open(stale_home, actor="t", models=models) as reopened:
+            result = reopened.identify(photos["probe"], purpose="p", case="c")
+            assert result.faces[0].candidates[0].subject == "Eileen Collins"
+            assert result.gallery_size == 2
+    # stale: an index saved before the last enrollment must not be used
+    index_file.write_bytes(good)
+    enrolled.erase("Grace Hopper", reason="r")
+    index_file.write_bytes(good)
+    with facesearch.open(stale_home, actor="t", models=models) as reopened:
+        assert reopened.index_info().size == 1
+
+
+def test_embeddings_of_different_models_cannot_be_compared() -> None:
+    a = Embedding(np.zeros(128, np.float32), "dlib_face_recognition_resnet_model_v1", Metric.EUCLIDEAN)
+    b = Embedding(np.zeros(128, np.float32), "some_onnx_model", Metric.EUCLIDEAN)
+    with pytest.raises(ModelMismatchError):
+        compare(a, b)
+
+
+def test_open_requires_init(tmp_path: Path) -> None:
+    with pytest.raises(GalleryNotInitialisedError, match="facesearch init"):
+        facesearch.open(tmp_path / "none")
+
+
+def test_probe_without_face(enrolled: Engine, photos: dict[str, Path]) -> None:
+    before = snapshot(enrolled)
+    with pytest.raises(NoFaceError):
+        enrolled.identify(photos["cat"], purpose="p", case="c")
+    assert snapshot(enrolled) == before
+
+
+def test_enroll_directory_reports_rejections_by_reason(
+    engine: Engine, photos: dict[str, Path], bad_files: dict[str, Path], tmp_path: Path
+) -> None:
+    root = tmp_path / "collection"
+    for name, files in {
+        "Eileen Collins": [photos["astronaut"], bad_files["truncated-image"]],
+        "Grace Hopper": [photos["hopper"], photos["cat"]],
+    }.items():
+        (root / name).mkdir(parents=True)
+        for f in files:
+            (root / name / f.name).write_bytes(f.read_bytes())
+    (root / "loose.jpg").write_bytes(photos["probe"].read_bytes())
+    progress = []
+    result = engine.enroll_directory(
+        root, source="archive box 3", basis="legitimate-interest", on_progress=progress.append
+    )
+    assert (result.subjects, result.enrolled, result.already_enrolled) == (2, 2, 0)
+    assert result.rejected_by_reason() == {"no-face": 1, "no-subject-folder": 1, "truncated-image": 1}
+    assert [p.done for p in progress] == [1, 2, 3, 4] and progress[-1].total == 4
+    assert {s.name for s in engine.subjects()} == {"Eileen Collins", "Grace Hopper"}
+    again = engine.enroll_directory(root, source="archive box 3", basis="legitimate-interest")
+    assert (again.enrolled, again.already_enrolled) == (0, 2)
+
+
+def test_small_face_is_refused_for_enrollment_but_searched_with_warning(
+    tmp_path: Path, photos: dict[str, Path], models: DlibModels
+) -> None:
+    settings = facesearch.Settings(upsample=2)  # finds faces down to about 20 px
+    with facesearch.init(tmp_path / "h", actor="t", settings=settings, models=models) as engine:
+        with pytest.raises(LowQualityFaceError, match="face-too-small") as caught:
+            engine.enroll(photos["small_face"], subject="Eileen Collins", source="s", basis="consent")
+        assert caught.value.reason == "face-too-small"
+        engine.enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
+        result = engine.identify(photos["small_face"], purpose="p", case="c")
+        [face] = [f for f in result.faces if f.candidates[0].clears_threshold]
+        assert face.candidates[0].subject == "Eileen Collins"
+        assert any(w.startswith("face-too-small") for w in face.warnings)

@@ -1,0 +1,72 @@
+"""Every refusal gives a clear, named error and leaves gallery, index and audit chain as they were."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from facesearch.engine import Engine
+from facesearch.errors import FacesearchError
+
+from helpers import snapshot
+
+pytestmark = pytest.mark.model
+
+Attempt = Callable[[Engine, dict[str, Path], dict[str, Path]], object]
+
+GOOD = {"subject": "Ada", "source": "staff badge photos", "basis": "contract"}
+
+
+def _enroll(photo: str, bad: bool = False, **changes: str) -> Attempt:
+    def attempt(engine: Engine, photos: dict[str, Path], bad_files: dict[str, Path]) -> object:
+        path = bad_files[photo] if bad else photos[photo]
+        return engine.enroll(path, **(GOOD | changes))
+
+    return attempt
+
+
+def _identify(photo: str = "probe", bad: bool = False, **changes: str) -> Attempt:
+    def attempt(engine: Engine, photos: dict[str, Path], bad_files: dict[str, Path]) -> object:
+        path = bad_files[photo] if bad else photos[photo]
+        return engine.identify(path, **({"purpose": "missing person search", "case": "MP-1"} | changes))
+
+    return attempt
+
+
+REFUSALS: dict[str, tuple[Attempt, str, str]] = {
+    "no source": (_enroll("probe", source=""), "missing-source", "source"),
+    "blank source": (_enroll("probe", source="   "), "missing-source", "source"),
+    "no basis": (_enroll("probe", basis=""), "missing-lawful-basis", "lawful basis"),
+    "unknown basis": (_enroll("probe", basis="because"), "missing-lawful-basis", "not a lawful basis"),
+    "retention in the past": (_enroll("probe", retain_until="2001-01-01"), "bad-retention", "past"),
+    "retention not a date": (_enroll("probe", retain_until="next year"), "bad-retention", "YYYY-MM-DD"),
+    "no subject": (_enroll("probe", subject=""), "bad-input", "subject"),
+    "no purpose": (_identify(purpose=""), "missing-purpose", "purpose"),
+    "no case": (_identify(case=""), "missing-case", "case"),
+    "enroll not an image": (_enroll("not-an-image", bad=True), "not-an-image", "not an image"),
+    "enroll truncated": (_enroll("truncated-image", bad=True), "truncated-image", "truncated"),
+    "enroll empty": (_enroll("empty-file", bad=True), "empty-file", "empty"),
+    "enroll oversized header": (_enroll("image-too-large", bad=True), "image-too-large", "400000000 pixels"),
+    "enroll no face": (_enroll("cat"), "no-face", "no face"),
+    "enroll two faces": (_enroll("two_faces"), "multiple-faces", "exactly one"),
+    "identify not an image": (_identify("not-an-image", bad=True), "not-an-image", "not an image"),
+    "identify truncated": (_identify("truncated-image", bad=True), "truncated-image", "truncated"),
+    "identify empty": (_identify("empty-file", bad=True), "empty-file", "empty"),
+    "identify oversized header": (_identify("image-too-large", bad=True), "image-too-large", "pixels"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_refusal_is_named_and_changes_nothing(
+    enrolled: Engine, photos: dict[str, Path], bad_files: dict[str, Path], case: str
+) -> None:
+    attempt, code, words = REFUSALS[case]
+    before = snapshot(enrolled)
+    with pytest.raises(FacesearchError) as caught:
+        attempt(enrolled, photos, bad_files)
+    assert caught.value.code == code
+    assert words in caught.value.message
+    assert snapshot(enrolled) == before
+    assert enrolled.audit_verify().ok
