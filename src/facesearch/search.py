@@ -40,13 +40,14 @@ def rank_subjects(
             f"cannot search an index of model {index.info.model_id!r} with an embedding of {probe.model_id!r}"
         )
     total = len(index)
-    n_faces = min(total, max(4 * k, 32))
+    n_faces = max(1, min(total, max(4 * k, 32)))
     while True:
         hits = index.search(probe.vector, n_faces)
-        ids = [int(i) for i in hits.ids[0] if i >= 0]
+        found = hits.ids[0] >= 0
+        ids = [int(i) for i in hits.ids[0][found]]
         subjects = lookup(ids)
         best: dict[str, tuple[float, int, str]] = {}
-        for face_id, score in zip(ids, hits.scores[0][: len(ids)], strict=True):
+        for face_id, score in zip(ids, hits.scores[0][found], strict=True):
             if face_id in subjects:
                 subject_id, name = subjects[face_id]
                 if subject_id not in best:

@@ -35,7 +35,8 @@ class IndexInfo:
 
 @dataclasses.dataclass(frozen=True)
 class Hits:
-    """Search results: ``ids[i, j]`` is query i's j-th best face id, -1 where fewer than k exist."""
+    """Search results, shape (queries, k): ``ids[i, j]`` is query i's j-th best face id and
+    ``scores[i, j]`` its score; id -1 and score -inf where the index holds fewer than k."""
 
     ids: IdArray
     scores: ScoreArray
@@ -70,6 +71,11 @@ def as_matrix(vectors: npt.ArrayLike, dimension: int) -> Matrix:
     if matrix.ndim != 2 or matrix.shape[1] != dimension:
         raise ValueError(f"expected vectors of dimension {dimension}, got shape {matrix.shape}")
     return matrix
+
+
+def empty_hits(n_queries: int, k: int) -> Hits:
+    """Hits with every slot empty: id -1, score -inf."""
+    return Hits(np.full((n_queries, k), -1, dtype=np.int64), np.full((n_queries, k), -np.inf, dtype=np.float32))
 
 
 def as_ids(ids: npt.ArrayLike) -> IdArray:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from facesearch.errors import IndexCorruptError, ModelMismatchError
-from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix
+from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits
 from facesearch.types import Metric
 
 FORMAT = "facesearch-exact-1"
@@ -68,19 +68,22 @@ class ExactIndex:
 
     def search(self, queries: Matrix, k: int) -> Hits:
         queries = as_matrix(queries, self.dimension)
-        n_queries = queries.shape[0]
-        k = max(0, min(k, len(self)))
-        if k == 0:
-            return Hits(np.empty((n_queries, 0), np.int64), np.empty((n_queries, 0), np.float32))
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
+        hits = empty_hits(queries.shape[0], k)
+        found = min(k, len(self))
+        if found == 0:
+            return hits
         scores = self._scores(queries)
-        if k < len(self):
-            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        if found < len(self):
+            top = np.argpartition(-scores, found - 1, axis=1)[:, :found]
         else:
-            top = np.broadcast_to(np.arange(len(self)), (n_queries, len(self)))
+            top = np.broadcast_to(np.arange(len(self)), (queries.shape[0], len(self)))
         top_scores = np.take_along_axis(scores, top, axis=1)
         order = np.argsort(-top_scores, axis=1, kind="stable")
-        best = np.take_along_axis(top, order, axis=1)
-        return Hits(self._ids[best], np.take_along_axis(top_scores, order, axis=1).astype(np.float32))
+        hits.ids[:, :found] = self._ids[np.take_along_axis(top, order, axis=1)]
+        hits.scores[:, :found] = np.take_along_axis(top_scores, order, axis=1)
+        return hits
 
     def _scores(self, queries: Matrix) -> Matrix:
         if self.metric is Metric.COSINE:

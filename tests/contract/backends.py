@@ -1,0 +1,49 @@
+"""Backends under the shared contracts, and face-like test data. A new backend adds itself here."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from facesearch.index import ExactIndex, VectorIndex
+from facesearch.types import Metric
+
+MODEL = "dlib_face_recognition_resnet_model_v1"
+DIM = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """How the contract creates and reopens one kind of index at a path."""
+
+    name: str
+    create: Callable[[Path, Metric], VectorIndex]
+    reopen: Callable[[Path, Metric], VectorIndex]
+
+
+BACKENDS = [
+    Backend(
+        "exact",
+        create=lambda path, metric: ExactIndex(MODEL, DIM, metric, path),
+        reopen=lambda path, metric: ExactIndex.load(path, MODEL, DIM, metric),
+    ),
+]
+
+
+def face_like(identities: int, per_identity: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clustered vectors shaped like dlib embeddings: people ~0.9 apart, photos of one person ~0.3.
+
+    Returns (ids, vectors, identity of each vector).
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0.0, 0.056, (identities, DIM))
+    owner = np.repeat(np.arange(identities), per_identity)
+    vectors = centres[owner] + rng.normal(0.0, 0.02, (len(owner), DIM))
+    ids = np.arange(1, len(owner) + 1, dtype=np.int64) * 7  # sparse ids, as after erasures
+    return ids, vectors.astype(np.float32), owner
+
+
+STORES = ["sqlite"]

@@ -1,0 +1,108 @@
+"""The contract every gallery store passes (SQLite now; PostgreSQL joins through STORES)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from facesearch import audit
+from facesearch.audit import AuditAction
+from facesearch.gallery import GalleryStore, ImageRecord
+from facesearch.gallery.schema import Base
+from facesearch.types import AlignedFace, Box, Detection, Embedding, FaceObservation, Metric, Quality
+
+MODEL = "dlib_face_recognition_resnet_model_v1"
+
+
+def _observation(seed: int) -> FaceObservation:
+    vector = np.random.default_rng(seed).normal(0, 0.1, 128).astype(np.float32)
+    aligned = AlignedFace(Detection(Box(1, 2, 81, 82), 1.5, "hog"), ((1, 1),) * 5, np.zeros((150, 150, 3), np.uint8))
+    return FaceObservation(aligned, Quality(80, 50.0, 1.5), Embedding(vector, MODEL, Metric.EUCLIDEAN))
+
+
+def _image(sha: str) -> ImageRecord:
+    return ImageRecord(sha, "photo.jpg", "test source", "consent", "tester", None, 100, 100)
+
+
+def test_migrations_match_the_models(store: GalleryStore) -> None:
+    with store.engine.connect() as connection:
+        diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diffs == []
+    assert store.schema_revision() == "0001"
+    store.migrate()  # idempotent
+    assert store.schema_revision() == "0001"
+
+
+def test_faces_round_trip_and_cascade_on_subject_delete(store: GalleryStore) -> None:
+    observations = [_observation(i) for i in range(3)]
+    with store.transaction() as session:
+        store.initialise(session, MODEL)
+        ada = store.ensure_subject(session, "Ada")
+        bob = store.ensure_subject(session, "Bob")
+        assert store.ensure_subject(session, "Ada") == ada
+        ids = [
+            store.add_face(session, ada, observation=observations[0], image=_image("a" * 64), crop_jpeg=None),
+            store.add_face(session, ada, observation=observations[1], image=_image("b" * 64), crop_jpeg=b"jpeg"),
+            store.add_face(session, bob, observation=observations[2], image=_image("c" * 64), crop_jpeg=None),
+        ]
+    with store.transaction() as session:
+        [(got_ids, vectors)] = list(store.embeddings(session, MODEL))
+        assert list(got_ids) == ids
+        assert np.array_equal(vectors, np.stack([o.embedding.vector for o in observations]))
+        assert store.face_of_image(session, ada.subject_id, "b" * 64) == ids[1]
+        assert store.image_subjects(session, "c" * 64) == [bob]
+        assert store.delete_subject(session, ada.subject_id) == (2, 2)
+    with store.transaction() as session:
+        assert store.face_count(session) == 1
+        assert store.find_subject(session, "Ada") is None
+        assert store.subjects_of_faces(session, ids) == {ids[2]: bob}
+        new_id = store.add_face(session, bob, observation=observations[0], image=_image("d" * 64), crop_jpeg=None)
+    assert new_id > max(ids), "face ids are never reused after an erasure"
+
+
+def test_generation_counts_changes(store: GalleryStore) -> None:
+    with store.transaction() as session:
+        store.initialise(session, MODEL)
+        assert store.state(session).generation == 0
+        assert store.bump_generation(session) == 1
+    with store.transaction() as session:
+        assert store.state(session).generation == 1
+
+
+def test_failed_transaction_leaves_nothing(store: GalleryStore) -> None:
+    with store.transaction() as session:
+        store.initialise(session, MODEL)
+    with pytest.raises(RuntimeError), store.transaction() as session:
+        store.ensure_subject(session, "Ada")
+        audit.append(session, actor="t", action=AuditAction.ENROLL, gallery_generation=1)
+        raise RuntimeError("crash half-way")
+    with store.transaction() as session:
+        assert store.find_subject(session, "Ada") is None
+        assert audit.events(session) == []
+        assert audit.verify(session).ok
+
+
+def test_audit_chain_links_and_detects_edits(store: GalleryStore) -> None:
+    with store.transaction() as session:
+        for n in range(5):
+            audit.append(
+                session,
+                actor=f"user{n}",
+                action=AuditAction.IDENTIFY,
+                gallery_generation=n,
+                purpose="p",
+                case="c",
+                details={"n": n},
+            )
+    with store.transaction() as session:
+        events = audit.events(session)
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+        assert audit.verify(session).ok
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE audit_events SET actor = 'someone else' WHERE seq = 2")
+    with store.transaction() as session:
+        report = audit.verify(session)
+    assert (report.ok, report.first_bad_seq) == (False, 2)
