@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Sets up the environment if needed, then runs the linters, the type checker and the whole test
+# suite. Extra arguments go to pytest (for example: scripts/test.sh -m "not model").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+.venv/bin/ruff check src tests bench scripts
+.venv/bin/mypy
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    echo "pytest collected no tests (exit 5): nothing was checked" >&2
+fi
+exit "$status"

@@ -1,0 +1,5 @@
+"""``python -m facesearch`` runs the CLI."""
+
+from facesearch.cli import main
+
+main()

@@ -1,0 +1,133 @@
+"""The CLI as a user runs it: a real process, real photos, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.model
+
+
+def run(home: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "facesearch", "--actor", "cli-tester", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path, photos: dict[str, Path]) -> Path:
+    place = tmp_path / "home"
+    assert run(place, "init").returncode == 0
+    enrolled = run(
+        place,
+        "enroll",
+        photos["astronaut"],
+        "--subject",
+        "Eileen Collins",
+        "--source",
+        "scikit-image sample",
+        "--basis",
+        "consent",
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert "enrolled" in enrolled.stdout
+    return place
+
+
+def test_identify_json_lists_candidates_per_face(home: Path, photos: dict[str, Path]) -> None:
+    done = run(
+        home,
+        "identify",
+        photos["probe"],
+        "--purpose",
+        "missing person search",
+        "--case",
+        "MP-1",
+        "--top",
+        "3",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    [face] = result["faces"]
+    [top] = face["candidates"]
+    assert (top["subject"], top["rank"]) == ("Eileen Collins", 1)
+    assert top["score"] > result["threshold"]["score"]
+    assert result["model_id"] == "dlib_face_recognition_resnet_model_v1"
+    assert "candidates" in result["notice"]
+
+
+def test_identify_human_output_says_candidates(home: Path, photos: dict[str, Path]) -> None:
+    done = run(home, "identify", photos["probe"], "--purpose", "p", "--case", "c")
+    assert done.returncode == 0
+    assert "not identifications" in done.stdout and "Eileen Collins" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["enroll", "{hopper}", "--subject", "G", "--basis", "consent"], 4, "--source"),
+        (["enroll", "{hopper}", "--subject", "G", "--source", "s"], 4, "--basis"),
+        (["identify", "{probe}", "--case", "c"], 4, "--purpose"),
+        (["identify", "{probe}", "--purpose", "p"], 4, "--case"),
+        (["enroll", "{cat}", "--subject", "G", "--source", "s", "--basis", "consent"], 3, "no face"),
+        (["identify", "{missing}", "--purpose", "p", "--case", "c"], 3, "no such file"),
+        (["erase", "Nobody", "--reason", "r"], 5, "no subject"),
+        (["erase", "Eileen Collins"], 4, "--reason"),
+    ],
+)
+def test_refusals_exit_non_zero_with_a_clear_message(
+    home: Path, photos: dict[str, Path], tmp_path: Path, args: list[str], code: int, words: str
+) -> None:
+    names = {k: str(v) for k, v in photos.items()} | {"missing": str(tmp_path / "missing.jpg")}
+    done = run(home, *[a.format(**names) for a in args])
+    assert done.returncode == code, done.stderr
+    assert words in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_verify_subjects_erase_and_audit(home: Path, photos: dict[str, Path]) -> None:
+    verdict = json.loads(run(home, "verify", photos["astronaut"], photos["hopper"], "--json").stdout)
+    assert verdict["same_person"] is False and verdict["score"] < verdict["threshold"]["score"]
+    [subject] = json.loads(run(home, "subjects", "--json").stdout)
+    assert (subject["name"], subject["faces"]) == ("Eileen Collins", 1)
+    erased = run(home, "erase", "Eileen Collins", "--reason", "request DSR-1")
+    assert erased.returncode == 0 and subject["subject_id"] in erased.stdout
+    assert json.loads(run(home, "subjects", "--json").stdout) == []
+    checked = run(home, "audit", "verify")
+    assert checked.returncode == 0 and "intact" in checked.stdout
+    events = json.loads(run(home, "audit", "show", "--json").stdout)
+    assert [e["action"] for e in events] == ["gallery.init", "face.enroll", "search.verify", "subject.erase"]
+    assert all(e["actor"] == "cli-tester" for e in events)
+
+
+def test_audit_verify_fails_on_tampering(home: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(home / "gallery.sqlite3") as db:
+        db.execute("UPDATE audit_events SET actor = 'nobody' WHERE seq = 2")
+    done = run(home, "audit", "verify")
+    assert done.returncode == 1
+    assert "#2" in done.stderr
+
+
+def test_enroll_dir_shows_summary_by_reason(home: Path, photos: dict[str, Path], tmp_path: Path) -> None:
+    root = tmp_path / "dir"
+    (root / "Grace Hopper").mkdir(parents=True)
+    (root / "Grace Hopper" / "hopper.jpg").write_bytes(photos["hopper"].read_bytes())
+    (root / "Grace Hopper" / "notes.txt").write_text("not a photo")
+    done = run(home, "enroll-dir", root, "--source", "archive", "--basis", "public-task")
+    assert done.returncode == 0, done.stderr
+    assert "1 faces enrolled for 1 subjects" in done.stdout
+    assert "not-an-image" in done.stdout
+    assert "2/2" in done.stderr  # the progress bar's count
