@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -296,7 +296,6 @@ def audit_show(
         return
     table = Table("#", "time (UTC)", "actor", "action", "purpose", "case", "details")
     for e in events:
-        details = json.dumps(dict(e.details), ensure_ascii=False)
         table.add_row(
             str(e.seq),
             e.ts.strftime("%Y-%m-%d %H:%M:%S"),
@@ -304,9 +303,21 @@ def audit_show(
             e.action,
             e.purpose or "",
             e.case or "",
-            details if len(details) < 120 else details[:117] + "...",
+            _summary(e.details),
         )
     out.print(table)
+
+
+def _summary(details: Mapping[str, Any]) -> str:
+    """One line per event for the table: lists shown by length, hashes shortened (--json has all)."""
+    parts = []
+    for key, value in details.items():
+        if isinstance(value, list):
+            value = f"[{len(value)}]"
+        elif isinstance(value, str) and len(value) == 64:
+            value = value[:12] + "…"
+        parts.append(f"{key}={value}")
+    return " ".join(parts)
 
 
 def main() -> None:

@@ -168,68 +168,74 @@ class Engine:
         A file already enrolled under another subject raises DuplicateImageError (nothing stored),
         or, when ``reject_duplicates`` is a list, is appended to it and skipped.
         """
-        if not items:
-            return []
         out: list[tuple[SubjectRef, EnrolledImage]] = []
+        if not items:
+            return out
         new_ids: list[int] = []
         new_vectors: list[np.ndarray] = []
         with self._locked():
             with self.store.transaction() as session:
                 index = self._synced_index(session)
-                generation = self.store.state(session).generation
+                generation = self.store.state(session).generation + 1  # taken only if a face is stored
                 for name, prepared in items:
-                    image = prepared.image
-                    others = [s for s in self.store.image_subjects(session, image.sha256) if s.name != name]
-                    if others:
-                        message = f"{image.name}: this file is already enrolled under another subject"
+                    try:
+                        ref, image = self._store_face(session, name, prepared, provenance, generation)
+                    except DuplicateImageError as exc:
                         if reject_duplicates is None:
-                            raise DuplicateImageError(message)
-                        reject_duplicates.append(Rejection(image.name, DuplicateImageError.code, message))
+                            raise
+                        reject_duplicates.append(Rejection(prepared.image.name, exc.code, exc.message))
                         continue
-                    ref = self.store.ensure_subject(session, name)
-                    face_id = self.store.face_of_image(session, ref.subject_id, image.sha256)
-                    if face_id is not None:
-                        out.append(
-                            (ref, EnrolledImage(image.name, image.sha256, EnrollStatus.ALREADY_ENROLLED, face_id))
-                        )
-                        continue
-                    record = ImageRecord(
-                        sha256=image.sha256,
-                        filename=Path(image.name).name,
-                        source=provenance.source,
-                        lawful_basis=provenance.basis.value,
-                        enrolled_by=self.actor,
-                        retain_until=provenance.retain_until,
-                        width=image.width,
-                        height=image.height,
-                    )
-                    face_id = self.store.add_face(
-                        session, ref, observation=prepared.face, image=record, crop_jpeg=prepared.crop_jpeg
-                    )
-                    if not new_ids:
-                        generation = self.store.bump_generation(session)
-                    audit.append(
-                        session,
-                        actor=self.actor,
-                        action=AuditAction.ENROLL,
-                        gallery_generation=generation,
-                        details={
-                            "subject_id": ref.subject_id,
-                            "image_sha256": image.sha256,
-                            "face_id": face_id,
-                            "source": provenance.source,
-                            "lawful_basis": provenance.basis.value,
-                            "retain_until": provenance.retain_until.isoformat() if provenance.retain_until else None,
-                            "model_id": prepared.face.embedding.model_id,
-                        },
-                    )
-                    new_ids.append(face_id)
-                    new_vectors.append(prepared.face.embedding.vector)
-                    out.append((ref, EnrolledImage(image.name, image.sha256, EnrollStatus.ENROLLED, face_id)))
+                    out.append((ref, image))
+                    if image.status is EnrollStatus.ENROLLED and image.face_id is not None:
+                        new_ids.append(image.face_id)
+                        new_vectors.append(prepared.face.embedding.vector)
+                if new_ids:
+                    self.store.bump_generation(session)
             if new_ids:
                 index.add(np.array(new_ids, dtype=np.int64), np.stack(new_vectors))
                 index.save(generation)
         return out
+
+    def _store_face(
+        self, session: Session, name: str, prepared: PreparedFace, provenance: policy.Provenance, generation: int
+    ) -> tuple[SubjectRef, EnrolledImage]:
+        """Store one prepared face under subject NAME and audit it, or report it already enrolled."""
+        image = prepared.image
+        if any(s.name != name for s in self.store.image_subjects(session, image.sha256)):
+            raise DuplicateImageError(f"{image.name}: this file is already enrolled under another subject")
+        ref = self.store.ensure_subject(session, name)
+        face_id = self.store.face_of_image(session, ref.subject_id, image.sha256)
+        if face_id is not None:
+            return ref, EnrolledImage(image.name, image.sha256, EnrollStatus.ALREADY_ENROLLED, face_id)
+        record = ImageRecord(
+            sha256=image.sha256,
+            filename=Path(image.name).name,
+            source=provenance.source,
+            lawful_basis=provenance.basis.value,
+            enrolled_by=self.actor,
+            retain_until=provenance.retain_until,
+            width=image.width,
+            height=image.height,
+        )
+        face_id = self.store.add_face(
+            session, ref, observation=prepared.face, image=record, crop_jpeg=prepared.crop_jpeg
+        )
+        audit.append(
+            session,
+            actor=self.actor,
+            action=AuditAction.ENROLL,
+            gallery_generation=generation,
+            details={
+                "subject_id": ref.subject_id,
+                "image_sha256": image.sha256,
+                "face_id": face_id,
+                "source": provenance.source,
+                "lawful_basis": provenance.basis.value,
+                "retain_until": provenance.retain_until.isoformat() if provenance.retain_until else None,
+                "model_id": prepared.face.embedding.model_id,
+            },
+        )
+        return ref, EnrolledImage(image.name, image.sha256, EnrollStatus.ENROLLED, face_id)
 
     # --- search -----------------------------------------------------------------------
 
@@ -342,8 +348,9 @@ class Engine:
         main = main_face(observations)
         assert main is not None
         warnings = tuple(f"{which} photo: {w}" for w in describe_issues(main.quality, self.settings))
-        if len(observations) > 1:
-            warnings += (f"{which} photo: {len(observations)} faces found; compared the largest usable one",)
+        usable = sum(1 for o in observations if o.quality.usable)
+        if usable > 1:
+            warnings += (f"{which} photo: {usable} usable faces found; compared the largest",)
         return main, warnings, image.sha256
 
     # --- subjects and erasure ---------------------------------------------------------
