@@ -253,3 +253,30 @@ def test_small_face_is_refused_for_enrollment_but_searched_with_warning(
         [face] = [f for f in result.faces if f.candidates[0].clears_threshold]
         assert face.candidates[0].subject == "Eileen Collins"
         assert any(w.startswith("face-too-small") for w in face.warnings)
+
+
+def test_photos_as_bytes_and_optional_crops_are_erased_too(
+    tmp_path: Path, photos: dict[str, Path], models: DlibModels
+) -> None:
+    settings = facesearch.Settings(keep_crops=True)
+    with facesearch.init(tmp_path / "h", actor="t", settings=settings, models=models) as engine:
+        result = engine.enroll(photos["hopper"].read_bytes(), subject="Grace Hopper", source="s", basis="consent")
+        [image] = result.images
+        with engine.store.engine.connect() as conn:
+            crop = conn.exec_driver_sql("SELECT crop_jpeg FROM faces WHERE id = ?", (image.face_id,)).scalar_one()
+        assert crop[:2] == b"\xff\xd8"  # a JPEG
+        found = engine.identify(photos["hopper"].read_bytes(), purpose="p", case="c")
+        assert found.faces[0].candidates[0].subject == "Grace Hopper"
+        engine.erase("Grace Hopper", reason="r")
+        assert bytes(crop[100:200]) not in engine.home.database.read_bytes()
+
+
+@pytest.mark.slow
+def test_cnn_detector_finds_and_embeds_the_same_face(
+    tmp_path: Path, photos: dict[str, Path], models: DlibModels
+) -> None:
+    with facesearch.init(tmp_path / "h", actor="t", settings=facesearch.Settings(detector="cnn"), models=models) as e:
+        e.enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
+        result = e.identify(photos["probe"], purpose="p", case="c")
+        top = result.faces[0].candidates[0]
+        assert (top.subject, top.clears_threshold) == ("Eileen Collins", True)
