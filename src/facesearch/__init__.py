@@ -13,9 +13,10 @@ Scores are always *higher means more alike*; every result carries the threshold 
 """
 
 from facesearch.config import Settings
-from facesearch.engine import Engine, init
-from facesearch.engine import open_engine as open
+from facesearch.engine import Engine
 from facesearch.errors import FacesearchError
+from facesearch.lifecycle import init
+from facesearch.lifecycle import open_engine as open
 from facesearch.types import (
     Candidate,
     EnrollResult,

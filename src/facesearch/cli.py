@@ -28,8 +28,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from facesearch import engine as core
+from facesearch import lifecycle as core
 from facesearch.config import Settings
+from facesearch.engine import Engine
 from facesearch.errors import ConfigError, FacesearchError, GalleryError, InputError, PolicyError
 from facesearch.home import default_home
 from facesearch.types import EnrollProgress, IdentifyResult, LawfulBasis
@@ -80,7 +81,7 @@ def _settings() -> Settings:
     return Settings.load(opts.home).replace(**opts.overrides)
 
 
-def _engine() -> core.Engine:
+def _engine() -> Engine:
     return core.open_engine(opts.home, actor=opts.actor, settings=_settings())
 
 

@@ -10,7 +10,6 @@ rebuilt from the gallery.
 from __future__ import annotations
 
 import getpass
-import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,21 +23,17 @@ from facesearch import audit, policy
 from facesearch.audit import AuditAction
 from facesearch.config import Settings
 from facesearch.decode import PhotoInput, decode
-from facesearch.enrollment import PreparedFace, describe_issues, prepare
+from facesearch.enrollment import PreparedFace, collect_directory, describe_issues, prepare
 from facesearch.errors import (
     DuplicateImageError,
     FaceRefusedError,
-    FacesearchError,
-    GalleryNotInitialisedError,
-    IndexCorruptError,
     InputError,
-    ModelMismatchError,
     NoFaceError,
 )
 from facesearch.gallery import GalleryStore, ImageRecord, SubjectRef
 from facesearch.home import Home
-from facesearch.index import ExactIndex
 from facesearch.index.base import IndexInfo
+from facesearch.index.keeper import IndexKeeper
 from facesearch.models import DlibModels
 from facesearch.pipeline import FacePipeline, main_face
 from facesearch.search import compare, published_threshold, rank_subjects
@@ -58,8 +53,6 @@ from facesearch.types import (
     SubjectSummary,
     VerifyResult,
 )
-
-log = logging.getLogger("facesearch")
 
 BATCH_FACES = 128  # enroll-dir commits and re-saves the index after this many faces
 
@@ -81,7 +74,7 @@ class Engine:
         self.actor = (actor or "").strip() or getpass.getuser()
         self.pipeline = FacePipeline(settings, models)
         self.spec = self.pipeline.spec
-        self._index: ExactIndex | None = None
+        self._keeper = IndexKeeper(home.index_dir / "exact.npz", self.spec)
         self._thread_lock = threading.RLock()
 
     def close(self) -> None:
@@ -131,12 +124,7 @@ class Engine:
         root = Path(directory)
         if not root.is_dir():
             raise InputError(f"{root}: not a directory")
-        work = [(p.parent.name, p) for sub in _visible(root) if sub.is_dir() for p in _visible(sub) if p.is_file()]
-        rejected = [
-            Rejection(str(p), "no-subject-folder", f"{p}: photos must sit in a folder named after the subject")
-            for p in _visible(root)
-            if p.is_file()
-        ]
+        work, rejected = collect_directory(root)
         if not work:
             raise InputError(f"{root}: no photos found in sub-folders (expected DIR/<subject>/<photo>)")
         enrolled = already = 0
@@ -175,7 +163,7 @@ class Engine:
         new_vectors: list[np.ndarray] = []
         with self._locked():
             with self.store.transaction() as session:
-                index = self._synced_index(session)
+                index = self._keeper.synced(session, self.store)
                 generation = self.store.state(session).generation + 1  # taken only if a face is stored
                 for name, prepared in items:
                     try:
@@ -255,7 +243,7 @@ class Engine:
             raise NoFaceError(f"{image.name}: no face found in the probe photo")
         threshold = published_threshold(self.spec)
         with self._writing() as session:
-            index = self._synced_index(session)
+            index = self._keeper.synced(session, self.store)
             generation = self.store.state(session).generation
 
             def lookup(face_ids: list[int]) -> Mapping[int, tuple[str, str]]:
@@ -369,7 +357,7 @@ class Engine:
         why = policy.require_reason(reason, "erasure")
         with self._locked():
             with self.store.transaction() as session:
-                index = self._synced_index(session)
+                index = self._keeper.synced(session, self.store)
                 ref = self.store.require_subject(session, subject)
                 face_ids = np.array(self.store.subject_face_ids(session, ref.subject_id), dtype=np.int64)
                 in_index = int(np.isin(face_ids, index.ids()).sum())
@@ -405,7 +393,7 @@ class Engine:
 
     def index_info(self) -> IndexInfo:
         with self._writing() as session:
-            return self._synced_index(session).info
+            return self._keeper.synced(session, self.store).info
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -415,38 +403,13 @@ class Engine:
             try:
                 yield
             except BaseException:
-                self._index = None
+                self._keeper.forget()
                 raise
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
         with self._locked(), self.store.transaction() as session:
             yield session
-
-    def _synced_index(self, session: Session) -> ExactIndex:
-        """The index at the gallery's current generation: in memory, else from disk, else rebuilt."""
-        state = self.store.state(session)
-        if self._index is not None and self._index.generation == state.generation:
-            return self._index
-        path = self.home.index_dir / "exact.npz"
-        try:
-            loaded = ExactIndex.load(path, self.spec.model_id, self.spec.dimension, self.spec.metric)
-            if loaded.generation == state.generation:
-                self._index = loaded
-                return loaded
-            log.warning(
-                "index %s is at generation %d, gallery at %d: rebuilding", path, loaded.generation, state.generation
-            )
-        except FileNotFoundError:
-            pass
-        except (IndexCorruptError, ModelMismatchError) as exc:
-            log.warning("%s: rebuilding the index from the gallery", exc.message)
-        index = ExactIndex(self.spec.model_id, self.spec.dimension, self.spec.metric, path)
-        for ids, vectors in self.store.embeddings(session, self.spec.model_id):
-            index.add(ids, vectors)
-        index.save(state.generation)
-        self._index = index
-        return index
 
 
 def _as_list(photos: PhotoInput | Iterable[PhotoInput]) -> list[PhotoInput]:
@@ -456,63 +419,3 @@ def _as_list(photos: PhotoInput | Iterable[PhotoInput]) -> list[PhotoInput]:
     if not items:
         raise InputError("no photos given")
     return items
-
-
-def _visible(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-
-
-def init(
-    home: str | Path,
-    *,
-    actor: str | None = None,
-    settings: Settings | None = None,
-    models: DlibModels | None = None,
-) -> Engine:
-    """Create (or reopen) a gallery in HOME: database schema, index folder, one init audit event.
-
-    actor: who acts, for the audit log (default: the OS user). settings: default from
-    HOME/facesearch.toml. models: share already loaded models between engines (optional).
-    """
-    place = Home(Path(home))
-    place.create()
-    with place.locked():
-        store = GalleryStore.open_sqlite(place.database)
-        store.migrate()
-        engine = Engine(place, store, settings or Settings.load(place.root), actor, models)
-        if not store.is_initialised():
-            schema = store.schema_revision() or ""
-            with store.transaction() as session:
-                store.initialise(session, engine.spec.model_id)
-                audit.append(
-                    session,
-                    actor=engine.actor,
-                    action=AuditAction.INIT,
-                    gallery_generation=0,
-                    details={"model_id": engine.spec.model_id, "schema": schema},
-                )
-    return engine
-
-
-def open_engine(
-    home: str | Path,
-    *,
-    actor: str | None = None,
-    settings: Settings | None = None,
-    models: DlibModels | None = None,
-) -> Engine:
-    """Open the gallery in HOME; raises GalleryNotInitialisedError if there is none. Arguments as
-    for :func:`init`."""
-    place = Home(Path(home))
-    if not place.exists():
-        raise GalleryNotInitialisedError(f"no gallery in {place.root} (run 'facesearch init' first)")
-    store = GalleryStore.open_sqlite(place.database)
-    try:
-        with place.locked():
-            store.migrate()
-        if not store.is_initialised():
-            raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised (run 'facesearch init')")
-        return Engine(place, store, settings or Settings.load(place.root), actor, models)
-    except FacesearchError:
-        store.close()
-        raise

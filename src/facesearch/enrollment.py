@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from pathlib import Path
 
 from PIL import Image
 
@@ -12,7 +13,7 @@ from facesearch.decode import PhotoInput, decode
 from facesearch.errors import LowQualityFaceError, MultipleFacesError, NoFaceError
 from facesearch.pipeline import FacePipeline
 from facesearch.quality import FACE_BLURRED, FACE_TOO_SMALL, LOW_DETECTOR_CONFIDENCE
-from facesearch.types import DecodedImage, FaceObservation, Quality
+from facesearch.types import DecodedImage, FaceObservation, Quality, Rejection
 
 _ISSUE_TEXT = {
     FACE_TOO_SMALL: "the face is {q.face_px} px across, enrollment needs at least {s.enroll_min_face_px}",
@@ -63,3 +64,18 @@ def prepare(photo: PhotoInput, pipeline: FacePipeline) -> PreparedFace:
         Image.fromarray(face.aligned.chip).save(buffer, format="JPEG", quality=90)
         crop = buffer.getvalue()
     return PreparedFace(image=image, face=face, crop_jpeg=crop)
+
+
+def collect_directory(root: Path) -> tuple[list[tuple[str, Path]], list[Rejection]]:
+    """(subject name, photo) for every file in ROOT/<subject>/, and rejections for loose files."""
+    work = [(p.parent.name, p) for sub in _visible(root) if sub.is_dir() for p in _visible(sub) if p.is_file()]
+    rejected = [
+        Rejection(str(p), "no-subject-folder", f"{p}: photos must sit in a folder named after the subject")
+        for p in _visible(root)
+        if p.is_file()
+    ]
+    return work, rejected
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))

@@ -234,9 +234,6 @@ class GalleryStore:
             vectors = np.frombuffer(b"".join(r[1] for r in part), dtype="<f4").reshape(len(part), -1)
             yield ids, vectors.astype(np.float32)
 
-    def foreign_model_faces(self, session: Session, model_id: str) -> int:
-        return int(session.scalar(select(func.count()).select_from(FaceRow).where(FaceRow.model_id != model_id)) or 0)
-
     def subject_summaries(self, session: Session) -> list[SubjectSummary]:
         rows = session.execute(
             select(

@@ -1,0 +1,70 @@
+"""Creating and opening a gallery home: schema migrations, the init event, the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from facesearch import audit
+from facesearch.audit import AuditAction
+from facesearch.config import Settings
+from facesearch.engine import Engine
+from facesearch.errors import FacesearchError, GalleryNotInitialisedError
+from facesearch.gallery import GalleryStore
+from facesearch.home import Home
+from facesearch.models import DlibModels
+
+
+def init(
+    home: str | Path,
+    *,
+    actor: str | None = None,
+    settings: Settings | None = None,
+    models: DlibModels | None = None,
+) -> Engine:
+    """Create (or reopen) a gallery in HOME: database schema, index folder, one init audit event.
+
+    actor: who acts, for the audit log (default: the OS user). settings: default from
+    HOME/facesearch.toml. models: share already loaded models between engines (optional).
+    """
+    place = Home(Path(home))
+    place.create()
+    with place.locked():
+        store = GalleryStore.open_sqlite(place.database)
+        store.migrate()
+        engine = Engine(place, store, settings or Settings.load(place.root), actor, models)
+        if not store.is_initialised():
+            schema = store.schema_revision() or ""
+            with store.transaction() as session:
+                store.initialise(session, engine.spec.model_id)
+                audit.append(
+                    session,
+                    actor=engine.actor,
+                    action=AuditAction.INIT,
+                    gallery_generation=0,
+                    details={"model_id": engine.spec.model_id, "schema": schema},
+                )
+    return engine
+
+
+def open_engine(
+    home: str | Path,
+    *,
+    actor: str | None = None,
+    settings: Settings | None = None,
+    models: DlibModels | None = None,
+) -> Engine:
+    """Open the gallery in HOME; raises GalleryNotInitialisedError if there is none. Arguments as
+    for :func:`init`."""
+    place = Home(Path(home))
+    if not place.exists():
+        raise GalleryNotInitialisedError(f"no gallery in {place.root} (run 'facesearch init' first)")
+    store = GalleryStore.open_sqlite(place.database)
+    try:
+        with place.locked():
+            store.migrate()
+        if not store.is_initialised():
+            raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised (run 'facesearch init')")
+        return Engine(place, store, settings or Settings.load(place.root), actor, models)
+    except FacesearchError:
+        store.close()
+        raise
