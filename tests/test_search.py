@@ -1,0 +1,39 @@
+"""Candidate ranking: a subject's score is its best face, and k distinct subjects are returned."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facesearch.index import ExactIndex
+from facesearch.models import DLIB_RESNET_V1
+from facesearch.search import published_threshold, rank_subjects
+from facesearch.types import Embedding, Metric
+
+MODEL = DLIB_RESNET_V1.model_id
+
+
+def test_many_faces_of_one_subject_do_not_crowd_out_others() -> None:
+    rng = np.random.default_rng(0)
+    probe = rng.normal(0, 0.06, 128).astype(np.float32)
+    crowd = probe + rng.normal(0, 0.01, (200, 128)).astype(np.float32)  # 200 photos of subject A
+    others = probe + rng.normal(0, 0.05, (3, 128)).astype(np.float32)  # one photo each of B, C, D
+    index = ExactIndex(MODEL, 128, Metric.EUCLIDEAN)
+    index.add(np.arange(1, 204), np.vstack([crowd, others]))
+    owner = {i: ("a", "A") for i in range(1, 201)} | {201: ("b", "B"), 202: ("c", "C"), 203: ("d", "D")}
+
+    candidates = rank_subjects(
+        index,
+        Embedding(probe, MODEL, Metric.EUCLIDEAN),
+        k=3,
+        threshold=published_threshold(DLIB_RESNET_V1),
+        lookup=lambda ids: {i: owner[i] for i in ids},
+    )
+
+    assert [c.subject for c in candidates][0] == "A"
+    assert len(candidates) == 3 and len({c.subject for c in candidates}) == 3
+    assert [c.rank for c in candidates] == [1, 2, 3]
+    scores = [c.score for c in candidates]
+    assert scores == sorted(scores, reverse=True)
+    best_a = 1 - np.linalg.norm(crowd - probe, axis=1).min()
+    assert abs(candidates[0].score - best_a) < 1e-4
+    assert all(c.clears_threshold == (c.score >= 0.4) for c in candidates)
