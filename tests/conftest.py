@@ -4,6 +4,7 @@
   that dlib's HOG detector scores weakly as a face).
 - hopper: matplotlib's photo of Grace Hopper (one face).
 - probe: the astronaut photo mirrored and re-scaled, so its pixels differ from the enrolled ones.
+- hopper_tilted: Grace Hopper's photo turned 45 degrees (the HOG detector misses the face).
 - cat: scikit-image's "chelsea" (no human face).
 - small_face: the astronaut photo shrunk until her face is about 30 px across.
 """
@@ -52,6 +53,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "hopper": _jpeg(hopper),
         "probe": _jpeg(probe),
         "two_faces": _jpeg(two),
+        "hopper_tilted": _jpeg(hopper.rotate(45, expand=True, fillcolor=(128, 128, 128))),
         "cat": _jpeg(Image.fromarray(skimage.data.chelsea())),
         "small_face": _jpeg(astronaut.resize((176, 176))),  # a face about 30 px across
     }

@@ -280,3 +280,15 @@ def test_cnn_detector_finds_and_embeds_the_same_face(
         result = e.identify(photos["probe"], purpose="p", case="c")
         top = result.faces[0].candidates[0]
         assert (top.subject, top.clears_threshold) == ("Eileen Collins", True)
+
+
+def test_fallback_detector_finds_faces_the_hog_detector_misses(
+    enrolled: Engine, photos: dict[str, Path], tmp_path: Path, models: DlibModels
+) -> None:
+    result = enrolled.identify(photos["hopper_tilted"], purpose="p", case="c")
+    top = result.faces[0].candidates[0]
+    assert (top.subject, top.clears_threshold) == ("Grace Hopper", True)
+    hog_only = facesearch.Settings(fallback_detector="none")
+    strict = facesearch.open(enrolled.home.root, actor="t", settings=hog_only, models=models)
+    with strict, pytest.raises(NoFaceError):
+        strict.identify(photos["hopper_tilted"], purpose="p", case="c")

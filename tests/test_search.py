@@ -6,8 +6,9 @@ import numpy as np
 
 from facesearch.index import ExactIndex
 from facesearch.models import DLIB_RESNET_V1
+from facesearch.pipeline import main_face
 from facesearch.search import published_threshold, rank_subjects
-from facesearch.types import Embedding, Metric
+from facesearch.types import AlignedFace, Box, Detection, Embedding, FaceObservation, Metric, Quality
 
 MODEL = DLIB_RESNET_V1.model_id
 
@@ -37,3 +38,24 @@ def test_many_faces_of_one_subject_do_not_crowd_out_others() -> None:
     best_a = 1 - np.linalg.norm(crowd - probe, axis=1).min()
     assert abs(candidates[0].score - best_a) < 1e-4
     assert all(c.clears_threshold == (c.score >= 0.4) for c in candidates)
+
+
+def _face_at(left: int, top: int, size: int) -> FaceObservation:
+    box = Box(left, top, left + size, top + size)
+    aligned = AlignedFace(Detection(box, 1.0, "hog"), ((0, 0),) * 5, np.zeros((150, 150, 3), np.uint8))
+    return FaceObservation(
+        aligned, Quality(size, 50.0, 1.0), Embedding(np.zeros(128, np.float32), MODEL, Metric.EUCLIDEAN)
+    )
+
+
+def test_main_face_is_the_central_subject_not_a_larger_face_cut_by_the_edge() -> None:
+    subject = _face_at(45, 53, 63)  # centred in a 150x150 photo
+    bystander = _face_at(79, 5, 71)  # larger, but cut by the top-right edge
+    assert main_face([bystander, subject], 150, 150) is subject
+
+
+def test_main_face_ignores_small_faces_near_the_centre() -> None:
+    speaker = _face_at(0, 0, 200)
+    small_in_centre = _face_at(480, 480, 60)
+    assert main_face([small_in_centre, speaker], 1000, 1000) is speaker
+    assert main_face([], 100, 100) is None

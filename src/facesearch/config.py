@@ -37,6 +37,11 @@ class Settings:
         "Face detector: 'hog' (dlib's HOG + linear SVM, fast on CPU) or 'cnn' (dlib's MMOD CNN, "
         "finds more rotated and small faces, several times slower on CPU).",
     )
+    fallback_detector: str = _setting(
+        "cnn",
+        "Detector tried when the main one finds no face: 'cnn', 'hog' or 'none'. The CNN finds "
+        "faces the HOG detector misses (turned or partly covered) and costs time only on those photos.",
+    )
     upsample: int = _setting(
         1,
         "Times the image is doubled in size before detection; higher finds smaller faces, slower. 0 to 3.",
@@ -68,6 +73,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.detector not in ("hog", "cnn"):
             raise ConfigError(f"setting 'detector' must be 'hog' or 'cnn', not {self.detector!r}")
+        if self.fallback_detector not in ("hog", "cnn", "none"):
+            raise ConfigError(
+                f"setting 'fallback_detector' must be 'hog', 'cnn' or 'none', not {self.fallback_detector!r}"
+            )
         if not 0 <= self.upsample <= 3:
             raise ConfigError(f"setting 'upsample' must be between 0 and 3, not {self.upsample}")
         for name in ("max_image_pixels", "max_image_bytes", "top_k"):

@@ -293,8 +293,11 @@ class Engine:
     def verify(
         self, photo_a: PhotoInput, photo_b: PhotoInput, *, purpose: str | None = None, case: str | None = None
     ) -> VerifyResult:
-        """1:1 comparison of the main face of each photo (the largest usable one). ``score``: higher is more alike;
-        ``same_person`` is ``score >= threshold.score``, a likelihood, not proof."""
+        """1:1 comparison of the main face of each photo (see :func:`facesearch.pipeline.main_face`).
+
+        ``score``: higher is more alike; ``same_person`` is ``score >= threshold.score``, a
+        likelihood, not proof. purpose and case are optional here and audited when given.
+        """
         face_a, warn_a, sha_a = self._main_face(photo_a, "first")
         face_b, warn_b, sha_b = self._main_face(photo_b, "second")
         score = compare(face_a.embedding, face_b.embedding)
@@ -333,12 +336,12 @@ class Engine:
         observations = self.pipeline.analyze(image)
         if not observations:
             raise NoFaceError(f"{image.name}: no face found in the {which} photo")
-        main = main_face(observations)
+        main = main_face(observations, image.width, image.height)
         assert main is not None
         warnings = tuple(f"{which} photo: {w}" for w in describe_issues(main.quality, self.settings))
         usable = sum(1 for o in observations if o.quality.usable)
         if usable > 1:
-            warnings += (f"{which} photo: {usable} usable faces found; compared the largest",)
+            warnings += (f"{which} photo: {usable} usable faces found; compared the most central large one",)
         return main, warnings, image.sha256
 
     # --- subjects and erasure ---------------------------------------------------------

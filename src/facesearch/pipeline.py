@@ -11,11 +11,23 @@ from facesearch.quality import assess
 from facesearch.types import DecodedImage, FaceObservation
 
 
-def main_face(observations: list[FaceObservation]) -> FaceObservation | None:
-    """The face a 1:1 comparison uses: the largest usable face, else the largest face found."""
+def main_face(observations: list[FaceObservation], width: int, height: int) -> FaceObservation | None:
+    """The face a 1:1 comparison uses: of the faces at least half as large as the largest, the one
+    nearest the centre of the photo (the photographer's subject, not a bystander cut by the edge)."""
     if not observations:
         return None
-    return max(observations, key=lambda o: (o.quality.usable, o.box.width * o.box.height))
+
+    def area(o: FaceObservation) -> int:
+        return o.box.width * o.box.height
+
+    largest = max(area(o) for o in observations)
+    prominent = [o for o in observations if area(o) * 2 >= largest]
+
+    def off_centre(o: FaceObservation) -> float:
+        box = o.box
+        return float(((box.left + box.right) / 2 - width / 2) ** 2 + ((box.top + box.bottom) / 2 - height / 2) ** 2)
+
+    return min(prominent, key=lambda o: (off_centre(o), -area(o)))
 
 
 class FacePipeline:
