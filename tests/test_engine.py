@@ -209,6 +209,13 @@ def test_open_requires_init(tmp_path: Path) -> None:
         facesearch.open(tmp_path / "none")
 
 
+def test_gallery_of_another_model_is_refused_at_open(engine: Engine) -> None:
+    with engine.store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE gallery_state SET model_id = 'arcface_r100'")
+    with pytest.raises(ModelMismatchError, match="arcface_r100"):
+        facesearch.open(engine.home.root)
+
+
 def test_probe_without_face(enrolled: Engine, photos: dict[str, Path]) -> None:
     before = snapshot(enrolled)
     with pytest.raises(NoFaceError):

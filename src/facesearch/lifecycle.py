@@ -8,7 +8,7 @@ from facesearch import audit
 from facesearch.audit import AuditAction
 from facesearch.config import Settings
 from facesearch.engine import Engine
-from facesearch.errors import FacesearchError, GalleryNotInitialisedError
+from facesearch.errors import FacesearchError, GalleryNotInitialisedError, ModelMismatchError
 from facesearch.gallery import GalleryStore
 from facesearch.home import Home
 from facesearch.models import DlibModels
@@ -64,7 +64,15 @@ def open_engine(
             store.migrate()
         if not store.is_initialised():
             raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised (run 'facesearch init')")
-        return Engine(place, store, settings or Settings.load(place.root), actor, models)
+        engine = Engine(place, store, settings or Settings.load(place.root), actor, models)
+        with store.transaction() as session:
+            gallery_model = store.state(session).model_id
+        if gallery_model != engine.spec.model_id:
+            raise ModelMismatchError(
+                f"the gallery in {place.root} holds embeddings of {gallery_model!r}; this engine makes "
+                f"{engine.spec.model_id!r}, and the two cannot be compared"
+            )
+        return engine
     except FacesearchError:
         store.close()
         raise
