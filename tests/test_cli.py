@@ -63,7 +63,7 @@ def test_identify_json_lists_candidates_per_face(home: Path, photos: dict[str, P
     [top] = face["candidates"]
     assert (top["subject"], top["rank"]) == ("Eileen Collins", 1)
     assert top["score"] > result["threshold"]["score"]
-    assert result["model_id"] == "dlib_face_recognition_resnet_model_v1"
+    assert result["model_id"] == "dlib_face_recognition_resnet_model_v1+mirror"
     assert "candidates" in result["notice"]
 
 

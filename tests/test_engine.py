@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import facesearch
 from facesearch.engine import Engine
@@ -38,7 +40,7 @@ def test_identify_finds_enrolled_person_at_rank_one(enrolled: Engine, photos: di
     assert candidates[0].score > candidates[1].score
     assert result.threshold.score == pytest.approx(0.4)
     assert result.threshold.source == "published"
-    assert result.model_id == "dlib_face_recognition_resnet_model_v1"
+    assert result.model_id == "dlib_face_recognition_resnet_model_v1+mirror"
     assert "not identifications" in result.notice
 
 
@@ -299,3 +301,20 @@ def test_fallback_detector_finds_faces_the_hog_detector_misses(
     strict = facesearch.open(enrolled.home.root, actor="t", settings=hog_only, models=models)
     with strict, pytest.raises(NoFaceError):
         strict.identify(photos["hopper_tilted"], purpose="p", case="c")
+
+
+def test_mirror_averaged_embeddings_are_symmetric_and_have_their_own_model_id(
+    tmp_path: Path, photos: dict[str, Path], models: DlibModels
+) -> None:
+    mirrored = Image.open(photos["astronaut"]).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    buffer = io.BytesIO()
+    mirrored.save(buffer, format="JPEG", quality=92)
+    plain_settings = facesearch.Settings(embed_mirrored=False)
+    with facesearch.init(tmp_path / "plain", actor="t", settings=plain_settings, models=models) as plain:
+        plain_score = plain.verify(photos["astronaut"], buffer.getvalue()).score
+        assert plain.spec.model_id == "dlib_face_recognition_resnet_model_v1"
+    with facesearch.init(tmp_path / "mirror", actor="t", models=models) as mirror:
+        mirror_score = mirror.verify(photos["astronaut"], buffer.getvalue()).score
+    assert mirror_score > 0.9 and mirror_score > plain_score + 0.05  # a face and its mirror embed alike
+    with pytest.raises(ModelMismatchError):
+        facesearch.open(tmp_path / "plain", models=models)  # default settings embed mirrored

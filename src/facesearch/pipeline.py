@@ -6,7 +6,7 @@ from facesearch.align import align_face
 from facesearch.config import Settings
 from facesearch.detect import detect_faces
 from facesearch.embed import embed_faces
-from facesearch.models import DLIB_RESNET_V1, DlibModels, EmbedderSpec
+from facesearch.models import DlibModels, EmbedderSpec, embedder_spec
 from facesearch.quality import assess
 from facesearch.types import DecodedImage, FaceObservation
 
@@ -37,11 +37,11 @@ class FacePipeline:
         self,
         settings: Settings,
         models: DlibModels | None = None,
-        spec: EmbedderSpec = DLIB_RESNET_V1,
+        spec: EmbedderSpec | None = None,
     ) -> None:
         self.settings = settings
         self.models = models or DlibModels()
-        self.spec = spec
+        self.spec = spec or embedder_spec(settings.embed_mirrored)
 
     def analyze(self, image: DecodedImage) -> list[FaceObservation]:
         """Every face found in the image, most confident detection first."""
