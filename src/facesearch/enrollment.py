@@ -13,7 +13,7 @@ from facesearch.decode import PhotoInput, decode
 from facesearch.errors import LowQualityFaceError, MultipleFacesError, NoFaceError
 from facesearch.pipeline import FacePipeline
 from facesearch.quality import FACE_BLURRED, FACE_TOO_SMALL, LOW_DETECTOR_CONFIDENCE
-from facesearch.types import DecodedImage, FaceObservation, Quality, Rejection
+from facesearch.types import FaceObservation, Quality, Rejection
 
 _ISSUE_TEXT = {
     FACE_TOO_SMALL: "the face is {q.face_px} px across, enrollment needs at least {s.enroll_min_face_px}",
@@ -30,10 +30,21 @@ def describe_issues(quality: Quality, settings: Settings) -> tuple[str, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
-class PreparedFace:
-    """A decoded photo and the one face that will be enrolled from it."""
+class PhotoFacts:
+    """What enrollment keeps of a photo once it is analysed; its pixels are dropped, so a batch of
+    prepared faces stays small however large the photos were."""
 
-    image: DecodedImage
+    sha256: str
+    name: str
+    width: int
+    height: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedFace:
+    """A photo and the one face that will be enrolled from it."""
+
+    image: PhotoFacts
     face: FaceObservation
     crop_jpeg: bytes | None
 
@@ -63,7 +74,8 @@ def prepare(photo: PhotoInput, pipeline: FacePipeline) -> PreparedFace:
         buffer = io.BytesIO()
         Image.fromarray(face.aligned.chip).save(buffer, format="JPEG", quality=90)
         crop = buffer.getvalue()
-    return PreparedFace(image=image, face=face, crop_jpeg=crop)
+    facts = PhotoFacts(sha256=image.sha256, name=image.name, width=image.width, height=image.height)
+    return PreparedFace(image=facts, face=face, crop_jpeg=crop)
 
 
 def collect_directory(root: Path) -> tuple[list[tuple[str, Path]], list[Rejection]]:
