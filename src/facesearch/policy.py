@@ -50,7 +50,7 @@ def require_provenance(
     """Every enrolled photo must carry a source and a lawful basis; retention may not be past."""
     if not _text(source):
         raise MissingSourceError("enrollment refused: every photo must record where it came from (--source)")
-    if not _text(basis if basis is None or isinstance(basis, str) else basis.value):
+    if not _text(basis):  # a LawfulBasis is a str too
         raise MissingLawfulBasisError(
             f"enrollment refused: every photo must record its lawful basis (--basis, one of {BASES})"
         )
