@@ -131,3 +131,32 @@ def test_enroll_dir_shows_summary_by_reason(home: Path, photos: dict[str, Path],
     assert "1 faces enrolled for 1 subjects" in done.stdout
     assert "not-an-image" in done.stdout
     assert "2/2" in done.stderr  # the progress bar's count
+
+
+def test_concurrent_processes_keep_gallery_index_and_chain_consistent(home: Path, photos: dict[str, Path]) -> None:
+    env = os.environ | {"FACESEARCH_HOME": str(home)}
+    base = [sys.executable, "-m", "facesearch", "--actor"]
+    jobs = [
+        [
+            *base,
+            "a",
+            "enroll",
+            str(photos["hopper"]),
+            "--subject",
+            "Grace Hopper",
+            "--source",
+            "s",
+            "--basis",
+            "consent",
+        ],
+        [*base, "b", "identify", str(photos["probe"]), "--purpose", "p", "--case", "c"],
+        [*base, "c", "enroll", str(photos["small_face"]), "--subject", "E", "--source", "s", "--basis", "consent"],
+    ]
+    procs = [subprocess.Popen(job, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for job in jobs]
+    codes = [p.wait(timeout=300) for p in procs]
+    assert codes == [0, 0, 3]  # the small face is refused; the others succeed side by side
+    assert run(home, "audit", "verify").returncode == 0
+    names = {s["name"] for s in json.loads(run(home, "subjects", "--json").stdout)}
+    assert names == {"Eileen Collins", "Grace Hopper"}
+    found = json.loads(run(home, "identify", photos["hopper"], "--purpose", "p", "--case", "c", "--json").stdout)
+    assert found["gallery_size"] == 2 and found["faces"][0]["candidates"][0]["subject"] == "Grace Hopper"
