@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -208,11 +209,10 @@ class Engine:
         face_id = self.store.add_face(
             session, ref, observation=prepared.face, image=record, crop_jpeg=prepared.crop_jpeg
         )
-        audit.append(
+        self._audit(
             session,
-            actor=self.actor,
-            action=AuditAction.ENROLL,
-            gallery_generation=generation,
+            AuditAction.ENROLL,
+            generation,
             details={
                 "subject_id": ref.subject_id,
                 "image_sha256": image.sha256,
@@ -259,11 +259,10 @@ class Engine:
                 )
                 for obs in observations
             )
-            seq = audit.append(
+            seq = self._audit(
                 session,
-                actor=self.actor,
-                action=AuditAction.IDENTIFY,
-                gallery_generation=generation,
+                AuditAction.IDENTIFY,
+                generation,
                 purpose=stated.purpose,
                 case=stated.case,
                 probe_sha256=image.sha256,
@@ -304,11 +303,10 @@ class Engine:
         threshold = published_threshold(self.spec)
         same = score >= threshold.score
         with self._writing() as session:
-            seq = audit.append(
+            seq = self._audit(
                 session,
-                actor=self.actor,
-                action=AuditAction.VERIFY,
-                gallery_generation=self.store.state(session).generation,
+                AuditAction.VERIFY,
+                self.store.state(session).generation,
                 purpose=(purpose or "").strip() or None,
                 case=(case or "").strip() or None,
                 probe_sha256=sha_a,
@@ -366,11 +364,10 @@ class Engine:
                 in_index = int(np.isin(face_ids, index.ids()).sum())
                 images, faces = self.store.delete_subject(session, ref.subject_id)
                 generation = self.store.bump_generation(session)
-                seq = audit.append(
+                seq = self._audit(
                     session,
-                    actor=self.actor,
-                    action=AuditAction.ERASE,
-                    gallery_generation=generation,
+                    AuditAction.ERASE,
+                    generation,
                     details={
                         "subject_id": ref.subject_id,
                         "images_removed": images,
@@ -397,6 +394,10 @@ class Engine:
     def index_info(self) -> IndexInfo:
         with self._writing() as session:
             return self._keeper.synced(session, self.store).info
+
+    def _audit(self, session: Session, action: AuditAction, generation: int, **fields: Any) -> int:
+        """Append this engine's actor's event to the audit chain, in the caller's transaction."""
+        return audit.append(session, actor=self.actor, action=action, gallery_generation=generation, **fields)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
