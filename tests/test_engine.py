@@ -216,6 +216,8 @@ def test_gallery_of_another_model_is_refused_at_open(engine: Engine) -> None:
         conn.exec_driver_sql("UPDATE gallery_state SET model_id = 'arcface_r100'")
     with pytest.raises(ModelMismatchError, match="arcface_r100"):
         facesearch.open(engine.home.root)
+    with pytest.raises(ModelMismatchError, match="arcface_r100"):
+        facesearch.init(engine.home.root)  # re-running init is no way around it
 
 
 def test_probe_without_face(enrolled: Engine, photos: dict[str, Path]) -> None:

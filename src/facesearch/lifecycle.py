@@ -43,6 +43,8 @@ def init(
                     gallery_generation=0,
                     details={"model_id": engine.spec.model_id, "schema": schema},
                 )
+        else:
+            _require_gallery_model(engine)
     return engine
 
 
@@ -65,14 +67,20 @@ def open_engine(
         if not store.is_initialised():
             raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised (run 'facesearch init')")
         engine = Engine(place, store, settings or Settings.load(place.root), actor, models)
-        with store.transaction() as session:
-            gallery_model = store.state(session).model_id
-        if gallery_model != engine.spec.model_id:
-            raise ModelMismatchError(
-                f"the gallery in {place.root} holds embeddings of {gallery_model!r}; this engine makes "
-                f"{engine.spec.model_id!r}, and the two cannot be compared"
-            )
+        _require_gallery_model(engine)
         return engine
     except FacesearchError:
         store.close()
         raise
+
+
+def _require_gallery_model(engine: Engine) -> None:
+    """Refuse an engine whose embeddings differ from those the gallery already holds."""
+    with engine.store.transaction() as session:
+        gallery_model = engine.store.state(session).model_id
+    if gallery_model != engine.spec.model_id:
+        engine.close()
+        raise ModelMismatchError(
+            f"the gallery in {engine.home.root} holds embeddings of {gallery_model!r}; this engine makes "
+            f"{engine.spec.model_id!r}, and the two cannot be compared"
+        )
