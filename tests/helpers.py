@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from facesearch.engine import Engine
+from facesearch.index.base import unit_rows
+from facesearch.types import Metric
 
 SHARED_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
 
@@ -32,6 +35,14 @@ def vector_bytes(engine: Engine, face_id: int) -> bytes:
     data = bytes(row[0])
     assert len(data) == 128 * 4
     return data
+
+
+def index_form_bytes(engine: Engine, face_id: int) -> bytes:
+    """The face's template as a vector index holds it (scaled to unit length for a cosine model)."""
+    vector = np.frombuffer(vector_bytes(engine, face_id), dtype="<f4")[None, :]
+    if engine.spec.metric is Metric.COSINE:
+        vector = unit_rows(vector)
+    return vector.astype("<f4").tobytes()
 
 
 def require_lfw() -> Path:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from facesearch.models import DLIB_RESNET_V1_MIRRORED
+
 pytestmark = pytest.mark.model
 
 
@@ -63,7 +65,7 @@ def test_identify_json_lists_candidates_per_face(home: Path, photos: dict[str, P
     [top] = face["candidates"]
     assert (top["subject"], top["rank"]) == ("Eileen Collins", 1)
     assert top["score"] > result["threshold"]["score"]
-    assert result["model_id"] == "dlib_face_recognition_resnet_model_v1+mirror"
+    assert result["model_id"] == DLIB_RESNET_V1_MIRRORED.model_id
     assert "candidates" in result["notice"]
 
 

@@ -20,11 +20,11 @@ from facesearch.errors import (
     NoFaceError,
     SubjectNotFoundError,
 )
-from facesearch.models import DlibModels
+from facesearch.models import DLIB_RESNET_V1_MIRRORED, DlibModels
 from facesearch.search import compare
 from facesearch.types import Embedding, EnrollStatus, Metric
 
-from helpers import snapshot, vector_bytes
+from helpers import index_form_bytes, snapshot, vector_bytes
 
 pytestmark = pytest.mark.model
 
@@ -38,9 +38,9 @@ def test_identify_finds_enrolled_person_at_rank_one(enrolled: Engine, photos: di
     assert candidates[0].clears_threshold
     assert not candidates[1].clears_threshold
     assert candidates[0].score > candidates[1].score
-    assert result.threshold.score == pytest.approx(0.4)
+    assert result.threshold.score == DLIB_RESNET_V1_MIRRORED.published_threshold
     assert result.threshold.source == "published"
-    assert result.model_id == "dlib_face_recognition_resnet_model_v1+mirror"
+    assert result.model_id == DLIB_RESNET_V1_MIRRORED.model_id
     assert "not identifications" in result.notice
 
 
@@ -49,7 +49,7 @@ def test_same_person_scores_closer_than_different_people(engine: Engine, photos:
     different = engine.verify(photos["astronaut"], photos["hopper"])
     assert same.score > different.score
     assert same.same_person and not different.same_person
-    assert same.threshold.score == different.threshold.score == pytest.approx(0.4)
+    assert same.threshold.score == different.threshold.score == DLIB_RESNET_V1_MIRRORED.published_threshold
 
 
 def test_probe_with_several_faces_searches_each(enrolled: Engine, photos: dict[str, Path]) -> None:
@@ -118,16 +118,18 @@ def test_erase_is_physical(enrolled: Engine, photos: dict[str, Path]) -> None:
     [hopper] = [s for s in enrolled.subjects() if s.name == "Grace Hopper"]
     face_id = enrolled.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0].face_id
     template = vector_bytes(enrolled, face_id)
+    indexed = index_form_bytes(enrolled, face_id)
     index_file = enrolled.home.index_dir / "exact.npz"
     assert template in enrolled.home.database.read_bytes()
-    assert template in index_file.read_bytes()
+    assert indexed in index_file.read_bytes()
 
     result = enrolled.erase("Grace Hopper", reason="data subject request DSR-12")
 
     assert (result.images_removed, result.faces_removed, result.index_entries_removed) == (1, 1, 1)
     assert template not in enrolled.home.database.read_bytes()
-    assert template not in index_file.read_bytes()
-    assert not [f for f in enrolled.home.root.rglob("*") if f.is_file() and template in f.read_bytes()]
+    assert indexed not in index_file.read_bytes()
+    files = [f for f in enrolled.home.root.rglob("*") if f.is_file()]
+    assert not [f for f in files if template in f.read_bytes() or indexed in f.read_bytes()]
     assert [s.name for s in enrolled.subjects()] == ["Eileen Collins"]
     erasure = enrolled.audit_events(action="subject.erase")[-1]
     assert erasure.details["subject_id"] == hopper.subject_id

@@ -80,3 +80,10 @@ def empty_hits(n_queries: int, k: int) -> Hits:
 
 def as_ids(ids: npt.ArrayLike) -> IdArray:
     return np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+
+
+def unit_rows(matrix: Matrix) -> Matrix:
+    """Each row scaled to length 1 (how cosine indexes store and query vectors), float32."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    unit: Matrix = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit

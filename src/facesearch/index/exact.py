@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from facesearch.errors import IndexCorruptError, ModelMismatchError
-from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits
+from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
 from facesearch.types import Metric
 
 FORMAT = "facesearch-exact-1"
@@ -52,7 +52,7 @@ class ExactIndex:
         if len(np.unique(ids)) != len(ids) or np.isin(ids, self._ids).any():
             raise ValueError("an id is already in the index")
         if self.metric is Metric.COSINE:
-            matrix = _normalise(matrix)
+            matrix = unit_rows(matrix)
         self._ids = np.concatenate([self._ids, ids])
         self._vectors = np.concatenate([self._vectors, matrix])
         self._sq_norms = np.einsum("ij,ij->i", self._vectors, self._vectors)
@@ -87,7 +87,7 @@ class ExactIndex:
 
     def _scores(self, queries: Matrix) -> Matrix:
         if self.metric is Metric.COSINE:
-            scores: Matrix = _normalise(queries) @ self._vectors.T
+            scores: Matrix = unit_rows(queries) @ self._vectors.T
             return scores
         q_sq = np.einsum("ij,ij->i", queries, queries)[:, None]
         sq_dist = q_sq + self._sq_norms[None, :] - 2.0 * (queries @ self._vectors.T)
@@ -144,9 +144,3 @@ class ExactIndex:
         index._sq_norms = np.einsum("ij,ij->i", vectors, vectors)
         index.generation = int(meta["generation"])
         return index
-
-
-def _normalise(matrix: Matrix) -> Matrix:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    unit: Matrix = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
-    return unit
