@@ -20,7 +20,7 @@ from pathlib import Path
 import matplotlib.cbook
 import pytest
 import skimage.data
-from PIL import Image
+from PIL import Image, ImageEnhance
 
 import facesearch
 from facesearch.engine import Engine
@@ -106,3 +106,24 @@ def enrolled(engine: Engine, photos: dict[str, Path]) -> Engine:
     engine.enroll(photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent")
     engine.enroll(photos["hopper"], subject="Grace Hopper", source="matplotlib sample", basis="public-task")
     return engine
+
+
+@pytest.fixture(scope="session")
+def labelled_dataset(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]) -> Path:
+    """Four photos each of two people (variants of real photos) and a folder whose photo has no face."""
+    root = tmp_path_factory.mktemp("dataset")
+    for person, source in (("Eileen Collins", "astronaut"), ("Grace Hopper", "hopper")):
+        folder = root / person
+        folder.mkdir()
+        original = Image.open(photos[source]).convert("RGB")
+        variants = [
+            original,
+            original.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+            original.resize((original.width * 4 // 5, original.height * 4 // 5)),
+            ImageEnhance.Brightness(original).enhance(1.25),
+        ]
+        for n, image in enumerate(variants, start=1):
+            image.save(folder / f"{person.replace(' ', '_')}_{n:04d}.jpg", quality=90)
+    (root / "Chelsea").mkdir()
+    (root / "Chelsea" / "Chelsea_0001.jpg").write_bytes(photos["cat"].read_bytes())
+    return root

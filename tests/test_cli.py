@@ -162,3 +162,47 @@ def test_concurrent_processes_keep_gallery_index_and_chain_consistent(home: Path
     assert names == {"Eileen Collins", "Grace Hopper"}
     found = json.loads(run(home, "identify", photos["hopper"], "--purpose", "p", "--case", "c", "--json").stdout)
     assert found["gallery_size"] == 2 and found["faces"][0]["candidates"][0]["subject"] == "Grace Hopper"
+
+
+def test_evaluate_calibrate_and_model_card(home: Path, labelled_dataset: Path, tmp_path: Path) -> None:
+    cache = ["--workers", "1", "--cache", tmp_path / "cache.sqlite3"]
+    evaluated = run(
+        home, "evaluate", labelled_dataset, "--report", tmp_path / "report", "--bootstrap", "10", "--json", *cache
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert (report["photos"], report["failures_to_acquire"]) == (9, {"no-face": 1})
+    assert (tmp_path / "report" / "evaluation.html").is_file()
+
+    card = run(home, "model-card", "--json")
+    assert card.returncode == 0, card.stderr
+    data = json.loads(card.stdout)
+    assert data["latest_evaluation"]["dataset_sha256"] == report["dataset_sha256"]
+    assert "public domain" in data["embedder"]["licence"] and "scraped" in data["embedder"]["training"]
+    assert data["calibration"] is None
+
+    refused = run(home, "calibrate", labelled_dataset, "--target-fmr", "1e-4", *cache)
+    assert refused.returncode == 3 and "cannot measure an FMR of 0.0001" in refused.stderr
+    calibrated = run(home, "calibrate", labelled_dataset, "--target-fmr", "0.2", *cache)
+    assert calibrated.returncode == 0, calibrated.stderr
+    assert "operating threshold" in calibrated.stdout
+
+    found = json.loads(
+        run(
+            home,
+            "identify",
+            labelled_dataset / "Eileen Collins" / "Eileen_Collins_0002.jpg",
+            "--purpose",
+            "p",
+            "--case",
+            "c",
+            "--json",
+        ).stdout
+    )
+    assert found["threshold"]["source"] == "calibrated"
+    assert found["faces"][0]["candidates"][0]["expected_fmr"] is not None
+    assert json.loads(run(home, "model-card", "--json").stdout)["calibration"]["target_fmr"] == 0.2
+    assert run(home, "audit", "verify").returncode == 0
+
+    missing = run(home, "evaluate", tmp_path / "no-such-folder")
+    assert missing.returncode == 3 and "does not exist" in missing.stderr

@@ -32,6 +32,7 @@ class AuditAction(enum.StrEnum):
     IDENTIFY = "search.identify"
     VERIFY = "search.verify"
     ERASE = "subject.erase"
+    CALIBRATE = "gallery.calibrate"
 
 
 def _canonical(fields: Mapping[str, Any]) -> str:

@@ -9,6 +9,7 @@ rebuilt from the gallery.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from facesearch import audit, policy
 from facesearch.audit import AuditAction
+from facesearch.calibration import Calibration
 from facesearch.config import Settings
 from facesearch.decode import PhotoInput, decode
 from facesearch.enrollment import PreparedFace, collect_directory, describe_issues, prepare
@@ -31,13 +33,15 @@ from facesearch.errors import (
     InputError,
     NoFaceError,
 )
+from facesearch.evaluation.calibrate import measure_calibration
+from facesearch.evaluation.extract import EmbeddingCache
 from facesearch.gallery import GalleryStore, ImageRecord, SubjectRef
 from facesearch.home import Home
 from facesearch.index.base import IndexInfo
 from facesearch.index.keeper import IndexKeeper
 from facesearch.models import DlibModels
 from facesearch.pipeline import FacePipeline, main_face
-from facesearch.search import compare, published_threshold, rank_subjects
+from facesearch.search import ScoreMeaning, compare, operating_point, rank_subjects
 from facesearch.types import (
     AuditEvent,
     ChainReport,
@@ -241,10 +245,11 @@ class Engine:
         observations = self.pipeline.analyze(image)
         if not observations:
             raise NoFaceError(f"{image.name}: no face found in the probe photo")
-        threshold = published_threshold(self.spec)
         with self._writing() as session:
             index = self._keeper.synced(session, self.store)
             generation = self.store.state(session).generation
+            meaning = self._score_meaning(session)
+            threshold = meaning.threshold
 
             def lookup(face_ids: list[int]) -> Mapping[int, tuple[str, str]]:
                 refs = self.store.subjects_of_faces(session, face_ids)
@@ -255,7 +260,7 @@ class Engine:
                     box=obs.box,
                     quality=obs.quality,
                     warnings=describe_issues(obs.quality, self.settings),
-                    candidates=rank_subjects(index, obs.embedding, k, threshold, lookup),
+                    candidates=rank_subjects(index, obs.embedding, k, meaning, lookup),
                 )
                 for obs in observations
             )
@@ -300,9 +305,11 @@ class Engine:
         face_a, warn_a, sha_a = self._main_face(photo_a, "first")
         face_b, warn_b, sha_b = self._main_face(photo_b, "second")
         score = compare(face_a.embedding, face_b.embedding)
-        threshold = published_threshold(self.spec)
-        same = score >= threshold.score
         with self._writing() as session:
+            meaning = self._score_meaning(session)
+            threshold = meaning.threshold
+            same = score >= threshold.score
+            fmr, fmr_meaning = meaning.expected_fmr(score)
             seq = self._audit(
                 session,
                 AuditAction.VERIFY,
@@ -314,6 +321,7 @@ class Engine:
                     "other_sha256": sha_b,
                     "score": round(score, 6),
                     "threshold": threshold.score,
+                    "threshold_source": threshold.source,
                     "same_person": same,
                     "model_id": self.spec.model_id,
                 },
@@ -327,6 +335,8 @@ class Engine:
             b_sha256=sha_b,
             warnings=warn_a + warn_b,
             audit_seq=seq,
+            expected_fmr=fmr,
+            fmr_meaning=fmr_meaning,
         )
 
     def _main_face(self, photo: PhotoInput, which: str) -> tuple[FaceObservation, tuple[str, ...], str]:
@@ -391,9 +401,56 @@ class Engine:
         with self.store.transaction() as session:
             return audit.events(session, action=action, case=case)
 
+    # --- calibration ----------------------------------------------------------------------
+
+    def calibrate(
+        self,
+        dataset: Path,
+        *,
+        target_fmr: float,
+        workers: int = 1,
+        cache: EmbeddingCache | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Calibration:
+        """Set the operating threshold from impostor scores measured on a labelled dataset.
+
+        DATASET/<identity>/<photo> is embedded with this gallery's recipe; the threshold is the lowest
+        score that at most ``target_fmr`` of its impostor pairs reach. It is stored with the dataset's
+        hash, the model id and the date, audited, and used by identify and verify from then on.
+        Raises CalibrationError when the dataset has too few impostor pairs for the target.
+        """
+        calibration = measure_calibration(
+            dataset, self.pipeline, target_fmr, cache=cache, workers=workers, progress=progress
+        )
+        with self._writing() as session:
+            self.store.add_calibration(session, calibration, self.actor)
+            seq = self._audit(
+                session,
+                AuditAction.CALIBRATE,
+                self.store.state(session).generation,
+                details={
+                    "model_id": calibration.model_id,
+                    "target_fmr": calibration.target_fmr,
+                    "threshold": calibration.threshold,
+                    "fnmr_at_threshold": calibration.fnmr_at_threshold,
+                    "dataset_sha256": calibration.dataset_sha256,
+                    "genuine_pairs": calibration.genuine_pairs,
+                    "impostor_pairs": calibration.impostor_pairs,
+                },
+            )
+        return dataclasses.replace(calibration, audit_seq=seq)
+
+    def calibration(self) -> Calibration | None:
+        """The calibration in force for this gallery's model, or None (the published threshold is used)."""
+        with self.store.transaction() as session:
+            return self.store.latest_calibration(session, self.spec.model_id)
+
     def index_info(self) -> IndexInfo:
         with self._writing() as session:
             return self._keeper.synced(session, self.store).info
+
+    def _score_meaning(self, session: Session) -> ScoreMeaning:
+        return operating_point(self.spec, self.store.latest_calibration(session, self.spec.model_id))
 
     def _audit(self, session: Session, action: AuditAction, generation: int, **fields: Any) -> int:
         """Append this engine's actor's event to the audit chain, in the caller's transaction."""

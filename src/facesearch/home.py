@@ -34,6 +34,11 @@ class Home:
         return self.root / "index"
 
     @property
+    def evaluations_dir(self) -> Path:
+        """Summaries of ``facesearch evaluate`` runs, cited by the model card."""
+        return self.root / "evaluations"
+
+    @property
     def lock_file(self) -> Path:
         return self.root / ".lock"
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 
 import numpy as np
+import numpy.typing as npt
 
+from facesearch.calibration import Calibration, FmrCurve, reference_curve
 from facesearch.errors import ModelMismatchError
 from facesearch.index.base import VectorIndex
 from facesearch.models import EmbedderSpec
@@ -18,18 +21,74 @@ def published_threshold(spec: EmbedderSpec) -> Threshold:
     return Threshold(score=spec.published_threshold, meaning=spec.threshold_meaning, source="published")
 
 
+@dataclasses.dataclass(frozen=True)
+class ScoreMeaning:
+    """The threshold in force and the FMR curve that says what any score means (None: unmeasured)."""
+
+    threshold: Threshold
+    curve: FmrCurve | None
+
+    def expected_fmr(self, score: float) -> tuple[float | None, str]:
+        if self.curve is None:
+            return None, "no false-match rate measured for this model"
+        return self.curve.fmr_at(score), self.curve.describe(score)
+
+
+def operating_point(spec: EmbedderSpec, calibration: Calibration | None) -> ScoreMeaning:
+    """The gallery's calibration if it has one; else the published threshold and the reference curve."""
+    if calibration is not None:
+        c = calibration
+        meaning = (
+            f"{spec.metric.value} score, higher is more alike; threshold {c.threshold:.4f} set on "
+            f"{c.created_at:%Y-%m-%d} from {c.impostor_pairs:,} impostor pairs of dataset {c.dataset_sha256[:12]} "
+            f"for a false-match rate of {c.target_fmr:g} (a different person reaches it about 1 time in "
+            f"{round(1 / c.target_fmr):,}); {c.fnmr_at_threshold:.1%} of same-person pairs there fell below it"
+        )
+        return ScoreMeaning(Threshold(c.threshold, meaning, "calibrated", c.target_fmr), c.curve)
+    published = published_threshold(spec)
+    curve = reference_curve(spec)
+    if curve is None:
+        return ScoreMeaning(published, None)
+    fmr = curve.fmr_at(published.score)
+    meaning = (
+        f"{published.meaning} Not calibrated on this gallery ('facesearch calibrate'): expected false-match "
+        f"rates come from facesearch's reference measurement on LFW ({fmr:.2g} at this threshold)."
+    )
+    return ScoreMeaning(dataclasses.replace(published, meaning=meaning, fmr=fmr), curve)
+
+
 def compare(a: Embedding, b: Embedding) -> float:
     """Score of two embeddings of the same model; raises ModelMismatchError otherwise."""
     a.require_same_model(b)
-    va, vb = a.vector.astype(np.float64), b.vector.astype(np.float64)
-    if a.metric is Metric.COSINE:
-        norms = float(np.linalg.norm(va) * np.linalg.norm(vb))
-        return float(va @ vb) / max(norms, 1e-12)
-    return float(1.0 - np.linalg.norm(va - vb))
+    return float(paired_scores(a.vector[None, :], b.vector[None, :], a.metric)[0])
+
+
+def paired_scores(a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric) -> npt.NDArray[np.float64]:
+    """Row-by-row scores of two (n, d) matrices of one model's embeddings (``compare``, vectorised)."""
+    va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if metric is Metric.COSINE:
+        norms = np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1)
+        scores: npt.NDArray[np.float64] = np.einsum("ij,ij->i", va, vb) / np.maximum(norms, 1e-12)
+    else:
+        scores = 1.0 - np.linalg.norm(va - vb, axis=1)
+    return scores
+
+
+def score_matrix(a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric) -> npt.NDArray[np.float64]:
+    """Scores of every row of ``a`` (n, d) against every row of ``b`` (m, d): an (n, m) matrix."""
+    va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if metric is Metric.COSINE:
+        va = va / np.maximum(np.linalg.norm(va, axis=1, keepdims=True), 1e-12)
+        vb = vb / np.maximum(np.linalg.norm(vb, axis=1, keepdims=True), 1e-12)
+        scores: npt.NDArray[np.float64] = va @ vb.T
+        return scores
+    sq = np.einsum("ij,ij->i", va, va)[:, None] + np.einsum("ij,ij->i", vb, vb)[None, :] - 2 * (va @ vb.T)
+    scores = 1.0 - np.sqrt(np.maximum(sq, 0.0))
+    return scores
 
 
 def rank_subjects(
-    index: VectorIndex, probe: Embedding, k: int, threshold: Threshold, lookup: SubjectLookup
+    index: VectorIndex, probe: Embedding, k: int, meaning: ScoreMeaning, lookup: SubjectLookup
 ) -> tuple[Candidate, ...]:
     """The k best subjects for one probe face; a subject's score is that of its best face.
 
@@ -56,14 +115,19 @@ def rank_subjects(
             break
         n_faces = min(total, n_faces * 4)
     ranked = sorted(best.items(), key=lambda item: -item[1][0])[:k]
-    return tuple(
-        Candidate(
-            rank=rank,
-            subject=name,
-            subject_id=subject_id,
-            score=round(score, 6),
-            clears_threshold=score >= threshold.score,
-            face_id=face_id,
+    candidates = []
+    for rank, (subject_id, (score, face_id, name)) in enumerate(ranked, start=1):
+        fmr, fmr_meaning = meaning.expected_fmr(score)
+        candidates.append(
+            Candidate(
+                rank=rank,
+                subject=name,
+                subject_id=subject_id,
+                score=round(score, 6),
+                clears_threshold=score >= meaning.threshold.score,
+                face_id=face_id,
+                expected_fmr=fmr,
+                fmr_meaning=fmr_meaning,
+            )
         )
-        for rank, (subject_id, (score, face_id, name)) in enumerate(ranked, start=1)
-    )
+    return tuple(candidates)

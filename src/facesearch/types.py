@@ -175,7 +175,8 @@ class Threshold(Serialisable):
 
     score: float
     meaning: str
-    source: str  # "published" until a calibration replaces it
+    source: str  # "published" until a calibration replaces it, then "calibrated"
+    fmr: float | None = None  # the false-match rate at this threshold, where measured
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +189,8 @@ class Candidate(Serialisable):
     score: float
     clears_threshold: bool
     face_id: int
+    expected_fmr: float | None = None  # how often a different person scores this high (None: unmeasured)
+    fmr_meaning: str = ""  # the same in words
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,6 +233,8 @@ class VerifyResult(Serialisable):
     b_sha256: str
     warnings: tuple[str, ...]
     audit_seq: int
+    expected_fmr: float | None = None  # how often a different person scores this high (None: unmeasured)
+    fmr_meaning: str = ""
 
 
 class EnrollStatus(enum.StrEnum):

@@ -17,8 +17,15 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GalleryStore]:
+def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GalleryStore]:
+    """A store with no schema yet."""
     gallery = GalleryStore.open_sqlite(tmp_path / "gallery.sqlite3")
-    gallery.migrate()
     yield gallery
     gallery.close()
+
+
+@pytest.fixture
+def store(empty_store: GalleryStore) -> GalleryStore:
+    """A store migrated to the newest schema."""
+    empty_store.migrate()
+    return empty_store

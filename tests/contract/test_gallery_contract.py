@@ -30,9 +30,27 @@ def test_migrations_match_the_models(store: GalleryStore) -> None:
     with store.engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diffs == []
-    assert store.schema_revision() == "0001"
+    assert store.schema_revision() == GalleryStore.head_revision()
     store.migrate()  # idempotent
-    assert store.schema_revision() == "0001"
+    assert store.schema_revision() == GalleryStore.head_revision()
+
+
+def test_upgrading_an_older_gallery_keeps_its_faces_and_audit_chain(empty_store: GalleryStore) -> None:
+    store = empty_store
+    store.migrate("0001")  # a gallery made by the first release
+    with store.transaction() as session:
+        store.initialise(session, MODEL)
+        ref = store.ensure_subject(session, "Ada")
+        face_id = store.add_face(session, ref, observation=_observation(1), image=_image("a" * 64), crop_jpeg=None)
+        audit.append(session, actor="t", action=AuditAction.INIT, gallery_generation=0)
+    store.migrate()
+    assert store.schema_revision() == GalleryStore.head_revision()
+    with store.transaction() as session:
+        [(ids, vectors)] = list(store.embeddings(session, MODEL))
+        assert ids.tolist() == [face_id]
+        assert np.array_equal(vectors[0], _observation(1).embedding.vector)
+        assert store.latest_calibration(session, MODEL) is None
+        assert audit.verify(session).ok
 
 
 def test_faces_round_trip_and_cascade_on_subject_delete(store: GalleryStore) -> None:

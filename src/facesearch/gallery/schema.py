@@ -101,6 +101,27 @@ class FaceRow(Base):
     image: Mapped[ImageRow] = relationship(back_populates="faces")
 
 
+class CalibrationRow(Base):
+    """An operating threshold set from measured impostor scores; the newest one for the gallery's
+    model is in force."""
+
+    __tablename__ = "calibrations"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    model_id: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    target_fmr: Mapped[float] = mapped_column(Float, nullable=False)
+    fnmr_at_threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    dataset: Mapped[str] = mapped_column(Text, nullable=False)
+    dataset_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    genuine_pairs: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    impostor_pairs: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    fmr_curve: Mapped[str] = mapped_column(Text, nullable=False)  # JSON: scores, fmr, impostor_pairs
+
+
 class AuditEventRow(Base):
     """Append-only, hash-chained. Never holds images or embeddings."""
 

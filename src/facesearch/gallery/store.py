@@ -20,11 +20,13 @@ import numpy as np
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, delete, event, func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from facesearch.calibration import Calibration, FmrCurve
 from facesearch.errors import GalleryNotInitialisedError, SubjectNotFoundError
-from facesearch.gallery.schema import FaceRow, GalleryStateRow, ImageRow, SubjectRow
+from facesearch.gallery.schema import CalibrationRow, FaceRow, GalleryStateRow, ImageRow, SubjectRow
 from facesearch.types import FaceObservation, SubjectSummary
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -71,13 +73,22 @@ class GalleryStore:
 
     # --- schema -----------------------------------------------------------------------
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision``, by default the newest migration (idempotent)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
+
+    @staticmethod
+    def head_revision() -> str:
+        """The newest migration this version of facesearch knows."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        assert head is not None
+        return head
 
     def schema_revision(self) -> str | None:
         with self.engine.connect() as connection:
@@ -112,6 +123,50 @@ class GalleryStore:
         row.generation += 1
         session.flush()
         return row.generation
+
+    # --- calibration --------------------------------------------------------------------
+
+    def add_calibration(self, session: Session, calibration: Calibration, actor: str) -> int:
+        c = calibration
+        row = CalibrationRow(
+            created_at=c.created_at,
+            created_by=actor,
+            model_id=c.model_id,
+            threshold=c.threshold,
+            target_fmr=c.target_fmr,
+            fnmr_at_threshold=c.fnmr_at_threshold,
+            dataset=c.dataset,
+            dataset_sha256=c.dataset_sha256,
+            genuine_pairs=c.genuine_pairs,
+            impostor_pairs=c.impostor_pairs,
+            fmr_curve=c.curve.to_json(),
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+    def latest_calibration(self, session: Session, model_id: str) -> Calibration | None:
+        """The calibration in force for this model: the newest one."""
+        row = session.scalar(
+            select(CalibrationRow)
+            .where(CalibrationRow.model_id == model_id)
+            .order_by(CalibrationRow.id.desc())
+            .limit(1)
+        )
+        if row is None:
+            return None
+        return Calibration(
+            threshold=row.threshold,
+            target_fmr=row.target_fmr,
+            fnmr_at_threshold=row.fnmr_at_threshold,
+            model_id=row.model_id,
+            dataset=row.dataset,
+            dataset_sha256=row.dataset_sha256,
+            genuine_pairs=row.genuine_pairs,
+            impostor_pairs=row.impostor_pairs,
+            created_at=row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC),
+            curve=FmrCurve.from_json(row.fmr_curve),
+        )
 
     # --- subjects and images -------------------------------------------------------------
 

@@ -1,21 +1,12 @@
-"""The command-line front end: parses, calls the core, renders. No rules live here.
-
-Exit status: 0 success; 1 audit chain broken; 2 usage error; 3 bad input (photo or value);
-4 refused by policy (missing source, basis, purpose, case, reason); 5 gallery problem
-(not initialised, unknown subject); 6 bad configuration.
-"""
+"""Gallery commands: init, enroll, identify, verify, subjects, erase, settings, audit."""
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -29,86 +20,27 @@ from rich.table import Table
 from rich.text import Text
 
 from facesearch import lifecycle as core
-from facesearch.config import Settings
-from facesearch.engine import Engine
-from facesearch.errors import ConfigError, FacesearchError, GalleryError, InputError, PolicyError
-from facesearch.home import default_home
-from facesearch.types import EnrollProgress, IdentifyResult, LawfulBasis
-
-app = typer.Typer(
-    help="Accountable, self-hosted face search. Every search needs a purpose and a case; every "
-    "enrolled photo needs a source and a lawful basis; everything is audited.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+from facesearch.cli.common import (
+    BASIS_HELP,
+    app,
+    audit_app,
+    current_settings,
+    err,
+    handled,
+    open_engine,
+    opts,
+    out,
+    print_json,
 )
-audit_app = typer.Typer(help="Read and check the hash-chained audit log.", no_args_is_help=True)
-app.add_typer(audit_app, name="audit")
-
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
-
-EXIT_CODES: list[tuple[type[FacesearchError], int]] = [
-    (InputError, 3),
-    (PolicyError, 4),
-    (GalleryError, 5),
-    (ConfigError, 6),
-]
-BASIS_HELP = "Lawful basis: " + ", ".join(b.value for b in LawfulBasis) + "."
-
-
-class _Options:
-    home: Path
-    actor: str | None
-    overrides: dict[str, Any]
-
-
-opts = _Options()
-
-
-@contextmanager
-def _handled() -> Iterator[None]:
-    """Translate core errors into a one-line message and an exit status; no stack traces."""
-    try:
-        yield
-    except FacesearchError as exc:
-        err.print(f"[bold red]error[/] ({exc.code}): {exc.message}", highlight=False)
-        code = next((c for cls, c in EXIT_CODES if isinstance(exc, cls)), 1)
-        raise typer.Exit(code) from None
-
-
-def _settings() -> Settings:
-    return Settings.load(opts.home).replace(**opts.overrides)
-
-
-def _engine() -> Engine:
-    return core.open_engine(opts.home, actor=opts.actor, settings=_settings())
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-@app.callback()
-def _global(
-    home: Annotated[
-        Path | None,
-        typer.Option(help="Gallery home folder [env FACESEARCH_HOME; default: the user's data folder]."),
-    ] = None,
-    actor: Annotated[str | None, typer.Option(help="Who is acting, for the audit log [default: OS user].")] = None,
-    detector: Annotated[str | None, typer.Option(help="Face detector: hog (default) or cnn.")] = None,
-    upsample: Annotated[int | None, typer.Option(help="Upsampling before detection (0-3).")] = None,
-) -> None:
-    opts.home = home or default_home()
-    opts.actor = actor
-    opts.overrides = {k: v for k, v in {"detector": detector, "upsample": upsample}.items() if v is not None}
+from facesearch.config import Settings
+from facesearch.types import EnrollProgress, IdentifyResult
 
 
 @app.command()
 def init() -> None:
     """Create a gallery in the home folder (safe to run again)."""
-    with _handled():
-        engine = core.init(opts.home, actor=opts.actor, settings=_settings())
+    with handled():
+        engine = core.init(opts.home, actor=opts.actor, settings=current_settings())
         engine.close()
     out.print(f"gallery ready in {opts.home}")
 
@@ -123,12 +55,12 @@ def enroll(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Enroll photos of one subject. All are checked first; if any is refused, none is stored."""
-    with _handled(), _engine() as engine:
+    with handled(), open_engine() as engine:
         result = engine.enroll(
             photos, subject=subject or "", source=source or "", basis=basis or "", retain_until=retain_until
         )
     if json_out:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     for image in result.images:
         out.print(f"{image.status.value}: {image.name} -> {result.subject} (face {image.face_id})", highlight=False)
@@ -149,7 +81,7 @@ def enroll_dir(
 ) -> None:
     """Enroll DIR/<subject>/<photo>: one subject per sub-folder, named after it."""
     columns = (TextColumn("enrolling"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeRemainingColumn())
-    with _handled(), _engine() as engine, Progress(*columns, console=err, transient=json_out) as progress:
+    with handled(), open_engine() as engine, Progress(*columns, console=err, transient=json_out) as progress:
         task = progress.add_task("enroll", total=None)
 
         def on_progress(p: EnrollProgress) -> None:
@@ -159,7 +91,7 @@ def enroll_dir(
             directory, source=source or "", basis=basis or "", retain_until=retain_until, on_progress=on_progress
         )
     if json_out:
-        _print_json(result.to_dict() | {"rejected_by_reason": result.rejected_by_reason()})
+        print_json(result.to_dict() | {"rejected_by_reason": result.rejected_by_reason()})
         return
     out.print(
         f"{result.enrolled} faces enrolled for {result.subjects} subjects; "
@@ -181,10 +113,10 @@ def identify(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """1:N search of a probe photo against the gallery; prints candidates, never identities."""
-    with _handled(), _engine() as engine:
+    with handled(), open_engine() as engine:
         result = engine.identify(probe, purpose=purpose or "", case=case or "", top_k=top)
     if json_out:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
     else:
         _render_identify(result)
 
@@ -193,15 +125,24 @@ def _render_identify(result: IdentifyResult) -> None:
     out.print(f"[bold]{result.notice}[/]")
     out.print(
         f"model {result.model_id}; gallery of {result.gallery_size} faces; threshold score "
-        f"{result.threshold.score} ({result.threshold.source}); audit event #{result.audit_seq}",
+        f"{result.threshold.score:.4f} ({result.threshold.source}); audit event #{result.audit_seq}",
         highlight=False,
     )
     for number, face in enumerate(result.faces, start=1):
         box = face.box
         title = f"probe face {number} at ({box.left},{box.top})-({box.right},{box.bottom}), {face.quality.face_px} px"
-        table = Table("rank", "candidate subject", "score", "clears threshold", title=title)
+        table = Table(
+            "rank",
+            "candidate subject",
+            "score",
+            "clears threshold",
+            "how often a different person scores this high",
+            title=title,
+        )
         for c in face.candidates:
-            table.add_row(str(c.rank), c.subject, f"{c.score:.4f}", "yes" if c.clears_threshold else "no")
+            table.add_row(
+                str(c.rank), c.subject, f"{c.score:.4f}", "yes" if c.clears_threshold else "no", c.fmr_meaning or "-"
+            )
         out.print(table)
         if not face.candidates:
             out.print("  (the gallery is empty)")
@@ -219,13 +160,18 @@ def verify(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """1:1 comparison of the main face of two photos."""
-    with _handled(), _engine() as engine:
+    with handled(), open_engine() as engine:
         result = engine.verify(photo_a, photo_b, purpose=purpose, case=case)
     if json_out:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     verdict = "likely the same person" if result.same_person else "likely different people"
-    out.print(f"score {result.score:.4f} (threshold {result.threshold.score}): {verdict}", highlight=False)
+    out.print(
+        f"score {result.score:.4f} (threshold {result.threshold.score:.4f}, {result.threshold.source}): {verdict}",
+        highlight=False,
+    )
+    if result.fmr_meaning:
+        out.print(f"at this score, {result.fmr_meaning}", highlight=False)
     for warning in result.warnings:
         out.print(f"[yellow]warning[/]: {warning}", highlight=False)
     out.print(f"[dim]{result.threshold.meaning}[/]")
@@ -234,10 +180,10 @@ def verify(
 @app.command()
 def subjects(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """List enrolled subjects."""
-    with _handled(), _engine() as engine:
+    with handled(), open_engine() as engine:
         rows = engine.subjects()
     if json_out:
-        _print_json([r.to_dict() for r in rows])
+        print_json([r.to_dict() for r in rows])
         return
     table = Table("subject", "id", "images", "faces", "retain until")
     for r in rows:
@@ -251,7 +197,7 @@ def erase(
     reason: Annotated[str | None, typer.Option(help="Why the subject is erased (required, audited).")] = None,
 ) -> None:
     """Erase a subject physically: rows, templates, crops and index entries."""
-    with _handled(), _engine() as engine:
+    with handled(), open_engine() as engine:
         result = engine.erase(subject, reason=reason or "")
     out.print(
         f"erased subject {result.subject_id}: {result.images_removed} images, {result.faces_removed} faces, "
@@ -263,8 +209,8 @@ def erase(
 @app.command("settings")
 def show_settings() -> None:
     """Show every setting with its value and meaning (set them in HOME/facesearch.toml)."""
-    with _handled():
-        current = _settings()
+    with handled():
+        current = current_settings()
     table = Table("setting", "value", "meaning")
     for name, (_default, doc) in Settings.documentation().items():
         table.add_row(name, str(getattr(current, name)), doc)
@@ -274,7 +220,7 @@ def show_settings() -> None:
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the hash chain; exit 1 and name the first bad event if anything was altered."""
-    with _handled(), _engine() as engine:
+    with handled(), open_engine() as engine:
         report = engine.audit_verify()
     if report.ok:
         out.print(f"audit chain intact: {report.events} events")
@@ -290,10 +236,10 @@ def audit_show(
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Show audit events, oldest first."""
-    with _handled(), _engine() as engine:
+    with handled(), open_engine() as engine:
         events = engine.audit_events(action=action, case=case)
     if json_out:
-        _print_json([e.to_dict() for e in events])
+        print_json([e.to_dict() for e in events])
         return
     table = Table("#", "time (UTC)", "actor", "action", "purpose", "case", "details")
     for e in events:
@@ -319,7 +265,3 @@ def _summary(details: Mapping[str, Any]) -> str:
             value = value[:12] + "…"
         parts.append(f"{key}={value}")
     return " ".join(parts)
-
-
-def main() -> None:
-    app()

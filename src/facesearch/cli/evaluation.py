@@ -1,0 +1,253 @@
+"""Accuracy commands: evaluate, calibrate, model-card."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from platformdirs import user_cache_dir
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from facesearch import lifecycle as core
+from facesearch.cli import gallery as _gallery  # noqa: F401  (its commands come first in --help)
+from facesearch.cli.common import app, current_settings, err, handled, open_engine, opts, out, print_json
+from facesearch.evaluation import EmbeddingCache, EvaluationOptions, EvaluationReport, evaluate, history
+from facesearch.evaluation.extract import Progress as ProgressCallback
+from facesearch.evaluation.report import write_report
+from facesearch.home import Home
+from facesearch.model_card import build_model_card
+from facesearch.models import embedder_spec
+
+WorkersOption = Annotated[int | None, typer.Option(help="Processes that embed photos [default: all cores].")]
+CacheOption = Annotated[Path | None, typer.Option(help="Embedding cache file [default: in the user's cache folder].")]
+NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Embed every photo again.")]
+
+
+def _cache(path: Path | None, disabled: bool) -> EmbeddingCache | None:
+    if disabled:
+        return None
+    return EmbeddingCache(path or Path(user_cache_dir("facesearch", appauthor=False)) / "embeddings.sqlite3")
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[ProgressCallback]:
+    """A progress bar on stderr (photos embedded, time left) as a ``progress(done, total)``."""
+    columns = (TextColumn("embedding photos"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=quiet) as bar:
+        task = bar.add_task("embed", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, total=total, completed=done)
+
+        yield update
+
+
+def _interval(value: float, low: float | None, high: float | None) -> str:
+    return f"{value:.4f}" if low is None or high is None else f"{value:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def _render(report: EvaluationReport) -> None:
+    r, v = report, report.verification
+    out.print(
+        f"{r.photos:,} photos of {r.identities:,} identities; model {r.model_id} ({r.metric.value}); "
+        f"failures to acquire: {sum(r.failures_to_acquire.values())}",
+        highlight=False,
+    )
+    table = Table("FAR", "threshold", "TAR [95% CI]", "supported", title="1:1 verification")
+    for p in v.tar_at_far:
+        table.add_row(
+            f"{p.far:g}",
+            f"{p.threshold:.4f}",
+            _interval(p.tar.value, p.tar.low, p.tar.high),
+            "yes" if p.supported else "no (too few impostor pairs)",
+        )
+    out.print(table)
+    out.print(
+        f"EER {v.eer:.4f} at {v.eer_threshold:.4f}; {v.genuine_pairs:,} genuine and {v.impostor_pairs:,} "
+        f"impostor pairs{' (sampled)' if v.impostor_pairs_sampled else ''}",
+        highlight=False,
+    )
+    if r.pairs_protocol:
+        pp = r.pairs_protocol
+        out.print(
+            f"pairs protocol ({pp.folds} folds, {pp.pairs} pairs): accuracy {pp.accuracy:.2%} ± {pp.std:.2%}",
+            highlight=False,
+        )
+    if r.identification:
+        i = r.identification
+        table = Table(
+            "FPIR", "threshold", "FNIR [95% CI]", "supported", title=f"1:N identification, N = {i.gallery_size:,}"
+        )
+        for q in i.fnir_at_fpir:
+            table.add_row(
+                f"{q.fpir:g}",
+                f"{q.threshold:.4f}",
+                _interval(q.fnir.value, q.fnir.low, q.fnir.high),
+                "yes" if q.supported else "no (too few non-mated searches)",
+            )
+        out.print(table)
+        out.print(
+            f"rank-1 {_interval(i.rank1.value, i.rank1.low, i.rank1.high)}; CMC "
+            + ", ".join(f"rank {k}: {x:.4f}" for k, x in i.cmc.items()),
+            highlight=False,
+        )
+    if r.groups:
+        g = r.groups
+
+        def num(x: float | None) -> str:
+            return "insufficient data" if x is None else f"{x:.3g}"
+
+        table = Table(
+            "group",
+            "photos",
+            "FMR",
+            "ratio",
+            "FNMR",
+            "ratio",
+            "threshold for target FMR",
+            title=f"per group at threshold {g.threshold:.4f} (FMR {g.target_fmr:g} overall)",
+        )
+        for f in g.groups:
+            table.add_row(
+                f.group,
+                str(f.photos),
+                num(f.fmr),
+                num(f.fmr_ratio),
+                num(f.fnmr),
+                num(f.fnmr_ratio),
+                num(f.threshold_for_target_fmr),
+            )
+        out.print(table)
+        out.print(
+            f"largest ratio between groups: FMR {num(g.fmr_differential)}, FNMR {num(g.fnmr_differential)}",
+            highlight=False,
+        )
+
+
+DatasetArgument = Annotated[Path, typer.Argument(help="Folder with one sub-folder of photos per identity.")]
+
+
+@app.command("evaluate")
+def evaluate_command(
+    dataset: DatasetArgument,
+    pairs: Annotated[Path | None, typer.Option(help="LFW-style pairs file: also report 10-fold accuracy.")] = None,
+    groups: Annotated[
+        list[str] | None,
+        typer.Option(help="Group labels: FILE of 'name,group' lines, or LABEL=FILE listing names (repeatable)."),
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write evaluation.html and evaluation.json here.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+    target_fmr: Annotated[float, typer.Option(help="Operating point for the per-group figures.")] = 1e-4,
+    holdout: Annotated[float, typer.Option(help="Share of identities kept out of the 1:N gallery.")] = 0.2,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the 95% intervals (0: none).")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed for sampling and the bootstrap.")] = 0,
+    workers: WorkersOption = None,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
+) -> None:
+    """Measure accuracy on a labelled dataset: 1:1, 1:N and per-group error rates."""
+    options = EvaluationOptions(target_fmr=target_fmr, holdout=holdout, bootstrap=bootstrap, seed=seed)
+    with handled(), _progress(json_out) as progress:
+        result = evaluate(
+            dataset,
+            current_settings(),
+            pairs_file=pairs,
+            group_files=groups or (),
+            cache=_cache(cache, no_cache),
+            workers=workers or os.cpu_count() or 1,
+            options=options,
+            progress=progress,
+        )
+    history.record(Home(opts.home).evaluations_dir, result)
+    if report:
+        json_path, html_path = write_report(result, report)
+        err.print(f"report written to {html_path} and {json_path}", highlight=False)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        _render(result)
+
+
+@app.command("calibrate")
+def calibrate_command(
+    dataset: DatasetArgument,
+    target_fmr: Annotated[float, typer.Option(help="The false-match rate the threshold must keep to.")] = 1e-4,
+    workers: WorkersOption = None,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the calibration as JSON.")] = False,
+) -> None:
+    """Set the gallery's operating threshold from impostor scores measured on a labelled dataset."""
+    with handled(), open_engine() as engine, _progress(json_out) as progress:
+        c = engine.calibrate(
+            dataset,
+            target_fmr=target_fmr,
+            workers=workers or os.cpu_count() or 1,
+            cache=_cache(cache, no_cache),
+            progress=progress,
+        )
+    if json_out:
+        print_json(c.to_dict())
+        return
+    out.print(
+        f"operating threshold {c.threshold:.4f} for FMR {c.target_fmr:g} ({c.impostor_pairs:,} impostor pairs); "
+        f"FNMR there {c.fnmr_at_threshold:.2%} ({c.genuine_pairs:,} genuine pairs); dataset "
+        f"{c.dataset_sha256[:12]}; audit event #{c.audit_seq}",
+        highlight=False,
+    )
+
+
+@app.command("model-card")
+def model_card_command(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
+) -> None:
+    """What the model is, where its weights come from, its licence, and what this tool measured."""
+    settings = current_settings()
+    spec = embedder_spec(settings.embed_mirrored)
+    home = Home(opts.home)
+    calibration = None
+    with handled():
+        if home.exists():
+            with core.open_engine(opts.home, actor=opts.actor, settings=settings) as engine:
+                calibration = engine.calibration()
+        card = build_model_card(
+            spec, latest_evaluation=history.latest(home.evaluations_dir, spec.model_id), calibration=calibration
+        )
+    if json_out:
+        print_json(card.to_dict())
+        return
+    _render_card(card.to_dict())
+
+
+def _render_card(card: dict[str, Any]) -> None:
+    e = card["embedder"]
+    out.print(f"[bold]{e['name']}[/] — recipe {card['model_id']}", highlight=False)
+    for label, key in (
+        ("author", "author"),
+        ("architecture", "architecture"),
+        ("training data", "training"),
+        ("licence", "licence"),
+        ("published", "published_accuracy"),
+    ):
+        out.print(f"[bold]{label}[/]: {e[key]}", highlight=False)
+    out.print(f"[bold]recipe[/]: {card['recipe']}", highlight=False)
+    out.print(f"[bold]weights[/]: {card['weights_package']}, sha256 {card['weights_sha256']}", highlight=False)
+    for line in card["companions"]:
+        out.print(f"- {line}", highlight=False)
+    for title, key in (
+        ("measured by facesearch on LFW (shipped)", "reference_measurement"),
+        ("latest evaluation in this home", "latest_evaluation"),
+        ("this gallery's calibration", "calibration"),
+    ):
+        data = card[key]
+        out.print(f"[bold]{title}[/]: " + ("none" if not data else ""), highlight=False)
+        if data:
+            print_json(data)
+    out.print("[bold]limits[/]:")
+    for line in card["limits"]:
+        out.print(f"- {line}", highlight=False)

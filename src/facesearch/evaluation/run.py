@@ -1,0 +1,298 @@
+"""``evaluate``: measure a recipe's accuracy on a labelled dataset, 1:1, 1:N and per group."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facesearch import metrics
+from facesearch.calibration import FmrCurve
+from facesearch.config import Settings
+from facesearch.evaluation.dataset import (
+    LabelledDataset,
+    dataset_digest,
+    file_digests,
+    load_dataset,
+    read_groups,
+    read_lfw_pairs,
+)
+from facesearch.evaluation.extract import EmbeddingCache, Progress, extract
+from facesearch.evaluation.groups import GroupReport, group_histograms, group_report
+from facesearch.evaluation.protocols import (
+    MAX_IMPOSTOR_PAIRS,
+    Comparisons,
+    Searches,
+    genuine_pairs,
+    identification_searches,
+    impostor_pairs,
+)
+from facesearch.models import embedder_spec
+from facesearch.search import paired_scores
+from facesearch.types import Metric, Serialisable
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationOptions:
+    target_fmr: float = 1e-4  # the operating point the per-group figures are read at
+    fars: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)
+    fpirs: tuple[float, ...] = (0.001, 0.003, 0.01, 0.1)
+    ranks: tuple[int, ...] = (1, 5, 10, 50)
+    holdout: float = 0.2  # share of identities left out of the 1:N gallery as non-mated searches
+    bootstrap: int = 200  # replicates for the 95% intervals (0: none)
+    max_impostor_pairs: int = MAX_IMPOSTOR_PAIRS
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure(Serialisable):
+    """A headline figure with its 95% bootstrap interval over identities (None when not computed)."""
+
+    value: float
+    low: float | None = None
+    high: float | None = None
+
+    @classmethod
+    def of(cls, interval: metrics.Interval | None, value: float) -> Figure:
+        if interval is None:
+            return cls(value)
+        return cls(value, interval.low, interval.high)
+
+
+@dataclasses.dataclass(frozen=True)
+class TarAtFar(Serialisable):
+    far: float
+    threshold: float
+    tar: Figure
+    measured_far: float
+    supported: bool  # enough impostor pairs (rule of three); if False the figures are only indicative
+
+
+@dataclasses.dataclass(frozen=True)
+class Verification(Serialisable):
+    genuine_pairs: int
+    impostor_pairs: int
+    impostor_pairs_sampled: bool
+    tar_at_far: tuple[TarAtFar, ...]
+    eer: float
+    eer_threshold: float
+    det: tuple[tuple[float, float, float], ...]  # (threshold, FMR, FNMR), strict to lenient
+    histogram_bins: tuple[float, ...]
+    genuine_histogram: tuple[int, ...]
+    impostor_histogram: tuple[int, ...]
+    fmr_curve: FmrCurve  # impostor score quantiles: what any score means on this dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class PairsProtocol(Serialisable):
+    """LFW's View 2: accuracy with each fold's threshold chosen on the other folds."""
+
+    pairs: int
+    folds: int
+    pairs_without_face: int
+    accuracy: float
+    std: float
+    fold_accuracies: tuple[float, ...]
+    fold_thresholds: tuple[float, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class FnirAtFpir(Serialisable):
+    fpir: float
+    threshold: float
+    fnir: Figure
+    measured_fpir: float
+    supported: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Identification(Serialisable):
+    gallery_size: int
+    mated_searches: int
+    nonmated_searches: int
+    held_out_identities: int
+    rank1: Figure
+    cmc: dict[int, float]
+    cmc_curve: tuple[float, ...]  # rank 1..len
+    fnir_at_fpir: tuple[FnirAtFpir, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationReport(Serialisable):
+    dataset: str
+    dataset_sha256: str
+    identities: int
+    photos: int
+    failures_to_acquire: dict[str, int]  # reason -> photos
+    photos_embedded: int  # this run; the others came from the embedding cache
+    model_id: str
+    metric: Metric
+    settings: dict[str, Any]
+    created_at: datetime
+    options: dict[str, Any]
+    verification: Verification
+    pairs_protocol: PairsProtocol | None
+    identification: Identification | None
+    groups: GroupReport | None
+    group_histograms: dict[str, dict[str, list[int]]]
+
+
+def _verification(
+    genuine: Comparisons, impostor: Comparisons, sampled: bool, opts: EvaluationOptions, n_identities: int
+) -> Verification:
+    order = np.argsort(-impostor.scores, kind="stable")
+    imp_sorted = impostor.scores[order]
+    ia, ib = impostor.identity_a[order], impostor.identity_b[order]
+    points = []
+    for far in opts.fars:
+        point = metrics.operating_point(genuine.scores, impostor.scores, far)
+
+        def tar(m: np.ndarray, far: float = far) -> float:
+            t = metrics.threshold_for_fmr(imp_sorted, far, m[ia] * m[ib], descending=True)
+            return 1.0 - metrics.fnmr_at(genuine.scores, t, m[genuine.identity_a])
+
+        interval = (
+            metrics.bootstrap_identities(tar, n_identities, opts.bootstrap, opts.seed) if opts.bootstrap else None
+        )
+        points.append(TarAtFar(far, point.threshold, Figure.of(interval, point.tar), point.fmr, point.supported))
+    eer, eer_t = metrics.equal_error_rate(genuine.scores, impostor.scores)
+    det = metrics.det_curve(genuine.scores, impostor.scores)
+    lo = float(min(genuine.scores.min(initial=1.0), impostor.scores.min(initial=1.0)))
+    hi = float(max(genuine.scores.max(initial=0.0), impostor.scores.max(initial=0.0)))
+    bins = np.linspace(np.floor(lo * 20) / 20, np.ceil(hi * 20) / 20, 61)
+    return Verification(
+        genuine_pairs=len(genuine),
+        impostor_pairs=len(impostor),
+        impostor_pairs_sampled=sampled,
+        tar_at_far=tuple(points),
+        eer=eer,
+        eer_threshold=eer_t,
+        det=tuple((p.threshold, p.fmr, p.fnmr) for p in det),
+        histogram_bins=tuple(float(b) for b in bins),
+        genuine_histogram=tuple(np.histogram(genuine.scores, bins)[0].tolist()),
+        impostor_histogram=tuple(np.histogram(impostor.scores, bins)[0].tolist()),
+        fmr_curve=FmrCurve.from_impostor_scores(impostor.scores),
+    )
+
+
+def _identification(searches: Searches, opts: EvaluationOptions, n_identities: int) -> Identification:
+    s = searches
+    boot = opts.bootstrap
+
+    def rank1(m: np.ndarray) -> float:
+        return metrics.cmc(s.ranks, [1], m[s.mated_identity])[1]
+
+    points = []
+    for fpir in opts.fpirs:
+        point = metrics.identification_point(s.ranks, s.mate_scores, s.nonmated_top, fpir)
+
+        def fnir(m: np.ndarray, fpir: float = fpir) -> float:
+            p = metrics.identification_point(
+                s.ranks, s.mate_scores, s.nonmated_top, fpir, m[s.mated_identity], m[s.nonmated_identity]
+            )
+            return p.fnir
+
+        interval = metrics.bootstrap_identities(fnir, n_identities, boot, opts.seed) if boot else None
+        points.append(FnirAtFpir(fpir, point.threshold, Figure.of(interval, point.fnir), point.fpir, point.supported))
+    r1 = metrics.bootstrap_identities(rank1, n_identities, boot, opts.seed) if boot else None
+    depth = min(100, s.gallery_size)
+    curve = metrics.cmc(s.ranks, range(1, depth + 1))
+    return Identification(
+        gallery_size=s.gallery_size,
+        mated_searches=len(s.mate_scores),
+        nonmated_searches=len(s.nonmated_top),
+        held_out_identities=s.held_out_identities,
+        rank1=Figure.of(r1, rank1(np.ones(n_identities))),
+        cmc=metrics.cmc(s.ranks, [r for r in opts.ranks if r <= s.gallery_size]),
+        cmc_curve=tuple(curve.values()),
+        fnir_at_fpir=tuple(points),
+    )
+
+
+def _pairs_protocol(dataset: LabelledDataset, pairs_file: Path, vectors: np.ndarray, metric: Metric) -> PairsProtocol:
+    pairs = read_lfw_pairs(pairs_file, dataset)
+    scores = paired_scores(vectors[pairs.a], vectors[pairs.b], metric)
+    missing = np.isnan(scores)
+    scores[missing] = -np.inf  # no face: predicted "different"
+    result = metrics.kfold_accuracy(scores, pairs.same, pairs.fold)
+    return PairsProtocol(
+        pairs=len(scores),
+        folds=len(np.unique(pairs.fold)),
+        pairs_without_face=int(missing.sum()),
+        accuracy=result.mean,
+        std=result.std,
+        fold_accuracies=result.fold_accuracies,
+        fold_thresholds=result.fold_thresholds,
+    )
+
+
+def evaluate(
+    dataset_dir: Path,
+    settings: Settings,
+    *,
+    pairs_file: Path | None = None,
+    group_files: Sequence[str] = (),
+    cache: EmbeddingCache | None = None,
+    workers: int = 1,
+    options: EvaluationOptions | None = None,
+    progress: Progress | None = None,
+) -> EvaluationReport:
+    """Embed every photo of ``dataset_dir`` (DATASET/<identity>/<photo>) and measure 1:1, 1:N and
+    per-group error rates. ``progress(done, total)`` is called as photos are embedded."""
+    opts = options or EvaluationOptions()
+    spec = embedder_spec(settings.embed_mirrored)
+    dataset = load_dataset(dataset_dir)
+    groups, conflicting = read_groups(group_files) if group_files else ({}, frozenset())
+    digests = file_digests(dataset.paths)
+    extraction = extract(dataset.paths, digests, settings, cache, workers, progress)
+    vectors, ids, metric = extraction.vectors, dataset.identity_of, spec.metric
+    n_ids = len(dataset.identities)
+
+    genuine = genuine_pairs(vectors, ids, metric)
+    impostor, sampled = impostor_pairs(vectors, ids, metric, limit=opts.max_impostor_pairs, seed=opts.seed)
+    verification = _verification(genuine, impostor, sampled, opts, n_ids)
+    searches = identification_searches(vectors, ids, metric, opts.holdout, opts.seed)
+    identification = (
+        _identification(searches, opts, n_ids) if len(searches.mate_scores) and searches.gallery_size else None
+    )
+    labels = [groups.get(p.name) for p in dataset.paths]
+    report_groups = (
+        group_report(
+            vectors,
+            ids,
+            metric,
+            labels,
+            genuine,
+            impostor,
+            opts.target_fmr,
+            opts.max_impostor_pairs,
+            opts.seed,
+            conflicting_labels=sum(1 for p in dataset.paths if p.name in conflicting),
+        )
+        if groups
+        else None
+    )
+    bins = np.asarray(verification.histogram_bins)
+    return EvaluationReport(
+        dataset=str(dataset.root),
+        dataset_sha256=dataset_digest(dataset, digests),
+        identities=n_ids,
+        photos=len(dataset),
+        failures_to_acquire=dict(sorted(Counter(extraction.failures.values()).items())),
+        photos_embedded=extraction.embedded,
+        model_id=spec.model_id,
+        metric=metric,
+        settings={k: getattr(settings, k) for k in ("detector", "fallback_detector", "upsample", "num_jitters")},
+        created_at=datetime.now(UTC),
+        options=dataclasses.asdict(opts),
+        verification=verification,
+        pairs_protocol=_pairs_protocol(dataset, pairs_file, vectors, metric) if pairs_file else None,
+        identification=identification,
+        groups=report_groups,
+        group_histograms=group_histograms(labels, genuine, impostor, bins) if groups else {},
+    )
