@@ -66,19 +66,29 @@ def threshold_for_fmr(
     says the scores (and weights) are already sorted highest first, which saves the sort when one
     set of scores is asked many times (the bootstrap).
     """
+    return thresholds_for_fmrs(impostor, [target], weights, descending=descending)[0]
+
+
+def thresholds_for_fmrs(
+    impostor: Scores, targets: Sequence[float], weights: Weights | None = None, *, descending: bool = False
+) -> list[float]:
+    """:func:`threshold_for_fmr` for several targets, sorting and summing the scores once."""
     scores = np.asarray(impostor, dtype=np.float64)
     w = _weights(scores, weights)
     if len(scores) == 0 or w.sum() <= 0:
-        return float("nan")
+        return [float("nan")] * len(targets)
     if not descending:
         order = np.argsort(-scores, kind="stable")
         scores, w = scores[order], w[order]
     cum = np.cumsum(w) / w.sum()
     last_of_value = np.append(scores[1:] != scores[:-1], True)  # FMR at t = this score counts all ties
-    ok = np.flatnonzero(last_of_value & (cum <= target + 1e-12))
-    if len(ok) == 0:
-        return float(np.nextafter(scores[0], np.inf))
-    return float(scores[ok[-1]])
+    out = []
+    for target in targets:
+        # cum is non-decreasing: the admissible positions are a prefix; take its last end-of-ties
+        end = int(np.searchsorted(cum, target + 1e-12, side="right"))
+        ok = np.flatnonzero(last_of_value[:end])
+        out.append(float(scores[ok[-1]]) if len(ok) else float(np.nextafter(scores[0], np.inf)))
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,6 +263,7 @@ class Interval:
 
 
 Statistic = Callable[[npt.NDArray[np.float64]], float]  # identity multiplicities -> figure
+Statistics = Callable[[npt.NDArray[np.float64]], npt.ArrayLike]  # identity multiplicities -> figures
 
 
 def bootstrap_identities(
@@ -264,15 +275,26 @@ def bootstrap_identities(
     for the observed data) and turns them into weights for its comparisons: a genuine comparison or
     a search weighs its identity's multiplicity, an impostor comparison the product of both.
     """
-    value = statistic(np.ones(n_identities))
+    return bootstrap_many(lambda m: [statistic(m)], n_identities, replicates, seed, level)[0]
+
+
+def bootstrap_many(
+    statistics: Statistics, n_identities: int, replicates: int = 200, seed: int = 0, level: float = 0.95
+) -> list[Interval]:
+    """:func:`bootstrap_identities` for several figures computed together from one replicate."""
+    values = np.atleast_1d(np.asarray(statistics(np.ones(n_identities)), dtype=np.float64))
     rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(replicates):
+    draws = np.empty((replicates, len(values)))
+    for r in range(replicates):
         counts = np.bincount(rng.integers(0, n_identities, n_identities), minlength=n_identities)
-        draws.append(statistic(counts.astype(np.float64)))
-    finite = np.asarray([d for d in draws if np.isfinite(d)])
-    if len(finite) == 0:
-        return Interval(value, float("nan"), float("nan"), replicates)
+        draws[r] = np.asarray(statistics(counts.astype(np.float64)), dtype=np.float64)
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(finite, [tail, 100 - tail])
-    return Interval(value, float(low), float(high), replicates)
+    out = []
+    for k, value in enumerate(values):
+        finite = draws[:, k][np.isfinite(draws[:, k])]
+        if len(finite) == 0:
+            out.append(Interval(float(value), float("nan"), float("nan"), replicates))
+            continue
+        low, high = np.percentile(finite, [tail, 100 - tail])
+        out.append(Interval(float(value), float(low), float(high), replicates))
+    return out

@@ -144,7 +144,7 @@ def evaluate_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
     target_fmr: Annotated[float, typer.Option(help="Operating point for the per-group figures.")] = 1e-4,
     holdout: Annotated[float, typer.Option(help="Share of identities kept out of the 1:N gallery.")] = 0.2,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the 95% intervals (0: none).")] = 200,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the 95% intervals (0: none).")] = 100,
     seed: Annotated[int, typer.Option(help="Seed for sampling and the bootstrap.")] = 0,
     workers: WorkersOption = None,
     cache: CacheOption = None,

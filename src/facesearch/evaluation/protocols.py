@@ -11,7 +11,8 @@ import dataclasses
 import numpy as np
 import numpy.typing as npt
 
-from facesearch.search import paired_scores, score_matrix
+from facesearch.index.base import unit_rows
+from facesearch.search import score_matrix
 from facesearch.types import Metric
 
 Matrix = npt.NDArray[np.float32]
@@ -103,9 +104,17 @@ def impostor_pairs(
 def _score(vectors: Matrix, identity_of: Ints, metric: Metric, a_parts: list[Ints], b_parts: list[Ints]) -> Comparisons:
     a = np.concatenate(a_parts) if a_parts else np.empty(0, dtype=np.int64)
     b = np.concatenate(b_parts) if b_parts else np.empty(0, dtype=np.int64)
+    # float32, like the vector index: a calibrated threshold means the same on both sides
+    prepared = unit_rows(vectors) if metric is Metric.COSINE else np.asarray(vectors, dtype=np.float32)
     scores = np.empty(len(a))
-    for s in range(0, len(a), 1 << 18):
-        scores[s : s + (1 << 18)] = paired_scores(vectors[a[s : s + (1 << 18)]], vectors[b[s : s + (1 << 18)]], metric)
+    step = 1 << 16
+    for s in range(0, len(a), step):
+        va, vb = prepared[a[s : s + step]], prepared[b[s : s + step]]
+        if metric is Metric.COSINE:
+            scores[s : s + step] = np.einsum("ij,ij->i", va, vb)
+        else:
+            diff = va - vb
+            scores[s : s + step] = 1.0 - np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return Comparisons(a, b, scores, identity_of[a], identity_of[b])
 
 

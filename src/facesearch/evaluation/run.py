@@ -44,7 +44,7 @@ class EvaluationOptions:
     fpirs: tuple[float, ...] = (0.001, 0.003, 0.01, 0.1)
     ranks: tuple[int, ...] = (1, 5, 10, 50)
     holdout: float = 0.2  # share of identities left out of the 1:N gallery as non-mated searches
-    bootstrap: int = 200  # replicates for the 95% intervals (0: none)
+    bootstrap: int = 100  # replicates for the 95% intervals (0: none)
     max_impostor_pairs: int = MAX_IMPOSTOR_PAIRS
     seed: int = 0
 
@@ -148,18 +148,25 @@ def _verification(
     order = np.argsort(-impostor.scores, kind="stable")
     imp_sorted = impostor.scores[order]
     ia, ib = impostor.identity_a[order], impostor.identity_b[order]
+    w, w_b = np.empty(len(order)), np.empty(len(order))  # reused by every replicate
+
+    def tars(m: np.ndarray) -> list[float]:
+        np.take(m, ia, out=w)
+        np.take(m, ib, out=w_b)
+        np.multiply(w, w_b, out=w)  # an impostor pair weighs the product of its identities' multiplicities
+        thresholds = metrics.thresholds_for_fmrs(imp_sorted, opts.fars, w, descending=True)
+        g = m[genuine.identity_a]
+        return [1.0 - metrics.fnmr_at(genuine.scores, t, g) for t in thresholds]
+
+    intervals: list[metrics.Interval | None] = [None] * len(opts.fars)
+    if opts.bootstrap:
+        intervals = list(metrics.bootstrap_many(tars, n_identities, opts.bootstrap, opts.seed))
+    thresholds = metrics.thresholds_for_fmrs(imp_sorted, opts.fars, descending=True)
     points = []
-    for far in opts.fars:
-        point = metrics.operating_point(genuine.scores, impostor.scores, far)
-
-        def tar(m: np.ndarray, far: float = far) -> float:
-            t = metrics.threshold_for_fmr(imp_sorted, far, m[ia] * m[ib], descending=True)
-            return 1.0 - metrics.fnmr_at(genuine.scores, t, m[genuine.identity_a])
-
-        interval = (
-            metrics.bootstrap_identities(tar, n_identities, opts.bootstrap, opts.seed) if opts.bootstrap else None
-        )
-        points.append(TarAtFar(far, point.threshold, Figure.of(interval, point.tar), point.fmr, point.supported))
+    for far, t, interval in zip(opts.fars, thresholds, intervals, strict=True):
+        tar = 1.0 - metrics.fnmr_at(genuine.scores, t)
+        supported = metrics.supported(len(imp_sorted), far)
+        points.append(TarAtFar(far, t, Figure.of(interval, tar), metrics.fmr_at(imp_sorted, t), supported))
     eer, eer_t = metrics.equal_error_rate(genuine.scores, impostor.scores)
     det = metrics.det_curve(genuine.scores, impostor.scores)
     lo = float(min(genuine.scores.min(initial=1.0), impostor.scores.min(initial=1.0)))
