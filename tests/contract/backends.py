@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from facesearch.index import ExactIndex, VectorIndex
+from facesearch.index.hnsw import HnswIndex
 from facesearch.types import Metric
 
 MODEL = "dlib_face_recognition_resnet_model_v1"
@@ -29,6 +30,11 @@ BACKENDS = [
         "exact",
         create=lambda path, metric: ExactIndex(MODEL, DIM, metric, path),
         reopen=lambda path, metric: ExactIndex.load(path, MODEL, DIM, metric),
+    ),
+    Backend(
+        "hnsw",
+        create=lambda path, metric: HnswIndex(MODEL, DIM, metric, path),
+        reopen=lambda path, metric: HnswIndex.load(path, MODEL, DIM, metric),
     ),
 ]
 

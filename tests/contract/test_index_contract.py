@@ -82,6 +82,21 @@ def test_remove_takes_vectors_out_of_results(backend: Backend, tmp_path: Path) -
     assert set(index.ids().tolist()) == set(ids[10:].tolist())
 
 
+def test_heavy_removal_keeps_results_exact_and_ids_reusable(backend: Backend, tmp_path: Path) -> None:
+    ids, vectors, _ = face_like(identities=500, per_identity=2)
+    index = backend.create(tmp_path / "i", Metric.EUCLIDEAN)
+    index.add(ids, vectors)
+    gone = np.arange(0, len(ids), 3)  # a third of the faces
+    assert index.remove(ids[gone]) == len(gone)
+    keep = np.setdiff1d(np.arange(len(ids)), gone)
+    hits = index.search(vectors[keep[:50]], 10)
+    truth = _reference_top(vectors[keep], ids[keep], vectors[keep[:50]], 10)
+    assert np.mean([len(set(h) & set(t)) / 10 for h, t in zip(hits.ids, truth, strict=True)]) >= 0.99
+    index.add(ids[gone[:5]], vectors[gone[:5]])  # an id may come back after removal
+    assert np.array_equal(index.search(vectors[gone[:5]], 1).ids[:, 0], ids[gone[:5]])
+    assert len(index) == len(keep) + 5
+
+
 def test_add_refuses_duplicate_ids_and_wrong_dimension(backend: Backend, tmp_path: Path) -> None:
     index = backend.create(tmp_path / "i", Metric.EUCLIDEAN)
     ids, vectors, _ = face_like(identities=3, per_identity=1)

@@ -4,16 +4,13 @@ bytes behind in any index file."""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from facesearch.errors import IndexCorruptError, ModelMismatchError
+from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
+from facesearch.index.files import read_index_file, write_index_file
 from facesearch.types import Metric
 
 FORMAT = "facesearch-exact-1"
@@ -107,38 +104,17 @@ class ExactIndex:
             "metric": self.metric.value,
             "generation": generation,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, meta=np.array(json.dumps(meta)), ids=self._ids, vectors=self._vectors)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_index_file(self.path, meta, {"ids": self._ids, "vectors": self._vectors})
 
     @classmethod
     def load(cls, path: Path, model_id: str, dimension: int, metric: Metric) -> ExactIndex:
         """Open a saved index. Raises IndexCorruptError if unreadable, ModelMismatchError if it holds
         another model's vectors; FileNotFoundError if absent."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                ids = np.ascontiguousarray(data["ids"], dtype=np.int64)
-                vectors = np.ascontiguousarray(data["vectors"], dtype=np.float32)
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            raise IndexCorruptError(f"{path}: unreadable index file ({exc})") from exc
-        if meta.get("format") != FORMAT or vectors.ndim != 2 or ids.shape[0] != vectors.shape[0]:
-            raise IndexCorruptError(f"{path}: not a {FORMAT} index, or its arrays disagree")
-        if meta["model_id"] != model_id or meta["dimension"] != dimension or meta["metric"] != metric.value:
-            raise ModelMismatchError(
-                f"{path}: holds {meta['model_id']} ({meta['dimension']}-d, {meta['metric']}), "
-                f"the gallery uses {model_id} ({dimension}-d, {metric.value})"
-            )
+        meta, arrays = read_index_file(path, FORMAT, ("ids", "vectors"), model_id, dimension, metric)
+        ids = np.ascontiguousarray(arrays["ids"], dtype=np.int64)
+        vectors = np.ascontiguousarray(arrays["vectors"], dtype=np.float32)
+        if vectors.ndim != 2 or ids.shape[0] != vectors.shape[0]:
+            raise IndexCorruptError(f"{path}: the index's arrays disagree")
         index = cls(model_id, dimension, metric, path)
         index._ids, index._vectors = ids, vectors
         index._sq_norms = np.einsum("ij,ij->i", vectors, vectors)
