@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import facesearch
+from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.errors import (
     DuplicateImageError,
@@ -322,3 +323,26 @@ def test_mirror_averaged_embeddings_are_symmetric_and_have_their_own_model_id(
     assert mirror_score > 0.9 and mirror_score > plain_score + 0.05  # a face and its mirror embed alike
     with pytest.raises(ModelMismatchError):
         facesearch.open(tmp_path / "plain", models=models)  # default settings embed mirrored
+
+
+def test_hnsw_gallery_searches_and_erases_physically(
+    tmp_path: Path, models: DlibModels, photos: dict[str, Path]
+) -> None:
+    settings = Settings(index_backend="hnsw")
+    with facesearch.init(tmp_path / "home", actor="tester", models=models, settings=settings) as engine:
+        engine.enroll(photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent")
+        engine.enroll(photos["hopper"], subject="Grace Hopper", source="matplotlib sample", basis="public-task")
+        assert engine.index_info().backend == "hnsw"
+        top = engine.identify(photos["probe"], purpose="p", case="c").faces[0].candidates[0]
+        assert top.subject == "Eileen Collins" and top.clears_threshold
+        hopper = engine.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0].face_id
+        indexed = index_form_bytes(engine, hopper)
+        index_file = engine.home.index_dir / "hnsw.npz"
+        assert indexed in index_file.read_bytes()
+        engine.erase("Grace Hopper", reason="erasure request")
+        assert indexed not in index_file.read_bytes()
+    # the same gallery opened with the exact index: rebuilt from the gallery, same answer
+    with facesearch.open(tmp_path / "home", actor="tester", models=models) as engine:
+        assert engine.index_info().backend == "exact" and engine.index_info().size == 1
+        found = engine.identify(photos["probe"], purpose="p", case="c")
+        assert found.faces[0].candidates[0].subject == "Eileen Collins"

@@ -14,6 +14,7 @@ from typing import Any
 from facesearch.errors import ConfigError
 
 CONFIG_FILE = "facesearch.toml"
+INDEX_BACKENDS = ("exact", "hnsw")
 
 
 def _setting(default: Any, doc: str) -> Any:
@@ -75,6 +76,12 @@ class Settings:
     )
     keep_crops: bool = _setting(False, "Store a JPEG crop of each enrolled face in the gallery (for review screens).")
     top_k: int = _setting(5, "Candidates returned per probe face when the request does not say.")
+    index_backend: str = _setting(
+        "exact",
+        "Vector index: 'exact' (brute force over every face; the reference, right up to about a million "
+        "faces) or 'hnsw' (FAISS HNSW graph: approximate, milliseconds at millions of faces, built in "
+        "minutes). Changing it rebuilds the index from the gallery.",
+    )
 
     def __post_init__(self) -> None:
         if self.detector not in ("hog", "cnn"):
@@ -82,6 +89,10 @@ class Settings:
         if self.fallback_detector not in ("hog", "cnn", "none"):
             raise ConfigError(
                 f"setting 'fallback_detector' must be 'hog', 'cnn' or 'none', not {self.fallback_detector!r}"
+            )
+        if self.index_backend not in INDEX_BACKENDS:
+            raise ConfigError(
+                f"setting 'index_backend' must be one of {', '.join(INDEX_BACKENDS)}, not {self.index_backend!r}"
             )
         if not 0 <= self.upsample <= 3:
             raise ConfigError(f"setting 'upsample' must be between 0 and 3, not {self.upsample}")

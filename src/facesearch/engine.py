@@ -79,7 +79,7 @@ class Engine:
         self.actor = (actor or "").strip() or getpass.getuser()
         self.pipeline = FacePipeline(settings, models)
         self.spec = self.pipeline.spec
-        self._keeper = IndexKeeper(home.index_dir / "exact.npz", self.spec)
+        self._keeper = IndexKeeper(home.index_dir, self.spec, settings.index_backend)
         self._thread_lock = threading.RLock()
 
     def close(self) -> None:

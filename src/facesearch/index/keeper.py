@@ -14,32 +14,37 @@ from sqlalchemy.orm import Session
 
 from facesearch.errors import IndexCorruptError, ModelMismatchError
 from facesearch.gallery import GalleryStore
+from facesearch.index.base import VectorIndex
 from facesearch.index.exact import ExactIndex
+from facesearch.index.hnsw import HnswIndex
 from facesearch.models import EmbedderSpec
+
+BACKENDS: dict[str, type[ExactIndex] | type[HnswIndex]] = {"exact": ExactIndex, "hnsw": HnswIndex}
 
 log = logging.getLogger("facesearch")
 
 
 class IndexKeeper:
-    """Owns one gallery's exact index file and its in-memory copy."""
+    """Owns one gallery's index file (``<folder>/<backend>.npz``) and its in-memory copy."""
 
-    def __init__(self, path: Path, spec: EmbedderSpec) -> None:
-        self.path = path
+    def __init__(self, folder: Path, spec: EmbedderSpec, backend: str = "exact") -> None:
+        self.kind = BACKENDS[backend]
+        self.path = folder / f"{backend}.npz"
         self.spec = spec
-        self._index: ExactIndex | None = None
+        self._index: VectorIndex | None = None
 
     def forget(self) -> None:
         """Drop the in-memory copy (after a failed change); the next use re-syncs."""
         self._index = None
 
-    def synced(self, session: Session, store: GalleryStore) -> ExactIndex:
+    def synced(self, session: Session, store: GalleryStore) -> VectorIndex:
         """The index at the gallery's current generation."""
         generation = store.state(session).generation
-        if self._index is not None and self._index.generation == generation:
+        if self._index is not None and self._index.info.generation == generation:
             return self._index
         spec = self.spec
         try:
-            loaded = ExactIndex.load(self.path, spec.model_id, spec.dimension, spec.metric)
+            loaded = self.kind.load(self.path, spec.model_id, spec.dimension, spec.metric)
             if loaded.generation == generation:
                 self._index = loaded
                 return loaded
@@ -50,7 +55,7 @@ class IndexKeeper:
             pass
         except (IndexCorruptError, ModelMismatchError) as exc:
             log.warning("%s: rebuilding the index from the gallery", exc.message)
-        index = ExactIndex(spec.model_id, spec.dimension, spec.metric, self.path)
+        index = self.kind(spec.model_id, spec.dimension, spec.metric, self.path)
         for ids, vectors in store.embeddings(session, spec.model_id):
             index.add(ids, vectors)
         index.save(generation)
