@@ -206,3 +206,12 @@ def test_evaluate_calibrate_and_model_card(home: Path, labelled_dataset: Path, t
 
     missing = run(home, "evaluate", tmp_path / "no-such-folder")
     assert missing.returncode == 3 and "does not exist" in missing.stderr
+
+
+def test_index_status_and_rebuild(home: Path) -> None:
+    status = run(home, "index", "status")
+    assert status.returncode == 0 and "exact index of 1 faces" in status.stdout
+    (home / "index" / "exact.npz").write_bytes(b"garbage")
+    rebuilt = run(home, "index", "rebuild")
+    assert rebuilt.returncode == 0 and "rebuilt the exact index: 1 faces" in rebuilt.stdout
+    assert (home / "index" / "exact.npz").read_bytes()[:2] == b"PK"

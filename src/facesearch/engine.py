@@ -446,8 +446,14 @@ class Engine:
             return self.store.latest_calibration(session, self.spec.model_id)
 
     def index_info(self) -> IndexInfo:
+        """The vector index in use, brought in step with the gallery first (rebuilt if stale)."""
         with self._writing() as session:
             return self._keeper.synced(session, self.store).info
+
+    def rebuild_index(self) -> IndexInfo:
+        """Rebuild the vector index from the gallery's stored embeddings, whatever its state."""
+        with self._writing() as session:
+            return self._keeper.rebuild(session, self.store).info
 
     def _score_meaning(self, session: Session) -> ScoreMeaning:
         return operating_point(self.spec, self.store.latest_calibration(session, self.spec.model_id))

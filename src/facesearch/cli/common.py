@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 audit_app = typer.Typer(help="Read and check the hash-chained audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+index_app = typer.Typer(help="Show and repair the vector index.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

@@ -27,6 +27,7 @@ from facesearch.cli.common import (
     current_settings,
     err,
     handled,
+    index_app,
     open_engine,
     opts,
     out,
@@ -204,6 +205,26 @@ def erase(
         f"{result.index_entries_removed} index entries; audit event #{result.audit_seq}",
         highlight=False,
     )
+
+
+@index_app.command("status")
+def index_status() -> None:
+    """Show the vector index: backend, faces, the gallery generation it reflects (rebuilt if stale)."""
+    with handled(), open_engine() as engine:
+        info = engine.index_info()
+    out.print(
+        f"{info.backend} index of {info.size} faces, model {info.model_id} ({info.dimension}-d, "
+        f"{info.metric.value}), in step with gallery generation {info.generation}",
+        highlight=False,
+    )
+
+
+@index_app.command("rebuild")
+def index_rebuild() -> None:
+    """Rebuild the vector index from the gallery's stored embeddings."""
+    with handled(), open_engine() as engine:
+        info = engine.rebuild_index()
+    out.print(f"rebuilt the {info.backend} index: {info.size} faces, generation {info.generation}", highlight=False)
 
 
 @app.command("settings")

@@ -55,6 +55,12 @@ class IndexKeeper:
             pass
         except (IndexCorruptError, ModelMismatchError) as exc:
             log.warning("%s: rebuilding the index from the gallery", exc.message)
+        return self.rebuild(session, store)
+
+    def rebuild(self, session: Session, store: GalleryStore) -> VectorIndex:
+        """Build the index afresh from the gallery's stored embeddings and save it."""
+        spec = self.spec
+        generation = store.state(session).generation
         index = self.kind(spec.model_id, spec.dimension, spec.metric, self.path)
         for ids, vectors in store.embeddings(session, spec.model_id):
             index.add(ids, vectors)
