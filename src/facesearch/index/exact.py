@@ -16,8 +16,15 @@ from facesearch.types import Metric
 FORMAT = "facesearch-exact-1"
 
 
+BLOCK_ROWS = 1 << 16  # gallery rows scored per matrix product (bounds memory for batch queries)
+
+
 class ExactIndex:
-    """Brute-force search; ``path`` is where :meth:`save` writes (None keeps it in memory)."""
+    """Brute-force search; ``path`` is where :meth:`save` writes (None keeps it in memory).
+
+    Vectors live in one contiguous float32 matrix that grows by doubling; queries are scored by
+    blocked matrix products (matrix-matrix for a batch), keeping a running top k per block.
+    """
 
     backend = "exact"
 
@@ -27,19 +34,38 @@ class ExactIndex:
         self.metric = metric
         self.path = path
         self.generation = -1
-        self._ids: IdArray = np.empty(0, dtype=np.int64)
-        self._vectors: Matrix = np.empty((0, dimension), dtype=np.float32)
-        self._sq_norms = np.empty(0, dtype=np.float32)
+        self._n = 0
+        self._id_store: IdArray = np.empty(0, dtype=np.int64)
+        self._store: Matrix = np.empty((0, dimension), dtype=np.float32)
+        self._sq_store = np.empty(0, dtype=np.float32)
+
+    @property
+    def _ids(self) -> IdArray:
+        return self._id_store[: self._n]
+
+    @property
+    def _vectors(self) -> Matrix:
+        return self._store[: self._n]
 
     @property
     def info(self) -> IndexInfo:
         return IndexInfo(self.backend, self.model_id, self.dimension, self.metric, len(self), self.generation)
 
     def __len__(self) -> int:
-        return int(self._ids.shape[0])
+        return self._n
 
     def ids(self) -> IdArray:
         return self._ids.copy()
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= len(self._id_store):
+            return
+        capacity = max(rows, 2 * len(self._id_store), 1024)
+        store = np.zeros((capacity, self.dimension), dtype=np.float32)
+        ids = np.full(capacity, -1, dtype=np.int64)
+        sq = np.zeros(capacity, dtype=np.float32)
+        store[: self._n], ids[: self._n], sq[: self._n] = self._vectors, self._ids, self._sq_store[: self._n]
+        self._store, self._id_store, self._sq_store = store, ids, sq
 
     def add(self, ids: IdArray, vectors: Matrix) -> None:
         ids = as_ids(ids)
@@ -50,44 +76,66 @@ class ExactIndex:
             raise ValueError("an id is already in the index")
         if self.metric is Metric.COSINE:
             matrix = unit_rows(matrix)
-        self._ids = np.concatenate([self._ids, ids])
-        self._vectors = np.concatenate([self._vectors, matrix])
-        self._sq_norms = np.einsum("ij,ij->i", self._vectors, self._vectors)
+        start, end = self._n, self._n + len(ids)
+        self._reserve(end)
+        self._store[start:end], self._id_store[start:end] = matrix, ids
+        self._sq_store[start:end] = np.einsum("ij,ij->i", matrix, matrix)
+        self._n = end
 
     def remove(self, ids: IdArray) -> int:
-        keep = ~np.isin(self._ids, as_ids(ids))
-        removed = int((~keep).sum())
-        if removed:
-            self._ids = self._ids[keep]
-            self._vectors = np.ascontiguousarray(self._vectors[keep])
-            self._sq_norms = self._sq_norms[keep]
-        return removed
+        """Removed rows are overwritten by the last rows and the freed tail is zeroed: no copy of a
+        removed vector stays in memory (nor, after :meth:`save`, on disk)."""
+        rows = np.flatnonzero(np.isin(self._ids, as_ids(ids)))
+        if len(rows) == 0:
+            return 0
+        keep = np.ones(self._n, dtype=bool)
+        keep[rows] = False
+        live = np.flatnonzero(keep)
+        n = len(live)
+        self._store[:n], self._id_store[:n], self._sq_store[:n] = (
+            self._store[live],
+            self._id_store[live],
+            self._sq_store[live],
+        )
+        self._store[n : self._n] = 0.0
+        self._id_store[n : self._n] = -1
+        self._n = n
+        return len(rows)
 
     def search(self, queries: Matrix, k: int) -> Hits:
         queries = as_matrix(queries, self.dimension)
         if k < 1:
             raise ValueError(f"k must be at least 1, not {k}")
         hits = empty_hits(queries.shape[0], k)
-        found = min(k, len(self))
-        if found == 0:
+        if self._n == 0:
             return hits
-        scores = self._scores(queries)
-        if found < len(self):
-            top = np.argpartition(-scores, found - 1, axis=1)[:, :found]
-        else:
-            top = np.broadcast_to(np.arange(len(self)), (queries.shape[0], len(self)))
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        hits.ids[:, :found] = self._ids[np.take_along_axis(top, order, axis=1)]
-        hits.scores[:, :found] = np.take_along_axis(top_scores, order, axis=1)
+        if self.metric is Metric.COSINE:
+            queries = unit_rows(queries)
+        best_scores, best_rows = [], []
+        for start in range(0, self._n, BLOCK_ROWS):
+            scores = self._scores(queries, start, min(self._n, start + BLOCK_ROWS))
+            take = min(k, scores.shape[1])
+            top = (
+                np.argpartition(-scores, take - 1, axis=1)[:, :take]
+                if take < scores.shape[1]
+                else (np.broadcast_to(np.arange(scores.shape[1]), scores.shape))
+            )
+            best_scores.append(np.take_along_axis(scores, top, axis=1))
+            best_rows.append(top + start)
+        scores, rows = np.hstack(best_scores), np.hstack(best_rows)
+        found = min(k, self._n)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :found]
+        hits.ids[:, :found] = self._ids[np.take_along_axis(rows, order, axis=1)]
+        hits.scores[:, :found] = np.take_along_axis(scores, order, axis=1)
         return hits
 
-    def _scores(self, queries: Matrix) -> Matrix:
+    def _scores(self, queries: Matrix, start: int, end: int) -> Matrix:
+        block = self._store[start:end]
         if self.metric is Metric.COSINE:
-            scores: Matrix = unit_rows(queries) @ self._vectors.T
+            scores: Matrix = queries @ block.T
             return scores
         q_sq = np.einsum("ij,ij->i", queries, queries)[:, None]
-        sq_dist = q_sq + self._sq_norms[None, :] - 2.0 * (queries @ self._vectors.T)
+        sq_dist = q_sq + self._sq_store[start:end][None, :] - 2.0 * (queries @ block.T)
         result: Matrix = (1.0 - np.sqrt(np.maximum(sq_dist, 0.0))).astype(np.float32)
         return result
 
@@ -116,7 +164,7 @@ class ExactIndex:
         if vectors.ndim != 2 or ids.shape[0] != vectors.shape[0]:
             raise IndexCorruptError(f"{path}: the index's arrays disagree")
         index = cls(model_id, dimension, metric, path)
-        index._ids, index._vectors = ids, vectors
-        index._sq_norms = np.einsum("ij,ij->i", vectors, vectors)
+        index._store, index._id_store, index._n = vectors, ids, len(ids)
+        index._sq_store = np.einsum("ij,ij->i", vectors, vectors)
         index.generation = int(meta["generation"])
         return index
