@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from facesearch.models import DLIB_RESNET_V1_MIRRORED
 
@@ -215,3 +218,42 @@ def test_index_status_and_rebuild(home: Path) -> None:
     rebuilt = run(home, "index", "rebuild")
     assert rebuilt.returncode == 0 and "rebuilt the exact index: 1 faces" in rebuilt.stdout
     assert (home / "index" / "exact.npz").read_bytes()[:2] == b"PK"
+
+
+def test_enroll_dir_killed_mid_run_finishes_on_rerun(home: Path, labelled_dataset: Path, tmp_path: Path) -> None:
+    root = tmp_path / "dir"
+    for person in ("Eileen Collins", "Grace Hopper"):
+        (root / person).mkdir(parents=True)
+        for photo in sorted((labelled_dataset / person).iterdir()):
+            for angle in (0, 4, -4):  # 12 photos per person, each with its own bytes
+                image = Image.open(photo).rotate(angle)
+                image.save(root / person / f"{photo.stem}_{angle}.jpg", quality=90)
+    (home / "facesearch.toml").write_text("enroll_batch_faces = 2\n")
+    args = ["enroll-dir", root, "--source", "archive", "--basis", "public-task", "--workers", "1"]
+    env = os.environ | {"FACESEARCH_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facesearch", *map(str, args)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def faces() -> int:
+        with sqlite3.connect(home / "gallery.sqlite3", timeout=30) as db:
+            return int(db.execute("SELECT count(*) FROM faces").fetchone()[0])
+
+    deadline = time.monotonic() + 240
+    while faces() < 5 and time.monotonic() < deadline:  # the first batches are committed
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: no cleanup runs
+    proc.wait()
+    at_kill = faces()
+    assert 5 <= at_kill < 25, "the kill must land mid-run"
+
+    done = run(home, *args)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(home / "gallery.sqlite3") as db:
+        rows = db.execute("SELECT s.name, i.sha256 FROM images i JOIN subjects s ON s.id = i.subject_id").fetchall()
+    assert len(rows) == len(set(rows)) == 25  # 24 photos + the fixture's astronaut, none twice
+    assert run(home, "audit", "verify").returncode == 0
+    assert "exact index of 25 faces" in run(home, "index", "status").stdout

@@ -248,10 +248,24 @@ def test_enroll_directory_reports_rejections_by_reason(
     )
     assert (result.subjects, result.enrolled, result.already_enrolled) == (2, 2, 0)
     assert result.rejected_by_reason() == {"no-face": 1, "no-subject-folder": 1, "truncated-image": 1}
-    assert [p.done for p in progress] == [1, 2, 3, 4] and progress[-1].total == 4
+    assert [p.done for p in progress] == [0, 1, 2, 3, 4] and progress[-1].total == 4
     assert {s.name for s in engine.subjects()} == {"Eileen Collins", "Grace Hopper"}
     again = engine.enroll_directory(root, source="archive box 3", basis="legitimate-interest")
     assert (again.enrolled, again.already_enrolled) == (0, 2)
+
+
+def test_enroll_directory_in_parallel_enrolls_the_same_faces(
+    tmp_path: Path, models: DlibModels, labelled_dataset: Path
+) -> None:
+    results = {}
+    for workers in (1, 2):
+        with facesearch.init(tmp_path / f"h{workers}", actor="t", models=models) as engine:
+            summary = engine.enroll_directory(labelled_dataset, source="s", basis="consent", workers=workers)
+            with engine.store.transaction() as session:
+                images = engine.store.enrolled_images(session)
+            results[workers] = (summary.enrolled, summary.rejected_by_reason(), sorted(images))
+    assert results[1] == results[2]
+    assert results[2][0] == 8 and results[2][1] == {"no-face": 1}
 
 
 def test_small_face_is_refused_for_enrollment_but_searched_with_warning(

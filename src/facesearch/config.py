@@ -76,6 +76,11 @@ class Settings:
     )
     keep_crops: bool = _setting(False, "Store a JPEG crop of each enrolled face in the gallery (for review screens).")
     top_k: int = _setting(5, "Candidates returned per probe face when the request does not say.")
+    enroll_batch_faces: int = _setting(
+        128,
+        "enroll-dir commits this many faces per transaction (and saves the index after each): a crash "
+        "or kill loses at most one batch, which a rerun enrolls.",
+    )
     index_backend: str = _setting(
         "exact",
         "Vector index: 'exact' (brute force over every face; the reference, right up to about a million "
@@ -96,7 +101,7 @@ class Settings:
             )
         if not 0 <= self.upsample <= 3:
             raise ConfigError(f"setting 'upsample' must be between 0 and 3, not {self.upsample}")
-        for name in ("max_image_pixels", "max_image_bytes", "top_k"):
+        for name in ("max_image_pixels", "max_image_bytes", "top_k", "enroll_batch_faces"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.num_jitters < 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,10 +27,9 @@ from facesearch.audit import AuditAction
 from facesearch.calibration import Calibration
 from facesearch.config import Settings
 from facesearch.decode import PhotoInput, decode
-from facesearch.enrollment import PreparedFace, collect_directory, describe_issues, prepare
+from facesearch.enrollment import PreparedFace, collect_directory, describe_issues, prepare, prepare_many
 from facesearch.errors import (
     DuplicateImageError,
-    FaceRefusedError,
     InputError,
     NoFaceError,
 )
@@ -123,8 +123,15 @@ class Engine:
         basis: str,
         retain_until: date | str | None = None,
         on_progress: Callable[[EnrollProgress], None] | None = None,
+        workers: int = 1,
     ) -> EnrollDirectoryResult:
-        """Enroll every photo under DIRECTORY/<subject name>/; photos that fail are reported, not fatal."""
+        """Enroll every photo under DIRECTORY/<subject name>/; photos that fail are reported, not fatal.
+
+        ``workers`` processes analyse photos in parallel; faces are committed in batches of
+        ``settings.enroll_batch_faces``. Photos already enrolled for their subject (same bytes) are
+        skipped before any analysis, so rerunning after a crash or a kill finishes the job with no
+        photo enrolled twice.
+        """
         provenance = policy.require_provenance(source, basis, retain_until)
         root = Path(directory)
         if not root.is_dir():
@@ -132,15 +139,20 @@ class Engine:
         work, rejected = collect_directory(root)
         if not work:
             raise InputError(f"{root}: no photos found in sub-folders (expected DIR/<subject>/<photo>)")
-        enrolled = already = 0
+        todo, already = self._not_yet_enrolled(work)
+        done = len(work) - len(todo)
+        if on_progress:
+            on_progress(EnrollProgress(done=done, total=len(work), current=""))
+        enrolled = 0
         batch: list[tuple[str, PreparedFace]] = []
-        for done, (name, path) in enumerate(work, start=1):
-            try:
-                batch.append((name, prepare(path, self.pipeline)))
-            except InputError as exc:
-                reason = exc.reason if isinstance(exc, FaceRefusedError) else exc.code
-                rejected.append(Rejection(str(path), reason, exc.message))
-            if len(batch) >= BATCH_FACES or done == len(work):
+        outcomes = prepare_many([path for _, path in todo], self.pipeline, workers)
+        for (name, path), (prepared, rejection) in zip(todo, outcomes, strict=True):
+            done += 1
+            if prepared is not None:
+                batch.append((name, prepared))
+            if rejection is not None:
+                rejected.append(rejection)
+            if len(batch) >= self.settings.enroll_batch_faces or done == len(work):
                 results = self._commit(batch, provenance, reject_duplicates=rejected)
                 enrolled += sum(1 for _, r in results if r.status is EnrollStatus.ENROLLED)
                 already += sum(1 for _, r in results if r.status is EnrollStatus.ALREADY_ENROLLED)
@@ -149,6 +161,22 @@ class Engine:
                 on_progress(EnrollProgress(done=done, total=len(work), current=str(path)))
         subjects = len({name for name, _ in work})
         return EnrollDirectoryResult(subjects, enrolled, already, tuple(rejected))
+
+    def _not_yet_enrolled(self, work: list[tuple[str, Path]]) -> tuple[list[tuple[str, Path]], int]:
+        """The photos whose bytes are not yet enrolled for their subject, and how many are."""
+        with self.store.transaction() as session:
+            self.store.state(session)
+            enrolled = self.store.enrolled_images(session)
+        todo = []
+        for name, path in work:
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                todo.append((name, path))  # prepare() reports the problem
+                continue
+            if (name, digest) not in enrolled:
+                todo.append((name, path))
+        return todo, len(work) - len(todo)
 
     def _commit(
         self,

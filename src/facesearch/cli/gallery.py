@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -78,9 +79,11 @@ def enroll_dir(
     source: Annotated[str | None, typer.Option(help="Where the photos came from (required).")] = None,
     basis: Annotated[str | None, typer.Option(help=BASIS_HELP + " Required.")] = None,
     retain_until: Annotated[str | None, typer.Option(help="Delete after this date (YYYY-MM-DD).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes analysing photos [default: all cores].")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Enroll DIR/<subject>/<photo>: one subject per sub-folder, named after it."""
+    """Enroll DIR/<subject>/<photo>: one subject per sub-folder, named after it. Resumable: a rerun
+    skips photos already enrolled and finishes the rest."""
     columns = (TextColumn("enrolling"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeRemainingColumn())
     with handled(), open_engine() as engine, Progress(*columns, console=err, transient=json_out) as progress:
         task = progress.add_task("enroll", total=None)
@@ -89,7 +92,12 @@ def enroll_dir(
             progress.update(task, total=p.total, completed=p.done)
 
         result = engine.enroll_directory(
-            directory, source=source or "", basis=basis or "", retain_until=retain_until, on_progress=on_progress
+            directory,
+            source=source or "",
+            basis=basis or "",
+            retain_until=retain_until,
+            on_progress=on_progress,
+            workers=workers or os.cpu_count() or 1,
         )
     if json_out:
         print_json(result.to_dict() | {"rejected_by_reason": result.rejected_by_reason()})

@@ -199,6 +199,11 @@ class GalleryStore:
         )
         return [SubjectRef(i, n) for i, n in rows]
 
+    def enrolled_images(self, session: Session) -> set[tuple[str, str]]:
+        """(subject name, image sha256) of every enrolled image."""
+        rows = session.execute(select(SubjectRow.name, ImageRow.sha256).join(ImageRow.subject))
+        return {(name, sha) for name, sha in rows}
+
     def face_of_image(self, session: Session, subject_id: str, sha256: str) -> int | None:
         return session.scalar(
             select(FaceRow.id)
