@@ -1,0 +1,153 @@
+"""Ingestion speed: ``facesearch enroll-dir`` against the ``face_recognition`` CLI on the same photos.
+
+Takes the first --photos LFW photos (identities in name order), links them into a per-identity
+folder for facesearch and one flat folder for the peer, and times, as separate processes (model
+loading included):
+
+- the peer: ``face_recognition --cpus W KNOWN UNKNOWN`` with the photos as UNKNOWN (the CLI's
+  parallel path; KNOWN holds one photo), which detects (HOG), encodes and compares every photo;
+- facesearch ``enroll-dir --workers W`` into a fresh gallery, with the default recipe (face and
+  mirror image) and with ``embed_mirrored = false`` (one embedding per face, like the peer).
+
+It then checks that the plain recipe's stored embeddings equal the peer's (``face_encodings``) on
+up to 200 of the photos: cosine similarity of each pair.
+
+    pip install --no-deps face_recognition && pip install click   # the peer and its CLI's dependency
+    python bench/ingest.py [--photos 1000] [--workers 2]
+
+Results: a table on stdout and ``bench/out/ingest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from facesearch.evaluation import load_dataset
+
+OUT = Path(__file__).resolve().parent / "out"
+DEFAULT_LFW = Path(__file__).resolve().parents[2] / "shared/data/lfw"
+BIN = Path(sys.executable).parent
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:3])} failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
+    ap.add_argument("--photos", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args()
+    dataset = load_dataset(args.lfw)
+    chosen = list(range(min(args.photos, len(dataset))))
+    work = Path(tempfile.mkdtemp(prefix="fs-ingest-"))
+    try:
+        by_identity, flat, known = work / "by_identity", work / "unknown", work / "known"
+        known.mkdir(parents=True)
+        flat.mkdir()
+        for i in chosen:
+            src = dataset.paths[i]
+            (by_identity / src.parent.name).mkdir(parents=True, exist_ok=True)
+            (by_identity / src.parent.name / src.name).symlink_to(src)
+            (flat / src.name).symlink_to(src)
+        (known / dataset.paths[0].name).symlink_to(dataset.paths[0])
+
+        rows: list[dict[str, Any]] = []
+        peer_s = timed([str(BIN / "face_recognition"), "--cpus", str(args.workers), str(known), str(flat)])
+        rows.append(dict(system="face_recognition CLI (peer)", settings=f"--cpus {args.workers}", seconds=peer_s))
+        homes = {}
+        for label, toml in (
+            ("default recipe (face + mirror)", ""),
+            ("embed_mirrored = false", "embed_mirrored = false\n"),
+        ):
+            home = work / f"home{len(homes)}"
+            home.mkdir()
+            (home / "facesearch.toml").write_text(toml)
+            env = os.environ | {"FACESEARCH_HOME": str(home)}
+            timed([str(BIN / "facesearch"), "init"], env)
+            seconds = timed(
+                [
+                    str(BIN / "facesearch"),
+                    "enroll-dir",
+                    str(by_identity),
+                    "--source",
+                    "LFW benchmark",
+                    "--basis",
+                    "legitimate-interest",
+                    "--workers",
+                    str(args.workers),
+                    "--json",
+                ],
+                env,
+            )
+            rows.append(
+                dict(system="facesearch enroll-dir", settings=f"{label}, --workers {args.workers}", seconds=seconds)
+            )
+            homes[label] = home
+        for r in rows:
+            r["photos"] = len(chosen)
+            r["photos_per_s"] = len(chosen) / r["seconds"]
+            r["vs_peer"] = r["photos_per_s"] / rows[0]["photos_per_s"]
+
+        import face_recognition
+
+        with sqlite3.connect(homes["embed_mirrored = false"] / "gallery.sqlite3") as db:
+            stored = db.execute(
+                "SELECT i.filename, f.embedding FROM faces f JOIN images i ON i.id = f.image_id"
+            ).fetchall()
+        cosines = []
+        for filename, blob in stored[:200]:
+            path = next(p for p in (dataset.paths[i] for i in chosen) if p.name == Path(filename).name)
+            image = face_recognition.load_image_file(str(path))
+            encodings = face_recognition.face_encodings(image)
+            if len(encodings) != 1:
+                continue  # the peer sees another number of faces: no one-to-one comparison
+            ours = np.frombuffer(blob, dtype="<f4").astype(np.float64)
+            theirs = np.asarray(encodings[0], dtype=np.float64)
+            cosines.append(float(ours @ theirs / (np.linalg.norm(ours) * np.linalg.norm(theirs))))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    table = Table(title=f"Ingestion of {len(chosen):,} LFW photos (model loading included)")
+    for col in ("system", "settings", "seconds", "photos/s", "vs peer"):
+        table.add_column(col, justify="left" if col in ("system", "settings") else "right")
+    for r in rows:
+        table.add_row(
+            r["system"], r["settings"], f"{r['seconds']:.1f}", f"{r['photos_per_s']:.1f}", f"{r['vs_peer']:.2f}x"
+        )
+    console = Console(width=160)
+    console.print(table)
+    c = np.asarray(cosines)
+    console.print(
+        f"embeddings, plain recipe vs face_recognition on {len(c)} photos: cosine min {c.min():.6f}, "
+        f"mean {c.mean():.6f}"
+    )
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "ingest.json").write_text(
+        json.dumps(dict(rows=rows, cosine_min=c.min(), cosine_mean=c.mean(), compared=len(c)), indent=1),
+        encoding="utf-8",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
