@@ -30,6 +30,18 @@ from facesearch.gallery.schema import CalibrationRow, FaceRow, GalleryStateRow, 
 from facesearch.types import FaceObservation, SubjectSummary
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Calibration fields stored as columns of the same name (the FMR curve is stored as JSON).
+_CALIBRATION_COLUMNS = (
+    "created_at",
+    "model_id",
+    "threshold",
+    "target_fmr",
+    "fnmr_at_threshold",
+    "dataset",
+    "dataset_sha256",
+    "genuine_pairs",
+    "impostor_pairs",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,20 +139,8 @@ class GalleryStore:
     # --- calibration --------------------------------------------------------------------
 
     def add_calibration(self, session: Session, calibration: Calibration, actor: str) -> int:
-        c = calibration
-        row = CalibrationRow(
-            created_at=c.created_at,
-            created_by=actor,
-            model_id=c.model_id,
-            threshold=c.threshold,
-            target_fmr=c.target_fmr,
-            fnmr_at_threshold=c.fnmr_at_threshold,
-            dataset=c.dataset,
-            dataset_sha256=c.dataset_sha256,
-            genuine_pairs=c.genuine_pairs,
-            impostor_pairs=c.impostor_pairs,
-            fmr_curve=c.curve.to_json(),
-        )
+        values = {name: getattr(calibration, name) for name in _CALIBRATION_COLUMNS}
+        row = CalibrationRow(**values, created_by=actor, fmr_curve=calibration.curve.to_json())
         session.add(row)
         session.flush()
         return row.id
@@ -155,18 +155,10 @@ class GalleryStore:
         )
         if row is None:
             return None
-        return Calibration(
-            threshold=row.threshold,
-            target_fmr=row.target_fmr,
-            fnmr_at_threshold=row.fnmr_at_threshold,
-            model_id=row.model_id,
-            dataset=row.dataset,
-            dataset_sha256=row.dataset_sha256,
-            genuine_pairs=row.genuine_pairs,
-            impostor_pairs=row.impostor_pairs,
-            created_at=row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC),
-            curve=FmrCurve.from_json(row.fmr_curve),
-        )
+        values = {name: getattr(row, name) for name in _CALIBRATION_COLUMNS}
+        if values["created_at"].tzinfo is None:  # SQLite keeps no zone; everything is stored in UTC
+            values["created_at"] = values["created_at"].replace(tzinfo=UTC)
+        return Calibration(**values, curve=FmrCurve.from_json(row.fmr_curve))
 
     # --- subjects and images -------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
-from facesearch.index.files import read_index_file, write_index_file
+from facesearch.index.files import header, read_index_file, write_index_file
 from facesearch.types import Metric
 
 FORMAT = "facesearch-exact-1"
@@ -145,13 +145,7 @@ class ExactIndex:
         self.generation = generation
         if self.path is None:
             return
-        meta = {
-            "format": FORMAT,
-            "model_id": self.model_id,
-            "dimension": self.dimension,
-            "metric": self.metric.value,
-            "generation": generation,
-        }
+        meta = header(FORMAT, self.model_id, self.dimension, self.metric, generation)
         write_index_file(self.path, meta, {"ids": self._ids, "vectors": self._vectors})
 
     @classmethod

@@ -20,6 +20,18 @@ from facesearch.errors import IndexCorruptError, ModelMismatchError
 from facesearch.types import Metric
 
 
+def header(fmt: str, model_id: str, dimension: int, metric: Metric, generation: int, **extra: Any) -> dict[str, Any]:
+    """The JSON header every index file starts with: what it holds and the gallery generation."""
+    return {
+        "format": fmt,
+        "model_id": model_id,
+        "dimension": dimension,
+        "metric": metric.value,
+        "generation": generation,
+        **extra,
+    }
+
+
 def write_index_file(path: Path, meta: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")

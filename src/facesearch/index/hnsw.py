@@ -15,7 +15,7 @@ import numpy as np
 
 from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
-from facesearch.index.files import read_index_file, write_index_file
+from facesearch.index.files import header, read_index_file, write_index_file
 from facesearch.types import Metric
 
 FORMAT = "facesearch-hnsw-1"
@@ -143,16 +143,16 @@ class HnswIndex:
         self.generation = generation
         if self.path is None:
             return
-        meta = {
-            "format": FORMAT,
-            "model_id": self.model_id,
-            "dimension": self.dimension,
-            "metric": self.metric.value,
-            "generation": generation,
-            "m": self.m,
-            "ef_construction": self.ef_construction,
-            "ef_search": self.ef_search,
-        }
+        meta = header(
+            FORMAT,
+            self.model_id,
+            self.dimension,
+            self.metric,
+            generation,
+            m=self.m,
+            ef_construction=self.ef_construction,
+            ef_search=self.ef_search,
+        )
         graph = _faiss().serialize_index(self._graph)
         write_index_file(self.path, meta, {"labels": self._labels, "graph": graph})
 
