@@ -34,7 +34,7 @@ def measure_calibration(
         impostor.scores,
         target_fmr,
         model_id=pipeline.spec.model_id,
-        dataset=str(dataset.root),
+        dataset=str(Path(dataset_dir)),
         dataset_sha256=dataset_digest(dataset, digests),
         created_at=datetime.now(UTC),
     )

@@ -286,7 +286,7 @@ def evaluate(
     )
     bins = np.asarray(verification.histogram_bins)
     return EvaluationReport(
-        dataset=str(dataset.root),
+        dataset=str(Path(dataset_dir)),
         dataset_sha256=dataset_digest(dataset, digests),
         identities=n_ids,
         photos=len(dataset),
