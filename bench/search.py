@@ -72,7 +72,7 @@ def latencies(search: Any, queries: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
-def measure(n: int, n_queries: int, batch: int, seed: int) -> list[dict[str, Any]]:
+def measure(n: int, n_queries: int, batch: int, seed: int, backends: list[str]) -> list[dict[str, Any]]:
     data = templates(n, seed)
     ids = np.arange(1, n + 1, dtype=np.int64)
     rng = np.random.default_rng(seed + 1)
@@ -80,10 +80,11 @@ def measure(n: int, n_queries: int, batch: int, seed: int) -> list[dict[str, Any
     queries = data[picks] + rng.normal(0.0, 0.02, (len(picks), DIM)).astype(np.float32)
     rows: list[dict[str, Any]] = []
     truth = None
-    for name, make in (
-        ("facesearch exact", lambda: ExactIndex("m", DIM, Metric.COSINE)),
-        ("facesearch hnsw", lambda: HnswIndex("m", DIM, Metric.COSINE)),
-    ):
+    makers = {
+        "exact": ("facesearch exact", lambda: ExactIndex("m", DIM, Metric.COSINE)),
+        "hnsw": ("facesearch hnsw", lambda: HnswIndex("m", DIM, Metric.COSINE)),
+    }
+    for name, make in (makers[b] for b in ["exact", *[b for b in backends if b != "exact"]]):
         before = rss_bytes()
         start = time.perf_counter()
         index = make()
@@ -144,8 +145,15 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200, help="single queries timed per index")
     ap.add_argument("--batch", type=int, default=1000, help="queries in the one batch call")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--backends",
+        nargs="+",
+        default=["exact", "hnsw"],
+        choices=["exact", "hnsw"],
+        help="indexes to measure (exact always runs: it is the recall reference)",
+    )
     args = ap.parse_args()
-    rows = [r for n in args.sizes for r in measure(n, args.queries, args.batch, args.seed)]
+    rows = [r for n in args.sizes for r in measure(n, args.queries, args.batch, args.seed, args.backends)]
     table = Table(title="1:N search over synthetic face templates (128-d, cosine, top 10)")
     for col in (
         "N",
