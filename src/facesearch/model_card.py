@@ -21,9 +21,10 @@ EMBEDDER = {
     ),
     "training": (
         "Trained from scratch by its author on about 3 million face images of 7,485 people: the FaceScrub and "
-        "VGG Face datasets plus a large number of images its author scraped from the web. Those people did not "
-        "consent to this use; the training set's demographic make-up is not published. Identities were kept "
-        "apart from LFW. Loss: a pairwise hinge (metric) loss that separates identities by Euclidean distance 0.6."
+        "VGG Face datasets plus a large number of images its author scraped from the web. Nothing indicates that "
+        "the people pictured consented to this use; the training set's demographic make-up is not published. "
+        "Identities were kept apart from LFW. Loss: a pairwise hinge (metric) loss that separates identities "
+        "by Euclidean distance 0.6."
     ),
     "licence": (
         "Public domain: the author released the model files into the public domain "
