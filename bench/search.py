@@ -72,7 +72,9 @@ def latencies(search: Any, queries: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
-def measure(n: int, n_queries: int, batch: int, seed: int, backends: list[str]) -> list[dict[str, Any]]:
+def measure(
+    n: int, n_queries: int, batch: int, seed: int, backends: list[str], ef_searches: list[int]
+) -> list[dict[str, Any]]:
     data = templates(n, seed)
     ids = np.arange(1, n + 1, dtype=np.int64)
     rng = np.random.default_rng(seed + 1)
@@ -92,27 +94,31 @@ def measure(n: int, n_queries: int, batch: int, seed: int, backends: list[str]) 
             index.add(ids[part : part + 100_000], data[part : part + 100_000])
         build = time.perf_counter() - start
         memory = rss_bytes() - before
-        single = latencies(lambda q, index=index: index.search(q, 10), queries[:n_queries])
-        start = time.perf_counter()
-        hits = index.search(queries[:batch], 10)
-        batch_s = time.perf_counter() - start
-        if truth is None:
-            truth = hits.ids
-            floor = bandwidth_floor_s(index._vectors) if isinstance(index, ExactIndex) else float("nan")
-        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(hits.ids, truth, strict=True)]))
-        rows.append(
-            dict(
-                system=name,
-                n=n,
-                build_s=build,
-                memory_mb=memory / 2**20,
-                p50_ms=1e3 * np.median(single),
-                p99_ms=1e3 * np.percentile(single, 99),
-                batch_qps=batch / batch_s,
-                recall10=recall,
-                floor_ms=1e3 * floor,
+        efforts = ef_searches if isinstance(index, HnswIndex) else [None]
+        for ef in efforts:
+            if ef is not None:
+                index.ef_search = ef
+            single = latencies(lambda q, index=index: index.search(q, 10), queries[:n_queries])
+            start = time.perf_counter()
+            hits = index.search(queries[:batch], 10)
+            batch_s = time.perf_counter() - start
+            if truth is None:
+                truth = hits.ids
+                floor = bandwidth_floor_s(index._vectors) if isinstance(index, ExactIndex) else float("nan")
+            recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(hits.ids, truth, strict=True)]))
+            rows.append(
+                dict(
+                    system=name if ef is None else f"{name} (efSearch {ef})",
+                    n=n,
+                    build_s=build,
+                    memory_mb=memory / 2**20,
+                    p50_ms=1e3 * np.median(single),
+                    p99_ms=1e3 * np.percentile(single, 99),
+                    batch_qps=batch / batch_s,
+                    recall10=recall,
+                    floor_ms=1e3 * floor,
+                )
             )
-        )
         del index
     start = time.perf_counter()
     known = data.astype(np.float64)  # face_recognition keeps encodings as float64 numpy arrays
@@ -152,8 +158,11 @@ def main() -> int:
         choices=["exact", "hnsw"],
         help="indexes to measure (exact always runs: it is the recall reference)",
     )
+    ap.add_argument("--ef-search", type=int, nargs="+", default=[128], help="HNSW search efforts to measure")
     args = ap.parse_args()
-    rows = [r for n in args.sizes for r in measure(n, args.queries, args.batch, args.seed, args.backends)]
+    rows = [
+        r for n in args.sizes for r in measure(n, args.queries, args.batch, args.seed, args.backends, args.ef_search)
+    ]
     table = Table(title="1:N search over synthetic face templates (128-d, cosine, top 10)")
     for col in (
         "N",
