@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +45,22 @@ def test_calibration_refuses_a_target_the_impostors_cannot_measure() -> None:
 
 
 @pytest.mark.model
-def test_evaluate_a_small_real_dataset_end_to_end(labelled_dataset: Path, tmp_path: Path, engine: Engine) -> None:
+def test_evaluate_a_small_real_dataset_end_to_end(
+    labelled_dataset: Path, tmp_path: Path, engine: Engine, bad_files: dict[str, Path]
+) -> None:
+    dataset = tmp_path / "dataset"
+    shutil.copytree(labelled_dataset, dataset)
+    for name in ("truncated-image", "empty-file"):  # broken files are counted, not fatal
+        (dataset / name).mkdir()
+        (dataset / name / f"{name}_0001.jpg").write_bytes(bad_files[name].read_bytes())
     groups = tmp_path / "groups.csv"
     groups.write_text("Eileen_Collins_0001.jpg,x\nGrace_Hopper_0001.jpg,y\n")
     cache = EmbeddingCache(tmp_path / "cache.sqlite3")
     options = EvaluationOptions(bootstrap=20, holdout=0.0)
-    report = evaluate(labelled_dataset, engine.settings, group_files=[str(groups)], cache=cache, options=options)
+    report = evaluate(dataset, engine.settings, group_files=[str(groups)], cache=cache, options=options)
 
-    assert (report.photos, report.identities) == (9, 3)
-    assert report.failures_to_acquire == {"no-face": 1}
+    assert (report.photos, report.identities) == (11, 5)
+    assert report.failures_to_acquire == {"empty-file": 1, "no-face": 1, "truncated-image": 1}
     assert report.model_id == DLIB_RESNET_V1_MIRRORED.model_id
     v = report.verification
     assert (v.genuine_pairs, v.impostor_pairs) == (2 * 6, 4 * 4)
@@ -63,7 +71,7 @@ def test_evaluate_a_small_real_dataset_end_to_end(labelled_dataset: Path, tmp_pa
     assert ident is not None and ident.gallery_size == 2 and ident.mated_searches == 6
     assert ident.rank1.value == 1.0
     assert report.groups is not None and {g.group for g in report.groups.groups} == {"x", "y"}
-    assert report.photos_embedded == 9
+    assert report.photos_embedded == 11
 
     json_path, html_path = write_report(report, tmp_path / "report")
     data = json.loads(json_path.read_text())
@@ -72,8 +80,8 @@ def test_evaluate_a_small_real_dataset_end_to_end(labelled_dataset: Path, tmp_pa
     assert page.count("data:image/png;base64,") >= 4  # DET, CMC, score histograms overall and per group
     assert "http" not in page.replace("http-equiv", "")  # self-contained: nothing fetched
 
-    again = evaluate(labelled_dataset, engine.settings, cache=cache, options=options)
-    assert again.photos_embedded == 0  # all nine read back from the cache
+    again = evaluate(dataset, engine.settings, cache=cache, options=options)
+    assert again.photos_embedded == 0  # every photo, failures included, read back from the cache
     assert again.verification.tar_at_far == report.verification.tar_at_far
 
 
