@@ -114,6 +114,19 @@ class Calibration(Serialisable):
     curve: FmrCurve = dataclasses.field(repr=False)
     audit_seq: int | None = None  # the audit event that recorded it, once stored
 
+    def audit_details(self) -> dict[str, Any]:
+        """What the audit event of this calibration records (no photo, name or embedding)."""
+        names = (
+            "model_id",
+            "target_fmr",
+            "threshold",
+            "fnmr_at_threshold",
+            "dataset_sha256",
+            "genuine_pairs",
+            "impostor_pairs",
+        )
+        return {name: getattr(self, name) for name in names}
+
 
 def calibrate_from_scores(
     genuine: npt.NDArray[np.float64],

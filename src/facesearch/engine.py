@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
-import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,12 +21,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facesearch import audit, policy
+from facesearch import audit, ingest, policy
 from facesearch.audit import AuditAction
 from facesearch.calibration import Calibration
 from facesearch.config import Settings
 from facesearch.decode import PhotoInput, decode
-from facesearch.enrollment import PreparedFace, collect_directory, describe_issues, prepare, prepare_many
+from facesearch.enrollment import PreparedFace, describe_issues, prepare
 from facesearch.errors import (
     DuplicateImageError,
     InputError,
@@ -133,50 +132,18 @@ class Engine:
         photo enrolled twice.
         """
         provenance = policy.require_provenance(source, basis, retain_until)
-        root = Path(directory)
-        if not root.is_dir():
-            raise InputError(f"{root}: not a directory")
-        work, rejected = collect_directory(root)
-        if not work:
-            raise InputError(f"{root}: no photos found in sub-folders (expected DIR/<subject>/<photo>)")
-        todo, already = self._not_yet_enrolled(work)
-        done = len(work) - len(todo)
-        if on_progress:
-            on_progress(EnrollProgress(done=done, total=len(work), current=""))
-        enrolled = 0
-        batch: list[tuple[str, PreparedFace]] = []
-        outcomes = prepare_many([path for _, path in todo], self.pipeline, workers)
-        for (name, path), (prepared, rejection) in zip(todo, outcomes, strict=True):
-            done += 1
-            if prepared is not None:
-                batch.append((name, prepared))
-            if rejection is not None:
-                rejected.append(rejection)
-            if len(batch) >= self.settings.enroll_batch_faces or done == len(work):
-                results = self._commit(batch, provenance, reject_duplicates=rejected)
-                enrolled += sum(1 for _, r in results if r.status is EnrollStatus.ENROLLED)
-                already += sum(1 for _, r in results if r.status is EnrollStatus.ALREADY_ENROLLED)
-                batch = []
-            if on_progress:
-                on_progress(EnrollProgress(done=done, total=len(work), current=str(path)))
-        subjects = len({name for name, _ in work})
-        return EnrollDirectoryResult(subjects, enrolled, already, tuple(rejected))
-
-    def _not_yet_enrolled(self, work: list[tuple[str, Path]]) -> tuple[list[tuple[str, Path]], int]:
-        """The photos whose bytes are not yet enrolled for their subject, and how many are."""
         with self.store.transaction() as session:
             self.store.state(session)
             enrolled = self.store.enrolled_images(session)
-        todo = []
-        for name, path in work:
-            try:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                todo.append((name, path))  # prepare() reports the problem
-                continue
-            if (name, digest) not in enrolled:
-                todo.append((name, path))
-        return todo, len(work) - len(todo)
+        return ingest.enroll_directory(
+            Path(directory),
+            pipeline=self.pipeline,
+            enrolled=enrolled,
+            commit=lambda batch, rejected: self._commit(batch, provenance, reject_duplicates=rejected),
+            batch_faces=self.settings.enroll_batch_faces,
+            workers=workers,
+            on_progress=on_progress,
+        )
 
     def _commit(
         self,
@@ -456,15 +423,7 @@ class Engine:
                 session,
                 AuditAction.CALIBRATE,
                 self.store.state(session).generation,
-                details={
-                    "model_id": calibration.model_id,
-                    "target_fmr": calibration.target_fmr,
-                    "threshold": calibration.threshold,
-                    "fnmr_at_threshold": calibration.fnmr_at_threshold,
-                    "dataset_sha256": calibration.dataset_sha256,
-                    "genuine_pairs": calibration.genuine_pairs,
-                    "impostor_pairs": calibration.impostor_pairs,
-                },
+                details=calibration.audit_details(),
             )
         return dataclasses.replace(calibration, audit_seq=seq)
 
