@@ -41,6 +41,9 @@ def test_identify_finds_enrolled_person_at_rank_one(enrolled: Engine, photos: di
     assert candidates[0].score > candidates[1].score
     assert result.threshold.score == DLIB_RESNET_V1_MIRRORED.published_threshold
     assert result.threshold.source == "published"
+    # expected false-match rates from the shipped LFW reference, per comparison and per search
+    assert candidates[1].expected_fmr is not None and candidates[1].expected_fmr > candidates[0].expected_fmr
+    assert "over this gallery's 2 faces" in candidates[1].fmr_meaning
     assert result.model_id == DLIB_RESNET_V1_MIRRORED.model_id
     assert "not identifications" in result.notice
 

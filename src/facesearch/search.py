@@ -118,6 +118,8 @@ def rank_subjects(
     candidates = []
     for rank, (subject_id, (score, face_id, name)) in enumerate(ranked, start=1):
         fmr, fmr_meaning = meaning.expected_fmr(score)
+        if fmr is not None and total > 1:  # one search compares the probe with every face
+            fmr_meaning += f"; over this gallery's {total:,} faces, about {fmr * total:.2g} such scores per search"
         candidates.append(
             Candidate(
                 rank=rank,
