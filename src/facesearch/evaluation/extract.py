@@ -77,8 +77,7 @@ class Extraction:
 
     vectors: npt.NDArray[np.float32]
     failures: dict[int, str]  # photo index -> reason code
-    from_cache: int
-    embedded: int
+    embedded: int  # photos embedded by this call; the others came from the cache
 
 
 _pipeline: FacePipeline | None = None
@@ -157,4 +156,4 @@ def extract(
             failures[i] = failure or NO_FACE
         else:
             vectors[i] = np.frombuffer(blob, dtype="<f4")
-    return Extraction(vectors, failures, from_cache=len(paths) - len(todo), embedded=len(todo))
+    return Extraction(vectors, failures, embedded=len(todo))

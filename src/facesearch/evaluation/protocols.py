@@ -36,18 +36,6 @@ class Comparisons:
     def __len__(self) -> int:
         return len(self.scores)
 
-    def weights(self, multiplicity: Floats | None) -> Floats | None:
-        """Bootstrap weights: the multiplicity of the identity (genuine) or of both (impostor)."""
-        if multiplicity is None:
-            return None
-        same = self.identity_a == self.identity_b
-        return np.where(
-            same, multiplicity[self.identity_a], multiplicity[self.identity_a] * multiplicity[self.identity_b]
-        )
-
-    def subset(self, keep: npt.NDArray[np.bool_]) -> Comparisons:
-        return Comparisons(self.a[keep], self.b[keep], self.scores[keep], self.identity_a[keep], self.identity_b[keep])
-
 
 def _usable(vectors: Matrix, among: Ints | None = None) -> Ints:
     ok = np.flatnonzero(~np.isnan(vectors).any(axis=1))
