@@ -15,6 +15,7 @@ measured by ``facesearch evaluate``), which describes LFW's population, not the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from datetime import datetime
 from importlib import resources
@@ -86,7 +87,10 @@ class FmrCurve:
 
     @classmethod
     def from_json(cls, text: str) -> FmrCurve:
-        data = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FmrCurve:
         return cls(tuple(data["scores"]), tuple(data["fmr"]), int(data["impostor_pairs"]))
 
 
@@ -162,11 +166,20 @@ def calibrate_from_scores(
     )
 
 
-def reference_curve(spec: EmbedderSpec) -> FmrCurve | None:
-    """The FMR curve shipped with facesearch for this recipe (measured on LFW), if there is one."""
+@functools.cache
+def reference(model_id: str) -> dict[str, Any] | None:
+    """facesearch's own LFW measurement of this recipe, shipped with the package (``summary`` and
+    ``fmr_curve``), or None. Read once per process: identify and verify consult it on every call."""
     try:
-        text = resources.files("facesearch").joinpath(f"reference/{spec.model_id}.json").read_text(encoding="utf-8")
+        text = resources.files("facesearch").joinpath(f"reference/{model_id}.json").read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    data: dict[str, Any] = json.loads(text)
-    return FmrCurve.from_json(json.dumps(data["fmr_curve"]))
+    data = json.loads(text)
+    return data if isinstance(data, dict) else None
+
+
+@functools.cache
+def reference_curve(spec: EmbedderSpec) -> FmrCurve | None:
+    """The FMR curve shipped with facesearch for this recipe (measured on LFW), if there is one."""
+    data = reference(spec.model_id)
+    return None if data is None else FmrCurve.from_dict(data["fmr_curve"])

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from importlib import metadata, resources
+from importlib import metadata
 from typing import Any
 
-from facesearch.calibration import Calibration
+from facesearch.calibration import Calibration, reference
 from facesearch.models import EmbedderSpec, weights_path
 from facesearch.types import Serialisable
 
@@ -77,14 +77,8 @@ def _sha256(path: str) -> str:
 
 def reference_measurement(spec: EmbedderSpec) -> dict[str, Any] | None:
     """The summary of facesearch's own LFW evaluation of this recipe, shipped with the package."""
-    import json
-
-    try:
-        text = resources.files("facesearch").joinpath(f"reference/{spec.model_id}.json").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    data = json.loads(text)
-    summary = data.get("summary")
+    data = reference(spec.model_id)
+    summary = None if data is None else data.get("summary")
     return summary if isinstance(summary, dict) else None
 
 
