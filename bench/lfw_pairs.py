@@ -4,7 +4,7 @@ Both pipelines embed the same images from ``pairs.txt`` (each unique image once 
 score each pair, higher = more alike:
 
 - facesearch: the recipe its settings select (``decode`` -> ``FacePipeline.analyze`` -> ``main_face``),
-  scored by the recipe's metric (``search.paired_scores``); embeddings come from and go to the same
+  scored by the recipe's metric (``evaluation.protocols.pair_scores``); embeddings come from and go to the same
   cache ``facesearch evaluate`` uses (keyed by photo hash and recipe), so an earlier full evaluation
   makes this run fast.
 - face_recognition (peer): ``load_image_file`` -> ``face_locations`` (HOG, upsample 1) ->
@@ -51,8 +51,8 @@ from facesearch.errors import FacesearchError
 from facesearch.evaluation import EmbeddingCache, load_dataset
 from facesearch.evaluation.dataset import LabelledDataset, PairList, file_digests, read_lfw_pairs
 from facesearch.evaluation.extract import extract
+from facesearch.evaluation.protocols import pair_scores
 from facesearch.models import embedder_spec
-from facesearch.search import paired_scores
 from facesearch.types import Metric
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -126,9 +126,9 @@ def row(
     embedded: int,
     workers: int,
 ) -> dict[str, Any]:
-    a = vectors[[slot[int(i)] for i in pairs.a]]
-    b = vectors[[slot[int(i)] for i in pairs.b]]
-    scores = paired_scores(a, b, metric)
+    a = np.asarray([slot[int(i)] for i in pairs.a])
+    b = np.asarray([slot[int(i)] for i in pairs.b])
+    scores = pair_scores(vectors, a, b, metric)
     scores[np.isnan(scores)] = -np.inf  # no face: predicted "different"
     folds = metrics.kfold_accuracy(scores, pairs.same, pairs.fold)
     return dict(

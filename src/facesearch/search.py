@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,17 +61,26 @@ def operating_point(spec: EmbedderSpec, calibration: Calibration | None) -> Scor
 def compare(a: Embedding, b: Embedding) -> float:
     """Score of two embeddings of the same model; raises ModelMismatchError otherwise."""
     a.require_same_model(b)
-    return float(paired_scores(a.vector[None, :], b.vector[None, :], a.metric)[0])
+    va, vb = (e.vector.astype(np.float64)[None, :] for e in (a, b))
+    return float(paired_scores(va, vb, a.metric)[0])
 
 
-def paired_scores(a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric) -> npt.NDArray[np.float64]:
-    """Row-by-row scores of two (n, d) matrices of one model's embeddings (``compare``, vectorised)."""
-    va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+def paired_scores(
+    a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric, *, unit: bool = False
+) -> npt.NDArray[np.floating[Any]]:
+    """Row-by-row scores of two (n, d) matrices of one model's embeddings (``compare``, vectorised),
+    computed in the inputs' precision: float32 rows are scored as the vector index scores them.
+    ``unit=True`` says every row already has length 1 (as cosine indexes store them): no norms."""
+    va, vb = np.asarray(a), np.asarray(b)
+    dtype = np.result_type(va, vb, np.float32)
+    va, vb = va.astype(dtype, copy=False), vb.astype(dtype, copy=False)
     if metric is Metric.COSINE:
-        norms = np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1)
-        scores: npt.NDArray[np.float64] = np.einsum("ij,ij->i", va, vb) / np.maximum(norms, 1e-12)
+        scores: npt.NDArray[np.floating[Any]] = np.einsum("ij,ij->i", va, vb)
+        if not unit:
+            scores /= np.maximum(np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1), 1e-12)
     else:
-        scores = 1.0 - np.linalg.norm(va - vb, axis=1)
+        diff = va - vb
+        scores = 1.0 - np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return scores
 
 

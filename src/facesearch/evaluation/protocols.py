@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facesearch.index.base import unit_rows
-from facesearch.search import score_matrix
+from facesearch.search import paired_scores, score_matrix
 from facesearch.types import Metric
 
 Matrix = npt.NDArray[np.float32]
@@ -92,18 +92,22 @@ def impostor_pairs(
 def _score(vectors: Matrix, identity_of: Ints, metric: Metric, a_parts: list[Ints], b_parts: list[Ints]) -> Comparisons:
     a = np.concatenate(a_parts) if a_parts else np.empty(0, dtype=np.int64)
     b = np.concatenate(b_parts) if b_parts else np.empty(0, dtype=np.int64)
-    # float32, like the vector index: a calibrated threshold means the same on both sides
-    prepared = unit_rows(vectors) if metric is Metric.COSINE else np.asarray(vectors, dtype=np.float32)
+    return Comparisons(a, b, pair_scores(vectors, a, b, metric), identity_of[a], identity_of[b])
+
+
+def pair_scores(vectors: Matrix, a: Ints, b: Ints, metric: Metric) -> Floats:
+    """Scores of the photo pairs (a[k], b[k]); NaN where either photo has no face.
+
+    Cosine pairs are scored on unit rows in float32, as the vector index scores them, so a threshold
+    measured here means the same in a search.
+    """
+    unit = metric is Metric.COSINE
+    prepared = unit_rows(vectors) if unit else np.asarray(vectors, dtype=np.float32)
     scores = np.empty(len(a))
     step = 1 << 16
     for s in range(0, len(a), step):
-        va, vb = prepared[a[s : s + step]], prepared[b[s : s + step]]
-        if metric is Metric.COSINE:
-            scores[s : s + step] = np.einsum("ij,ij->i", va, vb)
-        else:
-            diff = va - vb
-            scores[s : s + step] = 1.0 - np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    return Comparisons(a, b, scores, identity_of[a], identity_of[b])
+        scores[s : s + step] = paired_scores(prepared[a[s : s + step]], prepared[b[s : s + step]], metric, unit=unit)
+    return scores
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,9 +31,9 @@ from facesearch.evaluation.protocols import (
     genuine_pairs,
     identification_searches,
     impostor_pairs,
+    pair_scores,
 )
 from facesearch.models import embedder_spec
-from facesearch.search import paired_scores
 from facesearch.types import Metric, Serialisable
 
 
@@ -223,7 +223,7 @@ def _identification(searches: Searches, opts: EvaluationOptions, n_identities: i
 
 def _pairs_protocol(dataset: LabelledDataset, pairs_file: Path, vectors: np.ndarray, metric: Metric) -> PairsProtocol:
     pairs = read_lfw_pairs(pairs_file, dataset)
-    scores = paired_scores(vectors[pairs.a], vectors[pairs.b], metric)
+    scores = pair_scores(vectors, pairs.a, pairs.b, metric)
     missing = np.isnan(scores)
     scores[missing] = -np.inf  # no face: predicted "different"
     result = metrics.kfold_accuracy(scores, pairs.same, pairs.fold)
