@@ -113,14 +113,31 @@ def operating_point(
     impostor_weights: Weights | None = None,
 ) -> OperatingPoint:
     """TAR at FAR: the threshold for ``target_fmr`` and the rates measured there."""
-    t = threshold_for_fmr(impostor, target_fmr, impostor_weights)
+    return operating_points(genuine, impostor, [target_fmr], genuine_weights, impostor_weights)[0]
+
+
+def operating_points(
+    genuine: Scores,
+    impostor: Scores,
+    target_fmrs: Sequence[float],
+    genuine_weights: Weights | None = None,
+    impostor_weights: Weights | None = None,
+    *,
+    descending: bool = False,
+) -> list[OperatingPoint]:
+    """:func:`operating_point` for several targets, sorting the impostor scores once (or never,
+    with ``descending=True`` for scores and weights already sorted highest first)."""
+    thresholds = thresholds_for_fmrs(impostor, target_fmrs, impostor_weights, descending=descending)
     n = float(_weights(impostor, impostor_weights).sum())
-    return OperatingPoint(
-        threshold=t,
-        fmr=fmr_at(impostor, t, impostor_weights),
-        fnmr=fnmr_at(genuine, t, genuine_weights),
-        supported=supported(n, target_fmr),
-    )
+    return [
+        OperatingPoint(
+            threshold=t,
+            fmr=fmr_at(impostor, t, impostor_weights),
+            fnmr=fnmr_at(genuine, t, genuine_weights),
+            supported=supported(n, target),
+        )
+        for target, t in zip(target_fmrs, thresholds, strict=True)
+    ]
 
 
 def det_curve(genuine: Scores, impostor: Scores, max_points: int = 400) -> list[OperatingPoint]:

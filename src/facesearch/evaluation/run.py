@@ -154,19 +154,19 @@ def _verification(
         np.take(m, ia, out=w)
         np.take(m, ib, out=w_b)
         np.multiply(w, w_b, out=w)  # an impostor pair weighs the product of its identities' multiplicities
-        thresholds = metrics.thresholds_for_fmrs(imp_sorted, opts.fars, w, descending=True)
-        g = m[genuine.identity_a]
-        return [1.0 - metrics.fnmr_at(genuine.scores, t, g) for t in thresholds]
+        points = metrics.operating_points(
+            genuine.scores, imp_sorted, opts.fars, m[genuine.identity_a], w, descending=True
+        )
+        return [p.tar for p in points]
 
     intervals: list[metrics.Interval | None] = [None] * len(opts.fars)
     if opts.bootstrap:
         intervals = list(metrics.bootstrap_many(tars, n_identities, opts.bootstrap, opts.seed))
-    thresholds = metrics.thresholds_for_fmrs(imp_sorted, opts.fars, descending=True)
-    points = []
-    for far, t, interval in zip(opts.fars, thresholds, intervals, strict=True):
-        tar = 1.0 - metrics.fnmr_at(genuine.scores, t)
-        supported = metrics.supported(len(imp_sorted), far)
-        points.append(TarAtFar(far, t, Figure.of(interval, tar), metrics.fmr_at(imp_sorted, t), supported))
+    observed = metrics.operating_points(genuine.scores, imp_sorted, opts.fars, descending=True)
+    points = [
+        TarAtFar(far, p.threshold, Figure.of(interval, p.tar), p.fmr, p.supported)
+        for far, p, interval in zip(opts.fars, observed, intervals, strict=True)
+    ]
     eer, eer_t = metrics.equal_error_rate(genuine.scores, impostor.scores)
     det = metrics.det_curve(genuine.scores, impostor.scores)
     lo = float(min(genuine.scores.min(initial=1.0), impostor.scores.min(initial=1.0)))
@@ -189,24 +189,25 @@ def _verification(
 
 def _identification(searches: Searches, opts: EvaluationOptions, n_identities: int) -> Identification:
     s = searches
-    boot = opts.bootstrap
 
-    def rank1(m: np.ndarray) -> float:
-        return metrics.cmc(s.ranks, [1], m[s.mated_identity])[1]
+    def figures(m: np.ndarray) -> list[float]:  # rank-1, then FNIR at each FPIR, from one replicate
+        mated, nonmated = m[s.mated_identity], m[s.nonmated_identity]
+        fnirs = [
+            metrics.identification_point(s.ranks, s.mate_scores, s.nonmated_top, fpir, mated, nonmated).fnir
+            for fpir in opts.fpirs
+        ]
+        return [metrics.cmc(s.ranks, [1], mated)[1], *fnirs]
 
+    intervals: list[metrics.Interval | None] = [None] * (1 + len(opts.fpirs))
+    if opts.bootstrap:
+        intervals = list(metrics.bootstrap_many(figures, n_identities, opts.bootstrap, opts.seed))
+    observed = figures(np.ones(n_identities))
     points = []
-    for fpir in opts.fpirs:
+    for k, fpir in enumerate(opts.fpirs, start=1):
         point = metrics.identification_point(s.ranks, s.mate_scores, s.nonmated_top, fpir)
-
-        def fnir(m: np.ndarray, fpir: float = fpir) -> float:
-            p = metrics.identification_point(
-                s.ranks, s.mate_scores, s.nonmated_top, fpir, m[s.mated_identity], m[s.nonmated_identity]
-            )
-            return p.fnir
-
-        interval = metrics.bootstrap_identities(fnir, n_identities, boot, opts.seed) if boot else None
-        points.append(FnirAtFpir(fpir, point.threshold, Figure.of(interval, point.fnir), point.fpir, point.supported))
-    r1 = metrics.bootstrap_identities(rank1, n_identities, boot, opts.seed) if boot else None
+        points.append(
+            FnirAtFpir(fpir, point.threshold, Figure.of(intervals[k], point.fnir), point.fpir, point.supported)
+        )
     depth = min(100, s.gallery_size)
     curve = metrics.cmc(s.ranks, range(1, depth + 1))
     return Identification(
@@ -214,7 +215,7 @@ def _identification(searches: Searches, opts: EvaluationOptions, n_identities: i
         mated_searches=len(s.mate_scores),
         nonmated_searches=len(s.nonmated_top),
         held_out_identities=s.held_out_identities,
-        rank1=Figure.of(r1, rank1(np.ones(n_identities))),
+        rank1=Figure.of(intervals[0], observed[0]),
         cmc=metrics.cmc(s.ranks, [r for r in opts.ranks if r <= s.gallery_size]),
         cmc_curve=tuple(curve.values()),
         fnir_at_fpir=tuple(points),
