@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import multiprocessing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from PIL import Image
 from facesearch.config import Settings
 from facesearch.decode import PhotoInput, decode
 from facesearch.errors import FaceRefusedError, InputError, LowQualityFaceError, MultipleFacesError, NoFaceError
-from facesearch.pipeline import FacePipeline
+from facesearch.pipeline import FacePipeline, map_photos
 from facesearch.quality import FACE_BLURRED, FACE_TOO_SMALL, LOW_DETECTOR_CONFIDENCE
 from facesearch.types import FaceObservation, Quality, Rejection
 
@@ -80,22 +79,13 @@ def prepare(photo: PhotoInput, pipeline: FacePipeline) -> PreparedFace:
     return PreparedFace(image=facts, face=face, crop_jpeg=crop)
 
 
-_worker_pipeline: FacePipeline | None = None
-
 Outcome = tuple[PreparedFace | None, Rejection | None]
 
 
-def _start_worker(settings: Settings) -> None:
-    global _worker_pipeline
-    _worker_pipeline = FacePipeline(settings)
-
-
-def prepare_outcome(path: Path, pipeline: FacePipeline | None = None) -> Outcome:
+def prepare_outcome(path: Path, pipeline: FacePipeline) -> Outcome:
     """:func:`prepare` for batch work: a refusal comes back as a Rejection instead of an error."""
-    chosen = pipeline or _worker_pipeline
-    assert chosen is not None
     try:
-        return prepare(path, chosen), None
+        return prepare(path, pipeline), None
     except InputError as exc:
         reason = exc.reason if isinstance(exc, FaceRefusedError) else exc.code
         return None, Rejection(str(path), reason, exc.message)
@@ -103,13 +93,7 @@ def prepare_outcome(path: Path, pipeline: FacePipeline | None = None) -> Outcome
 
 def prepare_many(paths: Sequence[Path], pipeline: FacePipeline, workers: int) -> Iterator[Outcome]:
     """Prepared faces (or rejections) for ``paths``, in order; ``workers`` processes when above 1."""
-    if workers <= 1 or len(paths) < 2 * workers:
-        for path in paths:
-            yield prepare_outcome(path, pipeline)
-        return
-    context = multiprocessing.get_context("spawn")  # no fork under the caller's threads
-    with context.Pool(workers, initializer=_start_worker, initargs=(pipeline.settings,)) as pool:
-        yield from pool.imap(prepare_outcome, paths, chunksize=4)
+    return map_photos(prepare_outcome, paths, pipeline, workers)
 
 
 def collect_directory(root: Path) -> tuple[list[tuple[str, Path]], list[Rejection]]:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
 from facesearch.align import align_face
 from facesearch.config import Settings
 from facesearch.detect import detect_faces
@@ -9,6 +14,9 @@ from facesearch.embed import embed_faces
 from facesearch.models import DlibModels, EmbedderSpec, embedder_spec
 from facesearch.quality import assess
 from facesearch.types import DecodedImage, FaceObservation
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def main_face(observations: list[FaceObservation], width: int, height: int) -> FaceObservation | None:
@@ -52,3 +60,33 @@ class FacePipeline:
             FaceObservation(aligned=a, quality=assess(a, self.settings), embedding=e)
             for a, e in zip(aligned, embeddings, strict=True)
         ]
+
+
+# --- running the pipeline over many photos in worker processes ---------------------------------------
+
+_worker_pipeline: FacePipeline | None = None
+
+
+def _start_worker(settings: Settings) -> None:
+    global _worker_pipeline
+    _worker_pipeline = FacePipeline(settings)  # one per process; its models load on first use
+
+
+def _in_worker(job: Callable[[T, FacePipeline], R], item: T) -> R:
+    assert _worker_pipeline is not None
+    return job(item, _worker_pipeline)
+
+
+def map_photos(
+    job: Callable[[T, FacePipeline], R], items: Sequence[T], pipeline: FacePipeline, workers: int
+) -> Iterator[R]:
+    """``job(item, pipeline)`` for every item, results in order: in ``workers`` spawned processes
+    (each with its own pipeline of the same settings), or here with ``pipeline`` when one worker
+    is asked or there is too little work to share. ``job`` must be a module-level function."""
+    if workers <= 1 or len(items) < 2 * workers:
+        for item in items:
+            yield job(item, pipeline)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork under the caller's threads (progress bars)
+    with context.Pool(workers, initializer=_start_worker, initargs=(pipeline.settings,)) as pool:
+        yield from pool.imap(functools.partial(_in_worker, job), items, chunksize=4)

@@ -8,10 +8,8 @@ embedding from the cache; a photo whose bytes change is embedded again.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from facesearch.config import Settings
 from facesearch.decode import decode
 from facesearch.errors import FacesearchError
 from facesearch.models import EmbedderSpec, embedder_spec
-from facesearch.pipeline import FacePipeline, main_face
+from facesearch.pipeline import FacePipeline, main_face, map_photos
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -80,18 +78,8 @@ class Extraction:
     embedded: int  # photos embedded by this call; the others came from the cache
 
 
-_pipeline: FacePipeline | None = None
-
-
-def _start_worker(settings: Settings) -> None:
-    global _pipeline
-    _pipeline = FacePipeline(settings)
-
-
-def _embed_photo(path: Path, pipeline: FacePipeline | None = None) -> tuple[bytes | None, str | None]:
+def _embed_photo(path: Path, pipeline: FacePipeline) -> tuple[bytes | None, str | None]:
     """The photo's main face as float32 bytes, or (None, reason)."""
-    pipeline = pipeline or _pipeline
-    assert pipeline is not None
     try:
         image = decode(path, pipeline.settings)
         face = main_face(pipeline.analyze(image), image.width, image.height)
@@ -136,15 +124,9 @@ def extract(
         if progress:
             progress(done, len(paths))
 
-    if workers <= 1 or len(todo) < 2 * workers:
-        local = pipeline or FacePipeline(settings)
-        for i in todo:
-            record(i, _embed_photo(paths[i], local))
-    else:
-        context = multiprocessing.get_context("spawn")  # no fork under the progress bar's thread
-        with ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(settings,)) as pool:
-            for i, outcome in zip(todo, pool.map(_embed_photo, [paths[i] for i in todo], chunksize=16), strict=True):
-                record(i, outcome)
+    outcomes = map_photos(_embed_photo, [paths[i] for i in todo], pipeline or FacePipeline(settings), workers)
+    for i, outcome in zip(todo, outcomes, strict=True):
+        record(i, outcome)
     if cache and pending:
         cache.put(pending, recipe)
 
