@@ -18,6 +18,7 @@ from facesearch.cli import gallery as _gallery  # noqa: F401  (its commands come
 from facesearch.cli.common import app, current_settings, err, handled, open_engine, opts, out, print_json
 from facesearch.evaluation import EmbeddingCache, EvaluationOptions, EvaluationReport, evaluate, history
 from facesearch.evaluation.extract import Progress as ProgressCallback
+from facesearch.evaluation.groups import shown
 from facesearch.evaluation.report import write_report
 from facesearch.home import Home
 from facesearch.model_card import build_model_card
@@ -47,10 +48,6 @@ def _progress(quiet: bool) -> Iterator[ProgressCallback]:
         yield update
 
 
-def _interval(value: float, low: float | None, high: float | None) -> str:
-    return f"{value:.4f}" if low is None or high is None else f"{value:.4f} [{low:.4f}, {high:.4f}]"
-
-
 def _render(report: EvaluationReport) -> None:
     r, v = report, report.verification
     out.print(
@@ -63,7 +60,7 @@ def _render(report: EvaluationReport) -> None:
         table.add_row(
             f"{p.far:g}",
             f"{p.threshold:.4f}",
-            _interval(p.tar.value, p.tar.low, p.tar.high),
+            p.tar.text(),
             "yes" if p.supported else "no (too few impostor pairs)",
         )
     out.print(table)
@@ -87,20 +84,19 @@ def _render(report: EvaluationReport) -> None:
             table.add_row(
                 f"{q.fpir:g}",
                 f"{q.threshold:.4f}",
-                _interval(q.fnir.value, q.fnir.low, q.fnir.high),
+                q.fnir.text(),
                 "yes" if q.supported else "no (too few non-mated searches)",
             )
         out.print(table)
         out.print(
-            f"rank-1 {_interval(i.rank1.value, i.rank1.low, i.rank1.high)}; CMC "
-            + ", ".join(f"rank {k}: {x:.4f}" for k, x in i.cmc.items()),
+            f"rank-1 {i.rank1.text()}; CMC " + ", ".join(f"rank {k}: {x:.4f}" for k, x in i.cmc.items()),
             highlight=False,
         )
     if r.groups:
         g = r.groups
 
         def num(x: float | None) -> str:
-            return "insufficient data" if x is None else f"{x:.3g}"
+            return shown(x, ".3g")
 
         table = Table(
             "group",

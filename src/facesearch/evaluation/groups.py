@@ -17,6 +17,11 @@ from facesearch.types import Metric, Serialisable
 INSUFFICIENT = "insufficient data"
 
 
+def shown(value: float | None, fmt: str) -> str:
+    """A per-group figure for people to read: formatted, or "insufficient data" where there is none."""
+    return INSUFFICIENT if value is None else format(value, fmt)
+
+
 @dataclasses.dataclass(frozen=True)
 class GroupFigures(Serialisable):
     """One group's figures; a figure its comparisons cannot support is None, with ``notes`` saying why."""

@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from facesearch.evaluation.run import EvaluationReport, Figure
+from facesearch.evaluation.groups import shown
+from facesearch.evaluation.run import EvaluationReport
 
 JSON_NAME = "evaluation.json"
 HTML_NAME = "evaluation.html"
@@ -81,16 +82,6 @@ def _figures(report: EvaluationReport) -> list[tuple[str, str]]:
     return out
 
 
-def _fig(f: Figure) -> str:
-    if f.low is None or f.high is None:
-        return f"{f.value:.4f}"
-    return f"{f.value:.4f} [{f.low:.4f}, {f.high:.4f}]"
-
-
-def _num(x: float | None, fmt: str = ".4g") -> str:
-    return "insufficient data" if x is None else format(x, fmt)
-
-
 def _table(head: list[str], rows: list[list[str]]) -> str:
     cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
@@ -116,7 +107,7 @@ def render_html(report: EvaluationReport) -> str:
                 [
                     f"{p.far:g}",
                     f"{p.threshold:.4f}",
-                    _fig(p.tar),
+                    p.tar.text(),
                     f"{p.measured_far:.2e}",
                     "yes" if p.supported else "no: too few impostor pairs",
                 ]
@@ -135,7 +126,7 @@ def render_html(report: EvaluationReport) -> str:
         parts += [
             "<h2>1:N identification</h2>",
             f"<p>Gallery N = {i.gallery_size:,}; {i.mated_searches:,} mated and {i.nonmated_searches:,} non-mated "
-            f"searches ({i.held_out_identities:,} identities held out). Rank-1 rate {_fig(i.rank1)}; CMC "
+            f"searches ({i.held_out_identities:,} identities held out). Rank-1 rate {i.rank1.text()}; CMC "
             + ", ".join(f"rank {k}: {x:.4f}" for k, x in i.cmc.items())
             + ".</p>",
             _table(
@@ -144,7 +135,7 @@ def render_html(report: EvaluationReport) -> str:
                     [
                         f"{p.fpir:g}",
                         f"{p.threshold:.4f}",
-                        _fig(p.fnir),
+                        p.fnir.text(),
                         f"{p.measured_fpir:.4f}",
                         "yes" if p.supported else "no: too few non-mated searches",
                     ]
@@ -157,8 +148,9 @@ def render_html(report: EvaluationReport) -> str:
         parts += [
             "<h2>Per group, at one operating threshold</h2>",
             f"<p>Threshold {g.threshold:.4f} (overall FMR {g.overall_fmr:.2e} for a target of {g.target_fmr:g}; "
-            f"overall FNMR {g.overall_fnmr:.4f}). Largest ratio between groups: FMR {_num(g.fmr_differential)}, "
-            f"FNMR {_num(g.fnmr_differential)}. Photos without a group label: {g.unlabelled_photos}.</p>",
+            f"overall FNMR {g.overall_fnmr:.4f}). Largest ratio between groups: "
+            f"FMR {shown(g.fmr_differential, '.4g')}, FNMR {shown(g.fnmr_differential, '.4g')}. "
+            f"Photos without a group label: {g.unlabelled_photos}.</p>",
             _table(
                 [
                     "group",
@@ -179,11 +171,11 @@ def render_html(report: EvaluationReport) -> str:
                         f"{f.failure_to_acquire:.4f}",
                         str(f.genuine_pairs),
                         str(f.impostor_pairs),
-                        _num(f.fmr),
-                        _num(f.fmr_ratio),
-                        _num(f.fnmr),
-                        _num(f.fnmr_ratio),
-                        _num(f.threshold_for_target_fmr),
+                        shown(f.fmr, ".4g"),
+                        shown(f.fmr_ratio, ".4g"),
+                        shown(f.fnmr, ".4g"),
+                        shown(f.fnmr_ratio, ".4g"),
+                        shown(f.threshold_for_target_fmr, ".4g"),
                     ]
                     for f in g.groups
                 ],

@@ -63,6 +63,12 @@ class Figure(Serialisable):
             return cls(value)
         return cls(value, interval.low, interval.high)
 
+    def text(self) -> str:
+        """``0.9570 [0.9397, 0.9751]``, or the value alone without an interval."""
+        if self.low is None or self.high is None:
+            return f"{self.value:.4f}"
+        return f"{self.value:.4f} [{self.low:.4f}, {self.high:.4f}]"
+
 
 @dataclasses.dataclass(frozen=True)
 class TarAtFar(Serialisable):
