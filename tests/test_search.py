@@ -7,7 +7,7 @@ import numpy as np
 from facesearch.index import ExactIndex
 from facesearch.models import DLIB_RESNET_V1
 from facesearch.pipeline import main_face
-from facesearch.search import operating_point, rank_subjects
+from facesearch.search import rank_subjects, score_meaning
 from facesearch.types import AlignedFace, Box, Detection, Embedding, FaceObservation, Metric, Quality
 
 MODEL = DLIB_RESNET_V1.model_id
@@ -26,7 +26,7 @@ def test_many_faces_of_one_subject_do_not_crowd_out_others() -> None:
         index,
         Embedding(probe, MODEL, Metric.EUCLIDEAN),
         k=3,
-        meaning=operating_point(DLIB_RESNET_V1, None),
+        meaning=score_meaning(DLIB_RESNET_V1, None),
         lookup=lambda ids: {i: owner[i] for i in ids},
     )
 

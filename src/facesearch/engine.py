@@ -40,7 +40,7 @@ from facesearch.index.base import IndexInfo
 from facesearch.index.keeper import IndexKeeper
 from facesearch.models import DlibModels
 from facesearch.pipeline import FacePipeline, main_face
-from facesearch.search import ScoreMeaning, compare, operating_point, rank_subjects
+from facesearch.search import ScoreMeaning, compare, rank_subjects, score_meaning
 from facesearch.types import (
     AuditEvent,
     ChainReport,
@@ -443,7 +443,7 @@ class Engine:
             return self._keeper.rebuild(session, self.store).info
 
     def _score_meaning(self, session: Session) -> ScoreMeaning:
-        return operating_point(self.spec, self.store.latest_calibration(session, self.spec.model_id))
+        return score_meaning(self.spec, self.store.latest_calibration(session, self.spec.model_id))
 
     def _audit(self, session: Session, action: AuditAction, generation: int, **fields: Any) -> int:
         """Append this engine's actor's event to the audit chain, in the caller's transaction."""

@@ -35,7 +35,7 @@ class ScoreMeaning:
         return self.curve.fmr_at(score), self.curve.describe(score)
 
 
-def operating_point(spec: EmbedderSpec, calibration: Calibration | None) -> ScoreMeaning:
+def score_meaning(spec: EmbedderSpec, calibration: Calibration | None) -> ScoreMeaning:
     """The gallery's calibration if it has one; else the published threshold and the reference curve."""
     if calibration is not None:
         c = calibration
