@@ -87,8 +87,7 @@ class GalleryStore:
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision``, by default the newest migration (idempotent)."""
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
+        config = _alembic_config()
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
@@ -96,9 +95,7 @@ class GalleryStore:
     @staticmethod
     def head_revision() -> str:
         """The newest migration this version of facesearch knows."""
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        head = ScriptDirectory.from_config(config).get_current_head()
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
         assert head is not None
         return head
 
@@ -323,3 +320,10 @@ class ImageRecord:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _alembic_config() -> Config:
+    """Alembic pointed at facesearch's migrations (no alembic.ini: the package carries them)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
