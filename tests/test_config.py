@@ -37,3 +37,10 @@ def test_bad_settings_are_named(tmp_path: Path, text: str, problem: str) -> None
     (tmp_path / CONFIG_FILE).write_text(text)
     with pytest.raises(ConfigError, match=problem):
         Settings.load(tmp_path)
+
+
+def test_every_index_backend_setting_opens_an_index() -> None:
+    from facesearch.config import INDEX_BACKENDS
+    from facesearch.index.keeper import BACKENDS
+
+    assert set(INDEX_BACKENDS) == set(BACKENDS)

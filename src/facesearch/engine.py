@@ -58,8 +58,6 @@ from facesearch.types import (
     VerifyResult,
 )
 
-BATCH_FACES = 128  # enroll-dir commits and re-saves the index after this many faces
-
 
 class Engine:
     """One gallery in one home folder. Obtain it with :func:`facesearch.open` or :func:`facesearch.init`."""
