@@ -23,7 +23,7 @@ def snapshot(engine: Engine) -> tuple[object, ...]:
     """Everything a refused request must leave untouched: database and index bytes, audit, subjects."""
     return (
         file_digest(engine.home.database),
-        file_digest(engine.home.index_dir / "exact.npz"),
+        {p.name: file_digest(p) for p in sorted(engine.home.index_dir.iterdir())},
         [e.hash for e in engine.audit_events()],
         engine.subjects(),
     )
@@ -43,6 +43,11 @@ def index_form_bytes(engine: Engine, face_id: int) -> bytes:
     if engine.spec.metric is Metric.COSINE:
         vector = unit_rows(vector)
     return vector.astype("<f4").tobytes()
+
+
+def index_bytes(engine: Engine) -> bytes:
+    """Every byte of every file in the gallery's index folder (index files and add logs)."""
+    return b"".join(p.read_bytes() for p in sorted(engine.home.index_dir.iterdir()) if p.is_file())
 
 
 def require_lfw() -> Path:

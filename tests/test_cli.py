@@ -214,10 +214,10 @@ def test_evaluate_calibrate_and_model_card(home: Path, labelled_dataset: Path, t
 def test_index_status_and_rebuild(home: Path) -> None:
     status = run(home, "index", "status")
     assert status.returncode == 0 and "exact index of 1 faces" in status.stdout
-    (home / "index" / "exact.npz").write_bytes(b"garbage")
+    (home / "index" / "exact.idx").write_bytes(b"garbage")
     rebuilt = run(home, "index", "rebuild")
     assert rebuilt.returncode == 0 and "rebuilt the exact index: 1 faces" in rebuilt.stdout
-    assert (home / "index" / "exact.npz").read_bytes()[:2] == b"PK"
+    assert (home / "index" / "exact.idx").read_bytes()[:8] == b"FSINDEX1"
 
 
 def test_enroll_dir_killed_mid_run_finishes_on_rerun(home: Path, labelled_dataset: Path, tmp_path: Path) -> None:

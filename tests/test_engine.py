@@ -25,7 +25,7 @@ from facesearch.models import DLIB_RESNET_V1_MIRRORED, DlibModels
 from facesearch.search import compare
 from facesearch.types import Embedding, EnrollStatus, Metric
 
-from helpers import index_form_bytes, snapshot, vector_bytes
+from helpers import file_digest, index_bytes, index_form_bytes, snapshot, vector_bytes
 
 pytestmark = pytest.mark.model
 
@@ -123,15 +123,14 @@ def test_erase_is_physical(enrolled: Engine, photos: dict[str, Path]) -> None:
     face_id = enrolled.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0].face_id
     template = vector_bytes(enrolled, face_id)
     indexed = index_form_bytes(enrolled, face_id)
-    index_file = enrolled.home.index_dir / "exact.npz"
     assert template in enrolled.home.database.read_bytes()
-    assert indexed in index_file.read_bytes()
+    assert indexed in index_bytes(enrolled) or template in index_bytes(enrolled)  # index file or add log
 
     result = enrolled.erase("Grace Hopper", reason="data subject request DSR-12")
 
     assert (result.images_removed, result.faces_removed, result.index_entries_removed) == (1, 1, 1)
     assert template not in enrolled.home.database.read_bytes()
-    assert indexed not in index_file.read_bytes()
+    assert indexed not in index_bytes(enrolled) and template not in index_bytes(enrolled)
     files = [f for f in enrolled.home.root.rglob("*") if f.is_file()]
     assert not [f for f in files if template in f.read_bytes() or indexed in f.read_bytes()]
     assert [s.name for s in enrolled.subjects()] == ["Eileen Collins"]
@@ -184,7 +183,7 @@ def test_tampered_audit_row_is_detected(enrolled: Engine, photos: dict[str, Path
 def test_index_is_rebuilt_when_missing_corrupt_or_stale(
     enrolled: Engine, photos: dict[str, Path], models: DlibModels
 ) -> None:
-    index_file = enrolled.home.index_dir / "exact.npz"
+    index_file = enrolled.home.index_dir / "exact.idx"
     good = index_file.read_bytes()
     stale_home = enrolled.home.root
     for damage in (
@@ -203,6 +202,26 @@ def test_index_is_rebuilt_when_missing_corrupt_or_stale(
     index_file.write_bytes(good)
     with facesearch.open(stale_home, actor="t", models=models) as reopened:
         assert reopened.index_info().size == 1
+
+
+def test_enrollments_are_appended_to_a_log_that_reopening_replays(
+    enrolled: Engine, photos: dict[str, Path], models: DlibModels
+) -> None:
+    index_file, log = enrolled.home.index_dir / "exact.idx", enrolled.home.index_dir / "exact.log"
+    hopper = enrolled.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0].face_id
+    assert log.exists() and vector_bytes(enrolled, hopper) in log.read_bytes()
+    assert index_form_bytes(enrolled, hopper) not in index_file.read_bytes()  # the file was not rewritten
+    saved = file_digest(index_file)
+    with facesearch.open(enrolled.home.root, actor="t", models=models) as reopened:
+        found = reopened.identify(photos["hopper"], purpose="p", case="c")
+        assert found.gallery_size == 2 and found.faces[0].candidates[0].subject == "Grace Hopper"
+    assert file_digest(index_file) == saved  # replayed, not rebuilt
+
+    log.write_bytes(log.read_bytes()[:-10])  # a record torn by a crash mid-append
+    with facesearch.open(enrolled.home.root, actor="t", models=models) as reopened:
+        found = reopened.identify(photos["hopper"], purpose="p", case="c")
+        assert found.gallery_size == 2 and found.faces[0].candidates[0].subject == "Grace Hopper"
+    assert file_digest(index_file) != saved and not log.exists()  # rebuilt from the gallery
 
 
 def test_embeddings_of_different_models_cannot_be_compared() -> None:
@@ -342,24 +361,26 @@ def test_mirror_averaged_embeddings_are_symmetric_and_have_their_own_model_id(
         facesearch.open(tmp_path / "plain", models=models)  # default settings embed mirrored
 
 
-def test_hnsw_gallery_searches_and_erases_physically(
-    tmp_path: Path, models: DlibModels, photos: dict[str, Path]
+@pytest.mark.parametrize("backend", ["hnsw", "ivf"])
+def test_approximate_gallery_searches_and_erases_physically(
+    tmp_path: Path, models: DlibModels, photos: dict[str, Path], backend: str
 ) -> None:
-    settings = Settings(index_backend="hnsw")
+    settings = Settings(index_backend=backend)
     with facesearch.init(tmp_path / "home", actor="tester", models=models, settings=settings) as engine:
         engine.enroll(photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent")
         engine.enroll(photos["hopper"], subject="Grace Hopper", source="matplotlib sample", basis="public-task")
-        assert engine.index_info().backend == "hnsw"
+        assert engine.index_info().backend == backend
         top = engine.identify(photos["probe"], purpose="p", case="c").faces[0].candidates[0]
         assert top.subject == "Eileen Collins" and top.clears_threshold
         hopper = engine.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0].face_id
-        indexed = index_form_bytes(engine, hopper)
-        index_file = engine.home.index_dir / "hnsw.npz"
-        assert indexed in index_file.read_bytes()
+        stored = [index_form_bytes(engine, hopper), vector_bytes(engine, hopper)]  # index file, add log
+        stored.append(np.frombuffer(stored[0], "<f4").astype("<f2").tobytes())  # as the ivf index keeps it
+        assert any(form in index_bytes(engine) for form in stored)
         engine.erase("Grace Hopper", reason="erasure request")
-        assert indexed not in index_file.read_bytes()
+        assert not any(form in index_bytes(engine) for form in stored)
     # the same gallery opened with the exact index: rebuilt from the gallery, same answer
     with facesearch.open(tmp_path / "home", actor="tester", models=models) as engine:
         assert engine.index_info().backend == "exact" and engine.index_info().size == 1
+        assert sorted(p.name for p in engine.home.index_dir.iterdir()) == ["exact.idx"]  # the other file deleted
         found = engine.identify(photos["probe"], purpose="p", case="c")
         assert found.faces[0].candidates[0].subject == "Eileen Collins"

@@ -14,7 +14,7 @@ from typing import Any
 from facesearch.errors import ConfigError
 
 CONFIG_FILE = "facesearch.toml"
-INDEX_BACKENDS = ("exact", "hnsw")
+INDEX_BACKENDS = ("exact", "hnsw", "ivf")
 
 
 def _setting(default: Any, doc: str) -> Any:
@@ -78,14 +78,21 @@ class Settings:
     top_k: int = _setting(5, "Candidates returned per probe face when the request does not say.")
     enroll_batch_faces: int = _setting(
         128,
-        "enroll-dir commits this many faces per transaction (and saves the index after each): a crash "
-        "or kill loses at most one batch, which a rerun enrolls.",
+        "enroll-dir commits this many faces per transaction (and appends them to the index's add log): "
+        "a crash or kill loses at most one batch, which a rerun enrolls.",
     )
     index_backend: str = _setting(
         "exact",
         "Vector index: 'exact' (brute force over every face; the reference, right up to about a million "
-        "faces) or 'hnsw' (FAISS HNSW graph: approximate, milliseconds at millions of faces, built in "
-        "minutes). Changing it rebuilds the index from the gallery.",
+        "faces), 'hnsw' (FAISS HNSW graph: approximate, milliseconds at millions of faces, built in "
+        "minutes, all vectors in RAM) or 'ivf' (FAISS inverted lists of int8 codes, a quarter of the "
+        "RAM, the short list re-ranked on the full vectors read from disk: for tens of millions of "
+        "faces). Changing it rebuilds the index from the gallery.",
+    )
+    index_storage: str = _setting(
+        "float32",
+        "How the exact index keeps vectors: 'float32', or 'float16' (half the RAM and disk; scores "
+        "differ by about 1e-4). The 'ivf' index always keeps its re-ranking vectors as float16.",
     )
 
     def __post_init__(self) -> None:
@@ -99,6 +106,8 @@ class Settings:
             raise ConfigError(
                 f"setting 'index_backend' must be one of {', '.join(INDEX_BACKENDS)}, not {self.index_backend!r}"
             )
+        if self.index_storage not in ("float32", "float16"):
+            raise ConfigError(f"setting 'index_storage' must be 'float32' or 'float16', not {self.index_storage!r}")
         if not 0 <= self.upsample <= 3:
             raise ConfigError(f"setting 'upsample' must be between 0 and 3, not {self.upsample}")
         for name in ("max_image_pixels", "max_image_bytes", "top_k", "enroll_batch_faces"):
@@ -106,6 +115,10 @@ class Settings:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.num_jitters < 0:
             raise ConfigError("setting 'num_jitters' must not be negative")
+
+    def index_options(self) -> dict[str, Any]:
+        """Options for the chosen index backend (see :class:`facesearch.index.keeper.IndexKeeper`)."""
+        return {"storage": self.index_storage} if self.index_backend == "exact" else {}
 
     @classmethod
     def documentation(cls) -> dict[str, tuple[Any, str]]:

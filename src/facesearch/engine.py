@@ -76,7 +76,7 @@ class Engine:
         self.actor = (actor or "").strip() or getpass.getuser()
         self.pipeline = FacePipeline(settings, models)
         self.spec = self.pipeline.spec
-        self._keeper = IndexKeeper(home.index_dir, self.spec, settings.index_backend)
+        self._keeper = IndexKeeper(home.index_dir, self.spec, settings.index_backend, **settings.index_options())
         self._thread_lock = threading.RLock()
 
     def close(self) -> None:
@@ -178,8 +178,7 @@ class Engine:
                 if new_ids:
                     self.store.bump_generation(session)
             if new_ids:
-                index.add(np.array(new_ids, dtype=np.int64), np.stack(new_vectors))
-                index.save(generation)
+                self._keeper.added(index, np.array(new_ids, dtype=np.int64), np.stack(new_vectors), generation)
         return out
 
     def _store_face(
@@ -379,8 +378,7 @@ class Engine:
                         "reason": why,
                     },
                 )
-            removed = index.remove(face_ids)
-            index.save(generation)
+            removed = self._keeper.removed(index, face_ids, generation)
         return ErasureResult(ref.subject_id, images, faces, removed, seq)
 
     # --- audit and index --------------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy as np
 
 from facesearch.index import ExactIndex, VectorIndex
 from facesearch.index.hnsw import HnswIndex
+from facesearch.index.ivf import IvfIndex
 from facesearch.types import Metric
 
 MODEL = "dlib_face_recognition_resnet_model_v1"
@@ -23,6 +24,7 @@ class Backend:
     name: str
     create: Callable[[Path, Metric], VectorIndex]
     reopen: Callable[[Path, Metric], VectorIndex]
+    score_tolerance: float = 1e-5  # float16 storage rounds each component to 11 significant bits
 
 
 BACKENDS = [
@@ -35,6 +37,18 @@ BACKENDS = [
         "hnsw",
         create=lambda path, metric: HnswIndex(MODEL, DIM, metric, path),
         reopen=lambda path, metric: HnswIndex.load(path, MODEL, DIM, metric),
+    ),
+    Backend(  # trained from 1,000 faces (10,000 by default), so the contract's sets exercise the codes
+        "ivf",
+        create=lambda path, metric: IvfIndex(MODEL, DIM, metric, path, train_min=1000),
+        reopen=lambda path, metric: IvfIndex.load(path, MODEL, DIM, metric),
+        score_tolerance=1e-3,
+    ),
+    Backend(
+        "exact-float16",
+        create=lambda path, metric: ExactIndex(MODEL, DIM, metric, path, storage="float16"),
+        reopen=lambda path, metric: ExactIndex.load(path, MODEL, DIM, metric),
+        score_tolerance=1e-3,
     ),
 ]
 

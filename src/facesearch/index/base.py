@@ -43,6 +43,8 @@ class Hits:
 
 
 class VectorIndex(Protocol):
+    generation: int  # the gallery generation the index reflects (-1: none yet)
+
     @property
     def info(self) -> IndexInfo: ...
 

@@ -68,3 +68,87 @@ def read_index_file(
             f"the gallery uses {model_id} ({dimension}-d, {metric.value})"
         )
     return meta, arrays
+
+
+# --- flat files: arrays laid out for memory mapping ------------------------------------------
+
+FLAT_MAGIC = b"FSINDEX1"
+_ALIGN = 64
+
+
+def _aligned(offset: int) -> int:
+    return -(-offset // _ALIGN) * _ALIGN
+
+
+def write_flat_file(path: Path, meta: dict[str, Any], arrays: dict[str, list[npt.NDArray[Any]]]) -> None:
+    """Write arrays so that :func:`read_flat_file` can memory-map them: the magic, the JSON header's
+    length (8 bytes, little-endian), the header (``meta`` plus each array's dtype, shape and offset),
+    then each array's bytes at a 64-byte boundary. Each array is given as parts written one after
+    the other (so a memory-mapped part plus rows in RAM are saved without joining them in memory).
+    Replaced atomically, like the ``.npz`` files."""
+    layout: dict[str, dict[str, Any]] = {}
+    offset = 0
+    for name, parts in arrays.items():
+        shape = [sum(len(p) for p in parts), *parts[0].shape[1:]]
+        layout[name] = {"dtype": parts[0].dtype.str, "shape": shape, "offset": offset}
+        offset = _aligned(offset + sum(p.nbytes for p in parts))
+    head = json.dumps({**meta, "arrays": layout}).encode()
+    data_start = _aligned(len(FLAT_MAGIC) + 8 + len(head))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(FLAT_MAGIC + len(head).to_bytes(8, "little") + head)
+            for name, parts in arrays.items():
+                handle.seek(data_start + layout[name]["offset"])
+                for part in parts:
+                    for start in range(0, len(part), 1 << 16):  # in chunks: a memmap is never read whole
+                        handle.write(np.ascontiguousarray(part[start : start + (1 << 16)]).tobytes())
+            handle.truncate(data_start + offset)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_flat_file(
+    path: Path, fmt: str, names: tuple[str, ...], model_id: str, dimension: int, metric: Metric
+) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
+    """(header, arrays) of a flat file, the arrays memory-mapped read-only. Raises like
+    :func:`read_index_file`; a truncated or garbled file is IndexCorruptError, never a crash."""
+    size = path.stat().st_size  # FileNotFoundError when absent
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(FLAT_MAGIC)) != FLAT_MAGIC:
+                raise IndexCorruptError(f"{path}: not a facesearch index file")
+            length = int.from_bytes(handle.read(8), "little")
+            if length > min(size, 1 << 24):
+                raise IndexCorruptError(f"{path}: garbled header")
+            meta = json.loads(handle.read(length))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexCorruptError(f"{path}: unreadable index file ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise IndexCorruptError(f"{path}: not a {fmt} index")
+    if meta.get("model_id") != model_id or meta.get("dimension") != dimension or meta.get("metric") != metric.value:
+        raise ModelMismatchError(
+            f"{path}: holds {meta.get('model_id')} ({meta.get('dimension')}-d, {meta.get('metric')}), "
+            f"the gallery uses {model_id} ({dimension}-d, {metric.value})"
+        )
+    data_start = _aligned(len(FLAT_MAGIC) + 8 + length)
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    try:
+        for name in names:
+            spec = meta["arrays"][name]
+            dtype, shape = np.dtype(spec["dtype"]), tuple(int(s) for s in spec["shape"])
+            start = data_start + int(spec["offset"])
+            nbytes = int(np.prod(shape)) * dtype.itemsize
+            if start + nbytes > size:
+                raise IndexCorruptError(f"{path}: truncated (array {name!r} runs past the end)")
+            arrays[name] = (
+                np.memmap(path, dtype=dtype, mode="r", offset=start, shape=shape) if nbytes else np.empty(shape, dtype)
+            )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexCorruptError(f"{path}: garbled header ({exc})") from exc
+    return meta, arrays

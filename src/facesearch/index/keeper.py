@@ -1,37 +1,55 @@
 """Keeps the vector index in step with the gallery: in memory, else from disk, else rebuilt.
 
-The index file records the gallery generation it reflects; any mismatch, corruption or foreign
-model is detected at open and the index is rebuilt from the gallery's stored embeddings, never
-silently used.
+The index file records the gallery generation it reflects, and the add log (see
+:mod:`facesearch.index.addlog`) carries it forward batch by batch; any mismatch, corruption or
+foreign model is detected at open and the index is rebuilt from the gallery's stored embeddings,
+never silently used. Files in the index folder that belong to no current index (another
+backend's, an older format's, a crashed save's) are deleted, so an erased face's vector cannot
+survive in a file nobody reads.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from facesearch.errors import IndexCorruptError, ModelMismatchError
 from facesearch.gallery import GalleryStore
-from facesearch.index.base import VectorIndex
+from facesearch.index.addlog import AddLog
+from facesearch.index.base import IdArray, Matrix, VectorIndex
 from facesearch.index.exact import ExactIndex
 from facesearch.index.hnsw import HnswIndex
+from facesearch.index.ivf import IvfIndex
 from facesearch.models import EmbedderSpec
 
-BACKENDS: dict[str, type[ExactIndex] | type[HnswIndex]] = {"exact": ExactIndex, "hnsw": HnswIndex}
+BACKENDS: dict[str, type[ExactIndex] | type[HnswIndex] | type[IvfIndex]] = {
+    "exact": ExactIndex,
+    "hnsw": HnswIndex,
+    "ivf": IvfIndex,
+}
+LOG_SHARE = 0.25  # save the index whole once the add log holds this share of its rows
+LOG_MIN_ROWS = 50_000  # ...and at least this many
 
 log = logging.getLogger("facesearch")
 
 
 class IndexKeeper:
-    """Owns one gallery's index file (``<folder>/<backend>.npz``) and its in-memory copy."""
+    """Owns one gallery's index file (``<folder>/<backend>.idx``), its add log and in-memory copy.
+    ``options`` go to the backend (for example ``storage="float16"``)."""
 
-    def __init__(self, folder: Path, spec: EmbedderSpec, backend: str = "exact") -> None:
+    def __init__(self, folder: Path, spec: EmbedderSpec, backend: str = "exact", **options: Any) -> None:
         self.kind = BACKENDS[backend]
-        self.path = folder / f"{backend}.npz"
+        self.folder = folder
+        self.path = folder / f"{backend}.idx"
+        self.log = AddLog(folder / f"{backend}.log", spec.dimension)
         self.spec = spec
+        self.options = options
         self._index: VectorIndex | None = None
+        self._saved_at = -1  # the generation of the index file the log extends
 
     def forget(self) -> None:
         """Drop the in-memory copy (after a failed change); the next use re-syncs."""
@@ -42,9 +60,14 @@ class IndexKeeper:
         generation = store.state(session).generation
         if self._index is not None and self._index.info.generation == generation:
             return self._index
+        self._sweep()
         spec = self.spec
         try:
             loaded = self.kind.load(self.path, spec.model_id, spec.dimension, spec.metric)
+            self._saved_at = loaded.generation
+            for logged_at, ids, vectors in self.log.replay(loaded.generation):
+                loaded.add(ids, vectors)
+                loaded.generation = logged_at
             if loaded.generation == generation:
                 self._index = loaded
                 return loaded
@@ -59,11 +82,44 @@ class IndexKeeper:
 
     def rebuild(self, session: Session, store: GalleryStore) -> VectorIndex:
         """Build the index afresh from the gallery's stored embeddings and save it."""
+        self._sweep()
         spec = self.spec
         generation = store.state(session).generation
-        index = self.kind(spec.model_id, spec.dimension, spec.metric, self.path)
+        index = self.kind(spec.model_id, spec.dimension, spec.metric, self.path, **self.options)
         for ids, vectors in store.embeddings(session, spec.model_id):
             index.add(ids, vectors)
-        index.save(generation)
-        self._index = index
+        self.save(index, generation)
         return index
+
+    def added(self, index: VectorIndex, ids: IdArray, vectors: Matrix, generation: int) -> None:
+        """Add faces the gallery just committed at ``generation``: appended to the log, or the whole
+        index saved when the log has grown large."""
+        index.add(ids, vectors)
+        if self._saved_at < 0 or self.log.rows() + len(ids) > max(LOG_MIN_ROWS, LOG_SHARE * len(index)):
+            self.save(index, generation)
+            return
+        if self.log.rows() == 0:
+            self.log.start(self._saved_at)
+        self.log.append(generation, ids, vectors)
+        index.generation = generation
+
+    def removed(self, index: VectorIndex, ids: IdArray, generation: int) -> int:
+        """Remove faces physically: from memory, then by saving the index whole and deleting the log."""
+        count = index.remove(np.asarray(ids, np.int64))
+        self.save(index, generation)
+        return count
+
+    def save(self, index: VectorIndex, generation: int) -> None:
+        index.save(generation)
+        self.log.discard()
+        self._saved_at = generation
+        self._index = index
+
+    def _sweep(self) -> None:
+        """Delete files in the index folder that are not this index's file or log."""
+        if not self.folder.is_dir():
+            return
+        for path in self.folder.iterdir():
+            if path.is_file() and path not in (self.path, self.log.path):
+                log.info("deleting %s: no current index uses it", path)
+                path.unlink()
