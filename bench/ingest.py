@@ -6,14 +6,17 @@ loading included):
 
 - the peer: ``face_recognition --cpus W KNOWN UNKNOWN`` with the photos as UNKNOWN (the CLI's
   parallel path; KNOWN holds one photo), which detects (HOG), encodes and compares every photo;
-- facesearch ``enroll-dir --workers W`` into a fresh gallery, with the default recipe (face and
-  mirror image) and with ``embed_mirrored = false`` (one embedding per face, like the peer).
+  once with this environment's dlib (facesearch's: built against OpenBLAS) and once per
+  ``--peer-venv`` (for example one with the prebuilt ``dlib-bin`` wheel, which has no BLAS);
+- facesearch ``enroll-dir --workers W`` into a fresh gallery: the default recipe (face and mirror
+  image), ``embed_mirrored = false`` (one embedding per face, like the peer), and that with
+  ``adaptive_upsample = false`` too (every photo upsampled once, exactly the peer's work).
 
-It then checks that the plain recipe's stored embeddings equal the peer's (``face_encodings``) on
-up to 200 of the photos: cosine similarity of each pair.
+It then checks that the last row's stored embeddings equal the peer's (``face_encodings``) on up
+to 200 of the photos: cosine similarity of each pair.
 
     pip install --no-deps face_recognition && pip install click   # the peer and its CLI's dependency
-    python bench/ingest.py [--photos 1000] [--workers 2]
+    python bench/ingest.py [--photos 1000] [--workers 2] [--peer-venv DIR ...]
 
 Results: a table on stdout and ``bench/out/ingest.json``.
 """
@@ -56,6 +59,7 @@ def main() -> int:
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
     ap.add_argument("--photos", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--peer-venv", type=Path, action="append", default=[], help="another venv with the peer")
     args = ap.parse_args()
     dataset = load_dataset(args.lfw)
     chosen = list(range(min(args.photos, len(dataset))))
@@ -72,12 +76,21 @@ def main() -> int:
         (known / dataset.paths[0].name).symlink_to(dataset.paths[0])
 
         rows: list[dict[str, Any]] = []
-        peer_s = timed([str(BIN / "face_recognition"), "--cpus", str(args.workers), str(known), str(flat)])
-        rows.append(dict(system="face_recognition CLI (peer)", settings=f"--cpus {args.workers}", seconds=peer_s))
+        for venv in [BIN.parent, *args.peer_venv]:
+            blas = subprocess.run(
+                [str(venv / "bin/python"), "-c", "import dlib; print(dlib.DLIB_USE_BLAS)"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            peer_s = timed([str(venv / "bin/face_recognition"), "--cpus", str(args.workers), str(known), str(flat)])
+            settings = f"--cpus {args.workers}, dlib {'with' if blas == 'True' else 'without'} BLAS"
+            rows.append(dict(system="face_recognition CLI (peer)", settings=settings, seconds=peer_s))
         homes = {}
         for label, toml in (
             ("default recipe (face + mirror)", ""),
             ("embed_mirrored = false", "embed_mirrored = false\n"),
+            ("the peer's work", "embed_mirrored = false\nadaptive_upsample = false\n"),
         ):
             home = work / f"home{len(homes)}"
             home.mkdir()
@@ -107,10 +120,11 @@ def main() -> int:
             r["photos"] = len(chosen)
             r["photos_per_s"] = len(chosen) / r["seconds"]
             r["vs_peer"] = r["photos_per_s"] / rows[0]["photos_per_s"]
+            r["vs_slowest_peer"] = r["photos_per_s"] / min(p["photos_per_s"] for p in rows if "peer" in p["system"])
 
         import face_recognition
 
-        with sqlite3.connect(homes["embed_mirrored = false"] / "gallery.sqlite3") as db:
+        with sqlite3.connect(homes["the peer's work"] / "gallery.sqlite3") as db:
             stored = db.execute(
                 "SELECT i.filename, f.embedding FROM faces f JOIN images i ON i.id = f.image_id"
             ).fetchall()
@@ -128,11 +142,16 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     table = Table(title=f"Ingestion of {len(chosen):,} LFW photos (model loading included)")
-    for col in ("system", "settings", "seconds", "photos/s", "vs peer"):
+    for col in ("system", "settings", "seconds", "photos/s", "vs peer (same dlib)", "vs peer (no BLAS)"):
         table.add_column(col, justify="left" if col in ("system", "settings") else "right")
     for r in rows:
         table.add_row(
-            r["system"], r["settings"], f"{r['seconds']:.1f}", f"{r['photos_per_s']:.1f}", f"{r['vs_peer']:.2f}x"
+            r["system"],
+            r["settings"],
+            f"{r['seconds']:.1f}",
+            f"{r['photos_per_s']:.1f}",
+            f"{r['vs_peer']:.2f}x",
+            f"{r['vs_slowest_peer']:.2f}x",
         )
     console = Console(width=160)
     console.print(table)

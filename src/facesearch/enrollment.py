@@ -69,7 +69,13 @@ def select_enrollment_face(observations: list[FaceObservation], name: str, setti
 def prepare(photo: PhotoInput, pipeline: FacePipeline) -> PreparedFace:
     """Decode, analyse and pick the face to enroll; computes only, stores nothing."""
     image = decode(photo, pipeline.settings)
-    face = select_enrollment_face(pipeline.analyze(image), image.name, pipeline.settings)
+    settings = pipeline.settings
+    found = []
+    if settings.adaptive_upsample and settings.upsample > 0:
+        found = pipeline.analyze(image, upsample=0)  # large faces: found without upsampling
+    if not any(o.quality.usable for o in found):
+        found = pipeline.analyze(image)
+    face = select_enrollment_face(found, image.name, settings)
     crop = None
     if pipeline.settings.keep_crops:
         buffer = io.BytesIO()

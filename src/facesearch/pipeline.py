@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -13,8 +16,9 @@ from facesearch.detect import detect_faces
 from facesearch.embed import embed_faces
 from facesearch.models import DlibModels, EmbedderSpec, embedder_spec
 from facesearch.quality import assess
-from facesearch.types import DecodedImage, FaceObservation
+from facesearch.types import AlignedFace, DecodedImage, FaceObservation
 
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -51,15 +55,28 @@ class FacePipeline:
         self.models = models or DlibModels()
         self.spec = spec or embedder_spec(settings.embed_mirrored)
 
-    def analyze(self, image: DecodedImage) -> list[FaceObservation]:
-        """Every face found in the image, most confident detection first."""
-        detections = detect_faces(image.pixels, self.settings, self.models)
-        aligned = [align_face(image.pixels, d, self.spec, self.models) for d in detections]
+    def analyze(self, image: DecodedImage, upsample: int | None = None) -> list[FaceObservation]:
+        """Every face found in the image, most confident detection first; boxes and landmarks in
+        the photo's own pixels. ``upsample`` overrides the setting."""
+        settings = self.settings if upsample is None else self.settings.replace(upsample=upsample)
+        detections = detect_faces(image.pixels, settings, self.models)
+        aligned = [
+            _in_photo_pixels(align_face(image.pixels, d, self.spec, self.models), image.scale) for d in detections
+        ]
         embeddings = embed_faces(aligned, self.spec, self.models, self.settings.num_jitters)
         return [
             FaceObservation(aligned=a, quality=assess(a, self.settings), embedding=e)
             for a, e in zip(aligned, embeddings, strict=True)
         ]
+
+
+def _in_photo_pixels(face: AlignedFace, scale: float) -> AlignedFace:
+    """A face found in pixels decoded at ``scale``, with its box and landmarks in the photo's own."""
+    if scale == 1.0:
+        return face
+    detection = dataclasses.replace(face.detection, box=face.detection.box.scaled(1 / scale))
+    landmarks = tuple((round(x / scale), round(y / scale)) for x, y in face.landmarks)
+    return dataclasses.replace(face, detection=detection, landmarks=landmarks)
 
 
 # --- running the pipeline over many photos in worker processes ---------------------------------------
@@ -88,5 +105,23 @@ def map_photos(
             yield job(item, pipeline)
         return
     context = multiprocessing.get_context("spawn")  # no fork under the caller's threads (progress bars)
-    with context.Pool(workers, initializer=_start_worker, initargs=(pipeline.settings,)) as pool:
+    with _one_blas_thread_each():
+        pool = context.Pool(workers, initializer=_start_worker, initargs=(pipeline.settings,))
+    with pool:
         yield from pool.imap(functools.partial(_in_worker, job), items, chunksize=4)
+
+
+@contextlib.contextmanager
+def _one_blas_thread_each() -> Iterator[None]:
+    """Workers started inside run their BLAS on one thread: the processes share the cores, not
+    each process's threads (OpenBLAS would otherwise start a thread per core in every worker)."""
+    saved = {name: os.environ.get(name) for name in BLAS_THREADS}
+    os.environ.update(dict.fromkeys(BLAS_THREADS, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -72,7 +72,9 @@ class Serialisable:
 
 @dataclasses.dataclass(frozen=True)
 class DecodedImage:
-    """An image decoded to RGB pixels with EXIF orientation applied."""
+    """An image decoded to RGB pixels with EXIF orientation applied. ``width`` and ``height`` are
+    the photo's own (oriented) size; a large JPEG may be decoded at reduced scale, and ``scale`` is
+    then the pixels' size over the photo's (1/2, 1/4 or 1/8)."""
 
     pixels: RGBArray = dataclasses.field(repr=False, compare=False)
     sha256: str
@@ -80,11 +82,12 @@ class DecodedImage:
     height: int
     format: str
     name: str
+    scale: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Box(Serialisable):
-    """A face's bounding box in pixels of the decoded (orientation-corrected) image."""
+    """A face's bounding box in pixels of the (orientation-corrected) photo."""
 
     left: int
     top: int
@@ -98,6 +101,10 @@ class Box(Serialisable):
     @property
     def height(self) -> int:
         return self.bottom - self.top
+
+    def scaled(self, factor: float) -> Box:
+        """This box with every coordinate multiplied by ``factor``."""
+        return Box(*(round(v * factor) for v in (self.left, self.top, self.right, self.bottom)))
 
 
 @dataclasses.dataclass(frozen=True)
