@@ -119,6 +119,7 @@ def main() -> int:
         for r in rows:
             r["photos"] = len(chosen)
             r["photos_per_s"] = len(chosen) / r["seconds"]
+        for r in rows:
             r["vs_peer"] = r["photos_per_s"] / rows[0]["photos_per_s"]
             r["vs_slowest_peer"] = r["photos_per_s"] / min(p["photos_per_s"] for p in rows if "peer" in p["system"])
 

@@ -50,8 +50,9 @@ class Settings:
     adaptive_upsample: bool = _setting(
         True,
         "Enrollment first looks for faces without upsampling (it finds faces of about 80 pixels and "
-        "more, in a quarter of the time) and upsamples only when that finds no usable face. A "
-        "bystander smaller than 80 pixels beside a large face then goes unseen. Searches always upsample.",
+        "more, in a quarter of the time) and searches again as configured unless that finds exactly "
+        "one usable face. A bystander smaller than 80 pixels beside a large face then goes unseen. "
+        "Searches always upsample.",
     )
     decode_max_side: int = _setting(
         2048,

@@ -12,7 +12,7 @@ from PIL import Image
 from facesearch.config import Settings
 from facesearch.decode import PhotoInput, decode
 from facesearch.errors import FaceRefusedError, InputError, LowQualityFaceError, MultipleFacesError, NoFaceError
-from facesearch.pipeline import FacePipeline, map_photos
+from facesearch.pipeline import FacePipeline, FoundFace, map_photos
 from facesearch.quality import FACE_BLURRED, FACE_TOO_SMALL, LOW_DETECTOR_CONFIDENCE
 from facesearch.types import FaceObservation, Quality, Rejection
 
@@ -50,56 +50,84 @@ class PreparedFace:
     crop_jpeg: bytes | None
 
 
-def select_enrollment_face(observations: list[FaceObservation], name: str, settings: Settings) -> FaceObservation:
+def select_enrollment_face(found: Sequence[FoundFace], name: str, settings: Settings) -> FoundFace:
     """The photo's single usable face; refuses none, several, or only low-quality ones."""
-    usable = [o for o in observations if o.quality.usable]
+    usable = [f for f in found if f.quality.usable]
     if len(usable) == 1:
         return usable[0]
     if len(usable) > 1:
         raise MultipleFacesError(
             f"{name}: {len(usable)} usable faces found; an enrollment photo must show exactly one person"
         )
-    if not observations:
+    if not found:
         raise NoFaceError(f"{name}: no face found")
-    best = observations[0]
+    best = found[0]
     issues = describe_issues(best.quality, settings)
     raise LowQualityFaceError(f"{name}: face refused for enrollment: {'; '.join(issues)}", best.quality.issues[0])
 
 
-def prepare(photo: PhotoInput, pipeline: FacePipeline) -> PreparedFace:
-    """Decode, analyse and pick the face to enroll; computes only, stores nothing."""
+def locate(photo: PhotoInput, pipeline: FacePipeline) -> tuple[PhotoFacts, FoundFace]:
+    """Decode the photo and find the one face to enroll, not yet embedded; raises InputError.
+
+    With ``adaptive_upsample``, faces are first looked for without upsampling and without the
+    fallback detector; unless that finds exactly one usable face, the full search runs and decides.
+    """
     image = decode(photo, pipeline.settings)
     settings = pipeline.settings
     found = []
     if settings.adaptive_upsample and settings.upsample > 0:
-        found = pipeline.analyze(image, upsample=0)  # large faces: found without upsampling
-    if not any(o.quality.usable for o in found):
-        found = pipeline.analyze(image)
+        found = pipeline.find(image, upsample=0, fallback=False)  # large faces: found at native size
+    if sum(f.quality.usable for f in found) != 1:
+        found = pipeline.find(image)
     face = select_enrollment_face(found, image.name, settings)
-    crop = None
-    if pipeline.settings.keep_crops:
-        buffer = io.BytesIO()
-        Image.fromarray(face.aligned.chip).save(buffer, format="JPEG", quality=90)
-        crop = buffer.getvalue()
-    facts = PhotoFacts(sha256=image.sha256, name=image.name, width=image.width, height=image.height)
-    return PreparedFace(image=facts, face=face, crop_jpeg=crop)
+    return PhotoFacts(sha256=image.sha256, name=image.name, width=image.width, height=image.height), face
+
+
+def finish(located: Sequence[tuple[PhotoFacts, FoundFace]], pipeline: FacePipeline) -> list[PreparedFace]:
+    """Embed located faces, of one photo or many, in one call to the network."""
+    observations = pipeline.observe([face for _, face in located])
+    out = []
+    for (facts, _), face in zip(located, observations, strict=True):
+        crop = None
+        if pipeline.settings.keep_crops:
+            buffer = io.BytesIO()
+            Image.fromarray(face.aligned.chip).save(buffer, format="JPEG", quality=90)
+            crop = buffer.getvalue()
+        out.append(PreparedFace(image=facts, face=face, crop_jpeg=crop))
+    return out
+
+
+def prepare(photo: PhotoInput, pipeline: FacePipeline) -> PreparedFace:
+    """Decode, analyse and pick the face to enroll; computes only, stores nothing."""
+    return finish([locate(photo, pipeline)], pipeline)[0]
 
 
 Outcome = tuple[PreparedFace | None, Rejection | None]
 
+EMBED_BATCH = 8  # photos whose faces a worker embeds in one call to the network
 
-def prepare_outcome(path: Path, pipeline: FacePipeline) -> Outcome:
-    """:func:`prepare` for batch work: a refusal comes back as a Rejection instead of an error."""
-    try:
-        return prepare(path, pipeline), None
-    except InputError as exc:
-        reason = exc.reason if isinstance(exc, FaceRefusedError) else exc.code
-        return None, Rejection(str(path), reason, exc.message)
+
+def prepare_batch(paths: Sequence[Path], pipeline: FacePipeline) -> list[Outcome]:
+    """:func:`prepare` for batch work: every photo located, the faces embedded together, and a
+    refusal returned as a Rejection instead of raised."""
+    located: list[tuple[PhotoFacts, FoundFace]] = []
+    outcomes: list[Outcome | int] = []  # an int points into ``located``
+    for path in paths:
+        try:
+            located.append(locate(path, pipeline))
+            outcomes.append(len(located) - 1)
+        except InputError as exc:
+            reason = exc.reason if isinstance(exc, FaceRefusedError) else exc.code
+            outcomes.append((None, Rejection(str(path), reason, exc.message)))
+    prepared = finish(located, pipeline) if located else []
+    return [(prepared[o], None) if isinstance(o, int) else o for o in outcomes]
 
 
 def prepare_many(paths: Sequence[Path], pipeline: FacePipeline, workers: int) -> Iterator[Outcome]:
     """Prepared faces (or rejections) for ``paths``, in order; ``workers`` processes when above 1."""
-    return map_photos(prepare_outcome, paths, pipeline, workers)
+    chunks = [paths[i : i + EMBED_BATCH] for i in range(0, len(paths), EMBED_BATCH)]
+    for outcomes in map_photos(prepare_batch, chunks, pipeline, workers):
+        yield from outcomes
 
 
 def collect_directory(root: Path) -> tuple[list[tuple[str, Path]], list[Rejection]]:

@@ -16,7 +16,7 @@ from facesearch.detect import detect_faces
 from facesearch.embed import embed_faces
 from facesearch.models import DlibModels, EmbedderSpec, embedder_spec
 from facesearch.quality import assess
-from facesearch.types import AlignedFace, DecodedImage, FaceObservation
+from facesearch.types import AlignedFace, DecodedImage, FaceObservation, Quality
 
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 T = TypeVar("T")
@@ -58,16 +58,38 @@ class FacePipeline:
     def analyze(self, image: DecodedImage, upsample: int | None = None) -> list[FaceObservation]:
         """Every face found in the image, most confident detection first; boxes and landmarks in
         the photo's own pixels. ``upsample`` overrides the setting."""
-        settings = self.settings if upsample is None else self.settings.replace(upsample=upsample)
-        detections = detect_faces(image.pixels, settings, self.models)
-        aligned = [
-            _in_photo_pixels(align_face(image.pixels, d, self.spec, self.models), image.scale) for d in detections
-        ]
-        embeddings = embed_faces(aligned, self.spec, self.models, self.settings.num_jitters)
+        found = self.find(image, upsample)
+        return self.observe(found)
+
+    def find(self, image: DecodedImage, upsample: int | None = None, fallback: bool = True) -> list[FoundFace]:
+        """Detect, align and assess every face, without embedding (the costly step): callers that
+        keep only some faces embed just those with :meth:`observe`. ``fallback=False`` skips the
+        fallback detector."""
+        settings = self.settings
+        if upsample is not None or not fallback:
+            changes = {"upsample": upsample} if upsample is not None else {}
+            settings = settings.replace(**changes, **({} if fallback else {"fallback_detector": "none"}))
+        faces = []
+        for detection in detect_faces(image.pixels, settings, self.models):
+            aligned = _in_photo_pixels(align_face(image.pixels, detection, self.spec, self.models), image.scale)
+            faces.append(FoundFace(aligned, assess(aligned, self.settings)))
+        return faces
+
+    def observe(self, found: Sequence[FoundFace]) -> list[FaceObservation]:
+        """Embed found faces (of one photo or many) in one call to the network."""
+        embeddings = embed_faces([f.aligned for f in found], self.spec, self.models, self.settings.num_jitters)
         return [
-            FaceObservation(aligned=a, quality=assess(a, self.settings), embedding=e)
-            for a, e in zip(aligned, embeddings, strict=True)
+            FaceObservation(aligned=f.aligned, quality=f.quality, embedding=e)
+            for f, e in zip(found, embeddings, strict=True)
         ]
+
+
+@dataclasses.dataclass(frozen=True)
+class FoundFace:
+    """A face detected, aligned and assessed, not yet embedded."""
+
+    aligned: AlignedFace
+    quality: Quality
 
 
 def _in_photo_pixels(face: AlignedFace, scale: float) -> AlignedFace:
@@ -95,7 +117,11 @@ def _in_worker(job: Callable[[T, FacePipeline], R], item: T) -> R:
 
 
 def map_photos(
-    job: Callable[[T, FacePipeline], R], items: Sequence[T], pipeline: FacePipeline, workers: int
+    job: Callable[[T, FacePipeline], R],
+    items: Sequence[T],
+    pipeline: FacePipeline,
+    workers: int,
+    chunksize: int = 1,
 ) -> Iterator[R]:
     """``job(item, pipeline)`` for every item, results in order: in ``workers`` spawned processes
     (each with its own pipeline of the same settings), or here with ``pipeline`` when one worker
@@ -108,7 +134,7 @@ def map_photos(
     with _one_blas_thread_each():
         pool = context.Pool(workers, initializer=_start_worker, initargs=(pipeline.settings,))
     with pool:
-        yield from pool.imap(functools.partial(_in_worker, job), items, chunksize=4)
+        yield from pool.imap(functools.partial(_in_worker, job), items, chunksize=chunksize)
 
 
 @contextlib.contextmanager
