@@ -121,6 +121,7 @@ def fill(home: Path, photos: Path, n: int, seed: int) -> float:
                 )
         with engine.store.transaction() as session:
             engine.store.bump_generation(session)
+            engine.store.recompute_content_hash(session)
     return time.perf_counter() - start
 
 

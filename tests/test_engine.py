@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -222,6 +223,26 @@ def test_enrollments_are_appended_to_a_log_that_reopening_replays(
         found = reopened.identify(photos["hopper"], purpose="p", case="c")
         assert found.gallery_size == 2 and found.faces[0].candidates[0].subject == "Grace Hopper"
     assert file_digest(index_file) != saved and not log.exists()  # rebuilt from the gallery
+
+
+def test_an_index_from_another_gallery_at_the_same_generation_is_not_used(
+    tmp_path: Path, photos: dict[str, Path], models: DlibModels
+) -> None:
+    """Generation numbers coincide across galleries (and after a restore from backup); the content
+    hash does not, so a foreign index is rebuilt instead of answering for the wrong faces."""
+    homes = {}
+    for name, second in (("x", "hopper"), ("y", "probe")):
+        with facesearch.init(tmp_path / name, actor="t", models=models) as engine:
+            engine.enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
+            engine.enroll(photos[second], subject=f"Second {name}", source="s", basis="consent")
+            homes[name] = engine.home
+    y_index = homes["y"].index_dir
+    shutil.rmtree(y_index)
+    shutil.copytree(homes["x"].index_dir, y_index)  # x's index: same generation, other faces
+    with facesearch.open(homes["y"].root, actor="t", models=models) as engine:
+        top = engine.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0]
+        assert not top.clears_threshold  # Grace Hopper is not in gallery y
+        assert engine.index_info().size == 2
 
 
 def test_embeddings_of_different_models_cannot_be_compared() -> None:

@@ -177,8 +177,10 @@ class Engine:
                         new_vectors.append(prepared.face.embedding.vector)
                 if new_ids:
                     self.store.bump_generation(session)
+                state_hash = self.store.state(session).content_hash
             if new_ids:
-                self._keeper.added(index, np.array(new_ids, dtype=np.int64), np.stack(new_vectors), generation)
+                ids = np.array(new_ids, dtype=np.int64)
+                self._keeper.added(index, ids, np.stack(new_vectors), generation, state_hash)
         return out
 
     def _store_face(
@@ -366,6 +368,7 @@ class Engine:
                 in_index = int(np.isin(face_ids, index.ids()).sum())
                 images, faces = self.store.delete_subject(session, ref.subject_id)
                 generation = self.store.bump_generation(session)
+                state_hash = self.store.state(session).content_hash
                 seq = self._audit(
                     session,
                     AuditAction.ERASE,
@@ -378,7 +381,7 @@ class Engine:
                         "reason": why,
                     },
                 )
-            removed = self._keeper.removed(index, face_ids, generation)
+            removed = self._keeper.removed(index, face_ids, generation, state_hash)
         return ErasureResult(ref.subject_id, images, faces, removed, seq)
 
     # --- audit and index --------------------------------------------------------------

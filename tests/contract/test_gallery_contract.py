@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from facesearch import audit
 from facesearch.audit import AuditAction
 from facesearch.gallery import GalleryStore, ImageRecord
+from facesearch.gallery.digest import EMPTY, combine, face_digest
 from facesearch.gallery.schema import Base
 from facesearch.types import AlignedFace, Box, Detection, Embedding, FaceObservation, Metric, Quality
 
@@ -37,20 +38,49 @@ def test_migrations_match_the_models(store: GalleryStore) -> None:
 
 def test_upgrading_an_older_gallery_keeps_its_faces_and_audit_chain(empty_store: GalleryStore) -> None:
     store = empty_store
-    store.migrate("0001")  # a gallery made by the first release
+    store.migrate("0001")  # a gallery made by the first release, written as that release wrote it
+    embedding = _observation(1).embedding.vector.astype("<f4").tobytes()
+    with store.engine.begin() as conn:
+        now = "2026-11-20 10:00:00.000000"
+        conn.exec_driver_sql(f"INSERT INTO gallery_state VALUES (1, 1, '{MODEL}', '{now}')")
+        conn.exec_driver_sql(f"INSERT INTO subjects VALUES ('s1', 'Ada', '{now}')")
+        conn.exec_driver_sql(
+            "INSERT INTO images (id, subject_id, sha256, filename, source, lawful_basis, enrolled_at, enrolled_by,"
+            f" width, height) VALUES (1, 's1', '{'a' * 64}', 'a.jpg', 'src', 'consent', '{now}', 't', 100, 100)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO faces (id, image_id, box_left, box_top, box_right, box_bottom, landmarks, detector,"
+            " detector_score, face_px, sharpness, model_id, embedding) VALUES"
+            f" (7, 1, 1, 2, 81, 82, '[]', 'hog', 1.5, 80, 50.0, '{MODEL}', ?)",
+            (embedding,),
+        )
     with store.transaction() as session:
-        store.initialise(session, MODEL)
-        ref = store.ensure_subject(session, "Ada")
-        face_id = store.add_face(session, ref, observation=_observation(1), image=_image("a" * 64), crop_jpeg=None)
         audit.append(session, actor="t", action=AuditAction.INIT, gallery_generation=0)
     store.migrate()
     assert store.schema_revision() == GalleryStore.head_revision()
     with store.transaction() as session:
         [(ids, vectors)] = list(store.embeddings(session, MODEL))
-        assert ids.tolist() == [face_id]
+        assert ids.tolist() == [7]
         assert np.array_equal(vectors[0], _observation(1).embedding.vector)
         assert store.latest_calibration(session, MODEL) is None
         assert audit.verify(session).ok
+        migrated = store.state(session).content_hash  # 0003 computed it from the stored faces
+        assert migrated == combine(EMPTY, face_digest(7, MODEL, embedding)) == store.recompute_content_hash(session)
+
+
+def test_content_hash_follows_adds_and_erasures(store: GalleryStore) -> None:
+    with store.transaction() as session:
+        store.initialise(session, MODEL)
+        empty = store.state(session).content_hash
+        ada, bob = store.ensure_subject(session, "Ada"), store.ensure_subject(session, "Bob")
+        store.add_face(session, ada, observation=_observation(1), image=_image("a" * 64), crop_jpeg=None)
+        with_ada = store.state(session).content_hash
+        store.add_face(session, bob, observation=_observation(2), image=_image("b" * 64), crop_jpeg=None)
+        both = store.state(session).content_hash
+        assert len({empty, with_ada, both}) == 3
+        assert store.recompute_content_hash(session) == both
+        store.delete_subject(session, bob.subject_id)
+        assert store.state(session).content_hash == with_ada  # erasing Bob takes exactly his faces out
 
 
 def test_faces_round_trip_and_cascade_on_subject_delete(store: GalleryStore) -> None:

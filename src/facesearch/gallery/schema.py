@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from facesearch.gallery.digest import EMPTY
+
 # SQLite only gives AUTOINCREMENT (ids never reused after deletion) to an INTEGER PRIMARY KEY.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -32,12 +34,14 @@ class Base(DeclarativeBase):
 
 
 class GalleryStateRow(Base):
-    """One row: the gallery's generation, bumped by every change to faces."""
+    """One row: the gallery's generation, bumped by every change to faces, and its content hash
+    (see :mod:`facesearch.gallery.digest`)."""
 
     __tablename__ = "gallery_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False, default=EMPTY)
     model_id: Mapped[str] = mapped_column(String(128), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 

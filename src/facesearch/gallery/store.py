@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facesearch.calibration import Calibration, FmrCurve
 from facesearch.errors import GalleryNotInitialisedError, SubjectNotFoundError
+from facesearch.gallery.digest import EMPTY, combine, face_digest
 from facesearch.gallery.schema import CalibrationRow, FaceRow, GalleryStateRow, ImageRow, SubjectRow
 from facesearch.types import FaceObservation, SubjectSummary
 
@@ -242,7 +243,26 @@ class GalleryStore:
         )
         session.add(face_row)
         session.flush()
+        self._account(session, [(face_row.id, face_row.model_id, face_row.embedding)])
         return face_row.id
+
+    def _account(self, session: Session, faces: Sequence[tuple[int, str, bytes]]) -> None:
+        """Add faces to the content hash, or take them out: the same XOR."""
+        row = self.state(session)
+        total = row.content_hash
+        for face_id, model_id, embedding in faces:
+            total = combine(total, face_digest(face_id, model_id, bytes(embedding)))
+        row.content_hash = total
+        session.flush()
+
+    def recompute_content_hash(self, session: Session) -> str:
+        """The content hash from every stored face (after rows were written by other means)."""
+        row = self.state(session)
+        row.content_hash = EMPTY
+        query = select(FaceRow.id, FaceRow.model_id, FaceRow.embedding)
+        for part in session.execute(query).yield_per(10_000).partitions():
+            self._account(session, [(int(r[0]), str(r[1]), bytes(r[2])) for r in part])
+        return row.content_hash
 
     def subject_face_ids(self, session: Session, subject_id: str) -> list[int]:
         return list(
@@ -255,10 +275,15 @@ class GalleryStore:
 
     def delete_subject(self, session: Session, subject_id: str) -> tuple[int, int]:
         """Delete the subject, its images and faces (cascade); returns (images, faces) removed."""
-        faces = len(self.subject_face_ids(session, subject_id))
+        held = session.execute(
+            select(FaceRow.id, FaceRow.model_id, FaceRow.embedding)
+            .join(ImageRow, FaceRow.image_id == ImageRow.id)
+            .where(ImageRow.subject_id == subject_id)
+        ).all()
         images = session.scalar(select(func.count()).select_from(ImageRow).where(ImageRow.subject_id == subject_id))
+        self._account(session, [(int(r[0]), str(r[1]), bytes(r[2])) for r in held])
         session.execute(delete(SubjectRow).where(SubjectRow.id == subject_id))
-        return int(images or 0), faces
+        return int(images or 0), len(held)
 
     def subjects_of_faces(self, session: Session, face_ids: Sequence[int]) -> dict[int, SubjectRef]:
         rows = session.execute(

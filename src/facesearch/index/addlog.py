@@ -20,8 +20,9 @@ import numpy as np
 
 from facesearch.index.base import IdArray, Matrix
 
-MAGIC = b"FSADDLG1"
-RECORD = b"REC1"
+MAGIC = b"FSADDLG2"
+RECORD = b"REC2"
+HASH = 32  # bytes of the gallery content hash a record brings the index to
 
 
 class AddLog:
@@ -34,7 +35,7 @@ class AddLog:
             size = self.path.stat().st_size
         except FileNotFoundError:
             return 0
-        return size // (8 + 4 * self.dimension)
+        return size // (8 + 4 * self.dimension)  # (an overestimate: records' headers are counted as rows)
 
     def start(self, base_generation: int) -> None:
         """An empty log extending the index file saved at ``base_generation`` (replaces any log)."""
@@ -45,9 +46,10 @@ class AddLog:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
 
-    def append(self, generation: int, ids: IdArray, vectors: Matrix) -> None:
+    def append(self, generation: int, state_hash: str, ids: IdArray, vectors: Matrix) -> None:
         payload = (
             generation.to_bytes(8, "little", signed=True)
+            + bytes.fromhex(state_hash)
             + len(ids).to_bytes(8, "little")
             + np.ascontiguousarray(ids, np.int64).tobytes()
             + np.ascontiguousarray(vectors, np.float32).tobytes()
@@ -57,8 +59,9 @@ class AddLog:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def replay(self, base_generation: int) -> Iterator[tuple[int, IdArray, Matrix]]:
-        """(generation, ids, vectors) of each whole record, if the log extends ``base_generation``."""
+    def replay(self, base_generation: int) -> Iterator[tuple[int, str, IdArray, Matrix]]:
+        """(generation, content hash, ids, vectors) of each whole record, if the log extends
+        ``base_generation``."""
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -70,16 +73,18 @@ class AddLog:
         ):
             return
         at = head
-        while at + len(RECORD) + 16 <= len(data) and data[at : at + len(RECORD)] == RECORD:
+        fixed = 8 + HASH + 8  # generation, hash, row count
+        while at + len(RECORD) + fixed <= len(data) and data[at : at + len(RECORD)] == RECORD:
             body = at + len(RECORD)
-            n = int.from_bytes(data[body + 8 : body + 16], "little")
-            end = body + 16 + n * (8 + 4 * self.dimension)
+            n = int.from_bytes(data[body + fixed - 8 : body + fixed], "little")
+            end = body + fixed + n * (8 + 4 * self.dimension)
             if end + 4 > len(data) or zlib.crc32(data[body:end]) != int.from_bytes(data[end : end + 4], "little"):
                 return
             generation = int.from_bytes(data[body : body + 8], "little", signed=True)
-            ids = np.frombuffer(data, np.int64, n, body + 16)
-            vectors = np.frombuffer(data, np.float32, n * self.dimension, body + 16 + 8 * n).reshape(n, self.dimension)
-            yield generation, ids.copy(), vectors.copy()
+            state_hash = data[body + 8 : body + 8 + HASH].hex()
+            ids = np.frombuffer(data, np.int64, n, body + fixed)
+            vectors = np.frombuffer(data, np.float32, n * self.dimension, body + fixed + 8 * n)
+            yield generation, state_hash, ids.copy(), vectors.reshape(n, self.dimension).copy()
             at = end + 4
 
     def discard(self) -> None:

@@ -44,6 +44,7 @@ class Hits:
 
 class VectorIndex(Protocol):
     generation: int  # the gallery generation the index reflects (-1: none yet)
+    state_hash: str  # and the gallery's content hash then (see facesearch.gallery.digest)
 
     @property
     def info(self) -> IndexInfo: ...

@@ -7,6 +7,7 @@ removed vectors leave no bytes behind in any index file."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,7 @@ class ExactIndex:
         self.metric = metric
         self.path = path
         self.generation = -1
+        self.state_hash = ""
         self._rows = VectorStore(dimension, storage)
 
     @property
@@ -106,15 +108,23 @@ class ExactIndex:
         self.generation = generation
         if self.path is None:
             return
-        meta = header(FORMAT, self.model_id, self.dimension, self.metric, generation, storage=self._rows.storage)
+        meta = header(
+            FORMAT,
+            self.model_id,
+            self.dimension,
+            self.metric,
+            generation,
+            state_hash=self.state_hash,
+            storage=self._rows.storage,
+        )
         write_flat_file(self.path, meta, self._rows.parts())
         self._rows = self._mapped(self.path, self.model_id, self.dimension, self.metric)[1]
 
     @staticmethod
-    def _mapped(path: Path, model_id: str, dimension: int, metric: Metric) -> tuple[int, VectorStore]:
+    def _mapped(path: Path, model_id: str, dimension: int, metric: Metric) -> tuple[dict[str, Any], VectorStore]:
         meta, arrays = read_flat_file(path, FORMAT, ("ids", "vectors", "sq"), model_id, dimension, metric)
         try:
-            return int(meta["generation"]), VectorStore.mapped(arrays["ids"], arrays["vectors"], arrays["sq"])
+            return meta, VectorStore.mapped(arrays["ids"], arrays["vectors"], arrays["sq"])
         except (ValueError, KeyError) as exc:
             raise IndexCorruptError(f"{path}: {exc}") from exc
 
@@ -122,7 +132,7 @@ class ExactIndex:
     def load(cls, path: Path, model_id: str, dimension: int, metric: Metric) -> ExactIndex:
         """Open a saved index, its rows memory-mapped. Raises IndexCorruptError if unreadable,
         ModelMismatchError if it holds another model's vectors; FileNotFoundError if absent."""
-        generation, rows = cls._mapped(path, model_id, dimension, metric)
+        meta, rows = cls._mapped(path, model_id, dimension, metric)
         index = cls(model_id, dimension, metric, path, storage=rows.storage)
-        index._rows, index.generation = rows, generation
+        index._rows, index.generation, index.state_hash = rows, int(meta["generation"]), str(meta.get("state_hash", ""))
         return index

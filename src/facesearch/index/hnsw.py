@@ -49,6 +49,7 @@ class HnswIndex:
         self.model_id, self.dimension, self.metric, self.path = model_id, dimension, metric, path
         self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
         self.generation = -1
+        self.state_hash = ""
         self._graph = self._new_graph()
         self._labels: IdArray = np.empty(0, dtype=np.int64)  # graph node -> face id, or ERASED
         self._node_of: dict[int, int] = {}
@@ -149,6 +150,7 @@ class HnswIndex:
             self.dimension,
             self.metric,
             generation,
+            state_hash=self.state_hash,
             m=self.m,
             ef_construction=self.ef_construction,
             ef_search=self.ef_search,
@@ -178,5 +180,5 @@ class HnswIndex:
             raise IndexCorruptError(f"{path}: the graph and its labels disagree")
         index._labels = labels
         index._node_of = {int(face): node for node, face in enumerate(labels) if face != ERASED}
-        index.generation = int(meta["generation"])
+        index.generation, index.state_hash = int(meta["generation"]), str(meta.get("state_hash", ""))
         return index

@@ -61,6 +61,7 @@ class IvfIndex:
         self.model_id, self.dimension, self.metric, self.path = model_id, dimension, metric, path
         self.nprobe, self.rerank, self.train_min = nprobe, rerank, train_min
         self.generation = -1
+        self.state_hash = ""
         self._exact = ExactIndex(model_id, dimension, metric, storage=storage)  # the stored vectors
         self._ivf: Any = None  # trained when the index holds train_min faces
         self._trained_at = 0
@@ -163,6 +164,7 @@ class IvfIndex:
             self.dimension,
             self.metric,
             generation,
+            state_hash=self.state_hash,
             storage=self._rows.storage,
             nprobe=self.nprobe,
             rerank=self.rerank,
@@ -206,4 +208,5 @@ class IvfIndex:
         )
         meta = index._map(with_codes=True)
         index.generation, index._trained_at = int(meta["generation"]), int(meta["trained_at"])
+        index.state_hash = str(meta.get("state_hash", ""))
         return index

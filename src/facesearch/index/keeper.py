@@ -56,23 +56,29 @@ class IndexKeeper:
         self._index = None
 
     def synced(self, session: Session, store: GalleryStore) -> VectorIndex:
-        """The index at the gallery's current generation."""
-        generation = store.state(session).generation
-        if self._index is not None and self._index.info.generation == generation:
+        """The index at the gallery's current generation and content hash."""
+        state = store.state(session)
+        now = (state.generation, state.content_hash)
+        if self._index is not None and (self._index.generation, self._index.state_hash) == now:
             return self._index
         self._sweep()
         spec = self.spec
         try:
             loaded = self.kind.load(self.path, spec.model_id, spec.dimension, spec.metric)
             self._saved_at = loaded.generation
-            for logged_at, ids, vectors in self.log.replay(loaded.generation):
+            for logged_at, logged_hash, ids, vectors in self.log.replay(loaded.generation):
                 loaded.add(ids, vectors)
-                loaded.generation = logged_at
-            if loaded.generation == generation:
+                loaded.generation, loaded.state_hash = logged_at, logged_hash
+            if (loaded.generation, loaded.state_hash) == now:
                 self._index = loaded
                 return loaded
             log.warning(
-                "index %s is at generation %d, gallery at %d: rebuilding", self.path, loaded.generation, generation
+                "index %s reflects generation %d (content %s), the gallery is at %d (content %s): rebuilding",
+                self.path,
+                loaded.generation,
+                loaded.state_hash[:12],
+                *now[:1],
+                now[1][:12],
             )
         except FileNotFoundError:
             pass
@@ -84,32 +90,33 @@ class IndexKeeper:
         """Build the index afresh from the gallery's stored embeddings and save it."""
         self._sweep()
         spec = self.spec
-        generation = store.state(session).generation
+        state = store.state(session)
         index = self.kind(spec.model_id, spec.dimension, spec.metric, self.path, **self.options)
         for ids, vectors in store.embeddings(session, spec.model_id):
             index.add(ids, vectors)
-        self.save(index, generation)
+        self.save(index, state.generation, state.content_hash)
         return index
 
-    def added(self, index: VectorIndex, ids: IdArray, vectors: Matrix, generation: int) -> None:
-        """Add faces the gallery just committed at ``generation``: appended to the log, or the whole
-        index saved when the log has grown large."""
+    def added(self, index: VectorIndex, ids: IdArray, vectors: Matrix, generation: int, state_hash: str) -> None:
+        """Add faces the gallery just committed (reaching ``generation`` and ``state_hash``):
+        appended to the log, or the whole index saved when the log has grown large."""
         index.add(ids, vectors)
         if self._saved_at < 0 or self.log.rows() + len(ids) > max(LOG_MIN_ROWS, LOG_SHARE * len(index)):
-            self.save(index, generation)
+            self.save(index, generation, state_hash)
             return
         if self.log.rows() == 0:
             self.log.start(self._saved_at)
-        self.log.append(generation, ids, vectors)
-        index.generation = generation
+        self.log.append(generation, state_hash, ids, vectors)
+        index.generation, index.state_hash = generation, state_hash
 
-    def removed(self, index: VectorIndex, ids: IdArray, generation: int) -> int:
+    def removed(self, index: VectorIndex, ids: IdArray, generation: int, state_hash: str) -> int:
         """Remove faces physically: from memory, then by saving the index whole and deleting the log."""
         count = index.remove(np.asarray(ids, np.int64))
-        self.save(index, generation)
+        self.save(index, generation, state_hash)
         return count
 
-    def save(self, index: VectorIndex, generation: int) -> None:
+    def save(self, index: VectorIndex, generation: int, state_hash: str) -> None:
+        index.state_hash = state_hash
         index.save(generation)
         self.log.discard()
         self._saved_at = generation
