@@ -11,9 +11,10 @@ from facesearch.types import AlignedFace, Embedding
 
 
 def embed_faces(
-    faces: Sequence[AlignedFace], spec: EmbedderSpec, models: DlibModels, num_jitters: int = 0
+    faces: Sequence[AlignedFace], spec: EmbedderSpec, models: DlibModels, num_jitters: int = 0, runtime: str = "onnx"
 ) -> list[Embedding]:
-    """One embedding per aligned face, computed in a single batch call to the network.
+    """One embedding per aligned face, computed in a single batch call to the network (run by ONNX
+    Runtime or by dlib: the same vectors, see :class:`facesearch.models.OnnxResNet`).
 
     With ``spec.mirror_average`` each face is embedded with its mirror image and the two vectors are
     averaged (test-time augmentation: on LFW it lifts accuracy and makes the published threshold fit).
@@ -23,7 +24,7 @@ def embed_faces(
     chips = [face.chip for face in faces]
     if spec.mirror_average:
         chips += [np.ascontiguousarray(chip[:, ::-1]) for chip in chips]
-    raw = np.asarray(models.resnet().compute_face_descriptor(chips, num_jitters), dtype=np.float32)
+    raw = models.descriptors(chips, runtime, num_jitters)
     vectors = (raw[: len(faces)] + raw[len(faces) :]) / 2 if spec.mirror_average else raw
     out = []
     for vec in vectors:

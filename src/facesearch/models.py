@@ -8,10 +8,17 @@ one engine.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
-from facesearch.types import Metric
+import numpy as np
+import numpy.typing as npt
+
+from facesearch.types import Metric, RGBArray
+
+THREADS_ENV = "FACESEARCH_MODEL_THREADS"  # threads each network may use (worker processes set 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +84,29 @@ def weights_path(name: str) -> str:
     return str(locate())
 
 
+class OnnxResNet:
+    """dlib's face ResNet converted by :mod:`facesearch.convert` (half a second, in memory, from the
+    installed weights file) and run by ONNX Runtime: the same vectors as dlib to within 4e-7,
+    about three times faster on a CPU."""
+
+    def __init__(self, weights: str) -> None:
+        import onnxruntime
+
+        from facesearch.convert import convert_resnet_v1
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = int(os.environ.get(THREADS_ENV, "0"))  # 0: one per core
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(
+            convert_resnet_v1(weights), options, providers=["CPUExecutionProvider"]
+        )
+
+    def descriptors(self, chips: Sequence[RGBArray]) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = self._session.run(["embeddings"], {"chips": np.stack(chips)})[0]
+        return out
+
+
 class DlibModels:
     """Lazily loaded dlib models, one instance of each per engine; safe to share across threads."""
 
@@ -97,6 +127,8 @@ class DlibModels:
                     self._loaded[name] = dlib.shape_predictor(weights_path("landmarks5"))
                 elif name == "resnet":
                     self._loaded[name] = dlib.face_recognition_model_v1(weights_path("resnet"))
+                elif name == "resnet-onnx":
+                    self._loaded[name] = OnnxResNet(weights_path("resnet"))
                 else:  # pragma: no cover - programming error
                     raise KeyError(name)
             return self._loaded[name]
@@ -112,3 +144,11 @@ class DlibModels:
 
     def resnet(self) -> Any:
         return self._get("resnet")
+
+    def descriptors(self, chips: Sequence[RGBArray], runtime: str, num_jitters: int = 0) -> npt.NDArray[np.float32]:
+        """The face ResNet's 128-d vectors of aligned chips, run by ``runtime`` ('onnx' or 'dlib').
+        Jittering (random crops averaged) is dlib's own, so it always runs on dlib."""
+        if runtime == "onnx" and num_jitters == 0:
+            onnx_net: OnnxResNet = self._get("resnet-onnx")
+            return onnx_net.descriptors(chips)
+        return np.asarray(self.resnet().compute_face_descriptor(list(chips), num_jitters), dtype=np.float32)

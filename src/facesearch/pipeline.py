@@ -14,11 +14,11 @@ from facesearch.align import align_face
 from facesearch.config import Settings
 from facesearch.detect import detect_faces
 from facesearch.embed import embed_faces
-from facesearch.models import DlibModels, EmbedderSpec, embedder_spec
+from facesearch.models import THREADS_ENV, DlibModels, EmbedderSpec, embedder_spec
 from facesearch.quality import assess
 from facesearch.types import AlignedFace, DecodedImage, FaceObservation, Quality
 
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", THREADS_ENV)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -77,7 +77,10 @@ class FacePipeline:
 
     def observe(self, found: Sequence[FoundFace]) -> list[FaceObservation]:
         """Embed found faces (of one photo or many) in one call to the network."""
-        embeddings = embed_faces([f.aligned for f in found], self.spec, self.models, self.settings.num_jitters)
+        settings = self.settings
+        embeddings = embed_faces(
+            [f.aligned for f in found], self.spec, self.models, settings.num_jitters, settings.runtime
+        )
         return [
             FaceObservation(aligned=f.aligned, quality=f.quality, embedding=e)
             for f, e in zip(found, embeddings, strict=True)
@@ -139,8 +142,9 @@ def map_photos(
 
 @contextlib.contextmanager
 def _one_blas_thread_each() -> Iterator[None]:
-    """Workers started inside run their BLAS on one thread: the processes share the cores, not
-    each process's threads (OpenBLAS would otherwise start a thread per core in every worker)."""
+    """Workers started inside run their BLAS and ONNX Runtime on one thread: the processes share
+    the cores, not each process's threads (each library would otherwise start one per core in
+    every worker)."""
     saved = {name: os.environ.get(name) for name in BLAS_THREADS}
     os.environ.update(dict.fromkeys(BLAS_THREADS, "1"))
     try:
