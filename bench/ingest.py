@@ -9,8 +9,9 @@ loading included):
   once with this environment's dlib (facesearch's: built against OpenBLAS) and once per
   ``--peer-venv`` (for example one with the prebuilt ``dlib-bin`` wheel, which has no BLAS);
 - facesearch ``enroll-dir --workers W`` into a fresh gallery: the default recipe (face and mirror
-  image), ``embed_mirrored = false`` (one embedding per face, like the peer), and that with
-  ``adaptive_upsample = false`` too (every photo upsampled once, exactly the peer's work).
+  image), ``embed_mirrored = false`` (one embedding per face, like the peer), that with the network
+  run by dlib instead of ONNX Runtime, and with ``adaptive_upsample = false`` (every photo
+  upsampled once, exactly the peer's detection work).
 
 It then checks that the last row's stored embeddings equal the peer's (``face_encodings``) on up
 to 200 of the photos: cosine similarity of each pair.
@@ -90,6 +91,7 @@ def main() -> int:
         for label, toml in (
             ("default recipe (face + mirror)", ""),
             ("embed_mirrored = false", "embed_mirrored = false\n"),
+            ("embed_mirrored = false, runtime = dlib", 'embed_mirrored = false\nruntime = "dlib"\n'),
             ("the peer's work", "embed_mirrored = false\nadaptive_upsample = false\n"),
         ):
             home = work / f"home{len(homes)}"
