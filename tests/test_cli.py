@@ -257,3 +257,20 @@ def test_enroll_dir_killed_mid_run_finishes_on_rerun(home: Path, labelled_datase
     assert len(rows) == len(set(rows)) == 25  # 24 photos + the fixture's astronaut, none twice
     assert run(home, "audit", "verify").returncode == 0
     assert "exact index of 25 faces" in run(home, "index", "status").stdout
+
+
+def test_users_and_tokens_from_the_command_line(home: Path) -> None:
+    admin = "cli-tester"  # run() acts as cli-tester, who ran init
+    added = run(home, "users", "add", "olga", "--role", "operator")
+    assert added.returncode == 0 and "added user olga (operator)" in added.stdout
+    listed = json.loads(run(home, "users", "list", "--json").stdout)
+    assert {u["name"]: u["role"] for u in listed} == {admin: "admin", "olga": "operator"}
+    issued = run(home, "tokens", "issue", "olga")
+    token = issued.stdout.strip().splitlines()[-1]
+    assert issued.returncode == 0 and token.startswith("fs_")
+    refused = run(home, "--actor", "olga", "users", "add", "mallory", "--role", "admin")
+    assert refused.returncode == 4 and "the operator role may not manage users" in refused.stderr
+    token_id = token.split("_")[1]
+    assert run(home, "tokens", "revoke", token_id).returncode == 0
+    assert "0 token(s) revoked" in run(home, "users", "disable", "olga").stdout  # revoked already
+    assert run(home, "audit", "verify").returncode == 0

@@ -33,6 +33,12 @@ class AuditAction(enum.StrEnum):
     VERIFY = "search.verify"
     ERASE = "subject.erase"
     CALIBRATE = "gallery.calibrate"
+    USER_ADD = "user.add"
+    USER_DISABLE = "user.disable"
+    TOKEN_ISSUE = "token.issue"
+    TOKEN_REVOKE = "token.revoke"
+    REFUSED = "policy.refused"
+    AUTH_FAILED = "auth.failed"
 
 
 def _canonical(fields: Mapping[str, Any]) -> str:

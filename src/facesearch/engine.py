@@ -21,16 +21,19 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facesearch import audit, ingest, policy
+from facesearch import accounts, audit, ingest, policy
+from facesearch.accounts import AccountService, User
 from facesearch.audit import AuditAction
 from facesearch.calibration import Calibration
 from facesearch.config import Settings
 from facesearch.decode import PhotoInput, decode
 from facesearch.enrollment import PreparedFace, describe_issues, prepare
 from facesearch.errors import (
+    AuthenticationError,
     DuplicateImageError,
     InputError,
     NoFaceError,
+    PermissionDeniedError,
 )
 from facesearch.evaluation.calibrate import measure_calibration
 from facesearch.evaluation.extract import EmbeddingCache
@@ -40,6 +43,7 @@ from facesearch.index.base import IndexInfo
 from facesearch.index.keeper import IndexKeeper
 from facesearch.models import DlibModels
 from facesearch.pipeline import FacePipeline, main_face
+from facesearch.policy import Permission
 from facesearch.search import ScoreMeaning, compare, rank_subjects, score_meaning
 from facesearch.types import (
     AuditEvent,
@@ -458,6 +462,45 @@ class Engine:
             except BaseException:
                 self._keeper.forget()
                 raise
+
+    # --- who acts ------------------------------------------------------------------------
+
+    @property
+    def accounts(self) -> AccountService:
+        """Users and API tokens (admin only)."""
+        return AccountService(self)
+
+    def authenticate(self, token: str) -> User:
+        """The user an API token belongs to; AuthenticationError, audited, if it is not valid."""
+        try:
+            with self.store.transaction() as session:
+                return accounts.authenticate(session, token)
+        except AuthenticationError as exc:
+            with self._writing() as session:
+                self.record(session, AuditAction.AUTH_FAILED, details={"reason": exc.code})
+            raise
+
+    @contextmanager
+    def guarded(self, permission: Permission) -> Iterator[Session]:
+        """A locked transaction for this engine's actor, if the role matrix allows ``permission``;
+        otherwise the refusal is audited and PermissionDeniedError raised."""
+        with self._writing() as session:
+            try:
+                accounts.authorize(session, self.actor, permission)
+            except PermissionDeniedError as exc:
+                refusal = exc
+            else:
+                yield session
+                return
+        with self._writing() as session:
+            self.record(
+                session, AuditAction.REFUSED, details={"permission": permission.value, "reason": refusal.message}
+            )
+        raise refusal
+
+    def record(self, session: Session, action: AuditAction, **fields: Any) -> int:
+        """Audit an event of this engine's actor at the gallery's current generation."""
+        return self._audit(session, action, self.store.state(session).generation, **fields)
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:

@@ -119,6 +119,14 @@ class RetentionError(PolicyError):
     code = "bad-retention"
 
 
+class PermissionDeniedError(PolicyError):
+    code = "permission-denied"
+
+
+class AuthenticationError(PolicyError):
+    code = "authentication-failed"
+
+
 # --- state of the gallery ---------------------------------------------------------------
 
 

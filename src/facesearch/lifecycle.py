@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facesearch import audit
+from facesearch import accounts, audit
 from facesearch.audit import AuditAction
 from facesearch.config import Settings
 from facesearch.engine import Engine
@@ -12,6 +12,7 @@ from facesearch.errors import FacesearchError, GalleryNotInitialisedError, Model
 from facesearch.gallery import GalleryStore
 from facesearch.home import Home
 from facesearch.models import DlibModels
+from facesearch.policy import Role
 
 
 def init(
@@ -43,6 +44,9 @@ def init(
                     gallery_generation=0,
                     details={"model_id": engine.spec.model_id, "schema": schema},
                 )
+                if accounts.find_user(session, engine.actor) is None:  # whoever creates a gallery runs it
+                    accounts.add_user(session, engine.actor, Role.ADMIN, by=engine.actor)
+                    engine.record(session, AuditAction.USER_ADD, details={"user": engine.actor, "role": "admin"})
         else:
             _require_gallery_model(engine)
     return engine

@@ -7,6 +7,7 @@ refused request leaves the gallery and the audit chain exactly as they were.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from datetime import UTC, date, datetime
 
 from facesearch.errors import (
@@ -16,6 +17,7 @@ from facesearch.errors import (
     MissingPurposeError,
     MissingReasonError,
     MissingSourceError,
+    PermissionDeniedError,
     RetentionError,
 )
 from facesearch.types import LawfulBasis
@@ -96,3 +98,71 @@ def require_subject_name(name: str | None) -> str:
     if not _text(name):
         raise InputError("enrollment refused: name the subject the photos show (--subject)")
     return _text(name)
+
+
+# --- who may do what: the one role matrix ------------------------------------------------------
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"  # manages users, tokens, galleries, retention, erasure and purge
+    ENROLLER = "enroller"  # enrolls and records opt-outs
+    OPERATOR = "operator"  # identifies, verifies, clusters and nominates candidates
+    VERIFIER = "verifier"  # confirms or rejects nominations
+    AUDITOR = "auditor"  # reads the audit log and reports; changes nothing
+
+
+class Permission(enum.StrEnum):
+    MANAGE_USERS = "manage users"
+    MANAGE_TOKENS = "manage tokens"
+    MANAGE_GALLERY = "manage the gallery"
+    SET_RETENTION = "set retention"
+    ERASE = "erase subjects"
+    PURGE = "purge expired data"
+    ENROLL = "enroll"
+    RECORD_OPT_OUT = "record opt-outs"
+    IDENTIFY = "identify"
+    VERIFY = "verify"
+    CLUSTER = "cluster"
+    NOMINATE = "nominate candidates"
+    CONFIRM = "confirm or reject nominations"
+    READ_AUDIT = "read the audit log"
+    READ_REPORTS = "read reports"
+
+
+ROLE_MATRIX: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(
+        {
+            Permission.MANAGE_USERS,
+            Permission.MANAGE_TOKENS,
+            Permission.MANAGE_GALLERY,
+            Permission.SET_RETENTION,
+            Permission.ERASE,
+            Permission.PURGE,
+        }
+    ),
+    Role.ENROLLER: frozenset({Permission.ENROLL, Permission.RECORD_OPT_OUT}),
+    Role.OPERATOR: frozenset({Permission.IDENTIFY, Permission.VERIFY, Permission.CLUSTER, Permission.NOMINATE}),
+    Role.VERIFIER: frozenset({Permission.CONFIRM}),
+    Role.AUDITOR: frozenset({Permission.READ_AUDIT, Permission.READ_REPORTS}),
+}
+
+
+def require_role(value: str | None) -> Role:
+    try:
+        return Role(_text(value).lower())
+    except ValueError:
+        roles = ", ".join(r.value for r in Role)
+        raise InputError(f"{value!r} is not a role; use one of {roles}") from None
+
+
+def require_permission(actor: str, role: Role | None, disabled: bool, permission: Permission) -> None:
+    """Raise PermissionDeniedError unless ``actor`` is an enabled user whose role grants ``permission``."""
+    if role is None:
+        raise PermissionDeniedError(f"refused: {actor!r} is not a user of this gallery (an admin adds users)")
+    if disabled:
+        raise PermissionDeniedError(f"refused: user {actor!r} is disabled")
+    if permission not in ROLE_MATRIX[role]:
+        allowed = ", ".join(r.value for r, granted in ROLE_MATRIX.items() if permission in granted)
+        raise PermissionDeniedError(
+            f"refused: the {role.value} role may not {permission.value} (roles that may: {allowed})"
+        )

@@ -7,11 +7,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from facesearch import audit
+from facesearch import accounts, audit
 from facesearch.audit import AuditAction
 from facesearch.gallery import GalleryStore, ImageRecord
 from facesearch.gallery.digest import EMPTY, combine, face_digest
 from facesearch.gallery.schema import Base
+from facesearch.policy import Role
 from facesearch.types import AlignedFace, Box, Detection, Embedding, FaceObservation, Metric, Quality
 
 MODEL = "dlib_face_recognition_resnet_model_v1"
@@ -66,6 +67,8 @@ def test_upgrading_an_older_gallery_keeps_its_faces_and_audit_chain(empty_store:
         assert audit.verify(session).ok
         migrated = store.state(session).content_hash  # 0003 computed it from the stored faces
         assert migrated == combine(EMPTY, face_digest(7, MODEL, embedding)) == store.recompute_content_hash(session)
+        founder = accounts.find_user(session, "t")  # 0004: who ran init administers the gallery
+        assert founder is not None and founder.role is Role.ADMIN
 
 
 def test_content_hash_follows_adds_and_erasures(store: GalleryStore) -> None:

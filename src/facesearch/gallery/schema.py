@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -124,6 +125,31 @@ class CalibrationRow(Base):
     genuine_pairs: Mapped[int] = mapped_column(BigInteger, nullable=False)
     impostor_pairs: Mapped[int] = mapped_column(BigInteger, nullable=False)
     fmr_curve: Mapped[str] = mapped_column(Text, nullable=False)  # JSON: scores, fmr, impostor_pairs
+
+
+class UserRow(Base):
+    """A person who may act on the gallery, with one role of :data:`facesearch.policy.ROLE_MATRIX`."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(256), nullable=False)
+
+
+class TokenRow(Base):
+    """An API token: only its salted Argon2 hash is stored; ``id`` is the public part."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("users.name"), nullable=False, index=True)
+    secret_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class AuditEventRow(Base):
