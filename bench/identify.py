@@ -59,8 +59,11 @@ def fill(home: Path, photos: Path, n: int, seed: int) -> float:
     """Enroll the two real photos, then insert n - 2 synthetic faces; returns seconds taken."""
     start = time.perf_counter()
     with facesearch.open(home, actor="bench") as engine:
-        engine.enroll(photos / "astronaut.jpg", subject="Eileen Collins", source="scikit-image sample", basis="consent")
-        engine.enroll(photos / "hopper.jpg", subject="Grace Hopper", source="matplotlib sample", basis="public-task")
+        engine.accounts.add_user("loader", "enroller")
+        engine.accounts.add_user("analyst", "operator")
+        loader = engine.acting_as("loader")
+        loader.enroll(photos / "astronaut.jpg", subject="Eileen Collins", source="scikit-image sample", basis="consent")
+        loader.enroll(photos / "hopper.jpg", subject="Grace Hopper", source="matplotlib sample", basis="public-task")
         model_id = engine.spec.model_id
         data = templates(n - 2, seed)
         now = datetime.now(UTC)
@@ -137,18 +140,20 @@ def main() -> int:
     try:
         photos, home = work / "photos", work / "home"
         sample_photos(photos)
-        facesearch.init(home, actor="bench").close()
+        facesearch.init(home, actor="bench").close()  # bench administers the gallery
         filled = fill(home, photos, args.faces, args.seed)
         probe = photos / "probe.jpg"
         for backend in args.backends:
             (home / "facesearch.toml").write_text(f'index_backend = "{backend}"\n')
             env = os.environ | {"FACESEARCH_HOME": str(home)}
             start = time.perf_counter()
-            subprocess.run([str(BIN / "facesearch"), "index", "rebuild"], env=env, check=True, capture_output=True)
+            rebuild = [str(BIN / "facesearch"), "--actor", "bench", "index", "rebuild"]
+            subprocess.run(rebuild, env=env, check=True, capture_output=True)
             build = time.perf_counter() - start
             start = time.perf_counter()
             cold = subprocess.run(
-                [str(BIN / "facesearch"), "identify", str(probe), "--purpose", "benchmark", "--case", "B-1", "--json"],
+                [str(BIN / "facesearch"), "--actor", "analyst", "identify", str(probe), "--purpose", "benchmark"]
+                + ["--case", "B-1", "--json"],
                 env=env,
                 check=True,
                 capture_output=True,
@@ -156,7 +161,7 @@ def main() -> int:
             )
             cold_s = time.perf_counter() - start
             cold_top = json.loads(cold.stdout)["faces"][0]["candidates"][0]["subject"]
-            with facesearch.open(home, actor="bench") as engine:
+            with facesearch.open(home, actor="analyst") as engine:
                 engine.identify(probe, purpose="benchmark", case="B-1")  # first call maps the index
                 times = []
                 for _ in range(args.repeats):

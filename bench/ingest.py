@@ -98,10 +98,13 @@ def main() -> int:
             home.mkdir()
             (home / "facesearch.toml").write_text(toml)
             env = os.environ | {"FACESEARCH_HOME": str(home)}
-            timed([str(BIN / "facesearch"), "init"], env)
+            timed([str(BIN / "facesearch"), "--actor", "bench", "init"], env)
+            timed([str(BIN / "facesearch"), "--actor", "bench", "users", "add", "loader", "--role", "enroller"], env)
             seconds = timed(
                 [
                     str(BIN / "facesearch"),
+                    "--actor",
+                    "loader",
                     "enroll-dir",
                     str(by_identity),
                     "--source",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up facesearch and runs the main job on sample photos: enroll two people, search a probe
-# photo (1:N), compare two photos (1:1), and check the audit trail. Uses a fresh demo gallery in
+# Sets up facesearch and runs the main job on sample photos: add users with roles, enroll two
+# people, search a probe photo (1:N), compare two photos (1:1), and check the audit trail. Uses a fresh demo gallery in
 # .fs-demo/ (ignored by git) unless FACESEARCH_HOME is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,9 +10,14 @@ photos=$PWD/.fs-demo/photos
 rm -rf "$FACESEARCH_HOME"
 .venv/bin/python scripts/sample_photos.py "$photos"
 fs() { echo "+ facesearch $*" >&2; .venv/bin/facesearch "$@"; }
-fs init
-fs enroll "$photos/astronaut.jpg" --subject "Eileen Collins" --source "scikit-image sample photo (NASA)" --basis consent
-fs enroll "$photos/hopper.jpg" --subject "Grace Hopper" --source "matplotlib sample photo (US Navy)" --basis public-task
-fs identify "$photos/probe.jpg" --purpose "quickstart demonstration" --case DEMO-1
-fs verify "$photos/probe.jpg" "$photos/astronaut.jpg"
-fs audit verify
+fs init                                     # whoever runs init administers the gallery
+fs users add demo-enroller --role enroller  # each task is done by a user whose role allows it
+fs users add demo-operator --role operator
+fs users add demo-auditor --role auditor
+fs --actor demo-enroller enroll "$photos/astronaut.jpg" --subject "Eileen Collins" \
+    --source "scikit-image sample photo (NASA)" --basis consent
+fs --actor demo-enroller enroll "$photos/hopper.jpg" --subject "Grace Hopper" \
+    --source "matplotlib sample photo (US Navy)" --basis public-task
+fs --actor demo-operator identify "$photos/probe.jpg" --purpose "quickstart demonstration" --case DEMO-1
+fs --actor demo-operator verify "$photos/probe.jpg" "$photos/astronaut.jpg"
+fs --actor demo-auditor audit verify

@@ -22,9 +22,10 @@ import pytest
 import skimage.data
 from PIL import Image, ImageEnhance
 
-import facesearch
 from facesearch.engine import Engine
 from facesearch.models import DlibModels
+
+from helpers import init_staffed
 
 
 def _jpeg(image: Image.Image, quality: int = 92) -> bytes:
@@ -96,15 +97,19 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path])
 
 @pytest.fixture
 def engine(tmp_path: Path, models: DlibModels) -> Iterator[Engine]:
-    with facesearch.init(tmp_path / "home", actor="tester", models=models) as eng:
+    with init_staffed(tmp_path / "home", actor="tester", models=models) as eng:
         yield eng
 
 
 @pytest.fixture
 def enrolled(engine: Engine, photos: dict[str, Path]) -> Engine:
     """A gallery holding Eileen Collins (astronaut) and Grace Hopper."""
-    engine.enroll(photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent")
-    engine.enroll(photos["hopper"], subject="Grace Hopper", source="matplotlib sample", basis="public-task")
+    engine.acting_as("enroller").enroll(
+        photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent"
+    )
+    engine.acting_as("enroller").enroll(
+        photos["hopper"], subject="Grace Hopper", source="matplotlib sample", basis="public-task"
+    )
     return engine
 
 

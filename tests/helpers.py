@@ -4,15 +4,34 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+import facesearch
 from facesearch.engine import Engine
 from facesearch.index.base import unit_rows
 from facesearch.types import Metric
 
 SHARED_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
+
+
+STAFF = {"enroller": "enroller", "operator": "operator", "verifier": "verifier", "auditor": "auditor"}  # name: role
+
+
+def staffed(engine: Engine) -> Engine:
+    """The gallery with one user of every role but admin (its creator), each named after the role."""
+    known = {u.name for u in engine.accounts.users()}
+    for name, role in STAFF.items():
+        if name not in known:
+            engine.accounts.add_user(name, role)
+    return engine
+
+
+def init_staffed(home: Path, **options: Any) -> Engine:
+    """facesearch.init, then :func:`staffed`."""
+    return staffed(facesearch.init(home, **options))
 
 
 def file_digest(path: Path) -> str | None:
@@ -24,7 +43,7 @@ def snapshot(engine: Engine) -> tuple[object, ...]:
     return (
         file_digest(engine.home.database),
         {p.name: file_digest(p) for p in sorted(engine.home.index_dir.iterdir())},
-        [e.hash for e in engine.audit_events()],
+        [e.hash for e in engine.acting_as("auditor").audit_events()],
         engine.subjects(),
     )
 

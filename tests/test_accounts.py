@@ -52,7 +52,7 @@ def as_user(gallery: Engine, name: str) -> Engine:
 def test_the_creator_of_a_gallery_is_its_admin(gallery: Engine) -> None:
     users = {u.name: u.role for u in gallery.accounts.users()}
     assert users == {"founder": Role.ADMIN, **{f"{r.value}-1": r for r in Role if r is not Role.ADMIN}}
-    added = gallery.audit_events(action="user.add")
+    added = gallery.acting_as("auditor-1").audit_events(action="user.add")
     assert [e.details["user"] for e in added] == ["founder", "enroller-1", "operator-1", "verifier-1", "auditor-1"]
     assert all(e.actor == "founder" for e in added)
 
@@ -75,7 +75,7 @@ def test_only_an_admin_manages_users_and_tokens(
     with pytest.raises(PermissionDeniedError, match=f"the {role.value} role may not"):
         act(as_user(gallery, f"{role.value}-1"))
     assert gallery.accounts.users() == before
-    [refusal] = gallery.audit_events(action="policy.refused")
+    [refusal] = gallery.acting_as("auditor-1").audit_events(action="policy.refused")
     assert refusal.actor == f"{role.value}-1" and refusal.details["permission"].startswith("manage")
     assert gallery.audit_verify().ok
 
@@ -86,7 +86,7 @@ def test_unknown_and_disabled_actors_are_refused(gallery: Engine, actor: str) ->
     gallery.accounts.disable_user("disabled-one")
     with pytest.raises(PermissionDeniedError, match="not a user" if actor == "stranger" else "disabled"):
         as_user(gallery, actor).accounts.users()
-    assert gallery.audit_events(action="policy.refused")[-1].actor == actor
+    assert gallery.acting_as("auditor-1").audit_events(action="policy.refused")[-1].actor == actor
 
 
 def test_tokens_are_stored_only_as_salted_hashes_and_authenticate(gallery: Engine) -> None:
@@ -96,9 +96,9 @@ def test_tokens_are_stored_only_as_salted_hashes_and_authenticate(gallery: Engin
     database = gallery.home.database.read_bytes()
     assert first.token.encode() not in database and first.token.split("_", 2)[2].encode() not in database
     assert gallery.authenticate(first.token).name == "operator-1"
-    issued = gallery.audit_events(action="token.issue")
+    issued = gallery.acting_as("auditor-1").audit_events(action="token.issue")
     assert [e.details["token_id"] for e in issued] == [first.id, second.id]
-    assert all(first.token not in str(e.to_dict()) for e in gallery.audit_events())
+    assert all(first.token not in str(e.to_dict()) for e in gallery.acting_as("auditor-1").audit_events())
 
 
 def test_wrong_malformed_revoked_and_disabled_tokens_are_refused(gallery: Engine) -> None:
@@ -116,7 +116,7 @@ def test_wrong_malformed_revoked_and_disabled_tokens_are_refused(gallery: Engine
     gallery.accounts.disable_user("verifier-1")
     with pytest.raises(AuthenticationError):
         gallery.authenticate(other.token)  # disabling revoked it
-    assert len(gallery.audit_events(action="auth.failed")) == 7
+    assert len(gallery.acting_as("auditor-1").audit_events(action="auth.failed")) == 7
     assert gallery.audit_verify().ok
 
 
@@ -129,3 +129,43 @@ def test_bad_management_requests_name_the_problem(gallery: Engine) -> None:
         gallery.accounts.issue_token("nobody")
     with pytest.raises(InputError, match="no token"):
         gallery.accounts.revoke_token("feedfacefeedface")
+
+
+# Every core entry point against every role: who may call it, per the matrix.
+ENTRY_POINTS: list[tuple[str, set[Role], Callable[[Engine, Path], Any]]] = [
+    ("enroll", {Role.ENROLLER}, lambda e, p: e.enroll(p, subject="X", source="s", basis="consent")),
+    ("enroll-dir", {Role.ENROLLER}, lambda e, p: e.enroll_directory(p.parent, source="s", basis="consent")),
+    ("identify", {Role.OPERATOR}, lambda e, p: e.identify(p, purpose="p", case="c")),
+    ("verify", {Role.OPERATOR}, lambda e, p: e.verify(p, p)),
+    ("erase", {Role.ADMIN}, lambda e, p: e.erase("Nobody", reason="r")),
+    ("calibrate", {Role.ADMIN}, lambda e, p: e.calibrate(p.parent, target_fmr=0.1)),
+    ("rebuild index", {Role.ADMIN}, lambda e, p: e.rebuild_index()),
+    ("index status", {Role.ADMIN, Role.AUDITOR}, lambda e, p: e.index_info()),
+    ("list subjects", {Role.ADMIN, Role.ENROLLER, Role.AUDITOR}, lambda e, p: e.subjects()),
+    ("read the audit log", {Role.AUDITOR}, lambda e, p: e.audit_events()),
+    ("check the audit chain", {Role.ADMIN, Role.AUDITOR}, lambda e, p: e.audit_verify()),
+]
+REFUSALS = [(what, role, act) for what, allowed, act in ENTRY_POINTS for role in Role if role not in allowed]
+
+
+@pytest.mark.parametrize("what, role, act", REFUSALS, ids=[f"{w}-by-{r.value}" for w, r, _ in REFUSALS])
+def test_each_entry_point_refuses_roles_without_its_permission(
+    gallery: Engine, tmp_path: Path, what: str, role: Role, act: Callable[[Engine, Path], Any]
+) -> None:
+    photo = tmp_path / "people" / "X" / "photo.jpg"  # never read: the refusal comes first
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(b"not looked at")
+    actor = "founder" if role is Role.ADMIN else f"{role.value}-1"
+    events = len(gallery.acting_as("auditor-1").audit_events())
+    with pytest.raises(PermissionDeniedError, match=f"the {role.value} role may not"):
+        act(gallery.acting_as(actor), photo)
+    after = gallery.acting_as("auditor-1").audit_events()
+    assert len(after) == events + 1 and after[-1].action == "policy.refused" and after[-1].actor == actor
+    assert gallery.subjects() == [] and gallery.audit_verify().ok
+
+
+def test_acting_as_another_user_shares_the_gallery_and_leaves_it_open(gallery: Engine) -> None:
+    view = gallery.acting_as("auditor-1")
+    with view:
+        assert view.actor == "auditor-1" and view.audit_events()
+    assert gallery.subjects() == []  # the original's store is still open

@@ -89,8 +89,10 @@ def test_evaluate_a_small_real_dataset_end_to_end(
 def test_calibration_sets_the_threshold_and_scores_carry_their_fmr(
     labelled_dataset: Path, engine: Engine, photos: dict[str, Path]
 ) -> None:
-    engine.enroll([photos["astronaut"]], subject="Eileen Collins", source="NASA", basis="public-task")
-    before = engine.identify(photos["probe"], purpose="check", case="C-1")
+    engine.acting_as("enroller").enroll(
+        [photos["astronaut"]], subject="Eileen Collins", source="NASA", basis="public-task"
+    )
+    before = engine.acting_as("operator").identify(photos["probe"], purpose="check", case="C-1")
     assert before.threshold.source == "published"
     shipped = reference_curve(engine.spec)  # without one, FMRs are unmeasured until calibration
     assert (before.faces[0].candidates[0].expected_fmr is None) == (shipped is None)
@@ -105,12 +107,12 @@ def test_calibration_sets_the_threshold_and_scores_carry_their_fmr(
     stored = engine.calibration()
     assert stored is not None and stored.created_at == calibration.created_at
     assert (stored.threshold, stored.curve) == (calibration.threshold, calibration.curve)
-    [event] = engine.audit_events(action="gallery.calibrate")
+    [event] = engine.acting_as("auditor").audit_events(action="gallery.calibrate")
     assert event.seq == calibration.audit_seq
     assert event.details["dataset_sha256"] == calibration.dataset_sha256
     assert event.details["threshold"] == calibration.threshold
 
-    after = engine.identify(photos["probe"], purpose="check", case="C-1")
+    after = engine.acting_as("operator").identify(photos["probe"], purpose="check", case="C-1")
     assert after.threshold.source == "calibrated"
     assert after.threshold.score == calibration.threshold
     assert after.threshold.fmr == 0.2
@@ -118,5 +120,5 @@ def test_calibration_sets_the_threshold_and_scores_carry_their_fmr(
     assert top.subject == "Eileen Collins" and top.clears_threshold
     assert top.expected_fmr is not None and top.expected_fmr <= 1 / 16
     assert "fewer than 1 in 16" in top.fmr_meaning
-    verdict = engine.verify(photos["astronaut"], photos["hopper"])
+    verdict = engine.acting_as("operator").verify(photos["astronaut"], photos["hopper"])
     assert verdict.threshold.source == "calibrated" and verdict.expected_fmr is not None

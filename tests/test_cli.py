@@ -13,15 +13,25 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import facesearch
 from facesearch.models import DLIB_RESNET_V1_MIRRORED
+
+from helpers import staffed
 
 pytestmark = pytest.mark.model
 
 
+ACTOR_FOR = {"enroll": "enroller", "enroll-dir": "enroller", "identify": "operator", "verify": "operator"}
+
+
 def run(home: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The CLI as a new process, acting as the user whose role the command needs (see
+    helpers.STAFF); cli-tester, who ran init, is the admin. A later --actor in ``args`` wins."""
     env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200"}
+    command = str(args[0]) if args else ""
+    actor = "auditor" if args[:2] == ("audit", "show") else ACTOR_FOR.get(command, "cli-tester")
     return subprocess.run(
-        [sys.executable, "-m", "facesearch", "--actor", "cli-tester", *map(str, args)],
+        [sys.executable, "-m", "facesearch", "--actor", actor, *map(str, args)],
         capture_output=True,
         text=True,
         env=env,
@@ -33,6 +43,8 @@ def run(home: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
 def home(tmp_path: Path, photos: dict[str, Path]) -> Path:
     place = tmp_path / "home"
     assert run(place, "init").returncode == 0
+    with facesearch.open(place, actor="cli-tester") as admin:
+        staffed(admin)
     enrolled = run(
         place,
         "enroll",
@@ -112,8 +124,16 @@ def test_verify_subjects_erase_and_audit(home: Path, photos: dict[str, Path]) ->
     checked = run(home, "audit", "verify")
     assert checked.returncode == 0 and "intact" in checked.stdout
     events = json.loads(run(home, "audit", "show", "--json").stdout)
-    assert [e["action"] for e in events] == ["gallery.init", "face.enroll", "search.verify", "subject.erase"]
-    assert all(e["actor"] == "cli-tester" for e in events)
+    staff = ["user.add"] * 5  # cli-tester as admin, then one user of each other role
+    assert [e["action"] for e in events] == ["gallery.init", *staff, "face.enroll", "search.verify", "subject.erase"]
+    by_action = {e["action"]: e["actor"] for e in events}
+    assert by_action == {
+        "gallery.init": "cli-tester",
+        "user.add": "cli-tester",
+        "face.enroll": "enroller",
+        "search.verify": "operator",
+        "subject.erase": "cli-tester",
+    }
 
 
 def test_audit_verify_fails_on_tampering(home: Path) -> None:
@@ -144,7 +164,7 @@ def test_concurrent_processes_keep_gallery_index_and_chain_consistent(home: Path
     jobs = [
         [
             *base,
-            "a",
+            "enroller",
             "enroll",
             str(photos["hopper"]),
             "--subject",
@@ -154,8 +174,19 @@ def test_concurrent_processes_keep_gallery_index_and_chain_consistent(home: Path
             "--basis",
             "consent",
         ],
-        [*base, "b", "identify", str(photos["probe"]), "--purpose", "p", "--case", "c"],
-        [*base, "c", "enroll", str(photos["small_face"]), "--subject", "E", "--source", "s", "--basis", "consent"],
+        [*base, "operator", "identify", str(photos["probe"]), "--purpose", "p", "--case", "c"],
+        [
+            *base,
+            "enroller",
+            "enroll",
+            str(photos["small_face"]),
+            "--subject",
+            "E",
+            "--source",
+            "s",
+            "--basis",
+            "consent",
+        ],
     ]
     procs = [subprocess.Popen(job, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for job in jobs]
     codes = [p.wait(timeout=300) for p in procs]
@@ -232,7 +263,7 @@ def test_enroll_dir_killed_mid_run_finishes_on_rerun(home: Path, labelled_datase
     args = ["enroll-dir", root, "--source", "archive", "--basis", "public-task", "--workers", "1"]
     env = os.environ | {"FACESEARCH_HOME": str(home)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "facesearch", *map(str, args)],
+        [sys.executable, "-m", "facesearch", "--actor", "enroller", *map(str, args)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -264,7 +295,8 @@ def test_users_and_tokens_from_the_command_line(home: Path) -> None:
     added = run(home, "users", "add", "olga", "--role", "operator")
     assert added.returncode == 0 and "added user olga (operator)" in added.stdout
     listed = json.loads(run(home, "users", "list", "--json").stdout)
-    assert {u["name"]: u["role"] for u in listed} == {admin: "admin", "olga": "operator"}
+    staff = {name: name for name in ("enroller", "operator", "verifier", "auditor")}  # the fixture's
+    assert {u["name"]: u["role"] for u in listed} == {admin: "admin", "olga": "operator", **staff}
     issued = run(home, "tokens", "issue", "olga")
     token = issued.stdout.strip().splitlines()[-1]
     assert issued.returncode == 0 and token.startswith("fs_")

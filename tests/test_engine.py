@@ -26,13 +26,15 @@ from facesearch.models import DLIB_RESNET_V1_MIRRORED, DlibModels
 from facesearch.search import compare
 from facesearch.types import Embedding, EnrollStatus, Metric
 
-from helpers import file_digest, index_bytes, index_form_bytes, snapshot, vector_bytes
+from helpers import file_digest, index_bytes, index_form_bytes, init_staffed, snapshot, vector_bytes
 
 pytestmark = pytest.mark.model
 
 
 def test_identify_finds_enrolled_person_at_rank_one(enrolled: Engine, photos: dict[str, Path]) -> None:
-    result = enrolled.identify(photos["probe"], purpose="missing person search", case="MP-7", top_k=5)
+    result = enrolled.acting_as("operator").identify(
+        photos["probe"], purpose="missing person search", case="MP-7", top_k=5
+    )
     assert len(result.faces) == 1
     candidates = result.faces[0].candidates
     assert [c.rank for c in candidates] == [1, 2]
@@ -50,15 +52,15 @@ def test_identify_finds_enrolled_person_at_rank_one(enrolled: Engine, photos: di
 
 
 def test_same_person_scores_closer_than_different_people(engine: Engine, photos: dict[str, Path]) -> None:
-    same = engine.verify(photos["astronaut"], photos["probe"])
-    different = engine.verify(photos["astronaut"], photos["hopper"])
+    same = engine.acting_as("operator").verify(photos["astronaut"], photos["probe"])
+    different = engine.acting_as("operator").verify(photos["astronaut"], photos["hopper"])
     assert same.score > different.score
     assert same.same_person and not different.same_person
     assert same.threshold.score == different.threshold.score == DLIB_RESNET_V1_MIRRORED.published_threshold
 
 
 def test_probe_with_several_faces_searches_each(enrolled: Engine, photos: dict[str, Path]) -> None:
-    result = enrolled.identify(photos["two_faces"], purpose="review", case="C-2")
+    result = enrolled.acting_as("operator").identify(photos["two_faces"], purpose="review", case="C-2")
     best = {face.candidates[0].subject for face in result.faces if face.candidates[0].clears_threshold}
     assert best == {"Eileen Collins", "Grace Hopper"}
     lefts = {face.candidates[0].subject: face.box.left for face in result.faces if face.candidates[0].clears_threshold}
@@ -66,13 +68,13 @@ def test_probe_with_several_faces_searches_each(enrolled: Engine, photos: dict[s
 
 
 def test_top_k_limits_candidates(enrolled: Engine, photos: dict[str, Path]) -> None:
-    result = enrolled.identify(photos["probe"], purpose="review", case="C-3", top_k=1)
+    result = enrolled.acting_as("operator").identify(photos["probe"], purpose="review", case="C-3", top_k=1)
     assert [c.subject for c in result.faces[0].candidates] == ["Eileen Collins"]
 
 
 def test_enrolling_same_file_twice_is_a_reported_no_op(enrolled: Engine, photos: dict[str, Path]) -> None:
     before = snapshot(enrolled)
-    again = enrolled.enroll(
+    again = enrolled.acting_as("enroller").enroll(
         photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent"
     )
     assert [i.status for i in again.images] == [EnrollStatus.ALREADY_ENROLLED]
@@ -84,7 +86,7 @@ def test_one_bad_photo_refuses_the_whole_enrollment(
 ) -> None:
     before = snapshot(enrolled)
     with pytest.raises(FacesearchError):
-        enrolled.enroll(
+        enrolled.acting_as("enroller").enroll(
             [photos["probe"], bad_files["truncated-image"]], subject="Eileen Collins", source="s", basis="consent"
         )
     assert snapshot(enrolled) == before
@@ -93,12 +95,12 @@ def test_one_bad_photo_refuses_the_whole_enrollment(
 def test_same_file_under_another_subject_is_refused(enrolled: Engine, photos: dict[str, Path]) -> None:
     before = snapshot(enrolled)
     with pytest.raises(DuplicateImageError):
-        enrolled.enroll(photos["hopper"], subject="Someone Else", source="s", basis="consent")
+        enrolled.acting_as("enroller").enroll(photos["hopper"], subject="Someone Else", source="s", basis="consent")
     assert snapshot(enrolled) == before
 
 
 def test_enrollment_records_provenance(engine: Engine, photos: dict[str, Path]) -> None:
-    engine.enroll(
+    engine.acting_as("enroller").enroll(
         photos["hopper"],
         subject="Grace Hopper",
         source="US Navy archive",
@@ -112,7 +114,7 @@ def test_enrollment_records_provenance(engine: Engine, photos: dict[str, Path]) 
         1,
         "2099-12-31",
     )
-    [event] = engine.audit_events(action="face.enroll")
+    [event] = engine.acting_as("auditor").audit_events(action="face.enroll")
     assert event.details["source"] == "US Navy archive"
     assert event.details["lawful_basis"] == "public-task"
     assert event.details["subject_id"] == summary.subject_id
@@ -121,7 +123,9 @@ def test_enrollment_records_provenance(engine: Engine, photos: dict[str, Path]) 
 
 def test_erase_is_physical(enrolled: Engine, photos: dict[str, Path]) -> None:
     [hopper] = [s for s in enrolled.subjects() if s.name == "Grace Hopper"]
-    face_id = enrolled.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0].face_id
+    face_id = (
+        enrolled.acting_as("operator").identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0].face_id
+    )
     template = vector_bytes(enrolled, face_id)
     indexed = index_form_bytes(enrolled, face_id)
     assert template in enrolled.home.database.read_bytes()
@@ -135,10 +139,10 @@ def test_erase_is_physical(enrolled: Engine, photos: dict[str, Path]) -> None:
     files = [f for f in enrolled.home.root.rglob("*") if f.is_file()]
     assert not [f for f in files if template in f.read_bytes() or indexed in f.read_bytes()]
     assert [s.name for s in enrolled.subjects()] == ["Eileen Collins"]
-    erasure = enrolled.audit_events(action="subject.erase")[-1]
+    erasure = enrolled.acting_as("auditor").audit_events(action="subject.erase")[-1]
     assert erasure.details["subject_id"] == hopper.subject_id
     assert "Grace Hopper" not in str(erasure.to_dict())
-    candidates = enrolled.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates
+    candidates = enrolled.acting_as("operator").identify(photos["hopper"], purpose="p", case="c").faces[0].candidates
     assert [c.subject for c in candidates] == ["Eileen Collins"]
     assert enrolled.audit_verify().ok
 
@@ -151,29 +155,32 @@ def test_erase_unknown_subject(enrolled: Engine) -> None:
 
 
 def test_every_use_is_audited_and_chain_verifies(enrolled: Engine, photos: dict[str, Path]) -> None:
-    enrolled.identify(photos["probe"], purpose="missing person search", case="MP-7")
-    enrolled.verify(photos["probe"], photos["astronaut"], purpose="check", case="MP-7")
-    actions = [e.action for e in enrolled.audit_events()]
-    assert actions == ["gallery.init", "face.enroll", "face.enroll", "search.identify", "search.verify"]
-    search = enrolled.audit_events(action="search.identify")[0]
-    assert (search.purpose, search.case, search.actor) == ("missing person search", "MP-7", "tester")
+    enrolled.acting_as("operator").identify(photos["probe"], purpose="missing person search", case="MP-7")
+    enrolled.acting_as("operator").verify(photos["probe"], photos["astronaut"], purpose="check", case="MP-7")
+    actions = [e.action for e in enrolled.acting_as("auditor").audit_events()]
+    staff = ["user.add"] * 5  # the creator as admin, then one user of each other role
+    assert actions == ["gallery.init", *staff, "face.enroll", "face.enroll", "search.identify", "search.verify"]
+    search = enrolled.acting_as("auditor").audit_events(action="search.identify")[0]
+    assert (search.purpose, search.case, search.actor) == ("missing person search", "MP-7", "operator")
     assert search.probe_sha256 and len(search.probe_sha256) == 64
     assert search.details["faces"][0][0]["rank"] == 1
     report = enrolled.audit_verify()
-    assert report.ok and report.events == 5
+    assert report.ok and report.events == 10
 
 
 @pytest.mark.parametrize(
     "tamper, first_bad",
     [
-        ("UPDATE audit_events SET purpose = 'curiosity' WHERE seq = 4", 4),
-        ("UPDATE audit_events SET details = replace(details, 'consent', 'contract') WHERE seq = 2", 2),
+        # seq 1 init, 2-6 users added, 7-8 enrollments, 9 the search
+        ("UPDATE audit_events SET purpose = 'curiosity' WHERE seq = 9", 9),
+        ("UPDATE audit_events SET details = replace(details, 'consent', 'contract') WHERE seq = 7", 7),
+        ("UPDATE audit_events SET details = replace(details, 'operator', 'admin') WHERE seq = 4", 4),
         ("DELETE FROM audit_events WHERE seq = 3", 3),
-        ("DELETE FROM audit_events WHERE seq = 4", 4),
+        ("DELETE FROM audit_events WHERE seq = 9", 9),
     ],
 )
 def test_tampered_audit_row_is_detected(enrolled: Engine, photos: dict[str, Path], tamper: str, first_bad: int) -> None:
-    enrolled.identify(photos["probe"], purpose="missing person search", case="MP-7")
+    enrolled.acting_as("operator").identify(photos["probe"], purpose="missing person search", case="MP-7")
     with enrolled.store.engine.begin() as conn:
         conn.exec_driver_sql(tamper)
     report = enrolled.audit_verify()
@@ -193,15 +200,15 @@ def test_index_is_rebuilt_when_missing_corrupt_or_stale(
         lambda: index_file.write_bytes(good[: len(good) // 2]),
     ):
         damage()
-        with facesearch.open(stale_home, actor="t", models=models) as reopened:
-            result = reopened.identify(photos["probe"], purpose="p", case="c")
+        with facesearch.open(stale_home, actor="tester", models=models) as reopened:
+            result = reopened.acting_as("operator").identify(photos["probe"], purpose="p", case="c")
             assert result.faces[0].candidates[0].subject == "Eileen Collins"
             assert result.gallery_size == 2
     # stale: an index saved before the last enrollment must not be used
     index_file.write_bytes(good)
     enrolled.erase("Grace Hopper", reason="r")
     index_file.write_bytes(good)
-    with facesearch.open(stale_home, actor="t", models=models) as reopened:
+    with facesearch.open(stale_home, actor="tester", models=models) as reopened:
         assert reopened.index_info().size == 1
 
 
@@ -209,18 +216,20 @@ def test_enrollments_are_appended_to_a_log_that_reopening_replays(
     enrolled: Engine, photos: dict[str, Path], models: DlibModels
 ) -> None:
     index_file, log = enrolled.home.index_dir / "exact.idx", enrolled.home.index_dir / "exact.log"
-    hopper = enrolled.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0].face_id
+    hopper = (
+        enrolled.acting_as("operator").identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0].face_id
+    )
     assert log.exists() and vector_bytes(enrolled, hopper) in log.read_bytes()
     assert index_form_bytes(enrolled, hopper) not in index_file.read_bytes()  # the file was not rewritten
     saved = file_digest(index_file)
     with facesearch.open(enrolled.home.root, actor="t", models=models) as reopened:
-        found = reopened.identify(photos["hopper"], purpose="p", case="c")
+        found = reopened.acting_as("operator").identify(photos["hopper"], purpose="p", case="c")
         assert found.gallery_size == 2 and found.faces[0].candidates[0].subject == "Grace Hopper"
     assert file_digest(index_file) == saved  # replayed, not rebuilt
 
     log.write_bytes(log.read_bytes()[:-10])  # a record torn by a crash mid-append
     with facesearch.open(enrolled.home.root, actor="t", models=models) as reopened:
-        found = reopened.identify(photos["hopper"], purpose="p", case="c")
+        found = reopened.acting_as("operator").identify(photos["hopper"], purpose="p", case="c")
         assert found.gallery_size == 2 and found.faces[0].candidates[0].subject == "Grace Hopper"
     assert file_digest(index_file) != saved and not log.exists()  # rebuilt from the gallery
 
@@ -232,15 +241,17 @@ def test_an_index_from_another_gallery_at_the_same_generation_is_not_used(
     hash does not, so a foreign index is rebuilt instead of answering for the wrong faces."""
     homes = {}
     for name, second in (("x", "hopper"), ("y", "probe")):
-        with facesearch.init(tmp_path / name, actor="t", models=models) as engine:
-            engine.enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
-            engine.enroll(photos[second], subject=f"Second {name}", source="s", basis="consent")
+        with init_staffed(tmp_path / name, actor="t", models=models) as engine:
+            engine.acting_as("enroller").enroll(
+                photos["astronaut"], subject="Eileen Collins", source="s", basis="consent"
+            )
+            engine.acting_as("enroller").enroll(photos[second], subject=f"Second {name}", source="s", basis="consent")
             homes[name] = engine.home
     y_index = homes["y"].index_dir
     shutil.rmtree(y_index)
     shutil.copytree(homes["x"].index_dir, y_index)  # x's index: same generation, other faces
     with facesearch.open(homes["y"].root, actor="t", models=models) as engine:
-        top = engine.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0]
+        top = engine.acting_as("operator").identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0]
         assert not top.clears_threshold  # Grace Hopper is not in gallery y
         assert engine.index_info().size == 2
 
@@ -263,13 +274,13 @@ def test_gallery_of_another_model_is_refused_at_open(engine: Engine) -> None:
     with pytest.raises(ModelMismatchError, match="arcface_r100"):
         facesearch.open(engine.home.root)
     with pytest.raises(ModelMismatchError, match="arcface_r100"):
-        facesearch.init(engine.home.root)  # re-running init is no way around it
+        init_staffed(engine.home.root)  # re-running init is no way around it
 
 
 def test_probe_without_face(enrolled: Engine, photos: dict[str, Path]) -> None:
     before = snapshot(enrolled)
     with pytest.raises(NoFaceError):
-        enrolled.identify(photos["cat"], purpose="p", case="c")
+        enrolled.acting_as("operator").identify(photos["cat"], purpose="p", case="c")
     assert snapshot(enrolled) == before
 
 
@@ -286,14 +297,14 @@ def test_enroll_directory_reports_rejections_by_reason(
             (root / name / f.name).write_bytes(f.read_bytes())
     (root / "loose.jpg").write_bytes(photos["probe"].read_bytes())
     progress = []
-    result = engine.enroll_directory(
+    result = engine.acting_as("enroller").enroll_directory(
         root, source="archive box 3", basis="legitimate-interest", on_progress=progress.append
     )
     assert (result.subjects, result.enrolled, result.already_enrolled) == (2, 2, 0)
     assert result.rejected_by_reason() == {"no-face": 1, "no-subject-folder": 1, "truncated-image": 1}
     assert [p.done for p in progress] == [0, 1, 2, 3, 4] and progress[-1].total == 4
     assert {s.name for s in engine.subjects()} == {"Eileen Collins", "Grace Hopper"}
-    again = engine.enroll_directory(root, source="archive box 3", basis="legitimate-interest")
+    again = engine.acting_as("enroller").enroll_directory(root, source="archive box 3", basis="legitimate-interest")
     assert (again.enrolled, again.already_enrolled) == (0, 2)
 
 
@@ -302,8 +313,10 @@ def test_enroll_directory_in_parallel_enrolls_the_same_faces(
 ) -> None:
     results = {}
     for workers in (1, 2):
-        with facesearch.init(tmp_path / f"h{workers}", actor="t", models=models) as engine:
-            summary = engine.enroll_directory(labelled_dataset, source="s", basis="consent", workers=workers)
+        with init_staffed(tmp_path / f"h{workers}", actor="t", models=models) as engine:
+            summary = engine.acting_as("enroller").enroll_directory(
+                labelled_dataset, source="s", basis="consent", workers=workers
+            )
             with engine.store.transaction() as session:
                 images = engine.store.enrolled_images(session)
             results[workers] = (summary.enrolled, summary.rejected_by_reason(), sorted(images))
@@ -315,12 +328,14 @@ def test_small_face_is_refused_for_enrollment_but_searched_with_warning(
     tmp_path: Path, photos: dict[str, Path], models: DlibModels
 ) -> None:
     settings = facesearch.Settings(upsample=2)  # finds faces down to about 20 px
-    with facesearch.init(tmp_path / "h", actor="t", settings=settings, models=models) as engine:
+    with init_staffed(tmp_path / "h", actor="t", settings=settings, models=models) as engine:
         with pytest.raises(LowQualityFaceError, match="face-too-small") as caught:
-            engine.enroll(photos["small_face"], subject="Eileen Collins", source="s", basis="consent")
+            engine.acting_as("enroller").enroll(
+                photos["small_face"], subject="Eileen Collins", source="s", basis="consent"
+            )
         assert caught.value.reason == "face-too-small"
-        engine.enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
-        result = engine.identify(photos["small_face"], purpose="p", case="c")
+        engine.acting_as("enroller").enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
+        result = engine.acting_as("operator").identify(photos["small_face"], purpose="p", case="c")
         [face] = [f for f in result.faces if f.candidates[0].clears_threshold]
         assert face.candidates[0].subject == "Eileen Collins"
         assert any(w.startswith("face-too-small") for w in face.warnings)
@@ -330,13 +345,15 @@ def test_photos_as_bytes_and_optional_crops_are_erased_too(
     tmp_path: Path, photos: dict[str, Path], models: DlibModels
 ) -> None:
     settings = facesearch.Settings(keep_crops=True)
-    with facesearch.init(tmp_path / "h", actor="t", settings=settings, models=models) as engine:
-        result = engine.enroll(photos["hopper"].read_bytes(), subject="Grace Hopper", source="s", basis="consent")
+    with init_staffed(tmp_path / "h", actor="t", settings=settings, models=models) as engine:
+        result = engine.acting_as("enroller").enroll(
+            photos["hopper"].read_bytes(), subject="Grace Hopper", source="s", basis="consent"
+        )
         [image] = result.images
         with engine.store.engine.connect() as conn:
             crop = conn.exec_driver_sql("SELECT crop_jpeg FROM faces WHERE id = ?", (image.face_id,)).scalar_one()
         assert crop[:2] == b"\xff\xd8"  # a JPEG
-        found = engine.identify(photos["hopper"].read_bytes(), purpose="p", case="c")
+        found = engine.acting_as("operator").identify(photos["hopper"].read_bytes(), purpose="p", case="c")
         assert found.faces[0].candidates[0].subject == "Grace Hopper"
         engine.erase("Grace Hopper", reason="r")
         assert bytes(crop[100:200]) not in engine.home.database.read_bytes()
@@ -346,9 +363,9 @@ def test_photos_as_bytes_and_optional_crops_are_erased_too(
 def test_cnn_detector_finds_and_embeds_the_same_face(
     tmp_path: Path, photos: dict[str, Path], models: DlibModels
 ) -> None:
-    with facesearch.init(tmp_path / "h", actor="t", settings=facesearch.Settings(detector="cnn"), models=models) as e:
-        e.enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
-        result = e.identify(photos["probe"], purpose="p", case="c")
+    with init_staffed(tmp_path / "h", actor="t", settings=facesearch.Settings(detector="cnn"), models=models) as e:
+        e.acting_as("enroller").enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
+        result = e.acting_as("operator").identify(photos["probe"], purpose="p", case="c")
         top = result.faces[0].candidates[0]
         assert (top.subject, top.clears_threshold) == ("Eileen Collins", True)
 
@@ -356,13 +373,13 @@ def test_cnn_detector_finds_and_embeds_the_same_face(
 def test_fallback_detector_finds_faces_the_hog_detector_misses(
     enrolled: Engine, photos: dict[str, Path], tmp_path: Path, models: DlibModels
 ) -> None:
-    result = enrolled.identify(photos["hopper_tilted"], purpose="p", case="c")
+    result = enrolled.acting_as("operator").identify(photos["hopper_tilted"], purpose="p", case="c")
     top = result.faces[0].candidates[0]
     assert (top.subject, top.clears_threshold) == ("Grace Hopper", True)
     hog_only = facesearch.Settings(fallback_detector="none")
     strict = facesearch.open(enrolled.home.root, actor="t", settings=hog_only, models=models)
     with strict, pytest.raises(NoFaceError):
-        strict.identify(photos["hopper_tilted"], purpose="p", case="c")
+        strict.acting_as("operator").identify(photos["hopper_tilted"], purpose="p", case="c")
 
 
 def test_mirror_averaged_embeddings_are_symmetric_and_have_their_own_model_id(
@@ -372,11 +389,11 @@ def test_mirror_averaged_embeddings_are_symmetric_and_have_their_own_model_id(
     buffer = io.BytesIO()
     mirrored.save(buffer, format="JPEG", quality=92)
     plain_settings = facesearch.Settings(embed_mirrored=False)
-    with facesearch.init(tmp_path / "plain", actor="t", settings=plain_settings, models=models) as plain:
-        plain_score = plain.verify(photos["astronaut"], buffer.getvalue()).score
+    with init_staffed(tmp_path / "plain", actor="t", settings=plain_settings, models=models) as plain:
+        plain_score = plain.acting_as("operator").verify(photos["astronaut"], buffer.getvalue()).score
         assert plain.spec.model_id == "dlib_face_recognition_resnet_model_v1"
-    with facesearch.init(tmp_path / "mirror", actor="t", models=models) as mirror:
-        mirror_score = mirror.verify(photos["astronaut"], buffer.getvalue()).score
+    with init_staffed(tmp_path / "mirror", actor="t", models=models) as mirror:
+        mirror_score = mirror.acting_as("operator").verify(photos["astronaut"], buffer.getvalue()).score
     assert mirror_score > 0.9 and mirror_score > plain_score + 0.05  # a face and its mirror embed alike
     with pytest.raises(ModelMismatchError):
         facesearch.open(tmp_path / "plain", models=models)  # default settings embed mirrored
@@ -387,13 +404,23 @@ def test_approximate_gallery_searches_and_erases_physically(
     tmp_path: Path, models: DlibModels, photos: dict[str, Path], backend: str
 ) -> None:
     settings = Settings(index_backend=backend)
-    with facesearch.init(tmp_path / "home", actor="tester", models=models, settings=settings) as engine:
-        engine.enroll(photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent")
-        engine.enroll(photos["hopper"], subject="Grace Hopper", source="matplotlib sample", basis="public-task")
+    with init_staffed(tmp_path / "home", actor="tester", models=models, settings=settings) as engine:
+        engine.acting_as("enroller").enroll(
+            photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent"
+        )
+        engine.acting_as("enroller").enroll(
+            photos["hopper"], subject="Grace Hopper", source="matplotlib sample", basis="public-task"
+        )
         assert engine.index_info().backend == backend
-        top = engine.identify(photos["probe"], purpose="p", case="c").faces[0].candidates[0]
+        top = engine.acting_as("operator").identify(photos["probe"], purpose="p", case="c").faces[0].candidates[0]
         assert top.subject == "Eileen Collins" and top.clears_threshold
-        hopper = engine.identify(photos["hopper"], purpose="p", case="c").faces[0].candidates[0].face_id
+        hopper = (
+            engine.acting_as("operator")
+            .identify(photos["hopper"], purpose="p", case="c")
+            .faces[0]
+            .candidates[0]
+            .face_id
+        )
         stored = [index_form_bytes(engine, hopper), vector_bytes(engine, hopper)]  # index file, add log
         stored.append(np.frombuffer(stored[0], "<f4").astype("<f2").tobytes())  # as the ivf index keeps it
         assert any(form in index_bytes(engine) for form in stored)
@@ -403,5 +430,5 @@ def test_approximate_gallery_searches_and_erases_physically(
     with facesearch.open(tmp_path / "home", actor="tester", models=models) as engine:
         assert engine.index_info().backend == "exact" and engine.index_info().size == 1
         assert sorted(p.name for p in engine.home.index_dir.iterdir()) == ["exact.idx"]  # the other file deleted
-        found = engine.identify(photos["probe"], purpose="p", case="c")
+        found = engine.acting_as("operator").identify(photos["probe"], purpose="p", case="c")
         assert found.faces[0].candidates[0].subject == "Eileen Collins"

@@ -22,7 +22,7 @@ GOOD = {"subject": "Ada", "source": "staff badge photos", "basis": "contract"}
 def _enroll(photo: str, bad: bool = False, **changes: str) -> Attempt:
     def attempt(engine: Engine, photos: dict[str, Path], bad_files: dict[str, Path]) -> object:
         path = bad_files[photo] if bad else photos[photo]
-        return engine.enroll(path, **(GOOD | changes))
+        return engine.acting_as("enroller").enroll(path, **(GOOD | changes))
 
     return attempt
 
@@ -30,7 +30,9 @@ def _enroll(photo: str, bad: bool = False, **changes: str) -> Attempt:
 def _identify(photo: str = "probe", bad: bool = False, **changes: str) -> Attempt:
     def attempt(engine: Engine, photos: dict[str, Path], bad_files: dict[str, Path]) -> object:
         path = bad_files[photo] if bad else photos[photo]
-        return engine.identify(path, **({"purpose": "missing person search", "case": "MP-1"} | changes))
+        return engine.acting_as("operator").identify(
+            path, **({"purpose": "missing person search", "case": "MP-1"} | changes)
+        )
 
     return attempt
 

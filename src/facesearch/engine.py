@@ -9,6 +9,7 @@ rebuilt from the gallery.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import getpass
 import threading
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -82,9 +83,11 @@ class Engine:
         self.spec = self.pipeline.spec
         self._keeper = IndexKeeper(home.index_dir, self.spec, settings.index_backend, **settings.index_options())
         self._thread_lock = threading.RLock()
+        self._owns_store = True
 
     def close(self) -> None:
-        self.store.close()
+        if self._owns_store:
+            self.store.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -109,6 +112,7 @@ class Engine:
         :class:`facesearch.LawfulBasis` (required). All photos are checked first: if any is refused,
         nothing is stored. A photo already enrolled for this subject is reported, not stored twice.
         """
+        self._authorize(Permission.ENROLL)
         name = policy.require_subject_name(subject)
         provenance = policy.require_provenance(source, basis, retain_until)
         items = [(name, prepare(photo, self.pipeline)) for photo in _as_list(photos)]
@@ -133,6 +137,7 @@ class Engine:
         skipped before any analysis, so rerunning after a crash or a kill finishes the job with no
         photo enrolled twice.
         """
+        self._authorize(Permission.ENROLL)
         provenance = policy.require_provenance(source, basis, retain_until)
         with self.store.transaction() as session:
             self.store.state(session)
@@ -235,6 +240,7 @@ class Engine:
         purpose and case are required and recorded in the audit log. A subject's score is that of
         its best face; ``clears_threshold`` says whether it reaches the operating threshold.
         """
+        self._authorize(Permission.IDENTIFY)
         stated = policy.require_search_purpose(purpose, case)
         k = top_k if top_k is not None else self.settings.top_k
         if k < 1:
@@ -300,6 +306,7 @@ class Engine:
         ``score``: higher is more alike; ``same_person`` is ``score >= threshold.score``, a
         likelihood, not proof. purpose and case are optional here and audited when given.
         """
+        self._authorize(Permission.VERIFY)
         face_a, warn_a, sha_a = self._main_face(photo_a, "first")
         face_b, warn_b, sha_b = self._main_face(photo_b, "second")
         score = compare(face_a.embedding, face_b.embedding)
@@ -354,6 +361,7 @@ class Engine:
 
     def subjects(self) -> list[SubjectSummary]:
         """Every enrolled subject with image and face counts and the earliest retain-until."""
+        self._authorize(Permission.MANAGE_GALLERY, Permission.ENROLL, Permission.READ_REPORTS)
         with self.store.transaction() as session:
             self.store.state(session)
             return self.store.subject_summaries(session)
@@ -363,6 +371,7 @@ class Engine:
 
         The audit event names the subject's opaque id and the counts removed, never biometric data.
         """
+        self._authorize(Permission.ERASE)
         why = policy.require_reason(reason, "erasure")
         with self._locked():
             with self.store.transaction() as session:
@@ -392,10 +401,13 @@ class Engine:
 
     def audit_verify(self) -> ChainReport:
         """Recompute the audit hash chain; ``ok`` is False at the first event that was altered."""
+        self._authorize(Permission.READ_AUDIT, Permission.MANAGE_GALLERY)
         with self.store.transaction() as session:
             return audit.verify(session)
 
     def audit_events(self, *, action: str | None = None, case: str | None = None) -> list[AuditEvent]:
+        """The audit log's events, oldest first, optionally of one action or case (auditors)."""
+        self._authorize(Permission.READ_AUDIT)
         with self.store.transaction() as session:
             return audit.events(session, action=action, case=case)
 
@@ -417,6 +429,7 @@ class Engine:
         hash, the model id and the date, audited, and used by identify and verify from then on.
         Raises CalibrationError when the dataset has too few impostor pairs for the target.
         """
+        self._authorize(Permission.MANAGE_GALLERY)
         calibration = measure_calibration(
             dataset, self.pipeline, target_fmr, cache=cache, workers=workers, progress=progress
         )
@@ -432,16 +445,19 @@ class Engine:
 
     def calibration(self) -> Calibration | None:
         """The calibration in force for this gallery's model, or None (the published threshold is used)."""
+        self._authorize(*Permission)  # any user
         with self.store.transaction() as session:
             return self.store.latest_calibration(session, self.spec.model_id)
 
     def index_info(self) -> IndexInfo:
         """The vector index in use, brought in step with the gallery first (rebuilt if stale)."""
+        self._authorize(Permission.MANAGE_GALLERY, Permission.READ_REPORTS)
         with self._writing() as session:
             return self._keeper.synced(session, self.store).info
 
     def rebuild_index(self) -> IndexInfo:
         """Rebuild the vector index from the gallery's stored embeddings, whatever its state."""
+        self._authorize(Permission.MANAGE_GALLERY)
         with self._writing() as session:
             return self._keeper.rebuild(session, self.store).info
 
@@ -485,17 +501,41 @@ class Engine:
         """A locked transaction for this engine's actor, if the role matrix allows ``permission``;
         otherwise the refusal is audited and PermissionDeniedError raised."""
         with self._writing() as session:
-            try:
-                accounts.authorize(session, self.actor, permission)
-            except PermissionDeniedError as exc:
-                refusal = exc
-            else:
+            refusal = self._refusal(session, (permission,))
+            if refusal is None:
                 yield session
                 return
+        self._refuse(refusal, (permission,))
+
+    def acting_as(self, actor: str) -> Engine:
+        """This engine for another actor (a service acts for each request's user): the same gallery,
+        index and models; closing it leaves the original open."""
+        view = copy.copy(self)
+        view.actor = actor.strip()
+        view._owns_store = False
+        return view
+
+    def _authorize(self, *permissions: Permission) -> None:
+        """Go on if the actor's role grants any of ``permissions``; else audit the refusal and raise."""
+        with self.store.transaction() as session:
+            refusal = self._refusal(session, permissions)
+        if refusal is not None:
+            self._refuse(refusal, permissions)
+
+    def _refusal(self, session: Session, permissions: Sequence[Permission]) -> PermissionDeniedError | None:
+        first: PermissionDeniedError | None = None
+        for permission in permissions:
+            try:
+                accounts.authorize(session, self.actor, permission)
+                return None
+            except PermissionDeniedError as exc:
+                first = first or exc
+        return first
+
+    def _refuse(self, refusal: PermissionDeniedError, permissions: Sequence[Permission]) -> NoReturn:
         with self._writing() as session:
-            self.record(
-                session, AuditAction.REFUSED, details={"permission": permission.value, "reason": refusal.message}
-            )
+            details = {"permission": " or ".join(p.value for p in permissions), "reason": refusal.message}
+            self.record(session, AuditAction.REFUSED, details=details)
         raise refusal
 
     def record(self, session: Session, action: AuditAction, **fields: Any) -> int:
