@@ -306,3 +306,16 @@ def test_users_and_tokens_from_the_command_line(home: Path) -> None:
     assert run(home, "tokens", "revoke", token_id).returncode == 0
     assert "0 token(s) revoked" in run(home, "users", "disable", "olga").stdout  # revoked already
     assert run(home, "audit", "verify").returncode == 0
+
+
+def test_subject_report_from_the_command_line(home: Path, photos: dict[str, Path]) -> None:
+    assert (
+        run(home, "identify", photos["probe"], "--purpose", "missing person search", "--case", "MP-9").returncode == 0
+    )
+    report = json.loads(run(home, "subject-report", "Eileen Collins", "--json").stdout)
+    assert [i["source"] for i in report["images"]] == ["scikit-image sample"]
+    assert [(a["case"], a["rank"], a["actor"]) for a in report["appearances"]] == [("MP-9", 1, "operator")]
+    shown = run(home, "subject-report", "Eileen Collins")
+    assert shown.returncode == 0 and "returned as a candidate by 1 search(es)" in shown.stdout
+    refused = run(home, "--actor", "operator", "subject-report", "Eileen Collins")
+    assert refused.returncode == 4

@@ -20,6 +20,7 @@ from facesearch.errors import (
     LowQualityFaceError,
     ModelMismatchError,
     NoFaceError,
+    PermissionDeniedError,
     SubjectNotFoundError,
 )
 from facesearch.models import DLIB_RESNET_V1_MIRRORED, DlibModels
@@ -432,3 +433,29 @@ def test_approximate_gallery_searches_and_erases_physically(
         assert sorted(p.name for p in engine.home.index_dir.iterdir()) == ["exact.idx"]  # the other file deleted
         found = engine.acting_as("operator").identify(photos["probe"], purpose="p", case="c")
         assert found.faces[0].candidates[0].subject == "Eileen Collins"
+
+
+def test_subject_report_lists_what_is_held_and_every_search_that_returned_them(
+    enrolled: Engine, photos: dict[str, Path]
+) -> None:
+    operator = enrolled.acting_as("operator")
+    operator.identify(photos["probe"], purpose="missing person search", case="MP-7")
+    operator.identify(photos["hopper"], purpose="access review", case="SEC-2")
+    report = enrolled.subject_report("Eileen Collins")
+    [image] = report.images
+    assert (image.source, image.lawful_basis, image.enrolled_by, image.faces) == (
+        "scikit-image sample",
+        "consent",
+        "enroller",
+        1,
+    )
+    assert image.model_ids == (enrolled.spec.model_id,)
+    found = {(a.case, a.purpose, a.actor, a.rank) for a in report.appearances}
+    assert found == {("MP-7", "missing person search", "operator", 1), ("SEC-2", "access review", "operator", 2)}
+    assert "embedding" not in str(report.to_dict()) and "vector" not in str(report.to_dict())
+    event = enrolled.acting_as("auditor").audit_events(action="subject.report")[-1]
+    assert event.seq == report.audit_seq and event.details["appearances"] == 2
+    with pytest.raises(PermissionDeniedError):
+        operator.subject_report("Eileen Collins")
+    with pytest.raises(SubjectNotFoundError):
+        enrolled.subject_report("Nobody")

@@ -39,6 +39,7 @@ class AuditAction(enum.StrEnum):
     TOKEN_REVOKE = "token.revoke"
     REFUSED = "policy.refused"
     AUTH_FAILED = "auth.failed"
+    SUBJECT_REPORT = "subject.report"
 
 
 def _canonical(fields: Mapping[str, Any]) -> str:

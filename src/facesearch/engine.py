@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facesearch import accounts, audit, ingest, policy
+from facesearch import accounts, audit, ingest, policy, reports
 from facesearch.accounts import AccountService, User
 from facesearch.audit import AuditAction
 from facesearch.calibration import Calibration
@@ -59,6 +59,7 @@ from facesearch.types import (
     IdentifyResult,
     ProbeFace,
     Rejection,
+    SubjectReport,
     SubjectSummary,
     VerifyResult,
 )
@@ -396,6 +397,20 @@ class Engine:
                 )
             removed = self._keeper.removed(index, face_ids, generation, state_hash)
         return ErasureResult(ref.subject_id, images, faces, removed, seq)
+
+    def subject_report(self, subject: str) -> SubjectReport:
+        """Everything held about a subject and every search that returned them (admins and
+        auditors); making the report is itself audited."""
+        self._authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
+        with self._writing() as session:
+            report = reports.subject_report(session, self.store, subject)
+            details = {
+                "subject_id": report.subject_id,
+                "images": len(report.images),
+                "appearances": len(report.appearances),
+            }
+            seq = self.record(session, AuditAction.SUBJECT_REPORT, details=details)
+        return dataclasses.replace(report, audit_seq=seq)
 
     # --- audit and index --------------------------------------------------------------
 

@@ -342,3 +342,46 @@ class ChainReport(Serialisable):
     events: int
     first_bad_seq: int | None = None
     problem: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldImage(Serialisable):
+    """One enrolled image of a subject, with its provenance (no pixels, no template)."""
+
+    sha256: str
+    filename: str
+    source: str
+    lawful_basis: str
+    enrolled_at: datetime
+    enrolled_by: str
+    retain_until: date | None
+    width: int
+    height: int
+    faces: int
+    model_ids: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Appearance(Serialisable):
+    """A search in which the subject was among the candidates."""
+
+    audit_seq: int
+    ts: datetime
+    actor: str
+    purpose: str | None
+    case: str | None
+    probe_face: int  # which face of the probe photo (0-based)
+    rank: int
+    score: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SubjectReport(Serialisable):
+    """Everything held about one subject and every search that returned them (GDPR art. 15)."""
+
+    subject_id: str
+    name: str
+    created_at: datetime
+    images: tuple[HeldImage, ...]
+    appearances: tuple[Appearance, ...]
+    audit_seq: int = -1  # the event that records this report was made

@@ -200,6 +200,48 @@ def subjects(json_out: Annotated[bool, typer.Option("--json", help="Print as JSO
     out.print(table)
 
 
+@app.command("subject-report")
+def subject_report(
+    subject: Annotated[str, typer.Argument(help="Subject name or id.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Everything held about a subject and every search that returned them (a subject access request)."""
+    with handled(), open_engine() as engine:
+        report = engine.subject_report(subject)
+    if json_out:
+        print_json(report.to_dict())
+        return
+    out.print(
+        f"{report.name} (subject {report.subject_id}), enrolled since {report.created_at:%Y-%m-%d}", highlight=False
+    )
+    images = Table("image sha256", "file", "source", "lawful basis", "enrolled", "by", "retain until", "faces")
+    for i in report.images:
+        images.add_row(
+            i.sha256[:16],
+            i.filename,
+            i.source,
+            i.lawful_basis,
+            f"{i.enrolled_at:%Y-%m-%d}",
+            i.enrolled_by,
+            str(i.retain_until or "-"),
+            str(i.faces),
+        )
+    out.print(images)
+    searches = Table("audit #", "when", "who", "purpose", "case", "rank", "score")
+    for a in report.appearances:
+        searches.add_row(
+            str(a.audit_seq),
+            f"{a.ts:%Y-%m-%d %H:%M}",
+            a.actor,
+            a.purpose or "-",
+            a.case or "-",
+            str(a.rank),
+            f"{a.score:.4f}",
+        )
+    out.print(f"returned as a candidate by {len(report.appearances)} search(es):", highlight=False)
+    out.print(searches)
+
+
 @app.command()
 def erase(
     subject: Annotated[str, typer.Argument(help="Subject name or id.")],

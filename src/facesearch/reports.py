@@ -1,0 +1,62 @@
+"""Reports about the gallery's use, built from the gallery and its audit log."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from facesearch import audit
+from facesearch.audit import AuditAction
+from facesearch.gallery import GalleryStore
+from facesearch.gallery.schema import FaceRow, ImageRow, SubjectRow
+from facesearch.types import Appearance, HeldImage, SubjectReport
+
+
+def subject_report(session: Session, store: GalleryStore, subject: str) -> SubjectReport:
+    """What is held about SUBJECT (name or id): each image with its source, lawful basis,
+    enrollment and retention, and every identify search that listed the subject as a candidate,
+    with who searched, when, for what purpose and case, and at what rank and score."""
+    ref = store.require_subject(session, subject)
+    created = session.scalar(select(SubjectRow.created_at).where(SubjectRow.id == ref.subject_id))
+    rows = session.execute(
+        select(ImageRow, func.count(FaceRow.id), func.group_concat(func.distinct(FaceRow.model_id)))
+        .outerjoin(FaceRow, FaceRow.image_id == ImageRow.id)
+        .where(ImageRow.subject_id == ref.subject_id)
+        .group_by(ImageRow.id)
+        .order_by(ImageRow.enrolled_at)
+    ).all()
+    images = tuple(
+        HeldImage(
+            sha256=image.sha256,
+            filename=image.filename,
+            source=image.source,
+            lawful_basis=image.lawful_basis,
+            enrolled_at=image.enrolled_at,
+            enrolled_by=image.enrolled_by,
+            retain_until=image.retain_until,
+            width=image.width,
+            height=image.height,
+            faces=int(faces),
+            model_ids=tuple(sorted((models or "").split(","))) if models else (),
+        )
+        for image, faces, models in rows
+    )
+    appearances = []
+    for event in audit.events(session, action=AuditAction.IDENTIFY):
+        for probe_face, candidates in enumerate(event.details.get("faces", [])):
+            for candidate in candidates:
+                if candidate.get("subject_id") == ref.subject_id:
+                    appearances.append(
+                        Appearance(
+                            event.seq,
+                            event.ts,
+                            event.actor,
+                            event.purpose,
+                            event.case,
+                            probe_face,
+                            int(candidate["rank"]),
+                            float(candidate["score"]),
+                        )
+                    )
+    assert created is not None
+    return SubjectReport(ref.subject_id, ref.name, created, images, tuple(appearances))
