@@ -6,8 +6,8 @@ loading included):
 
 - the peer: ``face_recognition --cpus W KNOWN UNKNOWN`` with the photos as UNKNOWN (the CLI's
   parallel path; KNOWN holds one photo), which detects (HOG), encodes and compares every photo;
-  once with this environment's dlib (facesearch's: built against OpenBLAS) and once per
-  ``--peer-venv`` (for example one with the prebuilt ``dlib-bin`` wheel, which has no BLAS);
+  once with this environment's dlib (facesearch's: the prebuilt dlib-bin wheel) and once per
+  ``--peer-venv`` (for example one with dlib built from source against OpenBLAS);
 - facesearch ``enroll-dir --workers W`` into a fresh gallery: the default recipe (face and mirror
   image), ``embed_mirrored = false`` (one embedding per face, like the peer), that with the network
   run by dlib instead of ONNX Runtime, and with ``adaptive_upsample = false`` (every photo
