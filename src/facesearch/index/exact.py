@@ -13,7 +13,7 @@ import numpy as np
 
 from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
-from facesearch.index.files import header, read_flat_file, write_flat_file
+from facesearch.index.files import header, read_flat_file, restore_state, write_flat_file
 from facesearch.index.store import VectorStore
 from facesearch.types import Metric
 
@@ -108,16 +108,7 @@ class ExactIndex:
         self.generation = generation
         if self.path is None:
             return
-        meta = header(
-            FORMAT,
-            self.model_id,
-            self.dimension,
-            self.metric,
-            generation,
-            state_hash=self.state_hash,
-            storage=self._rows.storage,
-        )
-        write_flat_file(self.path, meta, self._rows.parts())
+        write_flat_file(self.path, header(FORMAT, self, storage=self._rows.storage), self._rows.parts())
         self._rows = self._mapped(self.path, self.model_id, self.dimension, self.metric)[1]
 
     @staticmethod
@@ -134,5 +125,6 @@ class ExactIndex:
         ModelMismatchError if it holds another model's vectors; FileNotFoundError if absent."""
         meta, rows = cls._mapped(path, model_id, dimension, metric)
         index = cls(model_id, dimension, metric, path, storage=rows.storage)
-        index._rows, index.generation, index.state_hash = rows, int(meta["generation"]), str(meta.get("state_hash", ""))
+        index._rows = rows
+        restore_state(index, meta)
         return index

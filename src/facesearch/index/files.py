@@ -10,8 +10,9 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -20,31 +21,64 @@ from facesearch.errors import IndexCorruptError, ModelMismatchError
 from facesearch.types import Metric
 
 
-def header(fmt: str, model_id: str, dimension: int, metric: Metric, generation: int, **extra: Any) -> dict[str, Any]:
-    """The JSON header every index file starts with: what it holds and the gallery generation."""
+class Described(Protocol):
+    """What every index records in its file's header."""
+
+    model_id: str
+    dimension: int
+    metric: Metric
+    generation: int
+    state_hash: str
+
+
+def header(fmt: str, index: Described, **extra: Any) -> dict[str, Any]:
+    """The JSON header every index file starts with: what it holds and the gallery state it reflects."""
     return {
         "format": fmt,
-        "model_id": model_id,
-        "dimension": dimension,
-        "metric": metric.value,
-        "generation": generation,
+        "model_id": index.model_id,
+        "dimension": index.dimension,
+        "metric": index.metric.value,
+        "generation": index.generation,
+        "state_hash": index.state_hash,
         **extra,
     }
 
 
-def write_index_file(path: Path, meta: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> None:
+def restore_state(index: Described, meta: dict[str, Any]) -> None:
+    """Set the gallery state an index reflects from its file's header."""
+    index.generation, index.state_hash = int(meta["generation"]), str(meta.get("state_hash", ""))
+
+
+def _replace_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write a new file beside ``path`` with ``write``, fsync it and rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
-        payload: dict[str, Any] = {"meta": np.array(json.dumps(meta)), **arrays}
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **payload)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _check_header(path: Path, meta: Any, fmt: str, model_id: str, dimension: int, metric: Metric) -> None:
+    """IndexCorruptError unless the header is of format ``fmt``; ModelMismatchError if the file
+    holds another model's vectors."""
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise IndexCorruptError(f"{path}: not a {fmt} index")
+    if meta.get("model_id") != model_id or meta.get("dimension") != dimension or meta.get("metric") != metric.value:
+        raise ModelMismatchError(
+            f"{path}: holds {meta.get('model_id')} ({meta.get('dimension')}-d, {meta.get('metric')}), "
+            f"the gallery uses {model_id} ({dimension}-d, {metric.value})"
+        )
+
+
+def write_index_file(path: Path, meta: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> None:
+    payload: dict[str, Any] = {"meta": np.array(json.dumps(meta)), **arrays}
+    _replace_atomically(path, lambda handle: np.savez(handle, **payload))
 
 
 def read_index_file(
@@ -60,13 +94,7 @@ def read_index_file(
         raise
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise IndexCorruptError(f"{path}: unreadable index file ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != fmt:
-        raise IndexCorruptError(f"{path}: not a {fmt} index")
-    if meta.get("model_id") != model_id or meta.get("dimension") != dimension or meta.get("metric") != metric.value:
-        raise ModelMismatchError(
-            f"{path}: holds {meta.get('model_id')} ({meta.get('dimension')}-d, {meta.get('metric')}), "
-            f"the gallery uses {model_id} ({dimension}-d, {metric.value})"
-        )
+    _check_header(path, meta, fmt, model_id, dimension, metric)
     return meta, arrays
 
 
@@ -94,23 +122,17 @@ def write_flat_file(path: Path, meta: dict[str, Any], arrays: dict[str, list[npt
         offset = _aligned(offset + sum(p.nbytes for p in parts))
     head = json.dumps({**meta, "arrays": layout}).encode()
     data_start = _aligned(len(FLAT_MAGIC) + 8 + len(head))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(FLAT_MAGIC + len(head).to_bytes(8, "little") + head)
-            for name, parts in arrays.items():
-                handle.seek(data_start + layout[name]["offset"])
-                for part in parts:
-                    for start in range(0, len(part), 1 << 16):  # in chunks: a memmap is never read whole
-                        handle.write(np.ascontiguousarray(part[start : start + (1 << 16)]).tobytes())
-            handle.truncate(data_start + offset)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(FLAT_MAGIC + len(head).to_bytes(8, "little") + head)
+        for name, parts in arrays.items():
+            handle.seek(data_start + layout[name]["offset"])
+            for part in parts:
+                for start in range(0, len(part), 1 << 16):  # in chunks: a memmap is never read whole
+                    handle.write(np.ascontiguousarray(part[start : start + (1 << 16)]).tobytes())
+        handle.truncate(data_start + offset)
+
+    _replace_atomically(path, write)
 
 
 def read_flat_file(
@@ -129,13 +151,7 @@ def read_flat_file(
             meta = json.loads(handle.read(length))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IndexCorruptError(f"{path}: unreadable index file ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != fmt:
-        raise IndexCorruptError(f"{path}: not a {fmt} index")
-    if meta.get("model_id") != model_id or meta.get("dimension") != dimension or meta.get("metric") != metric.value:
-        raise ModelMismatchError(
-            f"{path}: holds {meta.get('model_id')} ({meta.get('dimension')}-d, {meta.get('metric')}), "
-            f"the gallery uses {model_id} ({dimension}-d, {metric.value})"
-        )
+    _check_header(path, meta, fmt, model_id, dimension, metric)
     data_start = _aligned(len(FLAT_MAGIC) + 8 + length)
     arrays: dict[str, npt.NDArray[Any]] = {}
     try:

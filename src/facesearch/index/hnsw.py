@@ -15,7 +15,7 @@ import numpy as np
 
 from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
-from facesearch.index.files import header, read_index_file, write_index_file
+from facesearch.index.files import header, read_index_file, restore_state, write_index_file
 from facesearch.types import Metric
 
 FORMAT = "facesearch-hnsw-1"
@@ -146,11 +146,7 @@ class HnswIndex:
             return
         meta = header(
             FORMAT,
-            self.model_id,
-            self.dimension,
-            self.metric,
-            generation,
-            state_hash=self.state_hash,
+            self,
             m=self.m,
             ef_construction=self.ef_construction,
             ef_search=self.ef_search,
@@ -180,5 +176,5 @@ class HnswIndex:
             raise IndexCorruptError(f"{path}: the graph and its labels disagree")
         index._labels = labels
         index._node_of = {int(face): node for node, face in enumerate(labels) if face != ERASED}
-        index.generation, index.state_hash = int(meta["generation"]), str(meta.get("state_hash", ""))
+        restore_state(index, meta)
         return index

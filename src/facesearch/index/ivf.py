@@ -26,7 +26,7 @@ import numpy as np
 from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
 from facesearch.index.exact import ExactIndex
-from facesearch.index.files import header, read_flat_file, write_flat_file
+from facesearch.index.files import header, read_flat_file, restore_state, write_flat_file
 from facesearch.index.store import VectorStore
 from facesearch.types import Metric
 
@@ -160,11 +160,7 @@ class IvfIndex:
             return
         meta = header(
             FORMAT,
-            self.model_id,
-            self.dimension,
-            self.metric,
-            generation,
-            state_hash=self.state_hash,
+            self,
             storage=self._rows.storage,
             nprobe=self.nprobe,
             rerank=self.rerank,
@@ -207,6 +203,6 @@ class IvfIndex:
             train_min=meta["train_min"],
         )
         meta = index._map(with_codes=True)
-        index.generation, index._trained_at = int(meta["generation"]), int(meta["trained_at"])
-        index.state_hash = str(meta.get("state_hash", ""))
+        restore_state(index, meta)
+        index._trained_at = int(meta["trained_at"])
         return index

@@ -77,7 +77,7 @@ class IndexKeeper:
                 self.path,
                 loaded.generation,
                 loaded.state_hash[:12],
-                *now[:1],
+                now[0],
                 now[1][:12],
             )
         except FileNotFoundError:
