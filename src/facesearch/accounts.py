@@ -68,10 +68,10 @@ def find_user(session: Session, name: str) -> User | None:
     return _user(row) if row is not None else None
 
 
-def authorize(session: Session, actor: str, permission: Permission) -> User:
-    """The acting user, if enabled and allowed ``permission``; PermissionDeniedError otherwise."""
+def authorize(session: Session, actor: str, *permissions: Permission) -> User:
+    """The acting user, if enabled and allowed any of ``permissions``; PermissionDeniedError otherwise."""
     user = find_user(session, actor)
-    policy.require_permission(actor, user.role if user else None, bool(user and user.disabled), permission)
+    policy.require_permission(actor, user.role if user else None, bool(user and user.disabled), *permissions)
     assert user is not None
     return user
 

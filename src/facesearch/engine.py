@@ -538,14 +538,11 @@ class Engine:
             self._refuse(refusal, permissions)
 
     def _refusal(self, session: Session, permissions: Sequence[Permission]) -> PermissionDeniedError | None:
-        first: PermissionDeniedError | None = None
-        for permission in permissions:
-            try:
-                accounts.authorize(session, self.actor, permission)
-                return None
-            except PermissionDeniedError as exc:
-                first = first or exc
-        return first
+        try:
+            accounts.authorize(session, self.actor, *permissions)
+        except PermissionDeniedError as exc:
+            return exc
+        return None
 
     def _refuse(self, refusal: PermissionDeniedError, permissions: Sequence[Permission]) -> NoReturn:
         with self._writing() as session:

@@ -155,13 +155,15 @@ def require_role(value: str | None) -> Role:
         raise InputError(f"{value!r} is not a role; use one of {roles}") from None
 
 
-def require_permission(actor: str, role: Role | None, disabled: bool, permission: Permission) -> None:
-    """Raise PermissionDeniedError unless ``actor`` is an enabled user whose role grants ``permission``."""
+def require_permission(actor: str, role: Role | None, disabled: bool, *permissions: Permission) -> None:
+    """Raise PermissionDeniedError unless ``actor`` is an enabled user whose role grants any of
+    ``permissions`` (the refusal names the first)."""
     if role is None:
         raise PermissionDeniedError(f"refused: {actor!r} is not a user of this gallery (an admin adds users)")
     if disabled:
         raise PermissionDeniedError(f"refused: user {actor!r} is disabled")
-    if permission not in ROLE_MATRIX[role]:
+    if ROLE_MATRIX[role].isdisjoint(permissions):
+        permission = permissions[0]
         allowed = ", ".join(r.value for r, granted in ROLE_MATRIX.items() if permission in granted)
         raise PermissionDeniedError(
             f"refused: the {role.value} role may not {permission.value} (roles that may: {allowed})"
