@@ -65,10 +65,12 @@ class FacePipeline:
         """Detect, align and assess every face, without embedding (the costly step): callers that
         keep only some faces embed just those with :meth:`observe`. ``fallback=False`` skips the
         fallback detector."""
-        settings = self.settings
-        if upsample is not None or not fallback:
-            changes = {"upsample": upsample} if upsample is not None else {}
-            settings = settings.replace(**changes, **({} if fallback else {"fallback_detector": "none"}))
+        overrides: dict[str, object] = {}
+        if upsample is not None:
+            overrides["upsample"] = upsample
+        if not fallback:
+            overrides["fallback_detector"] = "none"
+        settings = self.settings.replace(**overrides) if overrides else self.settings
         faces = []
         for detection in detect_faces(image.pixels, settings, self.models):
             aligned = _in_photo_pixels(align_face(image.pixels, detection, self.spec, self.models), image.scale)

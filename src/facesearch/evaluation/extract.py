@@ -124,7 +124,9 @@ def extract(
         if progress:
             progress(done, len(paths))
 
-    outcomes = map_photos(_embed_photo, [paths[i] for i in todo], pipeline or FacePipeline(settings), workers, 4)
+    outcomes = map_photos(
+        _embed_photo, [paths[i] for i in todo], pipeline or FacePipeline(settings), workers, chunksize=4
+    )
     for i, outcome in zip(todo, outcomes, strict=True):
         record(i, outcome)
     if cache and pending:
