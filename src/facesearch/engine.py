@@ -316,10 +316,9 @@ class Engine:
             threshold = meaning.threshold
             same = score >= threshold.score
             fmr, fmr_meaning = meaning.expected_fmr(score)
-            seq = self._audit(
+            seq = self.record(
                 session,
                 AuditAction.VERIFY,
-                self.store.state(session).generation,
                 purpose=(purpose or "").strip() or None,
                 case=(case or "").strip() or None,
                 probe_sha256=sha_a,
@@ -450,10 +449,9 @@ class Engine:
         )
         with self._writing() as session:
             self.store.add_calibration(session, calibration, self.actor)
-            seq = self._audit(
+            seq = self.record(
                 session,
                 AuditAction.CALIBRATE,
-                self.store.state(session).generation,
                 details=calibration.audit_details(),
             )
         return dataclasses.replace(calibration, audit_seq=seq)
