@@ -101,10 +101,11 @@ class IndexKeeper:
         """Add faces the gallery just committed (reaching ``generation`` and ``state_hash``):
         appended to the log, or the whole index saved when the log has grown large."""
         index.add(ids, vectors)
-        if self._saved_at < 0 or self.log.rows() + len(ids) > max(LOG_MIN_ROWS, LOG_SHARE * len(index)):
+        logged = self.log.rows()
+        if self._saved_at < 0 or logged + len(ids) > max(LOG_MIN_ROWS, LOG_SHARE * len(index)):
             self.save(index, generation, state_hash)
             return
-        if self.log.rows() == 0:
+        if logged == 0:
             self.log.start(self._saved_at)
         self.log.append(generation, state_hash, ids, vectors)
         index.generation, index.state_hash = generation, state_hash
