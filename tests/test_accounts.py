@@ -22,9 +22,10 @@ SPEC = {
         "set retention",
         "erase subjects",
         "purge expired data",
+        "place or release legal holds",  # retention's companion: suspends destruction
     },
     Role.ENROLLER: {"enroll", "record opt-outs"},
-    Role.OPERATOR: {"identify", "verify", "cluster", "nominate candidates"},
+    Role.OPERATOR: {"identify", "verify", "cluster", "nominate candidates", "export confirmed identifications"},
     Role.VERIFIER: {"confirm or reject nominations"},
     Role.AUDITOR: {"read the audit log", "read reports"},
 }

@@ -40,6 +40,19 @@ class AuditAction(enum.StrEnum):
     REFUSED = "policy.refused"
     AUTH_FAILED = "auth.failed"
     SUBJECT_REPORT = "subject.report"
+    PURPOSE_ADD = "purpose.add"
+    PURPOSE_REMOVE = "purpose.remove"
+    NOMINATE = "candidate.nominate"
+    CONFIRM = "candidate.confirm"
+    REJECT = "candidate.reject"
+    EXPORT = "case.export"
+    RETENTION_SET = "gallery.retention"
+    PURGE = "gallery.purge"  # a destruction certificate: what, when, why, counts
+    HOLD_PLACE = "subject.hold"
+    HOLD_RELEASE = "subject.release"
+    OPT_OUT = "optout.record"
+    FLAGGED = "search.flagged"  # an anomaly flag on a search: burst, repeated probe, off hours
+    TRANSPARENCY_REPORT = "report.transparency"
 
 
 def _canonical(fields: Mapping[str, Any]) -> str:

@@ -127,6 +127,52 @@ class AuthenticationError(PolicyError):
     code = "authentication-failed"
 
 
+class PurposeNotAllowedError(PolicyError):
+    """The search names a purpose this gallery does not allow, or lacks a field it requires."""
+
+    code = "purpose-not-allowed"
+
+
+class MissingAuthorisationError(PolicyError):
+    code = "missing-authorisation"
+
+
+class NoRetentionPolicyError(PolicyError):
+    """The gallery has no retention period yet, so it takes no enrollment."""
+
+    code = "no-retention-policy"
+
+
+class LegalHoldError(PolicyError):
+    """The subject is under a legal hold: its data may not be destroyed."""
+
+    code = "legal-hold"
+
+
+class OptedOutError(PolicyError):
+    """The face matches a person on the do-not-enroll list."""
+
+    code = "opted-out"
+
+
+class ConfirmationError(PolicyError):
+    """A nomination step breaks the two-person rule (own nomination, second decision, ...)."""
+
+    code = "confirmation-refused"
+
+
+class NotConfirmedError(PolicyError):
+    """Only identifications confirmed by two verifiers may be exported or acted on."""
+
+    code = "not-confirmed"
+
+
+class QuotaExceededError(PolicyError):
+    """The actor has used up their search quota for the hour or the day."""
+
+    code = "quota-exceeded"
+
+
 # --- state of the gallery ---------------------------------------------------------------
 
 
@@ -150,6 +196,10 @@ class ModelMismatchError(GalleryError):
 
 class IndexCorruptError(GalleryError):
     code = "index-corrupt"
+
+
+class NominationNotFoundError(GalleryError):
+    code = "nomination-not-found"
 
 
 class ConfigError(FacesearchError):

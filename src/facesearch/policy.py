@@ -118,12 +118,14 @@ class Permission(enum.StrEnum):
     SET_RETENTION = "set retention"
     ERASE = "erase subjects"
     PURGE = "purge expired data"
+    HOLD = "place or release legal holds"
     ENROLL = "enroll"
     RECORD_OPT_OUT = "record opt-outs"
     IDENTIFY = "identify"
     VERIFY = "verify"
     CLUSTER = "cluster"
     NOMINATE = "nominate candidates"
+    EXPORT = "export confirmed identifications"
     CONFIRM = "confirm or reject nominations"
     READ_AUDIT = "read the audit log"
     READ_REPORTS = "read reports"
@@ -138,10 +140,13 @@ ROLE_MATRIX: dict[Role, frozenset[Permission]] = {
             Permission.SET_RETENTION,
             Permission.ERASE,
             Permission.PURGE,
+            Permission.HOLD,
         }
     ),
     Role.ENROLLER: frozenset({Permission.ENROLL, Permission.RECORD_OPT_OUT}),
-    Role.OPERATOR: frozenset({Permission.IDENTIFY, Permission.VERIFY, Permission.CLUSTER, Permission.NOMINATE}),
+    Role.OPERATOR: frozenset(
+        {Permission.IDENTIFY, Permission.VERIFY, Permission.CLUSTER, Permission.NOMINATE, Permission.EXPORT}
+    ),
     Role.VERIFIER: frozenset({Permission.CONFIRM}),
     Role.AUDITOR: frozenset({Permission.READ_AUDIT, Permission.READ_REPORTS}),
 }

@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -43,6 +44,7 @@ class GalleryStateRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     content_hash: Mapped[str] = mapped_column(String(64), nullable=False, default=EMPTY)
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no policy yet
     model_id: Mapped[str] = mapped_column(String(128), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
@@ -152,10 +154,92 @@ class TokenRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class SearchPurposeRow(Base):
+    """A purpose searches of this gallery may serve; a search naming any other is refused."""
+
+    __tablename__ = "search_purposes"
+
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    require_authorisation: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    added_by: Mapped[str] = mapped_column(String(256), nullable=False)
+
+
+class LegalHoldRow(Base):
+    """A legal hold on a subject: while unreleased, neither purge nor erasure destroys its data."""
+
+    __tablename__ = "legal_holds"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
+    reference: Mapped[str] = mapped_column(Text, nullable=False)
+    placed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    placed_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    released_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+
+
+class NominationRow(Base):
+    """A candidate an operator put forward from a search; actionable only once two verifiers,
+    neither of them the operator, have confirmed it."""
+
+    __tablename__ = "nominations"
+    __table_args__ = (
+        UniqueConstraint("search_seq", "face_index", "subject_id", name="uq_nominations_candidate"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    search_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)  # the identify audit event
+    purpose: Mapped[str] = mapped_column(Text, nullable=False)
+    case_id: Mapped[str] = mapped_column(String(256), nullable=False, index=True)
+    face_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
+    score: Mapped[float] = mapped_column(Float, nullable=False)
+    nominated_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    nominated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # pending, confirmed, rejected
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class NominationDecisionRow(Base):
+    """One verifier's decision on one nomination; each verifier decides at most once."""
+
+    __tablename__ = "nomination_decisions"
+    __table_args__ = (
+        UniqueConstraint("nomination_id", "verifier", name="uq_decisions_one_per_verifier"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    nomination_id: Mapped[int] = mapped_column(ForeignKey("nominations.id", ondelete="CASCADE"), nullable=False)
+    verifier: Mapped[str] = mapped_column(String(256), nullable=False)
+    decision: Mapped[str] = mapped_column(String(16), nullable=False)  # confirm, reject
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class OptOutRow(Base):
+    """A person who asked never to be enrolled: only their template and the request's reference,
+    no name. Enrolling a face that matches it is refused; searches never return it."""
+
+    __tablename__ = "opt_outs"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    request_ref: Mapped[str] = mapped_column(Text, nullable=False)
+    model_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    template: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    recorded_by: Mapped[str] = mapped_column(String(256), nullable=False)
+
+
 class AuditEventRow(Base):
     """Append-only, hash-chained. Never holds images or embeddings."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_actor_ts", "actor", "ts"),)
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     ts: Mapped[str] = mapped_column(String(40), nullable=False)  # ISO 8601 UTC, as hashed
