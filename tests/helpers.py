@@ -20,12 +20,26 @@ SHARED_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
 STAFF = {"enroller": "enroller", "operator": "operator", "verifier": "verifier", "auditor": "auditor"}  # name: role
 
 
+# The purposes the tests' searches name; "warrant search" needs an authorisation reference.
+PURPOSES = ("missing person search", "p", "check", "access review", "accuracy test", "review")
+RETENTION_DAYS = 3650
+
+
 def staffed(engine: Engine) -> Engine:
-    """The gallery with one user of every role but admin (its creator), each named after the role."""
+    """The gallery with one user of every role but admin (its creator), each named after the role,
+    a retention period and the purposes the tests search for (the admin sets them)."""
     known = {u.name for u in engine.accounts.users()}
     for name, role in STAFF.items():
         if name not in known:
             engine.accounts.add_user(name, role)
+    if engine.retention.period() is None:
+        engine.retention.set_period(RETENTION_DAYS)
+    allowed = {p.name for p in engine.purposes.list()}
+    for purpose in PURPOSES:
+        if purpose not in allowed:
+            engine.purposes.add(purpose)
+    if "warrant search" not in allowed:
+        engine.purposes.add("warrant search", require_authorisation=True)
     return engine
 
 

@@ -120,5 +120,5 @@ def test_calibration_sets_the_threshold_and_scores_carry_their_fmr(
     assert top.subject == "Eileen Collins" and top.clears_threshold
     assert top.expected_fmr is not None and top.expected_fmr <= 1 / 16
     assert "fewer than 1 in 16" in top.fmr_meaning
-    verdict = engine.acting_as("operator").verify(photos["astronaut"], photos["hopper"])
+    verdict = engine.acting_as("operator").verify(photos["astronaut"], photos["hopper"], purpose="check", case="C-1")
     assert verdict.threshold.source == "calibrated" and verdict.expected_fmr is not None

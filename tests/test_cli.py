@@ -16,7 +16,7 @@ from PIL import Image
 import facesearch
 from facesearch.models import DLIB_RESNET_V1_MIRRORED
 
-from helpers import staffed
+from helpers import PURPOSES, staffed
 
 pytestmark = pytest.mark.model
 
@@ -114,7 +114,10 @@ def test_refusals_exit_non_zero_with_a_clear_message(
 
 
 def test_verify_subjects_erase_and_audit(home: Path, photos: dict[str, Path]) -> None:
-    verdict = json.loads(run(home, "verify", photos["astronaut"], photos["hopper"], "--json").stdout)
+    compared = run(
+        home, "verify", photos["astronaut"], photos["hopper"], "--purpose", "check", "--case", "C-1", "--json"
+    )
+    verdict = json.loads(compared.stdout)
     assert verdict["same_person"] is False and verdict["score"] < verdict["threshold"]["score"]
     [subject] = json.loads(run(home, "subjects", "--json").stdout)
     assert (subject["name"], subject["faces"]) == ("Eileen Collins", 1)
@@ -125,11 +128,21 @@ def test_verify_subjects_erase_and_audit(home: Path, photos: dict[str, Path]) ->
     assert checked.returncode == 0 and "intact" in checked.stdout
     events = json.loads(run(home, "audit", "show", "--json").stdout)
     staff = ["user.add"] * 5  # cli-tester as admin, then one user of each other role
-    assert [e["action"] for e in events] == ["gallery.init", *staff, "face.enroll", "search.verify", "subject.erase"]
+    rules = ["gallery.retention"] + ["purpose.add"] * (len(PURPOSES) + 1)
+    assert [e["action"] for e in events] == [
+        "gallery.init",
+        *staff,
+        *rules,
+        "face.enroll",
+        "search.verify",
+        "subject.erase",
+    ]
     by_action = {e["action"]: e["actor"] for e in events}
     assert by_action == {
         "gallery.init": "cli-tester",
         "user.add": "cli-tester",
+        "gallery.retention": "cli-tester",
+        "purpose.add": "cli-tester",
         "face.enroll": "enroller",
         "search.verify": "operator",
         "subject.erase": "cli-tester",

@@ -27,7 +27,7 @@ from facesearch.models import DLIB_RESNET_V1_MIRRORED, DlibModels
 from facesearch.search import compare
 from facesearch.types import Embedding, EnrollStatus, Metric
 
-from helpers import file_digest, index_bytes, index_form_bytes, init_staffed, snapshot, vector_bytes
+from helpers import PURPOSES, file_digest, index_bytes, index_form_bytes, init_staffed, snapshot, vector_bytes
 
 pytestmark = pytest.mark.model
 
@@ -53,8 +53,8 @@ def test_identify_finds_enrolled_person_at_rank_one(enrolled: Engine, photos: di
 
 
 def test_same_person_scores_closer_than_different_people(engine: Engine, photos: dict[str, Path]) -> None:
-    same = engine.acting_as("operator").verify(photos["astronaut"], photos["probe"])
-    different = engine.acting_as("operator").verify(photos["astronaut"], photos["hopper"])
+    same = engine.acting_as("operator").verify(photos["astronaut"], photos["probe"], purpose="check", case="C-1")
+    different = engine.acting_as("operator").verify(photos["astronaut"], photos["hopper"], purpose="check", case="C-1")
     assert same.score > different.score
     assert same.same_person and not different.same_person
     assert same.threshold.score == different.threshold.score == DLIB_RESNET_V1_MIRRORED.published_threshold
@@ -106,14 +106,14 @@ def test_enrollment_records_provenance(engine: Engine, photos: dict[str, Path]) 
         subject="Grace Hopper",
         source="US Navy archive",
         basis="public-task",
-        retain_until="2099-12-31",
+        retain_until="2030-12-31",
     )
     [summary] = engine.subjects()
     assert (summary.name, summary.images, summary.faces, str(summary.retain_until)) == (
         "Grace Hopper",
         1,
         1,
-        "2099-12-31",
+        "2030-12-31",
     )
     [event] = engine.acting_as("auditor").audit_events(action="face.enroll")
     assert event.details["source"] == "US Navy archive"
@@ -160,33 +160,53 @@ def test_every_use_is_audited_and_chain_verifies(enrolled: Engine, photos: dict[
     enrolled.acting_as("operator").verify(photos["probe"], photos["astronaut"], purpose="check", case="MP-7")
     actions = [e.action for e in enrolled.acting_as("auditor").audit_events()]
     staff = ["user.add"] * 5  # the creator as admin, then one user of each other role
-    assert actions == ["gallery.init", *staff, "face.enroll", "face.enroll", "search.identify", "search.verify"]
+    rules = ["gallery.retention"] + ["purpose.add"] * (len(PURPOSES) + 1)  # helpers.staffed
+    used = ["face.enroll", "face.enroll", "search.identify", "search.verify"]
+    assert actions == ["gallery.init", *staff, *rules, *used]
     search = enrolled.acting_as("auditor").audit_events(action="search.identify")[0]
     assert (search.purpose, search.case, search.actor) == ("missing person search", "MP-7", "operator")
     assert search.probe_sha256 and len(search.probe_sha256) == 64
     assert search.details["faces"][0][0]["rank"] == 1
     report = enrolled.audit_verify()
-    assert report.ok and report.events == 10
+    assert report.ok and report.events == len(actions)
 
 
 @pytest.mark.parametrize(
     "tamper, first_bad",
     [
-        # seq 1 init, 2-6 users added, 7-8 enrollments, 9 the search
-        ("UPDATE audit_events SET purpose = 'curiosity' WHERE seq = 9", 9),
-        ("UPDATE audit_events SET details = replace(details, 'consent', 'contract') WHERE seq = 7", 7),
-        ("UPDATE audit_events SET details = replace(details, 'operator', 'admin') WHERE seq = 4", 4),
-        ("DELETE FROM audit_events WHERE seq = 3", 3),
-        ("DELETE FROM audit_events WHERE seq = 9", 9),
+        # {user}: the first user added, {enroll}: the first enrollment, {search}: the search (the last event)
+        (["UPDATE audit_events SET purpose = 'curiosity' WHERE seq = {search}"], "search"),
+        (["UPDATE audit_events SET details = replace(details, 'consent', 'contract') WHERE seq = {enroll}"], "enroll"),
+        (["UPDATE audit_events SET details = replace(details, 'admin', 'auditor') WHERE seq = {user}"], "user"),
+        (["DELETE FROM audit_events WHERE seq = {user}"], "user"),
+        (["DELETE FROM audit_events WHERE seq = {search}"], "search"),
+        (  # two events swapped: each keeps its content and hash, only the order changes
+            [
+                "UPDATE audit_events SET seq = -1 WHERE seq = {enroll}",
+                "UPDATE audit_events SET seq = {enroll} WHERE seq = {enroll} + 1",
+                "UPDATE audit_events SET seq = {enroll} + 1 WHERE seq = -1",
+            ],
+            "enroll",
+        ),
     ],
+    ids=["edit search", "edit enrollment", "edit user", "delete user", "delete last", "reorder"],
 )
-def test_tampered_audit_row_is_detected(enrolled: Engine, photos: dict[str, Path], tamper: str, first_bad: int) -> None:
+def test_tampered_audit_row_is_detected(
+    enrolled: Engine, photos: dict[str, Path], tamper: list[str], first_bad: str
+) -> None:
     enrolled.acting_as("operator").identify(photos["probe"], purpose="missing person search", case="MP-7")
+    events = enrolled.acting_as("auditor").audit_events()
+    seqs = {
+        "user": next(e.seq for e in events if e.action == "user.add"),
+        "enroll": next(e.seq for e in events if e.action == "face.enroll"),
+        "search": events[-1].seq,
+    }
     with enrolled.store.engine.begin() as conn:
-        conn.exec_driver_sql(tamper)
+        for statement in tamper:
+            conn.exec_driver_sql(statement.format(**seqs))
     report = enrolled.audit_verify()
     assert not report.ok
-    assert report.first_bad_seq == first_bad
+    assert report.first_bad_seq == seqs[first_bad]
 
 
 def test_index_is_rebuilt_when_missing_corrupt_or_stale(
@@ -391,10 +411,18 @@ def test_mirror_averaged_embeddings_are_symmetric_and_have_their_own_model_id(
     mirrored.save(buffer, format="JPEG", quality=92)
     plain_settings = facesearch.Settings(embed_mirrored=False)
     with init_staffed(tmp_path / "plain", actor="t", settings=plain_settings, models=models) as plain:
-        plain_score = plain.acting_as("operator").verify(photos["astronaut"], buffer.getvalue()).score
+        plain_score = (
+            plain.acting_as("operator")
+            .verify(photos["astronaut"], buffer.getvalue(), purpose="check", case="C-1")
+            .score
+        )
         assert plain.spec.model_id == "dlib_face_recognition_resnet_model_v1"
     with init_staffed(tmp_path / "mirror", actor="t", models=models) as mirror:
-        mirror_score = mirror.acting_as("operator").verify(photos["astronaut"], buffer.getvalue()).score
+        mirror_score = (
+            mirror.acting_as("operator")
+            .verify(photos["astronaut"], buffer.getvalue(), purpose="check", case="C-1")
+            .score
+        )
     assert mirror_score > 0.9 and mirror_score > plain_score + 0.05  # a face and its mirror embed alike
     with pytest.raises(ModelMismatchError):
         facesearch.open(tmp_path / "plain", models=models)  # default settings embed mirrored

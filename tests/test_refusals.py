@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from facesearch.engine import Engine
-from facesearch.errors import FacesearchError
+from facesearch.errors import FacesearchError, PolicyError
 
 from helpers import snapshot
 
@@ -65,10 +65,16 @@ def test_refusal_is_named_and_changes_nothing(
     enrolled: Engine, photos: dict[str, Path], bad_files: dict[str, Path], case: str
 ) -> None:
     attempt, code, words = REFUSALS[case]
-    before = snapshot(enrolled)
+    _, index_before, audit_before, subjects_before = before = snapshot(enrolled)
     with pytest.raises(FacesearchError) as caught:
         attempt(enrolled, photos, bad_files)
     assert caught.value.code == code
     assert words in caught.value.message
-    assert snapshot(enrolled) == before
+    if isinstance(caught.value, PolicyError):  # a refused rule is audited, and nothing else changes
+        _, index_after, audit_after, subjects_after = snapshot(enrolled)
+        assert (index_after, audit_after[:-1], subjects_after) == (index_before, audit_before, subjects_before)
+        refusal = enrolled.acting_as("auditor").audit_events()[-1]
+        assert refusal.action == "policy.refused" and refusal.details["code"] == code
+    else:  # bad input leaves no trace at all
+        assert snapshot(enrolled) == before
     assert enrolled.audit_verify().ok

@@ -127,6 +127,12 @@ def verify(session: Session) -> ChainReport:
     return ChainReport(True, count)
 
 
+def details_of(row: AuditEventRow) -> dict[str, Any]:
+    """An event's details, parsed."""
+    details: dict[str, Any] = json.loads(row.details)
+    return details
+
+
 def _event(row: AuditEventRow) -> AuditEvent:
     return AuditEvent(
         seq=row.seq,

@@ -13,7 +13,7 @@ import copy
 import dataclasses
 import getpass
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -22,10 +22,11 @@ from typing import Any, NoReturn
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facesearch import accounts, audit, ingest, policy, reports
+from facesearch import accounts, audit, ingest, optout, policy, purposes, reports, retention
 from facesearch.accounts import AccountService, User
 from facesearch.audit import AuditAction
 from facesearch.calibration import Calibration
+from facesearch.casework import CaseService
 from facesearch.config import Settings
 from facesearch.decode import PhotoInput, decode
 from facesearch.enrollment import PreparedFace, describe_issues, prepare
@@ -34,7 +35,9 @@ from facesearch.errors import (
     DuplicateImageError,
     InputError,
     NoFaceError,
+    OptedOutError,
     PermissionDeniedError,
+    PolicyError,
 )
 from facesearch.evaluation.calibrate import measure_calibration
 from facesearch.evaluation.extract import EmbeddingCache
@@ -43,8 +46,11 @@ from facesearch.home import Home
 from facesearch.index.base import IndexInfo
 from facesearch.index.keeper import IndexKeeper
 from facesearch.models import DlibModels
+from facesearch.optout import OptOutService
 from facesearch.pipeline import FacePipeline, main_face
 from facesearch.policy import Permission
+from facesearch.purposes import PurposeService
+from facesearch.retention import RetentionService
 from facesearch.search import ScoreMeaning, compare, rank_subjects, score_meaning
 from facesearch.types import (
     AuditEvent,
@@ -113,11 +119,11 @@ class Engine:
         :class:`facesearch.LawfulBasis` (required). All photos are checked first: if any is refused,
         nothing is stored. A photo already enrolled for this subject is reported, not stored twice.
         """
-        self._authorize(Permission.ENROLL)
-        name = policy.require_subject_name(subject)
-        provenance = policy.require_provenance(source, basis, retain_until)
-        items = [(name, prepare(photo, self.pipeline)) for photo in _as_list(photos)]
-        images = self._commit(items, provenance, reject_duplicates=None)
+        with self.ruled():
+            provenance = self._provenance(source, basis, retain_until)
+            name = policy.require_subject_name(subject)
+            items = [(name, prepare(photo, self.pipeline)) for photo in _as_list(photos)]
+            images = self._commit(items, provenance, reject_duplicates=None)
         ref_id = images[0][0].subject_id if images else ""
         return EnrollResult(subject=name, subject_id=ref_id, images=tuple(img for _, img in images))
 
@@ -136,12 +142,11 @@ class Engine:
         ``workers`` processes analyse photos in parallel; faces are committed in batches of
         ``settings.enroll_batch_faces``. Photos already enrolled for their subject (same bytes) are
         skipped before any analysis, so rerunning after a crash or a kill finishes the job with no
-        photo enrolled twice.
+        photo enrolled twice. Photos of opted-out people are rejected as ``opted-out``.
         """
-        self._authorize(Permission.ENROLL)
-        provenance = policy.require_provenance(source, basis, retain_until)
+        with self.ruled():
+            provenance = self._provenance(source, basis, retain_until)
         with self.store.transaction() as session:
-            self.store.state(session)
             enrolled = self.store.enrolled_images(session)
         return ingest.enroll_directory(
             Path(directory),
@@ -153,6 +158,12 @@ class Engine:
             on_progress=on_progress,
         )
 
+    def _provenance(self, source: str, basis: str, retain_until: date | str | None) -> policy.Provenance:
+        """The actor may enroll, and the photos' provenance and retention meet the gallery's rules."""
+        with self.guarded(Permission.ENROLL) as session:
+            days = self.store.state(session).retention_days
+            return policy.require_provenance(source, basis, retain_until, days)
+
     def _commit(
         self,
         items: Sequence[tuple[str, PreparedFace]],
@@ -161,8 +172,9 @@ class Engine:
     ) -> list[tuple[SubjectRef, EnrolledImage]]:
         """Store prepared faces in one transaction with their audit events, then update the index.
 
-        A file already enrolled under another subject raises DuplicateImageError (nothing stored),
-        or, when ``reject_duplicates`` is a list, is appended to it and skipped.
+        A file already enrolled under another subject raises DuplicateImageError, and a face on
+        the opt-out list OptedOutError (nothing stored); or, when ``reject_duplicates`` is a
+        list, the photo is appended to it and skipped (opt-outs counted in one refusal event).
         """
         out: list[tuple[SubjectRef, EnrolledImage]] = []
         if not items:
@@ -173,10 +185,21 @@ class Engine:
             with self.store.transaction() as session:
                 index = self._keeper.synced(session, self.store)
                 generation = self.store.state(session).generation + 1  # taken only if a face is stored
-                for name, prepared in items:
+                screen = optout.Screen.load(
+                    session, self.store, self.spec, self._score_meaning(session).threshold.score
+                )
+                opted_out = screen.matches(np.stack([p.face.embedding.vector for _, p in items]))
+                refused = 0
+                for (name, prepared), excluded in zip(items, opted_out, strict=True):
                     try:
+                        if excluded:
+                            refused += 1
+                            raise OptedOutError(
+                                f"{prepared.image.name}: this face matches a person on the do-not-enroll list; "
+                                "it may not be enrolled"
+                            )
                         ref, image = self._store_face(session, name, prepared, provenance, generation)
-                    except DuplicateImageError as exc:
+                    except (DuplicateImageError, OptedOutError) as exc:
                         if reject_duplicates is None:
                             raise
                         reject_duplicates.append(Rejection(prepared.image.name, exc.code, exc.message))
@@ -185,6 +208,8 @@ class Engine:
                     if image.status is EnrollStatus.ENROLLED and image.face_id is not None:
                         new_ids.append(image.face_id)
                         new_vectors.append(prepared.face.embedding.vector)
+                if refused and reject_duplicates is not None:
+                    self._audit(session, AuditAction.REFUSED, generation - 1, details=optout.refusal_details(refused))
                 if new_ids:
                     self.store.bump_generation(session)
                 state_hash = self.store.state(session).content_hash
@@ -235,59 +260,69 @@ class Engine:
 
     # --- search -----------------------------------------------------------------------
 
-    def identify(self, probe: PhotoInput, *, purpose: str, case: str, top_k: int | None = None) -> IdentifyResult:
+    def identify(
+        self,
+        probe: PhotoInput,
+        *,
+        purpose: str,
+        case: str,
+        authorisation: str | None = None,
+        top_k: int | None = None,
+    ) -> IdentifyResult:
         """1:N search: for each face in the probe photo, the top-k candidate subjects, best first.
 
-        purpose and case are required and recorded in the audit log. A subject's score is that of
-        its best face; ``clears_threshold`` says whether it reaches the operating threshold.
+        purpose and case are required, the purpose must be one the gallery allows, and some
+        purposes require an authorisation reference; all are recorded in the audit log. A
+        subject's score is that of its best face; ``clears_threshold`` says whether it reaches the
+        operating threshold. Faces matching the opt-out list are never returned; the audit event
+        counts how many were withheld, naming no one.
         """
-        self._authorize(Permission.IDENTIFY)
-        stated = policy.require_search_purpose(purpose, case)
-        k = top_k if top_k is not None else self.settings.top_k
-        if k < 1:
-            raise InputError(f"top-k must be at least 1, not {k}")
-        image = decode(probe, self.settings)
-        observations = self.pipeline.analyze(image)
-        if not observations:
-            raise NoFaceError(f"{image.name}: no face found in the probe photo")
-        with self._writing() as session:
-            index = self._keeper.synced(session, self.store)
-            generation = self.store.state(session).generation
-            meaning = self._score_meaning(session)
-            threshold = meaning.threshold
-
-            def lookup(face_ids: list[int]) -> Mapping[int, tuple[str, str]]:
-                refs = self.store.subjects_of_faces(session, face_ids)
-                return {f: (r.subject_id, r.name) for f, r in refs.items()}
-
-            faces = tuple(
-                ProbeFace(
-                    box=obs.box,
-                    quality=obs.quality,
-                    warnings=describe_issues(obs.quality, self.settings),
-                    candidates=rank_subjects(index, obs.embedding, k, meaning, lookup),
+        with self.ruled():
+            stated = self._search_allowed(Permission.IDENTIFY, purpose, case, authorisation)
+            k = top_k if top_k is not None else self.settings.top_k
+            if k < 1:
+                raise InputError(f"top-k must be at least 1, not {k}")
+            image = decode(probe, self.settings)
+            observations = self.pipeline.analyze(image)
+            if not observations:
+                raise NoFaceError(f"{image.name}: no face found in the probe photo")
+            with self._writing() as session:
+                index = self._keeper.synced(session, self.store)
+                generation = self.store.state(session).generation
+                meaning = self._score_meaning(session)
+                threshold = meaning.threshold
+                screen = optout.Screen.load(session, self.store, self.spec, threshold.score)
+                lookup = screen.lookup(session, self.store)
+                faces = tuple(
+                    ProbeFace(
+                        box=obs.box,
+                        quality=obs.quality,
+                        warnings=describe_issues(obs.quality, self.settings),
+                        candidates=rank_subjects(index, obs.embedding, k, meaning, lookup),
+                    )
+                    for obs in observations
                 )
-                for obs in observations
-            )
-            seq = self._audit(
-                session,
-                AuditAction.IDENTIFY,
-                generation,
-                purpose=stated.purpose,
-                case=stated.case,
-                probe_sha256=image.sha256,
-                details={
-                    "top_k": k,
-                    "threshold": threshold.score,
-                    "threshold_source": threshold.source,
-                    "model_id": self.spec.model_id,
-                    "gallery_faces": len(index),
-                    "faces": [
-                        [{"rank": c.rank, "subject_id": c.subject_id, "score": c.score} for c in f.candidates]
-                        for f in faces
-                    ],
-                },
-            )
+                seq = self._audit(
+                    session,
+                    AuditAction.IDENTIFY,
+                    generation,
+                    purpose=stated.purpose,
+                    case=stated.case,
+                    probe_sha256=image.sha256,
+                    details={
+                        "authorisation": stated.authorisation,
+                        "top_k": k,
+                        "threshold": threshold.score,
+                        "threshold_source": threshold.source,
+                        "model_id": self.spec.model_id,
+                        "gallery_faces": len(index),
+                        "suppressed": screen.suppressed,
+                        "faces": [
+                            [{"rank": c.rank, "subject_id": c.subject_id, "score": c.score} for c in f.candidates]
+                            for f in faces
+                        ],
+                    },
+                )
         return IdentifyResult(
             probe_sha256=image.sha256,
             model_id=self.spec.model_id,
@@ -297,40 +332,49 @@ class Engine:
             gallery_size=len(index),
             faces=faces,
             audit_seq=seq,
+            authorisation=stated.authorisation,
         )
 
     def verify(
-        self, photo_a: PhotoInput, photo_b: PhotoInput, *, purpose: str | None = None, case: str | None = None
+        self,
+        photo_a: PhotoInput,
+        photo_b: PhotoInput,
+        *,
+        purpose: str,
+        case: str,
+        authorisation: str | None = None,
     ) -> VerifyResult:
         """1:1 comparison of the main face of each photo (see :func:`facesearch.pipeline.main_face`).
 
         ``score``: higher is more alike; ``same_person`` is ``score >= threshold.score``, a
-        likelihood, not proof. purpose and case are optional here and audited when given.
+        likelihood, not proof. Bound to an allowed purpose and a case like :meth:`identify`.
         """
-        self._authorize(Permission.VERIFY)
-        face_a, warn_a, sha_a = self._main_face(photo_a, "first")
-        face_b, warn_b, sha_b = self._main_face(photo_b, "second")
-        score = compare(face_a.embedding, face_b.embedding)
-        with self._writing() as session:
-            meaning = self._score_meaning(session)
-            threshold = meaning.threshold
-            same = score >= threshold.score
-            fmr, fmr_meaning = meaning.expected_fmr(score)
-            seq = self.record(
-                session,
-                AuditAction.VERIFY,
-                purpose=(purpose or "").strip() or None,
-                case=(case or "").strip() or None,
-                probe_sha256=sha_a,
-                details={
-                    "other_sha256": sha_b,
-                    "score": round(score, 6),
-                    "threshold": threshold.score,
-                    "threshold_source": threshold.source,
-                    "same_person": same,
-                    "model_id": self.spec.model_id,
-                },
-            )
+        with self.ruled():
+            stated = self._search_allowed(Permission.VERIFY, purpose, case, authorisation)
+            face_a, warn_a, sha_a = self._main_face(photo_a, "first")
+            face_b, warn_b, sha_b = self._main_face(photo_b, "second")
+            score = compare(face_a.embedding, face_b.embedding)
+            with self._writing() as session:
+                meaning = self._score_meaning(session)
+                threshold = meaning.threshold
+                same = score >= threshold.score
+                fmr, fmr_meaning = meaning.expected_fmr(score)
+                seq = self.record(
+                    session,
+                    AuditAction.VERIFY,
+                    purpose=stated.purpose,
+                    case=stated.case,
+                    probe_sha256=sha_a,
+                    details={
+                        "authorisation": stated.authorisation,
+                        "other_sha256": sha_b,
+                        "score": round(score, 6),
+                        "threshold": threshold.score,
+                        "threshold_source": threshold.source,
+                        "same_person": same,
+                        "model_id": self.spec.model_id,
+                    },
+                )
         return VerifyResult(
             score=round(score, 6),
             threshold=threshold,
@@ -343,6 +387,13 @@ class Engine:
             expected_fmr=fmr,
             fmr_meaning=fmr_meaning,
         )
+
+    def _search_allowed(
+        self, permission: Permission, purpose: str | None, case: str | None, authorisation: str | None
+    ) -> policy.SearchPurpose:
+        """The actor may search, for a purpose the gallery allows, with the fields it requires."""
+        with self.guarded(permission) as session:
+            return purposes.bind(session, purpose, case, authorisation)
 
     def _main_face(self, photo: PhotoInput, which: str) -> tuple[FaceObservation, tuple[str, ...], str]:
         image = decode(photo, self.settings)
@@ -361,7 +412,7 @@ class Engine:
 
     def subjects(self) -> list[SubjectSummary]:
         """Every enrolled subject with image and face counts and the earliest retain-until."""
-        self._authorize(Permission.MANAGE_GALLERY, Permission.ENROLL, Permission.READ_REPORTS)
+        self.authorize(Permission.MANAGE_GALLERY, Permission.ENROLL, Permission.READ_REPORTS)
         with self.store.transaction() as session:
             self.store.state(session)
             return self.store.subject_summaries(session)
@@ -371,12 +422,17 @@ class Engine:
 
         The audit event names the subject's opaque id and the counts removed, never biometric data.
         """
-        self._authorize(Permission.ERASE)
+        with self.ruled():
+            return self._erase(subject, reason)
+
+    def _erase(self, subject: str, reason: str) -> ErasureResult:
+        self.authorize(Permission.ERASE)
         why = policy.require_reason(reason, "erasure")
         with self._locked():
             with self.store.transaction() as session:
                 index = self._keeper.synced(session, self.store)
                 ref = self.store.require_subject(session, subject)
+                retention.require_not_held(session, ref.subject_id, ref.name)
                 face_ids = np.array(self.store.subject_face_ids(session, ref.subject_id), dtype=np.int64)
                 in_index = int(np.isin(face_ids, index.ids()).sum())
                 images, faces = self.store.delete_subject(session, ref.subject_id)
@@ -400,7 +456,7 @@ class Engine:
     def subject_report(self, subject: str) -> SubjectReport:
         """Everything held about a subject and every search that returned them (admins and
         auditors); making the report is itself audited."""
-        self._authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
+        self.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
         with self._writing() as session:
             report = reports.subject_report(session, self.store, subject)
             details = {
@@ -415,13 +471,13 @@ class Engine:
 
     def audit_verify(self) -> ChainReport:
         """Recompute the audit hash chain; ``ok`` is False at the first event that was altered."""
-        self._authorize(Permission.READ_AUDIT, Permission.MANAGE_GALLERY)
+        self.authorize(Permission.READ_AUDIT, Permission.MANAGE_GALLERY)
         with self.store.transaction() as session:
             return audit.verify(session)
 
     def audit_events(self, *, action: str | None = None, case: str | None = None) -> list[AuditEvent]:
         """The audit log's events, oldest first, optionally of one action or case (auditors)."""
-        self._authorize(Permission.READ_AUDIT)
+        self.authorize(Permission.READ_AUDIT)
         with self.store.transaction() as session:
             return audit.events(session, action=action, case=case)
 
@@ -443,7 +499,7 @@ class Engine:
         hash, the model id and the date, audited, and used by identify and verify from then on.
         Raises CalibrationError when the dataset has too few impostor pairs for the target.
         """
-        self._authorize(Permission.MANAGE_GALLERY)
+        self.authorize(Permission.MANAGE_GALLERY)
         calibration = measure_calibration(
             dataset, self.pipeline, target_fmr, cache=cache, workers=workers, progress=progress
         )
@@ -458,19 +514,19 @@ class Engine:
 
     def calibration(self) -> Calibration | None:
         """The calibration in force for this gallery's model, or None (the published threshold is used)."""
-        self._authorize(*Permission)  # any user
+        self.authorize(*Permission)  # any user
         with self.store.transaction() as session:
             return self.store.latest_calibration(session, self.spec.model_id)
 
     def index_info(self) -> IndexInfo:
         """The vector index in use, brought in step with the gallery first (rebuilt if stale)."""
-        self._authorize(Permission.MANAGE_GALLERY, Permission.READ_REPORTS)
+        self.authorize(Permission.MANAGE_GALLERY, Permission.READ_REPORTS)
         with self._writing() as session:
             return self._keeper.synced(session, self.store).info
 
     def rebuild_index(self) -> IndexInfo:
         """Rebuild the vector index from the gallery's stored embeddings, whatever its state."""
-        self._authorize(Permission.MANAGE_GALLERY)
+        self.authorize(Permission.MANAGE_GALLERY)
         with self._writing() as session:
             return self._keeper.rebuild(session, self.store).info
 
@@ -499,6 +555,26 @@ class Engine:
         """Users and API tokens (admin only)."""
         return AccountService(self)
 
+    @property
+    def purposes(self) -> PurposeService:
+        """The search purposes this gallery allows (admins declare them)."""
+        return PurposeService(self)
+
+    @property
+    def retention(self) -> RetentionService:
+        """Retention period, purge and legal holds."""
+        return RetentionService(self)
+
+    @property
+    def opt_outs(self) -> OptOutService:
+        """The do-not-enroll list (enrollers record it)."""
+        return OptOutService(self)
+
+    @property
+    def cases(self) -> CaseService:
+        """Nominations, their two separate confirmations, and export of confirmed identifications."""
+        return CaseService(self)
+
     def authenticate(self, token: str) -> User:
         """The user an API token belongs to; AuthenticationError, audited, if it is not valid."""
         try:
@@ -510,15 +586,33 @@ class Engine:
             raise
 
     @contextmanager
-    def guarded(self, permission: Permission) -> Iterator[Session]:
-        """A locked transaction for this engine's actor, if the role matrix allows ``permission``;
-        otherwise the refusal is audited and PermissionDeniedError raised."""
-        with self._writing() as session:
-            refusal = self._refusal(session, (permission,))
-            if refusal is None:
-                yield session
-                return
-        self._refuse(refusal, (permission,))
+    def guarded(self, *permissions: Permission) -> Iterator[Session]:
+        """A locked transaction for this engine's actor, if the role matrix grants any of
+        ``permissions``; otherwise the refusal is audited and PermissionDeniedError raised. A
+        refusal under any other rule that escapes the block is audited too (see :meth:`ruled`)."""
+        with self.ruled():
+            with self._writing() as session:
+                refusal = self._refusal(session, permissions)
+                if refusal is None:
+                    yield session
+                    return
+            self._refuse(refusal, permissions)
+
+    @contextmanager
+    def ruled(self) -> Iterator[None]:
+        """Audit, once, a refusal under a rule of accountable use (a PolicyError) that escapes the
+        block: a search outside the gallery's purposes, an opted-out face, a held subject. Use it
+        outside any transaction of this engine: the refusal is written after the block's own work
+        has been rolled back."""
+        try:
+            yield
+        except PolicyError as exc:
+            if not exc.audited:
+                with self._writing() as session:
+                    details = {"rule": exc.rule, "code": exc.code, "reason": exc.message}
+                    self.record(session, AuditAction.REFUSED, details=details)
+                exc.audited = True
+            raise
 
     def acting_as(self, actor: str) -> Engine:
         """This engine for another actor (a service acts for each request's user): the same gallery,
@@ -528,7 +622,7 @@ class Engine:
         view._owns_store = False
         return view
 
-    def _authorize(self, *permissions: Permission) -> None:
+    def authorize(self, *permissions: Permission) -> None:
         """Go on if the actor's role grants any of ``permissions``; else audit the refusal and raise."""
         with self.store.transaction() as session:
             refusal = self._refusal(session, permissions)
@@ -544,8 +638,10 @@ class Engine:
 
     def _refuse(self, refusal: PermissionDeniedError, permissions: Sequence[Permission]) -> NoReturn:
         with self._writing() as session:
-            details = {"permission": " or ".join(p.value for p in permissions), "reason": refusal.message}
+            permission = " or ".join(p.value for p in permissions)
+            details = {"rule": refusal.rule, "permission": permission, "reason": refusal.message}
             self.record(session, AuditAction.REFUSED, details=details)
+        refusal.audited = True
         raise refusal
 
     def record(self, session: Session, action: AuditAction, **fields: Any) -> int:

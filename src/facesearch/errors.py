@@ -90,87 +90,109 @@ class DuplicateImageError(InputError):
 
 
 class PolicyError(FacesearchError):
-    """The request is refused because a rule of accountable use is not met."""
+    """The request is refused because a rule of accountable use is not met.
+
+    ``rule`` names the rule for the audit log and the transparency report; ``audited`` is set once
+    the refusal has been written to the audit log, so it is recorded exactly once.
+    """
 
     code = "policy-refused"
+    rule = "policy"
+    audited = False
 
 
 class MissingSourceError(PolicyError):
     code = "missing-source"
+    rule = "provenance"
 
 
 class MissingLawfulBasisError(PolicyError):
     code = "missing-lawful-basis"
+    rule = "provenance"
 
 
 class MissingPurposeError(PolicyError):
     code = "missing-purpose"
+    rule = "purpose"
 
 
 class MissingCaseError(PolicyError):
     code = "missing-case"
+    rule = "purpose"
 
 
 class MissingReasonError(PolicyError):
     code = "missing-reason"
+    rule = "reason"
 
 
 class RetentionError(PolicyError):
     code = "bad-retention"
+    rule = "retention"
 
 
 class PermissionDeniedError(PolicyError):
     code = "permission-denied"
+    rule = "role"
 
 
 class AuthenticationError(PolicyError):
     code = "authentication-failed"
+    rule = "authentication"
 
 
 class PurposeNotAllowedError(PolicyError):
     """The search names a purpose this gallery does not allow, or lacks a field it requires."""
 
     code = "purpose-not-allowed"
+    rule = "purpose"
 
 
 class MissingAuthorisationError(PolicyError):
     code = "missing-authorisation"
+    rule = "purpose"
 
 
 class NoRetentionPolicyError(PolicyError):
     """The gallery has no retention period yet, so it takes no enrollment."""
 
     code = "no-retention-policy"
+    rule = "retention"
 
 
 class LegalHoldError(PolicyError):
     """The subject is under a legal hold: its data may not be destroyed."""
 
     code = "legal-hold"
+    rule = "legal-hold"
 
 
 class OptedOutError(PolicyError):
     """The face matches a person on the do-not-enroll list."""
 
     code = "opted-out"
+    rule = "opt-out"
 
 
 class ConfirmationError(PolicyError):
     """A nomination step breaks the two-person rule (own nomination, second decision, ...)."""
 
     code = "confirmation-refused"
+    rule = "confirmation"
 
 
 class NotConfirmedError(PolicyError):
     """Only identifications confirmed by two verifiers may be exported or acted on."""
 
     code = "not-confirmed"
+    rule = "confirmation"
 
 
 class QuotaExceededError(PolicyError):
     """The actor has used up their search quota for the hour or the day."""
 
     code = "quota-exceeded"
+    rule = "quota"
 
 
 # --- state of the gallery ---------------------------------------------------------------

@@ -49,6 +49,7 @@ def init(
                     engine.record(session, AuditAction.USER_ADD, details={"user": engine.actor, "role": "admin"})
         else:
             _require_gallery_model(engine)
+    engine.retention.purge(trigger="open")
     return engine
 
 
@@ -72,6 +73,7 @@ def open_engine(
             raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised (run 'facesearch init')")
         engine = Engine(place, store, settings or Settings.load(place.root), actor, models)
         _require_gallery_model(engine)
+        engine.retention.purge(trigger="open")  # expired data never outlives an open
         return engine
     except FacesearchError:
         store.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from facesearch.errors import (
     InputError,
@@ -17,6 +17,7 @@ from facesearch.errors import (
     MissingPurposeError,
     MissingReasonError,
     MissingSourceError,
+    NoRetentionPolicyError,
     PermissionDeniedError,
     RetentionError,
 )
@@ -31,15 +32,16 @@ class Provenance:
 
     source: str
     basis: LawfulBasis
-    retain_until: date | None
+    retain_until: date
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchPurpose:
-    """Why a search is run and for which case."""
+    """Why a search is run, for which case, and under which authorisation (when one is given)."""
 
     purpose: str
     case: str
+    authorisation: str | None = None
 
 
 def _text(value: str | None) -> str:
@@ -47,9 +49,14 @@ def _text(value: str | None) -> str:
 
 
 def require_provenance(
-    source: str | None, basis: str | LawfulBasis | None, retain_until: date | str | None
+    source: str | None,
+    basis: str | LawfulBasis | None,
+    retain_until: date | str | None,
+    retention_days: int | None,
 ) -> Provenance:
-    """Every enrolled photo must carry a source and a lawful basis; retention may not be past."""
+    """Every enrolled photo must carry a source and a lawful basis, and the gallery must have a
+    retention period: a photo is kept until the date given, which may not be past nor beyond the
+    period, or else for the whole period from today."""
     if not _text(source):
         raise MissingSourceError("enrollment refused: every photo must record where it came from (--source)")
     if not _text(basis):  # a LawfulBasis is a str too
@@ -62,7 +69,19 @@ def require_provenance(
         raise MissingLawfulBasisError(
             f"enrollment refused: {basis!r} is not a lawful basis; use one of {BASES}"
         ) from None
-    until = _retention(retain_until)
+    if retention_days is None:
+        raise NoRetentionPolicyError(
+            "enrollment refused: this gallery has no retention period yet (an admin sets one with "
+            "'facesearch retention set --days N')"
+        )
+    today = datetime.now(UTC).date()
+    latest = today + timedelta(days=retention_days)
+    until = _retention(retain_until) or latest
+    if until > latest:
+        raise RetentionError(
+            f"retain-until {until.isoformat()} is beyond this gallery's retention period of {retention_days} days "
+            f"(at most {latest.isoformat()})"
+        )
     return Provenance(_text(source), lawful, until)
 
 

@@ -222,6 +222,7 @@ class IdentifyResult(Serialisable):
     gallery_size: int
     faces: tuple[ProbeFace, ...]
     audit_seq: int
+    authorisation: str | None = None
     notice: str = (
         "candidates, not identifications: a score above the threshold means the faces are alike, "
         "not that they are the same person; two separate confirmations are required before any action"

@@ -113,17 +113,23 @@ def enroll_dir(
         out.print(table)
 
 
+AUTHORISATION = typer.Option(
+    help="Authorisation reference (a warrant or approval number): required for some purposes, audited."
+)
+
+
 @app.command()
 def identify(
     probe: Annotated[Path, typer.Argument(help="Photo to search; every face in it is searched.")],
     purpose: Annotated[str | None, typer.Option(help="Why this search is run (required, audited).")] = None,
     case: Annotated[str | None, typer.Option(help="Case or file reference (required, audited).")] = None,
+    authorisation: Annotated[str | None, AUTHORISATION] = None,
     top: Annotated[int | None, typer.Option("--top", help="Candidates per face [default: setting top_k].")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """1:N search of a probe photo against the gallery; prints candidates, never identities."""
     with handled(), open_engine() as engine:
-        result = engine.identify(probe, purpose=purpose or "", case=case or "", top_k=top)
+        result = engine.identify(probe, purpose=purpose or "", case=case or "", authorisation=authorisation, top_k=top)
     if json_out:
         print_json(result.to_dict())
     else:
@@ -134,7 +140,8 @@ def _render_identify(result: IdentifyResult) -> None:
     out.print(f"[bold]{result.notice}[/]")
     out.print(
         f"model {result.model_id}; gallery of {result.gallery_size} faces; threshold score "
-        f"{result.threshold.score:.4f} ({result.threshold.source}); audit event #{result.audit_seq}",
+        f"{result.threshold.score:.4f} ({result.threshold.source}); search #{result.audit_seq} "
+        f"(nominate a candidate with: facesearch nominate {result.audit_seq} SUBJECT)",
         highlight=False,
     )
     for number, face in enumerate(result.faces, start=1):
@@ -164,13 +171,14 @@ def _render_identify(result: IdentifyResult) -> None:
 def verify(
     photo_a: Annotated[Path, typer.Argument(help="First photo.")],
     photo_b: Annotated[Path, typer.Argument(help="Second photo.")],
-    purpose: Annotated[str | None, typer.Option(help="Why this comparison is run (audited).")] = None,
-    case: Annotated[str | None, typer.Option(help="Case or file reference (audited).")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why this comparison is run (required, audited).")] = None,
+    case: Annotated[str | None, typer.Option(help="Case or file reference (required, audited).")] = None,
+    authorisation: Annotated[str | None, AUTHORISATION] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """1:1 comparison of the main face of two photos."""
     with handled(), open_engine() as engine:
-        result = engine.verify(photo_a, photo_b, purpose=purpose, case=case)
+        result = engine.verify(photo_a, photo_b, purpose=purpose or "", case=case or "", authorisation=authorisation)
     if json_out:
         print_json(result.to_dict())
         return

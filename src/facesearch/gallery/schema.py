@@ -76,7 +76,7 @@ class ImageRow(Base):
     lawful_basis: Mapped[str] = mapped_column(String(32), nullable=False)
     enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     enrolled_by: Mapped[str] = mapped_column(String(256), nullable=False)
-    retain_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    retain_until: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
     width: Mapped[int] = mapped_column(Integer, nullable=False)
     height: Mapped[int] = mapped_column(Integer, nullable=False)
 

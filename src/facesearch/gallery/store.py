@@ -21,7 +21,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, delete, event, func, inspect, select
+from sqlalchemy import ColumnElement, Engine, create_engine, delete, event, func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from facesearch.calibration import Calibration, FmrCurve
@@ -275,15 +275,21 @@ class GalleryStore:
 
     def delete_subject(self, session: Session, subject_id: str) -> tuple[int, int]:
         """Delete the subject, its images and faces (cascade); returns (images, faces) removed."""
+        images, faces = self.delete_images(session, ImageRow.subject_id == subject_id)
+        session.execute(delete(SubjectRow).where(SubjectRow.id == subject_id))
+        return images, faces
+
+    def delete_images(self, session: Session, where: ColumnElement[bool]) -> tuple[int, int]:
+        """Delete the images matching ``where`` and their faces (cascade), taking the faces out of
+        the content hash; returns (images, faces) removed."""
         held = session.execute(
             select(FaceRow.id, FaceRow.model_id, FaceRow.embedding)
             .join(ImageRow, FaceRow.image_id == ImageRow.id)
-            .where(ImageRow.subject_id == subject_id)
+            .where(where)
         ).all()
-        images = session.scalar(select(func.count()).select_from(ImageRow).where(ImageRow.subject_id == subject_id))
         self._account(session, [(int(r[0]), str(r[1]), bytes(r[2])) for r in held])
-        session.execute(delete(SubjectRow).where(SubjectRow.id == subject_id))
-        return int(images or 0), len(held)
+        removed = session.execute(delete(ImageRow).where(where).execution_options(synchronize_session=False))
+        return int(removed.rowcount or 0), len(held)  # type: ignore[attr-defined]
 
     def subjects_of_faces(self, session: Session, face_ids: Sequence[int]) -> dict[int, SubjectRef]:
         rows = session.execute(
@@ -307,6 +313,18 @@ class GalleryStore:
             ids = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
             vectors = np.frombuffer(b"".join(r[1] for r in part), dtype="<f4").reshape(len(part), -1)
             yield ids, vectors.astype(np.float32)
+
+    def face_vectors(self, session: Session, face_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored embeddings of some faces, by face id (float32)."""
+        query = select(FaceRow.id, FaceRow.embedding).where(FaceRow.id.in_([int(i) for i in face_ids]))
+        return {int(i): np.frombuffer(bytes(e), dtype="<f4").astype(np.float32) for i, e in session.execute(query)}
+
+    def seal(self, data: bytes, *, context: bytes) -> bytes:
+        """Biometric bytes as stored at rest (see the encryption layer); ``context`` names what they are."""
+        return data
+
+    def unseal(self, blob: bytes, *, context: bytes) -> bytes:
+        return blob
 
     def subject_summaries(self, session: Session) -> list[SubjectSummary]:
         rows = session.execute(

@@ -29,6 +29,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("gallery_state") as batch:
         batch.add_column(sa.Column("retention_days", sa.Integer(), nullable=True))
+    op.create_index("ix_images_retain_until", "images", ["retain_until"])  # purge runs on every open
     op.create_table(
         "legal_holds",
         sa.Column("id", IdType, primary_key=True, autoincrement=True),
@@ -62,9 +63,7 @@ def upgrade() -> None:
     op.create_table(
         "nomination_decisions",
         sa.Column("id", IdType, primary_key=True, autoincrement=True),
-        sa.Column(
-            "nomination_id", IdType, sa.ForeignKey("nominations.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("nomination_id", IdType, sa.ForeignKey("nominations.id", ondelete="CASCADE"), nullable=False),
         sa.Column("verifier", sa.String(256), nullable=False),
         sa.Column("decision", sa.String(16), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
@@ -94,6 +93,7 @@ def downgrade() -> None:
     op.drop_table("nominations")
     op.drop_index("ix_legal_holds_subject_id", "legal_holds")
     op.drop_table("legal_holds")
+    op.drop_index("ix_images_retain_until", "images")
     with op.batch_alter_table("gallery_state") as batch:
         batch.drop_column("retention_days")
     op.drop_table("search_purposes")
