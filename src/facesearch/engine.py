@@ -46,6 +46,7 @@ from facesearch.models import DlibModels
 from facesearch.pipeline import FacePipeline, main_face
 from facesearch.policy import Permission
 from facesearch.search import ScoreMeaning, compare, rank_subjects, score_meaning
+from facesearch.transparency import TransparencyReport, period_bounds, read_report
 from facesearch.types import (
     AuditEvent,
     ChainReport,
@@ -556,6 +557,22 @@ class Engine:
     def _writing(self) -> Iterator[Session]:
         with self._locked(), self.store.transaction() as session:
             yield session
+
+    # --- transparency -----------------------------------------------------------------------
+
+    def transparency_report(self, start: date, end: date) -> TransparencyReport:
+        """How the gallery was used over the days START through END (UTC, both included), in
+        aggregates fit to publish: searches by purpose, review of candidates, erasures, purges,
+        holds, opt-outs, refusals and anomaly flags; never who searched or whom (see
+        :mod:`facesearch.transparency`). Admins and auditors; making it is audited. InputError if
+        END precedes START."""
+        self._authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
+        period_bounds(start, end)  # a reversed period is refused before the lock is taken
+        with self._writing() as session:
+            report = read_report(session, start, end)
+            period = {"from": start.isoformat(), "to": end.isoformat()}
+            self.record(session, AuditAction.TRANSPARENCY_REPORT, details=period)
+        return report
 
 
 def _as_list(photos: PhotoInput | Iterable[PhotoInput]) -> list[PhotoInput]:
