@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Sets up facesearch and runs the main job on sample photos: add users with roles, enroll two
-# people, search a probe photo (1:N), compare two photos (1:1), and check the audit trail. Uses a fresh demo gallery in
+# Sets up facesearch and runs the main job on sample photos: add users with roles, set the
+# gallery's rules (retention, allowed purposes), enroll two people, search a probe photo (1:N),
+# nominate the best candidate and have two verifiers confirm it, export the case, compare two
+# photos (1:1), check the audit trail and write the transparency report. Uses a fresh demo gallery in
 # .fs-demo/ (ignored by git) unless FACESEARCH_HOME is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,10 +16,24 @@ fs init                                     # whoever runs init administers the 
 fs users add demo-enroller --role enroller  # each task is done by a user whose role allows it
 fs users add demo-operator --role operator
 fs users add demo-auditor --role auditor
+fs users add demo-verifier-1 --role verifier
+fs users add demo-verifier-2 --role verifier
+fs retention set --days 365                 # no enrollment before the gallery has a retention period
+fs purposes add "quickstart demonstration"  # searches must serve a purpose the gallery allows
 fs --actor demo-enroller enroll "$photos/astronaut.jpg" --subject "Eileen Collins" \
     --source "scikit-image sample photo (NASA)" --basis consent
 fs --actor demo-enroller enroll "$photos/hopper.jpg" --subject "Grace Hopper" \
     --source "matplotlib sample photo (US Navy)" --basis public-task
 fs --actor demo-operator identify "$photos/probe.jpg" --purpose "quickstart demonstration" --case DEMO-1
-fs --actor demo-operator verify "$photos/probe.jpg" "$photos/astronaut.jpg"
+search=$(.venv/bin/facesearch --actor demo-auditor audit show --action search.identify --json \
+    | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)[-1]["seq"])')
+fs --actor demo-operator nominate "$search" "Eileen Collins"   # a candidate put forward, not yet actionable
+fs --actor demo-verifier-1 queue
+fs --actor demo-verifier-1 confirm 1 --note "same face shape and hairline"
+fs --actor demo-verifier-2 confirm 1       # decided blind: the second verifier never saw the first's decision
+fs --actor demo-operator export DEMO-1 --out "$PWD/.fs-demo/DEMO-1.json"
+fs --actor demo-operator verify "$photos/probe.jpg" "$photos/astronaut.jpg" \
+    --purpose "quickstart demonstration" --case DEMO-1
 fs --actor demo-auditor audit verify
+today=$(date -u +%F)
+fs --actor demo-auditor report --from "$today" --to "$today" --out "$PWD/.fs-demo/transparency"

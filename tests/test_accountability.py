@@ -19,6 +19,7 @@ from facesearch.errors import (
     OptedOutError,
     PermissionDeniedError,
     PurposeNotAllowedError,
+    QuotaExceededError,
     RetentionError,
 )
 from facesearch.models import DlibModels
@@ -291,3 +292,21 @@ def test_a_search_never_returns_an_opted_out_face(enrolled: Engine, photos: dict
     collins_id = next(c.subject_id for c in before.faces[0].candidates if c.subject == "Eileen Collins")
     assert collins_id in subject_ids and collins_id not in str(event.details)
     assert [o.request_ref for o in enrolled.opt_outs.list()] == ["REQ-9"]
+
+
+# --- quotas and anomaly flags ------------------------------------------------------------------
+
+
+def test_a_search_over_quota_is_refused_and_a_repeated_probe_is_flagged(
+    enrolled: Engine, photos: dict[str, Path], models: DlibModels
+) -> None:
+    tight = enrolled.settings.replace(search_quota_per_hour=2, repeat_probe_searches=2)
+    with facesearch.open(enrolled.home.root, actor="operator", settings=tight, models=models) as operator:
+        first = operator.identify(photos["probe"], purpose="missing person search", case="MP-3")
+        second = operator.identify(photos["probe"], purpose="missing person search", case="MP-3")
+        with pytest.raises(QuotaExceededError, match="search_quota_per_hour"):
+            operator.identify(photos["probe"], purpose="missing person search", case="MP-3")
+    assert_refusal_audited(enrolled, "operator", "quota")
+    flags = enrolled.acting_as("auditor").audit_events(action="search.flagged")
+    assert [(f.details["flag"], f.details["search_seq"]) for f in flags] == [("repeated-probe", second.audit_seq)]
+    assert first.audit_seq < second.audit_seq

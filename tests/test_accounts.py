@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,8 @@ def test_bad_management_requests_name_the_problem(gallery: Engine) -> None:
         gallery.accounts.revoke_token("feedfacefeedface")
 
 
+TODAY = date.today()
+
 # Every core entry point against every role: who may call it, per the matrix.
 ENTRY_POINTS: list[tuple[str, set[Role], Callable[[Engine, Path], Any]]] = [
     ("enroll", {Role.ENROLLER}, lambda e, p: e.enroll(p, subject="X", source="s", basis="consent")),
@@ -162,6 +165,7 @@ ENTRY_POINTS: list[tuple[str, set[Role], Callable[[Engine, Path], Any]]] = [
     ("a case's nominations", {Role.ADMIN, Role.OPERATOR, Role.AUDITOR}, lambda e, p: e.cases.case("c")),
     ("who decided what", {Role.AUDITOR}, lambda e, p: e.cases.decisions(1)),
     ("export a case", {Role.OPERATOR}, lambda e, p: e.cases.export("c")),
+    ("transparency report", {Role.ADMIN, Role.AUDITOR}, lambda e, p: e.transparency_report(TODAY, TODAY)),
 ]
 REFUSALS = [(what, role, act) for what, allowed, act in ENTRY_POINTS for role in Role if role not in allowed]
 

@@ -55,6 +55,18 @@ class AuditAction(enum.StrEnum):
     TRANSPARENCY_REPORT = "report.transparency"
 
 
+def stamp(moment: datetime) -> str:
+    """The stored form of a timestamp: ISO 8601 in UTC to the microsecond, as hashed.
+
+    Every stored ``ts`` has this one fixed-width form, so comparing the strings orders them in
+    time; range queries (:func:`events`, :mod:`facesearch.usage`) compare against ``stamp(bound)``
+    and so use the ``(actor, ts)`` index. A naive datetime is refused: its zone would be a guess.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"timestamp {moment.isoformat()} has no time zone")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def _canonical(fields: Mapping[str, Any]) -> str:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -84,15 +96,20 @@ def append(
     case: str | None = None,
     probe_sha256: str | None = None,
     details: Mapping[str, Any] | None = None,
+    ts: datetime | None = None,
 ) -> int:
-    """Append one event inside the caller's transaction and return its sequence number."""
+    """Append one event inside the caller's transaction and return its sequence number.
+
+    ``ts`` defaults to now; tests pass it to place events at chosen times (the hash covers it as
+    any other field). The engine never passes it: a real event happens when it is written.
+    """
     head = session.get(AuditHeadRow, 1, with_for_update=True)
     if head is None:
         head = AuditHeadRow(id=1, seq=0, hash=GENESIS)
         session.add(head)
     row = AuditEventRow(
         seq=head.seq + 1,
-        ts=datetime.now(UTC).isoformat(timespec="microseconds"),
+        ts=stamp(ts or datetime.now(UTC)),
         actor=actor,
         action=action.value,
         purpose=purpose,
@@ -150,14 +167,29 @@ def _event(row: AuditEventRow) -> AuditEvent:
 
 
 def events(
-    session: Session, *, action: str | None = None, case: str | None = None, limit: int | None = None
+    session: Session,
+    *,
+    action: str | None = None,
+    case: str | None = None,
+    limit: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[AuditEvent]:
-    """Stored events, oldest first, optionally filtered by action or case."""
+    """Stored events, oldest first, optionally filtered by action, case and time.
+
+    The time bounds are half-open, ``since <= ts < until``, so consecutive periods never count an
+    event twice (a whole day D is ``since`` = D 00:00 UTC, ``until`` = D+1 00:00 UTC). Either may
+    be left out; both must carry a time zone.
+    """
     query = select(AuditEventRow).order_by(AuditEventRow.seq)
     if action:
         query = query.where(AuditEventRow.action == action)
     if case:
         query = query.where(AuditEventRow.case_id == case)
+    if since is not None:
+        query = query.where(AuditEventRow.ts >= stamp(since))
+    if until is not None:
+        query = query.where(AuditEventRow.ts < stamp(until))
     if limit:
         query = query.limit(limit)
     return [_event(row) for row in session.scalars(query)]

@@ -7,7 +7,9 @@ given keeps its default. ``facesearch settings`` prints them with their document
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from facesearch.errors import ConfigError
 
 CONFIG_FILE = "facesearch.toml"
 INDEX_BACKENDS = ("exact", "hnsw", "ivf")
+_HOURS = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
 
 
 def _setting(default: Any, doc: str) -> Any:
@@ -113,6 +116,32 @@ class Settings:
         "How the exact index keeps vectors: 'float32', or 'float16' (half the RAM and disk; scores "
         "differ by about 1e-4). The 'ivf' index always keeps its re-ranking vectors as float16.",
     )
+    search_quota_per_hour: int = _setting(
+        120,
+        "Most searches (identify and verify together) one user may run in any 60 minutes; the next is "
+        "refused, and the refusal audited, until the oldest leaves the window. 0: no limit.",
+    )
+    search_quota_per_day: int = _setting(
+        1000,
+        "Most searches (identify and verify together) one user may run in any 24 hours; the next is "
+        "refused, and the refusal audited, until the oldest leaves the window. 0: no limit.",
+    )
+    burst_searches: int = _setting(
+        20,
+        "A user's search is flagged in the audit log as a burst when, counting it, the user has run at "
+        "least this many searches within burst_window_seconds (the search still runs). 0: never flag.",
+    )
+    burst_window_seconds: int = _setting(60, "The window, in seconds, in which burst_searches are counted.")
+    repeat_probe_searches: int = _setting(
+        3,
+        "A search is flagged in the audit log when the same probe photo (same bytes) has been searched "
+        "this many times, counting it, by anyone within 24 hours (the search still runs). 0: never flag.",
+    )
+    search_hours: str = _setting(
+        "",
+        "When searches are expected, as 'HH:MM-HH:MM' in UTC (may wrap midnight, e.g. '22:00-06:00'); a "
+        "search outside them is flagged in the audit log (it still runs). Empty: any time.",
+    )
 
     def __post_init__(self) -> None:
         if self.detector not in ("hog", "cnn"):
@@ -136,6 +165,40 @@ class Settings:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.num_jitters < 0:
             raise ConfigError("setting 'num_jitters' must not be negative")
+        for name in ("search_quota_per_hour", "search_quota_per_day"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"setting {name!r} must be 0 (no limit) or more")
+        for name in ("burst_searches", "repeat_probe_searches"):
+            if getattr(self, name) < 0 or getattr(self, name) == 1:  # 1 would flag every search
+                raise ConfigError(f"setting {name!r} must be 0 (never flag) or at least 2")
+        if self.burst_window_seconds < 1:
+            raise ConfigError("setting 'burst_window_seconds' must be at least 1")
+        self.search_window()  # raises ConfigError when malformed
+
+    def search_window(self) -> tuple[time, time] | None:
+        """``search_hours`` as (start, end) UTC times, end exclusive; None when searches may run any time.
+
+        When start > end the window wraps midnight ('22:00-06:00' is 22:00 to 06:00 the next day).
+        """
+        text = self.search_hours.strip()
+        if not text:
+            return None
+        match = _HOURS.fullmatch(text)
+        bounds: list[time] = []
+        if match:
+            for hour, minute in ((match[1], match[2]), (match[3], match[4])):
+                if int(hour) > 23 or int(minute) > 59:
+                    break
+                bounds.append(time(int(hour), int(minute)))
+        if len(bounds) != 2:
+            raise ConfigError(
+                f"setting 'search_hours' must be empty or 'HH:MM-HH:MM' in UTC, not {self.search_hours!r}"
+            )
+        if bounds[0] == bounds[1]:
+            raise ConfigError(
+                f"setting 'search_hours' {self.search_hours!r} is an empty window; leave it empty for any time"
+            )
+        return bounds[0], bounds[1]
 
     def index_options(self) -> dict[str, Any]:
         """Options for the chosen index backend (see :class:`facesearch.index.keeper.IndexKeeper`)."""

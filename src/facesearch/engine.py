@@ -15,14 +15,14 @@ import getpass
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facesearch import accounts, audit, ingest, optout, policy, purposes, reports, retention
+from facesearch import accounts, audit, ingest, optout, policy, purposes, reports, retention, usage
 from facesearch.accounts import AccountService, User
 from facesearch.audit import AuditAction
 from facesearch.calibration import Calibration
@@ -52,6 +52,7 @@ from facesearch.policy import Permission
 from facesearch.purposes import PurposeService
 from facesearch.retention import RetentionService
 from facesearch.search import ScoreMeaning, compare, rank_subjects, score_meaning
+from facesearch.transparency import TransparencyReport, period_bounds, read_report
 from facesearch.types import (
     AuditEvent,
     ChainReport,
@@ -288,7 +289,6 @@ class Engine:
                 raise NoFaceError(f"{image.name}: no face found in the probe photo")
             with self._writing() as session:
                 index = self._keeper.synced(session, self.store)
-                generation = self.store.state(session).generation
                 meaning = self._score_meaning(session)
                 threshold = meaning.threshold
                 screen = optout.Screen.load(session, self.store, self.spec, threshold.score)
@@ -302,14 +302,12 @@ class Engine:
                     )
                     for obs in observations
                 )
-                seq = self._audit(
+                seq = self._searched(
                     session,
                     AuditAction.IDENTIFY,
-                    generation,
-                    purpose=stated.purpose,
-                    case=stated.case,
-                    probe_sha256=image.sha256,
-                    details={
+                    stated,
+                    image.sha256,
+                    {
                         "authorisation": stated.authorisation,
                         "top_k": k,
                         "threshold": threshold.score,
@@ -359,13 +357,12 @@ class Engine:
                 threshold = meaning.threshold
                 same = score >= threshold.score
                 fmr, fmr_meaning = meaning.expected_fmr(score)
-                seq = self.record(
+                seq = self._searched(
                     session,
                     AuditAction.VERIFY,
-                    purpose=stated.purpose,
-                    case=stated.case,
-                    probe_sha256=sha_a,
-                    details={
+                    stated,
+                    sha_a,
+                    {
                         "authorisation": stated.authorisation,
                         "other_sha256": sha_b,
                         "score": round(score, 6),
@@ -393,7 +390,36 @@ class Engine:
     ) -> policy.SearchPurpose:
         """The actor may search, for a purpose the gallery allows, with the fields it requires."""
         with self.guarded(permission) as session:
-            return purposes.bind(session, purpose, case, authorisation)
+            stated = purposes.bind(session, purpose, case, authorisation)
+            usage.check_quota(session, self.actor, self.settings, datetime.now(UTC))
+            return stated
+
+    def _searched(
+        self,
+        session: Session,
+        action: AuditAction,
+        stated: policy.SearchPurpose,
+        probe_sha256: str,
+        details: dict[str, Any],
+    ) -> int:
+        """Record a search, in the transaction that ran it: the actor's quota is checked again
+        (under the lock, so concurrent searches cannot slip past it), and each anomaly the search
+        shows (a burst, a probe searched again and again, a search out of hours) is flagged for the
+        auditors in an event of its own. Returns the search's audit number."""
+        now = datetime.now(UTC)
+        usage.check_quota(session, self.actor, self.settings, now)
+        flags = usage.anomaly_flags(session, self.actor, probe_sha256, self.settings, now)
+        seq = self.record(
+            session, action, purpose=stated.purpose, case=stated.case, probe_sha256=probe_sha256, details=details
+        )
+        for flag in flags:
+            self.record(
+                session,
+                AuditAction.FLAGGED,
+                case=stated.case,
+                details={"flag": flag.name, "detail": flag.detail, "search_seq": seq},
+            )
+        return seq
 
     def _main_face(self, photo: PhotoInput, which: str) -> tuple[FaceObservation, tuple[str, ...], str]:
         image = decode(photo, self.settings)
@@ -652,6 +678,22 @@ class Engine:
     def _writing(self) -> Iterator[Session]:
         with self._locked(), self.store.transaction() as session:
             yield session
+
+    # --- transparency -----------------------------------------------------------------------
+
+    def transparency_report(self, start: date, end: date) -> TransparencyReport:
+        """How the gallery was used over the days START through END (UTC, both included), in
+        aggregates fit to publish: searches by purpose, review of candidates, erasures, purges,
+        holds, opt-outs, refusals and anomaly flags; never who searched or whom (see
+        :mod:`facesearch.transparency`). Admins and auditors; making it is audited. InputError if
+        END precedes START."""
+        self.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
+        period_bounds(start, end)  # a reversed period is refused before the lock is taken
+        with self._writing() as session:
+            report = read_report(session, start, end)
+            period = {"from": start.isoformat(), "to": end.isoformat()}
+            self.record(session, AuditAction.TRANSPARENCY_REPORT, details=period)
+        return report
 
 
 def _as_list(photos: PhotoInput | Iterable[PhotoInput]) -> list[PhotoInput]:
