@@ -21,7 +21,20 @@ from helpers import PURPOSES, staffed
 pytestmark = pytest.mark.model
 
 
-ACTOR_FOR = {"enroll": "enroller", "enroll-dir": "enroller", "identify": "operator", "verify": "operator"}
+ACTOR_FOR = {
+    "enroll": "enroller",
+    "enroll-dir": "enroller",
+    "opt-out": "enroller",
+    "identify": "operator",
+    "verify": "operator",
+    "nominate": "operator",
+    "nominations": "operator",
+    "export": "operator",
+    "queue": "verifier",
+    "confirm": "verifier",
+    "reject": "verifier",
+    "report": "auditor",
+}
 
 
 def run(home: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -332,3 +345,50 @@ def test_subject_report_from_the_command_line(home: Path, photos: dict[str, Path
     assert shown.returncode == 0 and "returned as a candidate by 1 search(es)" in shown.stdout
     refused = run(home, "--actor", "operator", "subject-report", "Eileen Collins")
     assert refused.returncode == 4
+
+
+def test_a_candidate_is_nominated_confirmed_twice_and_exported(
+    home: Path, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    assert run(home, "users", "add", "verifier-2", "--role", "verifier").returncode == 0
+    refused = run(home, "identify", photos["probe"], "--purpose", "curiosity", "--case", "MP-5")
+    assert refused.returncode == 4 and "not a purpose this gallery allows" in refused.stderr
+    found = run(home, "identify", photos["probe"], "--purpose", "missing person search", "--case", "MP-5", "--json")
+    search = json.loads(found.stdout)["audit_seq"]
+    nominated = run(home, "nominate", str(search), "Eileen Collins")
+    assert nominated.returncode == 0 and "nomination #1" in nominated.stdout
+    assert "Eileen Collins" in run(home, "queue").stdout
+    assert run(home, "confirm", "1", "--note", "same scar").returncode == 0
+    unconfirmed = run(home, "export", "MP-5")
+    assert unconfirmed.returncode == 4 and "no identification confirmed by 2 verifiers" in unconfirmed.stderr
+    twice = run(home, "confirm", "1")
+    assert twice.returncode == 4 and "already decided" in twice.stderr
+    assert run(home, "--actor", "verifier-2", "confirm", "1").returncode == 0
+    exported = json.loads(run(home, "export", "MP-5").stdout)
+    [item] = exported["identifications"]
+    assert item["nomination"]["subject"] == "Eileen Collins"
+    assert [c["verifier"] for c in item["confirmations"]] == ["verifier", "verifier-2"]
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    report = run(home, "report", "--from", today, "--to", today, "--out", tmp_path / "report", "--json")
+    assert report.returncode == 0, report.stderr
+    published = json.loads(report.stdout)
+    assert "Eileen" not in report.stdout and (tmp_path / "report" / "transparency.html").exists()
+    review = published["review"]
+    assert (review["nominations"], review["confirm_decisions"], review["reached_confirmed"]) == (1, 2, 1)
+    assert run(home, "audit", "verify").returncode == 0
+
+
+def test_holds_purge_and_opt_outs_from_the_command_line(home: Path, photos: dict[str, Path]) -> None:
+    assert "3650 days" in run(home, "retention", "show").stdout
+    assert run(home, "hold", "Eileen Collins", "--reference", "order 5").returncode == 0
+    held = run(home, "erase", "Eileen Collins", "--reason", "request")
+    assert held.returncode == 4 and "legal hold 'order 5'" in held.stderr
+    certificate = json.loads(run(home, "purge", "--json").stdout)
+    assert (certificate["images_removed"], certificate["held_images_kept"]) == (0, 0)
+    assert run(home, "release", "Eileen Collins", "--reference", "order 5").returncode == 0
+    assert run(home, "erase", "Eileen Collins", "--reason", "request").returncode == 0
+    assert run(home, "opt-out", photos["astronaut"], "--request", "REQ-1").returncode == 0
+    again = run(home, "enroll", photos["probe"], "--subject", "E", "--source", "s", "--basis", "consent")
+    assert again.returncode == 4 and "do-not-enroll list" in again.stderr
+    listed = json.loads(run(home, "opt-outs", "--json").stdout)
+    assert [o["request_ref"] for o in listed] == ["REQ-1"] and "template" not in listed[0]
