@@ -109,6 +109,8 @@ def test_two_separate_confirmations_make_an_identification_exportable(nominated:
     [item] = exported.identifications
     assert item.nomination.subject == "Eileen Collins"
     assert [c.verifier for c in item.confirmations] == ["verifier", "verifier-2"]
+    held = engine.subject_report("Eileen Collins")  # the subject may learn of it (GDPR art. 15)
+    assert [(n.nomination_id, n.case, n.status) for n in held.nominations] == [(nid, "MP-9", "confirmed")]
     steps = [(e.action, e.actor) for e in engine.acting_as("auditor").audit_events() if e.case == "MP-9"]
     assert steps == [
         ("search.identify", "operator"),
@@ -245,6 +247,8 @@ def test_expired_data_is_destroyed_on_open_and_held_data_survives(enrolled: Engi
     with pytest.raises(LegalHoldError, match="court order 12/26"):
         enrolled.erase("Grace Hopper", reason="erasure request")
     assert_refusal_audited(enrolled, "tester", "legal-hold")
+    [hold] = enrolled.subject_report("Grace Hopper").legal_holds
+    assert (hold.reference, hold.released_at) == ("court order 12/26", None)
     enrolled.retention.release("Grace Hopper", reference="court order 12/26")
     certificate = enrolled.retention.purge()
     assert (certificate.images_removed, certificate.subjects_removed, certificate.held_images_kept) == (1, 1, 0)

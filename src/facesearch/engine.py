@@ -1,5 +1,11 @@
 """The facade: enroll, identify, verify, erase, with policy checked first and every use audited.
 
+The work lives beside it: :mod:`~facesearch.enrolling`, :mod:`~facesearch.searching` and
+:mod:`~facesearch.administration` for the entry points below, and services reached through
+properties for the rest (``accounts``, ``purposes``, ``retention``, ``opt_outs``, ``cases``). This
+module keeps what they share: who acts and what they may do, refusals audited once, the audit
+record, the lock that keeps gallery and index in step.
+
 Each public method checks policy before doing any work, computes what it can outside any
 transaction, then changes the gallery and appends its audit event in one transaction, and only
 then brings the vector index up to date. A refused or failed call leaves gallery, index and audit
@@ -10,62 +16,49 @@ rebuilt from the gallery.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import getpass
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
 from sqlalchemy.orm import Session
 
-from facesearch import accounts, audit, ingest, optout, policy, purposes, reports, retention, usage
+from facesearch import accounts, administration, audit, enrolling, searching
 from facesearch.accounts import AccountService, User
 from facesearch.audit import AuditAction
 from facesearch.calibration import Calibration
 from facesearch.casework import CaseService
 from facesearch.config import Settings
-from facesearch.decode import PhotoInput, decode
-from facesearch.enrollment import PreparedFace, describe_issues, prepare
+from facesearch.decode import PhotoInput
 from facesearch.errors import (
     AuthenticationError,
-    DuplicateImageError,
-    InputError,
-    NoFaceError,
-    OptedOutError,
     PermissionDeniedError,
     PolicyError,
 )
-from facesearch.evaluation.calibrate import measure_calibration
 from facesearch.evaluation.extract import EmbeddingCache
-from facesearch.gallery import GalleryStore, ImageRecord, SubjectRef
+from facesearch.gallery import GalleryStore
 from facesearch.home import Home
 from facesearch.index.base import IndexInfo
 from facesearch.index.keeper import IndexKeeper
 from facesearch.models import DlibModels
 from facesearch.optout import OptOutService
-from facesearch.pipeline import FacePipeline, main_face
+from facesearch.pipeline import FacePipeline
 from facesearch.policy import Permission
 from facesearch.purposes import PurposeService
 from facesearch.retention import RetentionService
-from facesearch.search import ScoreMeaning, compare, rank_subjects, score_meaning
+from facesearch.search import ScoreMeaning, score_meaning
 from facesearch.transparency import TransparencyReport, period_bounds, read_report
 from facesearch.types import (
     AuditEvent,
     ChainReport,
     EnrollDirectoryResult,
-    EnrolledImage,
     EnrollProgress,
     EnrollResult,
-    EnrollStatus,
     ErasureResult,
-    FaceObservation,
     IdentifyResult,
-    ProbeFace,
-    Rejection,
     SubjectReport,
     SubjectSummary,
     VerifyResult,
@@ -89,7 +82,7 @@ class Engine:
         self.actor = (actor or "").strip() or getpass.getuser()
         self.pipeline = FacePipeline(settings, models)
         self.spec = self.pipeline.spec
-        self._keeper = IndexKeeper(home.index_dir, self.spec, settings.index_backend, **settings.index_options())
+        self.keeper = IndexKeeper(home.index_dir, self.spec, settings.index_backend, **settings.index_options())
         self._thread_lock = threading.RLock()
         self._owns_store = True
 
@@ -120,13 +113,7 @@ class Engine:
         :class:`facesearch.LawfulBasis` (required). All photos are checked first: if any is refused,
         nothing is stored. A photo already enrolled for this subject is reported, not stored twice.
         """
-        with self.ruled():
-            provenance = self._provenance(source, basis, retain_until)
-            name = policy.require_subject_name(subject)
-            items = [(name, prepare(photo, self.pipeline)) for photo in _as_list(photos)]
-            images = self._commit(items, provenance, reject_duplicates=None)
-        ref_id = images[0][0].subject_id if images else ""
-        return EnrollResult(subject=name, subject_id=ref_id, images=tuple(img for _, img in images))
+        return enrolling.enroll(self, photos, subject=subject, source=source, basis=basis, retain_until=retain_until)
 
     def enroll_directory(
         self,
@@ -145,119 +132,15 @@ class Engine:
         skipped before any analysis, so rerunning after a crash or a kill finishes the job with no
         photo enrolled twice. Photos of opted-out people are rejected as ``opted-out``.
         """
-        with self.ruled():
-            provenance = self._provenance(source, basis, retain_until)
-        with self.store.transaction() as session:
-            enrolled = self.store.enrolled_images(session)
-        return ingest.enroll_directory(
-            Path(directory),
-            pipeline=self.pipeline,
-            enrolled=enrolled,
-            commit=lambda batch, rejected: self._commit(batch, provenance, reject_duplicates=rejected),
-            batch_faces=self.settings.enroll_batch_faces,
-            workers=workers,
+        return enrolling.enroll_directory(
+            self,
+            directory,
+            source=source,
+            basis=basis,
+            retain_until=retain_until,
             on_progress=on_progress,
+            workers=workers,
         )
-
-    def _provenance(self, source: str, basis: str, retain_until: date | str | None) -> policy.Provenance:
-        """The actor may enroll, and the photos' provenance and retention meet the gallery's rules."""
-        with self.guarded(Permission.ENROLL) as session:
-            days = self.store.state(session).retention_days
-            return policy.require_provenance(source, basis, retain_until, days)
-
-    def _commit(
-        self,
-        items: Sequence[tuple[str, PreparedFace]],
-        provenance: policy.Provenance,
-        reject_duplicates: list[Rejection] | None,
-    ) -> list[tuple[SubjectRef, EnrolledImage]]:
-        """Store prepared faces in one transaction with their audit events, then update the index.
-
-        A file already enrolled under another subject raises DuplicateImageError, and a face on
-        the opt-out list OptedOutError (nothing stored); or, when ``reject_duplicates`` is a
-        list, the photo is appended to it and skipped (opt-outs counted in one refusal event).
-        """
-        out: list[tuple[SubjectRef, EnrolledImage]] = []
-        if not items:
-            return out
-        new_ids: list[int] = []
-        new_vectors: list[np.ndarray] = []
-        with self._locked():
-            with self.store.transaction() as session:
-                index = self._keeper.synced(session, self.store)
-                generation = self.store.state(session).generation + 1  # taken only if a face is stored
-                screen = optout.Screen.load(
-                    session, self.store, self.spec, self._score_meaning(session).threshold.score
-                )
-                opted_out = screen.matches(np.stack([p.face.embedding.vector for _, p in items]))
-                refused = 0
-                for (name, prepared), excluded in zip(items, opted_out, strict=True):
-                    try:
-                        if excluded:
-                            refused += 1
-                            raise OptedOutError(
-                                f"{prepared.image.name}: this face matches a person on the do-not-enroll list; "
-                                "it may not be enrolled"
-                            )
-                        ref, image = self._store_face(session, name, prepared, provenance, generation)
-                    except (DuplicateImageError, OptedOutError) as exc:
-                        if reject_duplicates is None:
-                            raise
-                        reject_duplicates.append(Rejection(prepared.image.name, exc.code, exc.message))
-                        continue
-                    out.append((ref, image))
-                    if image.status is EnrollStatus.ENROLLED and image.face_id is not None:
-                        new_ids.append(image.face_id)
-                        new_vectors.append(prepared.face.embedding.vector)
-                if refused and reject_duplicates is not None:
-                    self._audit(session, AuditAction.REFUSED, generation - 1, details=optout.refusal_details(refused))
-                if new_ids:
-                    self.store.bump_generation(session)
-                state_hash = self.store.state(session).content_hash
-            if new_ids:
-                ids = np.array(new_ids, dtype=np.int64)
-                self._keeper.added(index, ids, np.stack(new_vectors), generation, state_hash)
-        return out
-
-    def _store_face(
-        self, session: Session, name: str, prepared: PreparedFace, provenance: policy.Provenance, generation: int
-    ) -> tuple[SubjectRef, EnrolledImage]:
-        """Store one prepared face under subject NAME and audit it, or report it already enrolled."""
-        image = prepared.image
-        if any(s.name != name for s in self.store.image_subjects(session, image.sha256)):
-            raise DuplicateImageError(f"{image.name}: this file is already enrolled under another subject")
-        ref = self.store.ensure_subject(session, name)
-        face_id = self.store.face_of_image(session, ref.subject_id, image.sha256)
-        if face_id is not None:
-            return ref, EnrolledImage(image.name, image.sha256, EnrollStatus.ALREADY_ENROLLED, face_id)
-        record = ImageRecord(
-            sha256=image.sha256,
-            filename=Path(image.name).name,
-            source=provenance.source,
-            lawful_basis=provenance.basis.value,
-            enrolled_by=self.actor,
-            retain_until=provenance.retain_until,
-            width=image.width,
-            height=image.height,
-        )
-        face_id = self.store.add_face(
-            session, ref, observation=prepared.face, image=record, crop_jpeg=prepared.crop_jpeg
-        )
-        self._audit(
-            session,
-            AuditAction.ENROLL,
-            generation,
-            details={
-                "subject_id": ref.subject_id,
-                "image_sha256": image.sha256,
-                "face_id": face_id,
-                "source": provenance.source,
-                "lawful_basis": provenance.basis.value,
-                "retain_until": provenance.retain_until.isoformat() if provenance.retain_until else None,
-                "model_id": prepared.face.embedding.model_id,
-            },
-        )
-        return ref, EnrolledImage(image.name, image.sha256, EnrollStatus.ENROLLED, face_id)
 
     # --- search -----------------------------------------------------------------------
 
@@ -278,60 +161,7 @@ class Engine:
         operating threshold. Faces matching the opt-out list are never returned; the audit event
         counts how many were withheld, naming no one.
         """
-        with self.ruled():
-            stated = self._search_allowed(Permission.IDENTIFY, purpose, case, authorisation)
-            k = top_k if top_k is not None else self.settings.top_k
-            if k < 1:
-                raise InputError(f"top-k must be at least 1, not {k}")
-            image = decode(probe, self.settings)
-            observations = self.pipeline.analyze(image)
-            if not observations:
-                raise NoFaceError(f"{image.name}: no face found in the probe photo")
-            with self._writing() as session:
-                index = self._keeper.synced(session, self.store)
-                meaning = self._score_meaning(session)
-                threshold = meaning.threshold
-                screen = optout.Screen.load(session, self.store, self.spec, threshold.score)
-                lookup = screen.lookup(session, self.store)
-                faces = tuple(
-                    ProbeFace(
-                        box=obs.box,
-                        quality=obs.quality,
-                        warnings=describe_issues(obs.quality, self.settings),
-                        candidates=rank_subjects(index, obs.embedding, k, meaning, lookup),
-                    )
-                    for obs in observations
-                )
-                seq = self._searched(
-                    session,
-                    AuditAction.IDENTIFY,
-                    stated,
-                    image.sha256,
-                    {
-                        "authorisation": stated.authorisation,
-                        "top_k": k,
-                        "threshold": threshold.score,
-                        "threshold_source": threshold.source,
-                        "model_id": self.spec.model_id,
-                        "gallery_faces": len(index),
-                        "suppressed": screen.suppressed,
-                        "faces": [
-                            [{"rank": c.rank, "subject_id": c.subject_id, "score": c.score} for c in f.candidates]
-                            for f in faces
-                        ],
-                    },
-                )
-        return IdentifyResult(
-            probe_sha256=image.sha256,
-            model_id=self.spec.model_id,
-            threshold=threshold,
-            purpose=stated.purpose,
-            case=stated.case,
-            gallery_size=len(index),
-            faces=faces,
-            audit_seq=seq,
-            authorisation=stated.authorisation,
-        )
+        return searching.identify(self, probe, purpose=purpose, case=case, authorisation=authorisation, top_k=top_k)
 
     def verify(
         self,
@@ -347,92 +177,7 @@ class Engine:
         ``score``: higher is more alike; ``same_person`` is ``score >= threshold.score``, a
         likelihood, not proof. Bound to an allowed purpose and a case like :meth:`identify`.
         """
-        with self.ruled():
-            stated = self._search_allowed(Permission.VERIFY, purpose, case, authorisation)
-            face_a, warn_a, sha_a = self._main_face(photo_a, "first")
-            face_b, warn_b, sha_b = self._main_face(photo_b, "second")
-            score = compare(face_a.embedding, face_b.embedding)
-            with self._writing() as session:
-                meaning = self._score_meaning(session)
-                threshold = meaning.threshold
-                same = score >= threshold.score
-                fmr, fmr_meaning = meaning.expected_fmr(score)
-                seq = self._searched(
-                    session,
-                    AuditAction.VERIFY,
-                    stated,
-                    sha_a,
-                    {
-                        "authorisation": stated.authorisation,
-                        "other_sha256": sha_b,
-                        "score": round(score, 6),
-                        "threshold": threshold.score,
-                        "threshold_source": threshold.source,
-                        "same_person": same,
-                        "model_id": self.spec.model_id,
-                    },
-                )
-        return VerifyResult(
-            score=round(score, 6),
-            threshold=threshold,
-            same_person=same,
-            model_id=self.spec.model_id,
-            a_sha256=sha_a,
-            b_sha256=sha_b,
-            warnings=warn_a + warn_b,
-            audit_seq=seq,
-            expected_fmr=fmr,
-            fmr_meaning=fmr_meaning,
-        )
-
-    def _search_allowed(
-        self, permission: Permission, purpose: str | None, case: str | None, authorisation: str | None
-    ) -> policy.SearchPurpose:
-        """The actor may search, for a purpose the gallery allows, with the fields it requires."""
-        with self.guarded(permission) as session:
-            stated = purposes.bind(session, purpose, case, authorisation)
-            usage.check_quota(session, self.actor, self.settings, datetime.now(UTC))
-            return stated
-
-    def _searched(
-        self,
-        session: Session,
-        action: AuditAction,
-        stated: policy.SearchPurpose,
-        probe_sha256: str,
-        details: dict[str, Any],
-    ) -> int:
-        """Record a search, in the transaction that ran it: the actor's quota is checked again
-        (under the lock, so concurrent searches cannot slip past it), and each anomaly the search
-        shows (a burst, a probe searched again and again, a search out of hours) is flagged for the
-        auditors in an event of its own. Returns the search's audit number."""
-        now = datetime.now(UTC)
-        usage.check_quota(session, self.actor, self.settings, now)
-        flags = usage.anomaly_flags(session, self.actor, probe_sha256, self.settings, now)
-        seq = self.record(
-            session, action, purpose=stated.purpose, case=stated.case, probe_sha256=probe_sha256, details=details
-        )
-        for flag in flags:
-            self.record(
-                session,
-                AuditAction.FLAGGED,
-                case=stated.case,
-                details={"flag": flag.name, "detail": flag.detail, "search_seq": seq},
-            )
-        return seq
-
-    def _main_face(self, photo: PhotoInput, which: str) -> tuple[FaceObservation, tuple[str, ...], str]:
-        image = decode(photo, self.settings)
-        observations = self.pipeline.analyze(image)
-        if not observations:
-            raise NoFaceError(f"{image.name}: no face found in the {which} photo")
-        main = main_face(observations, image.width, image.height)
-        assert main is not None
-        warnings = tuple(f"{which} photo: {w}" for w in describe_issues(main.quality, self.settings))
-        usable = sum(1 for o in observations if o.quality.usable)
-        if usable > 1:
-            warnings += (f"{which} photo: {usable} usable faces found; compared the most central large one",)
-        return main, warnings, image.sha256
+        return searching.verify(self, photo_a, photo_b, purpose=purpose, case=case, authorisation=authorisation)
 
     # --- subjects and erasure ---------------------------------------------------------
 
@@ -449,49 +194,12 @@ class Engine:
         The audit event names the subject's opaque id and the counts removed, never biometric data.
         """
         with self.ruled():
-            return self._erase(subject, reason)
-
-    def _erase(self, subject: str, reason: str) -> ErasureResult:
-        self.authorize(Permission.ERASE)
-        why = policy.require_reason(reason, "erasure")
-        with self._locked():
-            with self.store.transaction() as session:
-                index = self._keeper.synced(session, self.store)
-                ref = self.store.require_subject(session, subject)
-                retention.require_not_held(session, ref.subject_id, ref.name)
-                face_ids = np.array(self.store.subject_face_ids(session, ref.subject_id), dtype=np.int64)
-                in_index = int(np.isin(face_ids, index.ids()).sum())
-                images, faces = self.store.delete_subject(session, ref.subject_id)
-                generation = self.store.bump_generation(session)
-                state_hash = self.store.state(session).content_hash
-                seq = self._audit(
-                    session,
-                    AuditAction.ERASE,
-                    generation,
-                    details={
-                        "subject_id": ref.subject_id,
-                        "images_removed": images,
-                        "faces_removed": faces,
-                        "index_entries_removed": in_index,
-                        "reason": why,
-                    },
-                )
-            removed = self._keeper.removed(index, face_ids, generation, state_hash)
-        return ErasureResult(ref.subject_id, images, faces, removed, seq)
+            return administration.erase(self, subject, reason)
 
     def subject_report(self, subject: str) -> SubjectReport:
         """Everything held about a subject and every search that returned them (admins and
         auditors); making the report is itself audited."""
-        self.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
-        with self._writing() as session:
-            report = reports.subject_report(session, self.store, subject)
-            details = {
-                "subject_id": report.subject_id,
-                "images": len(report.images),
-                "appearances": len(report.appearances),
-            }
-            seq = self.record(session, AuditAction.SUBJECT_REPORT, details=details)
-        return dataclasses.replace(report, audit_seq=seq)
+        return administration.subject_report(self, subject)
 
     # --- audit and index --------------------------------------------------------------
 
@@ -525,18 +233,9 @@ class Engine:
         hash, the model id and the date, audited, and used by identify and verify from then on.
         Raises CalibrationError when the dataset has too few impostor pairs for the target.
         """
-        self.authorize(Permission.MANAGE_GALLERY)
-        calibration = measure_calibration(
-            dataset, self.pipeline, target_fmr, cache=cache, workers=workers, progress=progress
+        return administration.calibrate(
+            self, dataset, target_fmr=target_fmr, workers=workers, cache=cache, progress=progress
         )
-        with self._writing() as session:
-            self.store.add_calibration(session, calibration, self.actor)
-            seq = self.record(
-                session,
-                AuditAction.CALIBRATE,
-                details=calibration.audit_details(),
-            )
-        return dataclasses.replace(calibration, audit_seq=seq)
 
     def calibration(self) -> Calibration | None:
         """The calibration in force for this gallery's model, or None (the published threshold is used)."""
@@ -547,31 +246,31 @@ class Engine:
     def index_info(self) -> IndexInfo:
         """The vector index in use, brought in step with the gallery first (rebuilt if stale)."""
         self.authorize(Permission.MANAGE_GALLERY, Permission.READ_REPORTS)
-        with self._writing() as session:
-            return self._keeper.synced(session, self.store).info
+        with self.writing() as session:
+            return self.keeper.synced(session, self.store).info
 
     def rebuild_index(self) -> IndexInfo:
         """Rebuild the vector index from the gallery's stored embeddings, whatever its state."""
         self.authorize(Permission.MANAGE_GALLERY)
-        with self._writing() as session:
-            return self._keeper.rebuild(session, self.store).info
+        with self.writing() as session:
+            return self.keeper.rebuild(session, self.store).info
 
-    def _score_meaning(self, session: Session) -> ScoreMeaning:
+    def score_meaning(self, session: Session) -> ScoreMeaning:
         return score_meaning(self.spec, self.store.latest_calibration(session, self.spec.model_id))
 
-    def _audit(self, session: Session, action: AuditAction, generation: int, **fields: Any) -> int:
+    def audit_at(self, session: Session, action: AuditAction, generation: int, **fields: Any) -> int:
         """Append this engine's actor's event to the audit chain, in the caller's transaction."""
         return audit.append(session, actor=self.actor, action=action, gallery_generation=generation, **fields)
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
         """Serialises gallery-plus-index changes across threads and processes. If anything fails
         inside, the in-memory index is dropped and re-synced from disk or the gallery next time."""
         with self._thread_lock, self.home.locked():
             try:
                 yield
             except BaseException:
-                self._keeper.forget()
+                self.keeper.forget()
                 raise
 
     # --- who acts ------------------------------------------------------------------------
@@ -607,7 +306,7 @@ class Engine:
             with self.store.transaction() as session:
                 return accounts.authenticate(session, token)
         except AuthenticationError as exc:
-            with self._writing() as session:
+            with self.writing() as session:
                 self.record(session, AuditAction.AUTH_FAILED, details={"reason": exc.code})
             raise
 
@@ -617,7 +316,7 @@ class Engine:
         ``permissions``; otherwise the refusal is audited and PermissionDeniedError raised. A
         refusal under any other rule that escapes the block is audited too (see :meth:`ruled`)."""
         with self.ruled():
-            with self._writing() as session:
+            with self.writing() as session:
                 refusal = self._refusal(session, permissions)
                 if refusal is None:
                     yield session
@@ -634,7 +333,7 @@ class Engine:
             yield
         except PolicyError as exc:
             if not exc.audited:
-                with self._writing() as session:
+                with self.writing() as session:
                     details = {"rule": exc.rule, "code": exc.code, "reason": exc.message}
                     self.record(session, AuditAction.REFUSED, details=details)
                 exc.audited = True
@@ -663,7 +362,7 @@ class Engine:
         return None
 
     def _refuse(self, refusal: PermissionDeniedError, permissions: Sequence[Permission]) -> NoReturn:
-        with self._writing() as session:
+        with self.writing() as session:
             permission = " or ".join(p.value for p in permissions)
             details = {"rule": refusal.rule, "permission": permission, "reason": refusal.message}
             self.record(session, AuditAction.REFUSED, details=details)
@@ -672,11 +371,11 @@ class Engine:
 
     def record(self, session: Session, action: AuditAction, **fields: Any) -> int:
         """Audit an event of this engine's actor at the gallery's current generation."""
-        return self._audit(session, action, self.store.state(session).generation, **fields)
+        return self.audit_at(session, action, self.store.state(session).generation, **fields)
 
     @contextmanager
-    def _writing(self) -> Iterator[Session]:
-        with self._locked(), self.store.transaction() as session:
+    def writing(self) -> Iterator[Session]:
+        with self.locked(), self.store.transaction() as session:
             yield session
 
     # --- transparency -----------------------------------------------------------------------
@@ -689,17 +388,8 @@ class Engine:
         END precedes START."""
         self.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
         period_bounds(start, end)  # a reversed period is refused before the lock is taken
-        with self._writing() as session:
+        with self.writing() as session:
             report = read_report(session, start, end)
             period = {"from": start.isoformat(), "to": end.isoformat()}
             self.record(session, AuditAction.TRANSPARENCY_REPORT, details=period)
         return report
-
-
-def _as_list(photos: PhotoInput | Iterable[PhotoInput]) -> list[PhotoInput]:
-    if isinstance(photos, str | Path | bytes):
-        return [photos]
-    items = list(photos)
-    if not items:
-        raise InputError("no photos given")
-    return items

@@ -8,14 +8,15 @@ from sqlalchemy.orm import Session
 from facesearch import audit
 from facesearch.audit import AuditAction
 from facesearch.gallery import GalleryStore
-from facesearch.gallery.schema import FaceRow, ImageRow, SubjectRow
-from facesearch.types import Appearance, HeldImage, SubjectReport
+from facesearch.gallery.schema import FaceRow, ImageRow, LegalHoldRow, NominationRow, SubjectRow
+from facesearch.types import Appearance, HeldImage, HeldLegalHold, HeldNomination, SubjectReport
 
 
 def subject_report(session: Session, store: GalleryStore, subject: str) -> SubjectReport:
     """What is held about SUBJECT (name or id): each image with its source, lawful basis,
-    enrollment and retention, and every identify search that listed the subject as a candidate,
-    with who searched, when, for what purpose and case, and at what rank and score."""
+    enrollment and retention, every identify search that listed the subject as a candidate (who
+    searched, when, for what purpose and case, at what rank and score), every nomination of them
+    with its status, and legal holds on their data."""
     ref = store.require_subject(session, subject)
     created = session.scalar(select(SubjectRow.created_at).where(SubjectRow.id == ref.subject_id))
     rows = session.execute(
@@ -58,5 +59,17 @@ def subject_report(session: Session, store: GalleryStore, subject: str) -> Subje
                             float(candidate["score"]),
                         )
                     )
+    nominations = tuple(
+        HeldNomination(n.id, n.case_id, n.purpose, n.search_seq, n.nominated_by, n.nominated_at, n.status)
+        for n in session.scalars(
+            select(NominationRow).where(NominationRow.subject_id == ref.subject_id).order_by(NominationRow.id)
+        )
+    )
+    holds = tuple(
+        HeldLegalHold(h.reference, h.placed_at, h.placed_by, h.released_at)
+        for h in session.scalars(
+            select(LegalHoldRow).where(LegalHoldRow.subject_id == ref.subject_id).order_by(LegalHoldRow.id)
+        )
+    )
     assert created is not None
-    return SubjectReport(ref.subject_id, ref.name, created, images, tuple(appearances))
+    return SubjectReport(ref.subject_id, ref.name, created, images, tuple(appearances), nominations, holds)

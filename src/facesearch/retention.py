@@ -125,7 +125,7 @@ class RetentionService:
             engine.authorize(Permission.PURGE)
         today = datetime.now(UTC).date()
         expired = (ImageRow.retain_until < today) & ImageRow.subject_id.not_in(_held_subjects())
-        with engine._locked():  # gallery and index change together
+        with engine.locked():  # gallery and index change together
             with engine.store.transaction() as session:
                 held_kept = session.scalar(
                     select(func.count())
@@ -140,7 +140,7 @@ class RetentionService:
                 touched = sorted({str(r[1]) for r in doomed})
                 images = faces = subjects = 0
                 if doomed or trigger == "manual":
-                    index = engine._keeper.synced(session, engine.store)
+                    index = engine.keeper.synced(session, engine.store)
                     images, faces = engine.store.delete_images(session, expired)
                     empty = select(SubjectRow.id).where(SubjectRow.id.in_(touched), ~SubjectRow.images.any())
                     gone = [str(s) for s in session.scalars(empty)]
@@ -172,7 +172,7 @@ class RetentionService:
                 else:
                     seq, in_index = None, 0
             if faces:
-                engine._keeper.removed(index, face_ids, generation, state_hash)
+                engine.keeper.removed(index, face_ids, generation, state_hash)
         return PurgeCertificate(
             today, why, trigger, images, faces, subjects, in_index, int(held_kept or 0), tuple(touched), seq
         )

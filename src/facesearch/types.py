@@ -385,4 +385,29 @@ class SubjectReport(Serialisable):
     created_at: datetime
     images: tuple[HeldImage, ...]
     appearances: tuple[Appearance, ...]
+    nominations: tuple[HeldNomination, ...] = ()
+    legal_holds: tuple[HeldLegalHold, ...] = ()
     audit_seq: int = -1  # the event that records this report was made
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldNomination(Serialisable):
+    """A nomination of the subject as a candidate, and where its review stands."""
+
+    nomination_id: int
+    case: str
+    purpose: str
+    search_seq: int
+    nominated_by: str
+    nominated_at: datetime
+    status: str
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldLegalHold(Serialisable):
+    """A legal hold on the subject's data, active or released."""
+
+    reference: str
+    placed_at: datetime
+    placed_by: str
+    released_at: datetime | None

@@ -248,6 +248,17 @@ def subject_report(
         )
     out.print(f"returned as a candidate by {len(report.appearances)} search(es):", highlight=False)
     out.print(searches)
+    for n in report.nominations:
+        out.print(
+            f"nominated (#{n.nomination_id}) from search #{n.search_seq} for case {n.case} by {n.nominated_by} "
+            f"on {n.nominated_at:%Y-%m-%d}: {n.status}",
+            highlight=False,
+        )
+    for h in report.legal_holds:
+        state = f"released {h.released_at:%Y-%m-%d}" if h.released_at else "active"
+        out.print(
+            f"legal hold {h.reference!r} placed {h.placed_at:%Y-%m-%d} by {h.placed_by}: {state}", highlight=False
+        )
 
 
 @app.command()

@@ -1,0 +1,202 @@
+"""Search: 1:N identify and 1:1 verify, bound to an allowed purpose, within quota, flagged when unusual, audited.
+
+The functions take the :class:`~facesearch.engine.Engine` they act for; the engine's public methods
+are the entry points and carry the documentation.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from facesearch import optout, policy, purposes, usage
+from facesearch.audit import AuditAction
+from facesearch.decode import PhotoInput, decode
+from facesearch.enrollment import describe_issues
+from facesearch.errors import (
+    InputError,
+    NoFaceError,
+)
+from facesearch.pipeline import main_face
+from facesearch.policy import Permission
+from facesearch.search import compare, rank_subjects
+from facesearch.types import (
+    FaceObservation,
+    IdentifyResult,
+    ProbeFace,
+    VerifyResult,
+)
+
+if TYPE_CHECKING:
+    from facesearch.engine import Engine
+
+
+def identify(
+    engine: Engine,
+    probe: PhotoInput,
+    *,
+    purpose: str,
+    case: str,
+    authorisation: str | None = None,
+    top_k: int | None = None,
+) -> IdentifyResult:
+    """See :meth:`facesearch.engine.Engine.identify`."""
+    with engine.ruled():
+        stated = _search_allowed(engine, Permission.IDENTIFY, purpose, case, authorisation)
+        k = top_k if top_k is not None else engine.settings.top_k
+        if k < 1:
+            raise InputError(f"top-k must be at least 1, not {k}")
+        image = decode(probe, engine.settings)
+        observations = engine.pipeline.analyze(image)
+        if not observations:
+            raise NoFaceError(f"{image.name}: no face found in the probe photo")
+        with engine.writing() as session:
+            index = engine.keeper.synced(session, engine.store)
+            meaning = engine.score_meaning(session)
+            threshold = meaning.threshold
+            screen = optout.Screen.load(session, engine.store, engine.spec, threshold.score)
+            lookup = screen.lookup(session, engine.store)
+            faces = tuple(
+                ProbeFace(
+                    box=obs.box,
+                    quality=obs.quality,
+                    warnings=describe_issues(obs.quality, engine.settings),
+                    candidates=rank_subjects(index, obs.embedding, k, meaning, lookup),
+                )
+                for obs in observations
+            )
+            seq = _searched(
+                engine,
+                session,
+                AuditAction.IDENTIFY,
+                stated,
+                image.sha256,
+                {
+                    "authorisation": stated.authorisation,
+                    "top_k": k,
+                    "threshold": threshold.score,
+                    "threshold_source": threshold.source,
+                    "model_id": engine.spec.model_id,
+                    "gallery_faces": len(index),
+                    "suppressed": screen.suppressed,
+                    "faces": [
+                        [{"rank": c.rank, "subject_id": c.subject_id, "score": c.score} for c in f.candidates]
+                        for f in faces
+                    ],
+                },
+            )
+    return IdentifyResult(
+        probe_sha256=image.sha256,
+        model_id=engine.spec.model_id,
+        threshold=threshold,
+        purpose=stated.purpose,
+        case=stated.case,
+        gallery_size=len(index),
+        faces=faces,
+        audit_seq=seq,
+        authorisation=stated.authorisation,
+    )
+
+
+def verify(
+    engine: Engine,
+    photo_a: PhotoInput,
+    photo_b: PhotoInput,
+    *,
+    purpose: str,
+    case: str,
+    authorisation: str | None = None,
+) -> VerifyResult:
+    """See :meth:`facesearch.engine.Engine.verify`."""
+    with engine.ruled():
+        stated = _search_allowed(engine, Permission.VERIFY, purpose, case, authorisation)
+        face_a, warn_a, sha_a = _main_face(engine, photo_a, "first")
+        face_b, warn_b, sha_b = _main_face(engine, photo_b, "second")
+        score = compare(face_a.embedding, face_b.embedding)
+        with engine.writing() as session:
+            meaning = engine.score_meaning(session)
+            threshold = meaning.threshold
+            same = score >= threshold.score
+            fmr, fmr_meaning = meaning.expected_fmr(score)
+            seq = _searched(
+                engine,
+                session,
+                AuditAction.VERIFY,
+                stated,
+                sha_a,
+                {
+                    "authorisation": stated.authorisation,
+                    "other_sha256": sha_b,
+                    "score": round(score, 6),
+                    "threshold": threshold.score,
+                    "threshold_source": threshold.source,
+                    "same_person": same,
+                    "model_id": engine.spec.model_id,
+                },
+            )
+    return VerifyResult(
+        score=round(score, 6),
+        threshold=threshold,
+        same_person=same,
+        model_id=engine.spec.model_id,
+        a_sha256=sha_a,
+        b_sha256=sha_b,
+        warnings=warn_a + warn_b,
+        audit_seq=seq,
+        expected_fmr=fmr,
+        fmr_meaning=fmr_meaning,
+    )
+
+
+def _search_allowed(
+    engine: Engine, permission: Permission, purpose: str | None, case: str | None, authorisation: str | None
+) -> policy.SearchPurpose:
+    """The actor may search, for a purpose the gallery allows, with the fields it requires."""
+    with engine.guarded(permission) as session:
+        stated = purposes.bind(session, purpose, case, authorisation)
+        usage.check_quota(session, engine.actor, engine.settings, datetime.now(UTC))
+        return stated
+
+
+def _searched(
+    engine: Engine,
+    session: Session,
+    action: AuditAction,
+    stated: policy.SearchPurpose,
+    probe_sha256: str,
+    details: dict[str, Any],
+) -> int:
+    """Record a search, in the transaction that ran it: the actor's quota is checked again
+    (under the lock, so concurrent searches cannot slip past it), and each anomaly the search
+    shows (a burst, a probe searched again and again, a search out of hours) is flagged for the
+    auditors in an event of its own. Returns the search's audit number."""
+    now = datetime.now(UTC)
+    usage.check_quota(session, engine.actor, engine.settings, now)
+    flags = usage.anomaly_flags(session, engine.actor, probe_sha256, engine.settings, now)
+    seq = engine.record(
+        session, action, purpose=stated.purpose, case=stated.case, probe_sha256=probe_sha256, details=details
+    )
+    for flag in flags:
+        engine.record(
+            session,
+            AuditAction.FLAGGED,
+            case=stated.case,
+            details={"flag": flag.name, "detail": flag.detail, "search_seq": seq},
+        )
+    return seq
+
+
+def _main_face(engine: Engine, photo: PhotoInput, which: str) -> tuple[FaceObservation, tuple[str, ...], str]:
+    image = decode(photo, engine.settings)
+    observations = engine.pipeline.analyze(image)
+    if not observations:
+        raise NoFaceError(f"{image.name}: no face found in the {which} photo")
+    main = main_face(observations, image.width, image.height)
+    assert main is not None
+    warnings = tuple(f"{which} photo: {w}" for w in describe_issues(main.quality, engine.settings))
+    usable = sum(1 for o in observations if o.quality.usable)
+    if usable > 1:
+        warnings += (f"{which} photo: {usable} usable faces found; compared the most central large one",)
+    return main, warnings, image.sha256
