@@ -239,7 +239,11 @@ class AuditEventRow(Base):
     """Append-only, hash-chained. Never holds images or embeddings."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_actor_ts", "actor", "ts"),)
+    __table_args__ = (
+        Index("ix_audit_events_actor_ts", "actor", "ts"),  # per-actor quotas and bursts
+        Index("ix_audit_events_probe_ts", "probe_sha256", "ts"),  # the same probe searched again
+        Index("ix_audit_events_ts", "ts"),  # a period's events (transparency report)
+    )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     ts: Mapped[str] = mapped_column(String(40), nullable=False)  # ISO 8601 UTC, as hashed

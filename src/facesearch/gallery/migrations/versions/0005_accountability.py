@@ -1,5 +1,5 @@
 """Accountability: allowed search purposes, retention period, legal holds, nominations with their
-separate confirmations, the opt-out list, and an index for per-actor usage counts.
+separate confirmations, the opt-out list, and indexes of the audit log for usage counts and period reports.
 
 Revision ID: 0005
 Revises: 0004
@@ -82,9 +82,13 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index("ix_audit_events_actor_ts", "audit_events", ["actor", "ts"])
+    op.create_index("ix_audit_events_probe_ts", "audit_events", ["probe_sha256", "ts"])
+    op.create_index("ix_audit_events_ts", "audit_events", ["ts"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_events_ts", "audit_events")
+    op.drop_index("ix_audit_events_probe_ts", "audit_events")
     op.drop_index("ix_audit_events_actor_ts", "audit_events")
     op.drop_table("opt_outs")
     op.drop_table("nomination_decisions")
