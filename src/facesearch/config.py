@@ -113,6 +113,13 @@ class Settings:
         "How the exact index keeps vectors: 'float32', or 'float16' (half the RAM and disk; scores "
         "differ by about 1e-4). The 'ivf' index always keeps its re-ranking vectors as float16.",
     )
+    master_key_file: str = _setting(
+        "",
+        "File holding the master key (32 random bytes, base64) that wraps the gallery's data key. "
+        "Empty: $FACESEARCH_MASTER_KEY_FILE, else the user's config folder (master.key). The "
+        "$FACESEARCH_MASTER_KEY variable (the key itself, base64) overrides any file. 'init' creates "
+        "the file when it does not exist; opening a gallery never does.",
+    )
 
     def __post_init__(self) -> None:
         if self.detector not in ("hog", "cnn"):
