@@ -8,10 +8,10 @@ a token that is not valid); 5 gallery problem
 
 from __future__ import annotations
 
-from facesearch.cli import accounts, evaluation, gallery
+from facesearch.cli import accounts, deletion, evaluation, gallery
 from facesearch.cli.common import app
 
-__all__ = ["accounts", "app", "evaluation", "gallery", "main"]
+__all__ = ["accounts", "app", "deletion", "evaluation", "gallery", "main"]
 
 
 def main() -> None:
