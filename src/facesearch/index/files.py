@@ -107,7 +107,12 @@ def write_index_file(
     path: Path, meta: dict[str, Any], arrays: dict[str, npt.NDArray[Any]], cipher: DataCipher | None = None
 ) -> None:
     payload: dict[str, Any] = {"meta": np.array(json.dumps(meta)), **arrays}
-    _replace_atomically(path, lambda handle: np.savez(handle, **payload), cipher)
+    if cipher is None:
+        _replace_atomically(path, lambda handle: np.savez(handle, **payload))
+        return
+    buffer = io.BytesIO()  # numpy writes a .npz only to a path or a readable file: assemble it first
+    np.savez(buffer, **payload)
+    _replace_atomically(path, lambda handle: handle.write(buffer.getbuffer()), cipher)
 
 
 def read_index_file(
