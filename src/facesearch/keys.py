@@ -64,6 +64,14 @@ def _decode(text: str, origin: str) -> bytes:
     return key
 
 
+def new_master_key_file(settings: Settings) -> Path | None:
+    """The key file ``init`` would create (no master key in the environment and no file yet), or None."""
+    if os.environ.get(MASTER_KEY_ENV):
+        return None
+    path = master_key_file(settings)
+    return None if path.exists() else path
+
+
 def load_master_key(settings: Settings, *, create: bool = False) -> bytes:
     """The master key from the environment or its key file. ``create``: make the key file if it
     does not exist (``init`` only). MasterKeyMissingError if there is none or it is malformed."""
