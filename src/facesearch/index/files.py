@@ -112,7 +112,11 @@ def write_index_file(
         return
     buffer = io.BytesIO()  # numpy writes a .npz only to a path or a readable file: assemble it first
     np.savez(buffer, **payload)
-    _replace_atomically(path, lambda handle: handle.write(buffer.getbuffer()), cipher)
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(buffer.getbuffer())
+
+    _replace_atomically(path, write, cipher)
 
 
 def read_index_file(
