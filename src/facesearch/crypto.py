@@ -55,6 +55,7 @@ class DataCipher:
         self._aead = AESGCM(key)
         self._key_check = hmac.new(key, b"facesearch key check\0" + gallery_id.encode(), hashlib.sha256).hexdigest()
         self.gallery_id = gallery_id
+        self._prefix = gallery_id.encode() + b"\0"
 
     @property
     def key_check(self) -> str:
@@ -64,7 +65,7 @@ class DataCipher:
         return self._key_check
 
     def _aad(self, context: bytes) -> bytes:
-        return self.gallery_id.encode() + b"\0" + context
+        return self._prefix + context
 
     # --- blobs -----------------------------------------------------------------------------
 
@@ -76,11 +77,11 @@ class DataCipher:
     def unseal(self, blob: bytes, *, context: bytes) -> bytes:
         """The plaintext of a blob sealed under ``context``; TamperedDataError if it was altered,
         sealed for another context or gallery, or is not a sealed blob at all."""
-        blob = bytes(blob)
-        if len(blob) < BLOB_OVERHEAD or blob[0] != VERSION:
+        view = memoryview(blob)  # no copies: a gallery rebuild unseals every row
+        if len(view) < BLOB_OVERHEAD or view[0] != VERSION:
             raise TamperedDataError(f"{context.decode(errors='replace')}: not a sealed value (or an unknown version)")
         try:
-            return self._aead.decrypt(blob[1 : 1 + NONCE], blob[1 + NONCE :], self._aad(context))
+            return self._aead.decrypt(view[1 : 1 + NONCE], view[1 + NONCE :], self._prefix + context)
         except InvalidTag:
             raise TamperedDataError(
                 f"{context.decode(errors='replace')}: the sealed value fails its integrity check "
@@ -113,20 +114,24 @@ class DataCipher:
                 raise TamperedDataError(f"{what}: truncated sealed file")
             count = -(-body // sealed_chunk)
             out = np.empty(body - count * (NONCE + TAG), np.uint8)
+            into = getattr(self._aead, "decrypt_into", None)  # cryptography >= 46: no copy of each chunk
+            piece = bytearray(sealed_chunk)
             at = 0
             for index in range(count):
-                piece = handle.read(sealed_chunk)
-                last = index == count - 1
-                if len(piece) < NONCE + TAG:
+                size = handle.readinto(piece)
+                if size < NONCE + TAG:
                     raise TamperedDataError(f"{what}: truncated sealed file")
+                view = memoryview(piece)[:size]
+                aad = self._chunk_aad(context, header, index, index == count - 1)
+                end = at + size - NONCE - TAG
                 try:
-                    plain = self._aead.decrypt(
-                        piece[:NONCE], piece[NONCE:], self._chunk_aad(context, header, index, last)
-                    )
+                    if into is not None:
+                        into(view[:NONCE], view[NONCE:], aad, out[at:end])
+                    else:
+                        out[at:end] = np.frombuffer(self._aead.decrypt(view[:NONCE], view[NONCE:], aad), np.uint8)
                 except InvalidTag:
                     raise TamperedDataError(f"{what}: chunk {index} fails its integrity check") from None
-                out[at : at + len(plain)] = np.frombuffer(plain, np.uint8)
-                at += len(plain)
+                at = end
         return out
 
 
