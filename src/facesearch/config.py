@@ -117,8 +117,8 @@ class Settings:
         "",
         "File holding the master key (32 random bytes, base64) that wraps the gallery's data key. "
         "Empty: $FACESEARCH_MASTER_KEY_FILE, else the user's config folder (master.key). The "
-        "$FACESEARCH_MASTER_KEY variable (the key itself, base64) overrides any file. 'init' creates "
-        "the file when it does not exist; opening a gallery never does.",
+        "$FACESEARCH_MASTER_KEY variable (the key itself, base64) overrides any file. 'init' of a new "
+        "gallery creates the file when it does not exist; opening a gallery never does.",
     )
 
     def __post_init__(self) -> None:

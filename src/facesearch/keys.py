@@ -2,9 +2,9 @@
 
 - The **master key** (32 random bytes) is given by ``$FACESEARCH_MASTER_KEY`` (base64), else read
   from a key file: ``$FACESEARCH_MASTER_KEY_FILE``, else the ``master_key_file`` setting, else
-  ``master.key`` in the user's config folder. ``facesearch init`` creates the key file (mode 0600,
-  in a 0700 folder) when there is none; opening a gallery never creates one, so a mistyped path is
-  an error rather than a fresh key.
+  ``master.key`` in the user's config folder. ``facesearch init`` of a new gallery (or of one from
+  before sealing) creates the key file (mode 0600, in a 0700 folder) when there is none; opening a
+  gallery never creates one, so a mistyped path is an error rather than a fresh key.
 - The **data key** (32 random bytes) is made when a gallery is created, wrapped (AES-GCM) under the
   master key with associated data naming the gallery's random id, and written to
   ``HOME/keys/gallery.key`` (see :attr:`facesearch.home.Home.data_key_file`), never into the

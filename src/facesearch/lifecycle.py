@@ -58,8 +58,9 @@ def init(
         store = GalleryStore.open_sqlite(place.database)
         try:
             store.migrate()
-            master = keys.load_master_key(settings, create=True)
             fresh = not store.is_initialised()
+            # a new master key is of use only to a new gallery, or one from before sealing
+            master = keys.load_master_key(settings, create=fresh or not _sealed(store))
             if fresh:  # a key file left by an init that failed before its transaction is replaced
                 store.cipher = keys.write_data_key(place, master)
             else:
@@ -127,6 +128,11 @@ def _require_gallery_model(engine: Engine) -> None:
             f"the gallery in {engine.home.root} holds embeddings of {gallery_model!r}; this engine makes "
             f"{engine.spec.model_id!r}, and the two cannot be compared"
         )
+
+
+def _sealed(store: GalleryStore) -> bool:
+    with store.transaction() as session:
+        return store.state(session).key_check is not None
 
 
 def _unlock(place: Home, store: GalleryStore, master: bytes) -> None:
