@@ -41,6 +41,7 @@ from sqlalchemy import insert
 
 import facesearch
 from facesearch.gallery.schema import FaceRow, ImageRow, SubjectRow
+from facesearch.gallery.store import embedding_context
 from search import templates  # bench/search.py: the same synthetic templates
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -116,7 +117,9 @@ def fill(home: Path, photos: Path, n: int, seed: int) -> float:
                             face_px=100,
                             sharpness=100.0,
                             model_id=model_id,
-                            embedding=data[i - FIRST_ID].astype("<f4").tobytes(),
+                            embedding=engine.store.seal(
+                                data[i - FIRST_ID].astype("<f4").tobytes(), context=embedding_context(i)
+                            ),
                             crop_jpeg=None,
                         )
                         for i in ids
@@ -136,6 +139,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fs-identify-"))
+    if not (os.environ.get("FACESEARCH_MASTER_KEY") or os.environ.get("FACESEARCH_MASTER_KEY_FILE")):
+        os.environ["FACESEARCH_MASTER_KEY_FILE"] = str(work / "master.key")  # not the user's own key
     rows: list[dict[str, Any]] = []
     try:
         photos, home = work / "photos", work / "home"

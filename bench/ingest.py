@@ -40,7 +40,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+import facesearch
 from facesearch.evaluation import load_dataset
+from facesearch.gallery.store import embedding_context
 
 OUT = Path(__file__).resolve().parent / "out"
 DEFAULT_LFW = Path(__file__).resolve().parents[2] / "shared/data/lfw"
@@ -65,6 +67,8 @@ def main() -> int:
     dataset = load_dataset(args.lfw)
     chosen = list(range(min(args.photos, len(dataset))))
     work = Path(tempfile.mkdtemp(prefix="fs-ingest-"))
+    if not (os.environ.get("FACESEARCH_MASTER_KEY") or os.environ.get("FACESEARCH_MASTER_KEY_FILE")):
+        os.environ["FACESEARCH_MASTER_KEY_FILE"] = str(work / "master.key")  # not the user's own key
     try:
         by_identity, flat, known = work / "by_identity", work / "unknown", work / "known"
         known.mkdir(parents=True)
@@ -131,9 +135,11 @@ def main() -> int:
         import face_recognition
 
         with sqlite3.connect(homes["the peer's work"] / "gallery.sqlite3") as db:
-            stored = db.execute(
-                "SELECT i.filename, f.embedding FROM faces f JOIN images i ON i.id = f.image_id"
+            sealed = db.execute(
+                "SELECT i.filename, f.id, f.embedding FROM faces f JOIN images i ON i.id = f.image_id"
             ).fetchall()
+        with facesearch.open(homes["the peer's work"], actor="bench") as gallery:  # its data key unseals them
+            stored = [(name, gallery.store.unseal(b, context=embedding_context(i))) for name, i, b in sealed]
         cosines = []
         for filename, blob in stored[:200]:
             path = next(p for p in (dataset.paths[i] for i in chosen) if p.name == Path(filename).name)

@@ -3,11 +3,16 @@
 # gallery's rules (retention, allowed purposes), enroll two people, search a probe photo (1:N),
 # nominate the best candidate and have two verifiers confirm it, export the case, compare two
 # photos (1:1), check the audit trail and write the transparency report. Uses a fresh demo gallery in
-# .fs-demo/ (ignored by git) unless FACESEARCH_HOME is set.
+# .fs-demo/ (ignored by git) unless FACESEARCH_HOME is set, its templates sealed under a master key in
+# .fs-demo/master.key unless FACESEARCH_MASTER_KEY or FACESEARCH_MASTER_KEY_FILE is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export FACESEARCH_HOME=${FACESEARCH_HOME:-$PWD/.fs-demo/home}
+# The demo's own master key, so it never creates one in your config folder (unless you give one)
+if [ -z "${FACESEARCH_MASTER_KEY:-}" ]; then
+    export FACESEARCH_MASTER_KEY_FILE=${FACESEARCH_MASTER_KEY_FILE:-$PWD/.fs-demo/master.key}
+fi
 photos=$PWD/.fs-demo/photos
 rm -rf "$FACESEARCH_HOME"
 .venv/bin/python scripts/sample_photos.py "$photos"

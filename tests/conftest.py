@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import skimage.data
 from PIL import Image, ImageEnhance
 
 from facesearch.engine import Engine
+from facesearch.keys import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV
 from facesearch.models import DlibModels
 
 from helpers import init_staffed
@@ -32,6 +34,18 @@ def _jpeg(image: Image.Image, quality: int = 92) -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def master_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every gallery the tests make is sealed under a master key in a temporary file (created by the
+    first init), never under the user's own key in their config folder."""
+    path = tmp_path_factory.mktemp("keys") / "master.key"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(MASTER_KEY_ENV, raising=False)
+        patch.setenv(MASTER_KEY_FILE_ENV, str(path))
+        assert os.environ[MASTER_KEY_FILE_ENV] == str(path)
+        yield path
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ import pytest
 
 import facesearch
 from facesearch.engine import Engine
+from facesearch.index.addlog import AddLog
 from facesearch.index.base import unit_rows
+from facesearch.index.files import file_context
 from facesearch.types import Metric
 
 SHARED_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
@@ -63,11 +65,18 @@ def snapshot(engine: Engine) -> tuple[object, ...]:
 
 
 def vector_bytes(engine: Engine, face_id: int) -> bytes:
-    with engine.store.engine.connect() as conn:
-        row = conn.exec_driver_sql("SELECT embedding FROM faces WHERE id = ?", (face_id,)).one()
-    data = bytes(row[0])
+    """The face's template (float32 bytes), unsealed."""
+    with engine.store.transaction() as session:
+        data = engine.store.face_embedding(session, face_id).astype("<f4").tobytes()
     assert len(data) == 128 * 4
     return data
+
+
+def sealed_bytes(engine: Engine, face_id: int, column: str = "embedding") -> bytes:
+    """The face's template (or crop) as the database file holds it: sealed."""
+    with engine.store.engine.connect() as conn:
+        row = conn.exec_driver_sql(f"SELECT {column} FROM faces WHERE id = ?", (face_id,)).one()
+    return bytes(row[0])
 
 
 def index_form_bytes(engine: Engine, face_id: int) -> bytes:
@@ -78,9 +87,21 @@ def index_form_bytes(engine: Engine, face_id: int) -> bytes:
     return vector.astype("<f4").tobytes()
 
 
+def file_plaintext(engine: Engine, path: Path) -> bytes:
+    """What a sealed index file or add log holds, decrypted with the gallery's data key (the ids
+    and vectors of each add-log record)."""
+    cipher = engine.store.cipher
+    assert cipher is not None
+    if path.suffix != ".log":
+        return cipher.read_file(path, context=file_context(path)).tobytes()
+    base = int.from_bytes(path.read_bytes()[8:16], "little", signed=True)
+    records = AddLog(path, engine.spec.dimension, cipher).replay(base)
+    return b"".join(ids.tobytes() + vectors.astype("<f4").tobytes() for _, _, ids, vectors in records)
+
+
 def index_bytes(engine: Engine) -> bytes:
-    """Every byte of every file in the gallery's index folder (index files and add logs)."""
-    return b"".join(p.read_bytes() for p in sorted(engine.home.index_dir.iterdir()) if p.is_file())
+    """Every byte every file in the gallery's index folder holds (index files and add logs), decrypted."""
+    return b"".join(file_plaintext(engine, p) for p in sorted(engine.home.index_dir.iterdir()) if p.is_file())
 
 
 def require_lfw() -> Path:

@@ -9,6 +9,7 @@ import pytest
 
 import facesearch
 from facesearch.engine import Engine
+from facesearch.enrollment import prepare
 from facesearch.errors import (
     ConfirmationError,
     InputError,
@@ -296,6 +297,8 @@ def test_a_search_never_returns_an_opted_out_face(enrolled: Engine, photos: dict
     collins_id = next(c.subject_id for c in before.faces[0].candidates if c.subject == "Eileen Collins")
     assert collins_id in subject_ids and collins_id not in str(event.details)
     assert [o.request_ref for o in enrolled.opt_outs.list()] == ["REQ-9"]
+    template = prepare(photos["astronaut"], enrolled.pipeline).face.embedding.vector.astype("<f4").tobytes()
+    assert template not in enrolled.home.database.read_bytes()  # the opt-out template is sealed too
 
 
 # --- quotas and anomaly flags ------------------------------------------------------------------

@@ -274,7 +274,7 @@ def test_index_status_and_rebuild(home: Path) -> None:
     (home / "index" / "exact.idx").write_bytes(b"garbage")
     rebuilt = run(home, "index", "rebuild")
     assert rebuilt.returncode == 0 and "rebuilt the exact index: 1 faces" in rebuilt.stdout
-    assert (home / "index" / "exact.idx").read_bytes()[:8] == b"FSINDEX1"
+    assert (home / "index" / "exact.idx").read_bytes()[:8] == b"FSSEALED"  # rebuilt, and sealed
 
 
 def test_enroll_dir_killed_mid_run_finishes_on_rerun(home: Path, labelled_dataset: Path, tmp_path: Path) -> None:

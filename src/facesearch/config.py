@@ -142,6 +142,13 @@ class Settings:
         "When searches are expected, as 'HH:MM-HH:MM' in UTC (may wrap midnight, e.g. '22:00-06:00'); a "
         "search outside them is flagged in the audit log (it still runs). Empty: any time.",
     )
+    master_key_file: str = _setting(
+        "",
+        "File holding the master key (32 random bytes, base64) that wraps the gallery's data key. "
+        "Empty: $FACESEARCH_MASTER_KEY_FILE, else the user's config folder (master.key). The "
+        "$FACESEARCH_MASTER_KEY variable (the key itself, base64) overrides any file. 'init' of a new "
+        "gallery creates the file when it does not exist; opening a gallery never does.",
+    )
 
     def __post_init__(self) -> None:
         if self.detector not in ("hog", "cnn"):

@@ -82,7 +82,9 @@ class Engine:
         self.actor = (actor or "").strip() or getpass.getuser()
         self.pipeline = FacePipeline(settings, models)
         self.spec = self.pipeline.spec
-        self.keeper = IndexKeeper(home.index_dir, self.spec, settings.index_backend, **settings.index_options())
+        self.keeper = IndexKeeper(
+            home.index_dir, self.spec, settings.index_backend, cipher=store.cipher, **settings.index_options()
+        )
         self._thread_lock = threading.RLock()
         self._owns_store = True
 

@@ -224,5 +224,36 @@ class NominationNotFoundError(GalleryError):
     code = "nomination-not-found"
 
 
+class MasterKeyMissingError(GalleryError):
+    """No master key was given (environment or key file), or the one given is malformed."""
+
+    code = "no-master-key"
+
+
+class MasterKeyError(GalleryError):
+    """The master key given does not unwrap this gallery's data key: it is another key."""
+
+    code = "wrong-master-key"
+
+
+class DataKeyMissingError(GalleryError):
+    """The gallery's templates are sealed but its data key file is gone (a deleted gallery's
+    database restored from a backup, or a restore that left out HOME/keys/)."""
+
+    code = "no-data-key"
+
+
+class DataKeyMismatchError(GalleryError):
+    """The data key file belongs to another gallery (or another incarnation of this one)."""
+
+    code = "data-key-mismatch"
+
+
+class TamperedDataError(GalleryError):
+    """A sealed value fails its integrity check: altered, moved, or sealed under another key."""
+
+    code = "tampered-data"
+
+
 class ConfigError(FacesearchError):
     code = "bad-config"

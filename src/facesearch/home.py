@@ -39,6 +39,17 @@ class Home:
         return self.root / "evaluations"
 
     @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def data_key_file(self) -> Path:
+        """The gallery's data key, wrapped by the master key (see :mod:`facesearch.keys`). Kept out
+        of the database so that a backup of the database alone cannot be decrypted, and so that
+        deleting the gallery can destroy it."""
+        return self.keys_dir / "gallery.key"
+
+    @property
     def lock_file(self) -> Path:
         return self.root / ".lock"
 

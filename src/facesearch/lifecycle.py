@@ -1,18 +1,42 @@
-"""Creating and opening a gallery home: schema migrations, the init event, the engine."""
+"""Creating, opening and deleting a gallery home: schema migrations, keys, the init event, the engine.
+
+Every engine's store holds the gallery's unwrapped data key (see :mod:`facesearch.keys`): ``init``
+makes it, ``open`` unwraps it with the master key and refuses, changing nothing, when that fails.
+A gallery from before sealing is sealed on its first open with a master key.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import getpass
+import logging
+import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
-from facesearch import accounts, audit
+from sqlalchemy import func, select
+
+from facesearch import accounts, audit, keys
 from facesearch.audit import AuditAction
 from facesearch.config import Settings
 from facesearch.engine import Engine
-from facesearch.errors import FacesearchError, GalleryNotInitialisedError, ModelMismatchError
+from facesearch.errors import (
+    DataKeyMismatchError,
+    FacesearchError,
+    GalleryNotInitialisedError,
+    InputError,
+    LegalHoldError,
+    ModelMismatchError,
+    PermissionDeniedError,
+)
 from facesearch.gallery import GalleryStore
+from facesearch.gallery.schema import AuditHeadRow, FaceRow, ImageRow, LegalHoldRow, OptOutRow, SubjectRow
 from facesearch.home import Home
 from facesearch.models import DlibModels
-from facesearch.policy import Role
+from facesearch.policy import Permission, Role
+from facesearch.types import Serialisable
+
+log = logging.getLogger("facesearch")
 
 
 def init(
@@ -29,11 +53,23 @@ def init(
     """
     place = Home(Path(home))
     place.create()
+    settings = settings or Settings.load(place.root)
     with place.locked():
         store = GalleryStore.open_sqlite(place.database)
-        store.migrate()
-        engine = Engine(place, store, settings or Settings.load(place.root), actor, models)
-        if not store.is_initialised():
+        try:
+            store.migrate()
+            fresh = not store.is_initialised()
+            # a new master key is of use only to a new gallery, or one from before sealing
+            master = keys.load_master_key(settings, create=fresh or not _sealed(store))
+            if fresh:  # a key file left by an init that failed before its transaction is replaced
+                store.cipher = keys.write_data_key(place, master)
+            else:
+                _unlock(place, store, master)
+            engine = Engine(place, store, settings, actor, models)
+        except FacesearchError:
+            store.close()
+            raise
+        if fresh:
             schema = store.schema_revision() or ""
             with store.transaction() as session:
                 store.initialise(session, engine.spec.model_id)
@@ -65,13 +101,17 @@ def open_engine(
     place = Home(Path(home))
     if not place.exists():
         raise GalleryNotInitialisedError(f"no gallery in {place.root} (run 'facesearch init' first)")
+    settings = settings or Settings.load(place.root)
     store = GalleryStore.open_sqlite(place.database)
     try:
         with place.locked():
             store.migrate()
-        if not store.is_initialised():
-            raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised (run 'facesearch init')")
-        engine = Engine(place, store, settings or Settings.load(place.root), actor, models)
+            if not store.is_initialised():
+                raise GalleryNotInitialisedError(
+                    f"the gallery in {place.root} is not initialised (run 'facesearch init')"
+                )
+            _unlock(place, store, keys.load_master_key(settings))
+        engine = Engine(place, store, settings, actor, models)
         _require_gallery_model(engine)
         engine.retention.purge(trigger="open")  # expired data never outlives an open
         return engine
@@ -90,3 +130,155 @@ def _require_gallery_model(engine: Engine) -> None:
             f"the gallery in {engine.home.root} holds embeddings of {gallery_model!r}; this engine makes "
             f"{engine.spec.model_id!r}, and the two cannot be compared"
         )
+
+
+def _sealed(store: GalleryStore) -> bool:
+    with store.transaction() as session:
+        return store.state(session).key_check is not None
+
+
+def _unlock(place: Home, store: GalleryStore, master: bytes) -> None:
+    """Give ``store`` the gallery's data key, unwrapped with ``master`` (under the home's lock).
+
+    Raises MasterKeyError for another master key, DataKeyMissingError when the key file is gone,
+    DataKeyMismatchError when it belongs to another gallery; none of them changes anything. A
+    gallery from before sealing gets its data key now (or the one a crashed first attempt left),
+    has every template sealed in one transaction, and loses its plaintext index files (rebuilt,
+    sealed, on first use).
+    """
+    with store.transaction() as session:
+        state = store.state(session)
+        gallery_id, key_check = state.gallery_id, state.key_check
+    if key_check is not None:
+        cipher = keys.read_data_key(place, master)
+        if cipher.gallery_id != gallery_id or cipher.key_check != key_check:
+            raise DataKeyMismatchError(
+                f"{place.data_key_file} holds the data key of gallery {cipher.gallery_id}, not of this gallery "
+                f"({gallery_id}): restore this gallery's own HOME/keys/ folder. Nothing was changed."
+            )
+        store.cipher = cipher
+        return
+    cipher = keys.read_data_key(place, master) if place.data_key_file.exists() else keys.write_data_key(place, master)
+    faces = store.seal_existing(cipher)
+    removed = [path for path in place.index_dir.glob("*") if path.is_file()]
+    for path in removed:
+        path.unlink()
+    log.warning(
+        "sealed the %d face(s) of the gallery in %s under its new data key %s; removed %d plaintext index file(s)",
+        faces,
+        place.root,
+        place.data_key_file,
+        len(removed),
+    )
+
+
+# --- deleting a gallery -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DestructionCertificate(Serialisable):
+    """What deleting a gallery destroyed, when and by whom: counts and identifiers, no biometric
+    data. The gallery's audit log is destroyed with it, so this is the record to keep."""
+
+    home: str
+    gallery_id: str | None  # None: a gallery from before sealing, never opened since
+    model_id: str
+    created_at: datetime
+    deleted_at: datetime
+    deleted_by: str
+    subjects: int
+    images: int
+    faces: int
+    opt_outs: int
+    audit_events: int
+    audit_head_hash: str | None  # the last audit event's hash: which log was destroyed
+    content_hash: str  # of the embeddings destroyed (see facesearch.gallery.digest)
+    data_key_destroyed: bool
+    files_removed: int
+
+    def lines(self) -> list[str]:
+        """The certificate as text, one fact per line."""
+        return [f"{name}: {value}" for name, value in self.to_dict().items()]
+
+
+def delete_gallery(home: str | Path, *, actor: str | None = None, confirm: bool = False) -> DestructionCertificate:
+    """Destroy the gallery in HOME for good (admins only, ``confirm=True``): first its data key
+    file (overwritten, then unlinked), so that no copy of its database or index files can be
+    decrypted afterwards, even with the master key; then the database, index files and the home.
+
+    Refused while any subject is under a legal hold. Needs no master key: a gallery whose master key
+    is lost can still be deleted. A refusal is audited (the log still exists then) and changes
+    nothing else.
+    """
+    if not confirm:
+        raise InputError("deleting a gallery destroys it and everything in it for good: confirm it explicitly")
+    place = Home(Path(home))
+    if not place.exists():
+        raise GalleryNotInitialisedError(f"no gallery in {place.root}")
+    who = (actor or "").strip() or getpass.getuser()
+    store = GalleryStore.open_sqlite(place.database)
+    try:
+        with place.locked():
+            store.migrate()
+            if not store.is_initialised():
+                raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised")
+            certificate = _certify(place, store, who)
+            store.close()
+            destroyed = keys.destroy_data_key(place)
+            files = sum(1 for path in place.root.rglob("*") if path.is_file())
+            place.database.unlink()
+            shutil.rmtree(place.index_dir, ignore_errors=True)
+            shutil.rmtree(place.root)
+    finally:
+        store.close()
+    return dataclasses.replace(certificate, data_key_destroyed=destroyed, files_removed=files)
+
+
+def _certify(place: Home, store: GalleryStore, actor: str) -> DestructionCertificate:
+    """Check that ``actor`` may delete the gallery and nothing is held, and count what it holds."""
+    with store.transaction() as session:
+        state = store.state(session)
+        try:
+            accounts.authorize(session, actor, Permission.MANAGE_GALLERY)
+            refusal: FacesearchError | None = None
+        except PermissionDeniedError as exc:
+            refusal = exc
+        held = session.scalar(
+            select(func.count(func.distinct(LegalHoldRow.subject_id))).where(LegalHoldRow.released_at.is_(None))
+        )
+        if refusal is None and held:
+            refusal = LegalHoldError(f"{held} subject(s) are under a legal hold: release the holds before deleting")
+        if refusal is not None:
+            audit.append(
+                session,
+                actor=actor,
+                action=AuditAction.REFUSED,
+                gallery_generation=state.generation,
+                details={"permission": Permission.MANAGE_GALLERY.value, "reason": refusal.message},
+            )
+        else:
+
+            def count(table: type[SubjectRow | ImageRow | FaceRow | OptOutRow]) -> int:
+                return int(session.scalar(select(func.count()).select_from(table)) or 0)
+
+            head = session.get(AuditHeadRow, 1)
+            certificate = DestructionCertificate(
+                home=str(place.root),
+                gallery_id=state.gallery_id,
+                model_id=state.model_id,
+                created_at=state.created_at.replace(tzinfo=state.created_at.tzinfo or UTC),
+                deleted_at=datetime.now(UTC),
+                deleted_by=actor,
+                subjects=count(SubjectRow),
+                images=count(ImageRow),
+                faces=count(FaceRow),
+                opt_outs=count(OptOutRow),
+                audit_events=int(head.seq) if head else 0,
+                audit_head_hash=head.hash if head else None,
+                content_hash=state.content_hash,
+                data_key_destroyed=False,
+                files_removed=0,
+            )
+    if refusal is not None:
+        raise refusal
+    return certificate

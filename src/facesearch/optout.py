@@ -25,6 +25,7 @@ from facesearch.enrollment import prepare
 from facesearch.errors import InputError
 from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import OptOutRow
+from facesearch.gallery.store import OPT_OUT_CONTEXT
 from facesearch.models import EmbedderSpec
 from facesearch.policy import Permission
 from facesearch.search import SubjectLookup, score_matrix
@@ -32,8 +33,6 @@ from facesearch.types import Serialisable
 
 if TYPE_CHECKING:
     from facesearch.engine import Engine
-
-_CONTEXT = b"opt-out template"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +58,7 @@ class Screen:
     @classmethod
     def load(cls, session: Session, store: GalleryStore, spec: EmbedderSpec, threshold: float) -> Screen:
         rows = session.scalars(select(OptOutRow.template).where(OptOutRow.model_id == spec.model_id)).all()
-        vectors = [np.frombuffer(store.unseal(bytes(t), context=_CONTEXT), dtype="<f4") for t in rows]
+        vectors = [np.frombuffer(store.unseal(bytes(t), context=OPT_OUT_CONTEXT), dtype="<f4") for t in rows]
         matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, spec.dimension), np.float32)
         return cls(matrix, spec, threshold)
 
@@ -123,7 +122,7 @@ class OptOutService:
                 row = OptOutRow(
                     request_ref=reference,
                     model_id=prepared.face.embedding.model_id,
-                    template=engine.store.seal(vector, context=_CONTEXT),
+                    template=engine.store.seal(vector, context=OPT_OUT_CONTEXT),
                     recorded_at=datetime.now(UTC),
                     recorded_by=engine.actor,
                 )

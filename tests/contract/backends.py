@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from facesearch.crypto import DataCipher
 from facesearch.index import ExactIndex, VectorIndex
 from facesearch.index.hnsw import HnswIndex
 from facesearch.index.ivf import IvfIndex
@@ -15,6 +17,7 @@ from facesearch.types import Metric
 
 MODEL = "dlib_face_recognition_resnet_model_v1"
 DIM = 128
+CIPHER = DataCipher(secrets.token_bytes(32), "contract")  # sealed files: what every gallery writes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Backend:
     create: Callable[[Path, Metric], VectorIndex]
     reopen: Callable[[Path, Metric], VectorIndex]
     score_tolerance: float = 1e-5  # float16 storage rounds each component to 11 significant bits
+    cipher: DataCipher | None = None  # the files are sealed under it
 
 
 BACKENDS = [
@@ -49,6 +53,25 @@ BACKENDS = [
         create=lambda path, metric: ExactIndex(MODEL, DIM, metric, path, storage="float16"),
         reopen=lambda path, metric: ExactIndex.load(path, MODEL, DIM, metric),
         score_tolerance=1e-3,
+    ),
+    Backend(
+        "exact-sealed",
+        create=lambda path, metric: ExactIndex(MODEL, DIM, metric, path, cipher=CIPHER),
+        reopen=lambda path, metric: ExactIndex.load(path, MODEL, DIM, metric, cipher=CIPHER),
+        cipher=CIPHER,
+    ),
+    Backend(
+        "hnsw-sealed",
+        create=lambda path, metric: HnswIndex(MODEL, DIM, metric, path, cipher=CIPHER),
+        reopen=lambda path, metric: HnswIndex.load(path, MODEL, DIM, metric, cipher=CIPHER),
+        cipher=CIPHER,
+    ),
+    Backend(
+        "ivf-sealed",
+        create=lambda path, metric: IvfIndex(MODEL, DIM, metric, path, train_min=1000, cipher=CIPHER),
+        reopen=lambda path, metric: IvfIndex.load(path, MODEL, DIM, metric, cipher=CIPHER),
+        score_tolerance=1e-3,
+        cipher=CIPHER,
     ),
 ]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from contract.backends import BACKENDS, STORES, Backend
+from facesearch.crypto import DataCipher
 from facesearch.gallery import GalleryStore
 
 
@@ -24,8 +26,11 @@ def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gall
     gallery.close()
 
 
-@pytest.fixture
-def store(empty_store: GalleryStore) -> GalleryStore:
-    """A store migrated to the newest schema."""
+@pytest.fixture(params=["sealed", "plain"])
+def store(request: pytest.FixtureRequest, empty_store: GalleryStore) -> GalleryStore:
+    """A store migrated to the newest schema, sealing templates under a data key (as every gallery
+    does), or not (as a gallery from before sealing did, until its first open)."""
     empty_store.migrate()
+    if request.param == "sealed":
+        empty_store.cipher = DataCipher(secrets.token_bytes(32), secrets.token_hex(16))
     return empty_store

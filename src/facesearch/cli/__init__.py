@@ -8,10 +8,20 @@ a token that is not valid); 5 gallery problem
 
 from __future__ import annotations
 
-from facesearch.cli import accounts, casework, evaluation, gallery, governance, reporting
+from facesearch.cli import accounts, casework, deletion, evaluation, gallery, governance, reporting
 from facesearch.cli.common import app
 
-__all__ = ["accounts", "app", "casework", "evaluation", "gallery", "governance", "main", "reporting"]
+__all__ = [
+    "accounts",
+    "app",
+    "casework",
+    "deletion",
+    "evaluation",
+    "gallery",
+    "governance",
+    "main",
+    "reporting",
+]
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from facesearch import keys
 from facesearch import lifecycle as core
 from facesearch.cli.common import (
     BASIS_HELP,
@@ -42,8 +43,12 @@ from facesearch.types import EnrollProgress, IdentifyResult
 def init() -> None:
     """Create a gallery in the home folder (safe to run again)."""
     with handled():
-        engine = core.init(opts.home, actor=opts.actor, settings=current_settings())
+        settings = current_settings()
+        new_key = keys.new_master_key_file(settings)
+        engine = core.init(opts.home, actor=opts.actor, settings=settings)
         engine.close()
+    if new_key is not None and new_key.exists():
+        out.print(f"master key created in {new_key}: keep a copy in your secrets store, apart from backups")
     out.print(f"gallery ready in {opts.home}")
 
 

@@ -47,6 +47,10 @@ class GalleryStateRow(Base):
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no policy yet
     model_id: Mapped[str] = mapped_column(String(128), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # The gallery's random id and an HMAC of it under the data key (see facesearch.keys); both None
+    # in a gallery from before templates were sealed, until it is first opened with a master key.
+    gallery_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    key_check: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SubjectRow(Base):
@@ -102,7 +106,8 @@ class FaceRow(Base):
     face_px: Mapped[int] = mapped_column(Integer, nullable=False)
     sharpness: Mapped[float] = mapped_column(Float, nullable=False)
     model_id: Mapped[str] = mapped_column(String(128), nullable=False)
-    embedding: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # float32, little-endian
+    # float32 little-endian, sealed (see GalleryStore.seal); the crop is a sealed JPEG
+    embedding: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     crop_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     image: Mapped[ImageRow] = relationship(back_populates="faces")
@@ -230,7 +235,7 @@ class OptOutRow(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     request_ref: Mapped[str] = mapped_column(Text, nullable=False)
     model_id: Mapped[str] = mapped_column(String(128), nullable=False)
-    template: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    template: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # sealed, context OPT_OUT_CONTEXT
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     recorded_by: Mapped[str] = mapped_column(String(256), nullable=False)
 

@@ -3,6 +3,14 @@
 SQLite is the embedded default. Every write transaction starts with ``BEGIN IMMEDIATE`` so that
 concurrent processes queue instead of failing half-way, foreign keys cascade, and
 ``secure_delete`` zeroes the bytes of deleted rows so an erased template is gone from the file.
+
+Templates (embeddings, face crops, opt-out templates) are sealed with the gallery's data key (see
+:mod:`facesearch.crypto`, :mod:`facesearch.keys`) before they reach the database, and unsealed by
+every reader. A store opened without a cipher reads and writes them in plaintext: that is only a
+gallery from before sealing, between its migration and :meth:`GalleryStore.seal_existing` (and
+the plaintext baseline of the benchmarks); it refuses to touch the faces of a sealed gallery. The
+content hash (:mod:`facesearch.gallery.digest`) is always of the plaintext, so sealing leaves it as
+it was.
 """
 
 from __future__ import annotations
@@ -21,13 +29,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import ColumnElement, Engine, create_engine, delete, event, func, inspect, select
+from sqlalchemy import ColumnElement, Engine, create_engine, delete, event, func, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from facesearch.calibration import Calibration, FmrCurve
-from facesearch.errors import GalleryNotInitialisedError, SubjectNotFoundError
+from facesearch.crypto import DataCipher
+from facesearch.errors import DataKeyMissingError, GalleryError, GalleryNotInitialisedError, SubjectNotFoundError
 from facesearch.gallery.digest import EMPTY, combine, face_digest
-from facesearch.gallery.schema import CalibrationRow, FaceRow, GalleryStateRow, ImageRow, SubjectRow
+from facesearch.gallery.schema import CalibrationRow, FaceRow, GalleryStateRow, ImageRow, OptOutRow, SubjectRow
 from facesearch.types import FaceObservation, SubjectSummary
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -43,6 +52,18 @@ _CALIBRATION_COLUMNS = (
     "genuine_pairs",
     "impostor_pairs",
 )
+# What a sealed opt-out template is (the associated data of GalleryStore.seal): not bound to its row,
+# so the template can be sealed before the row exists; moving one between opt-out rows gains nothing.
+OPT_OUT_CONTEXT = b"opt_outs.template"
+
+
+def embedding_context(face_id: int) -> bytes:
+    """A face's sealed embedding is bound to its row: copied to another face it fails its check."""
+    return b"faces.embedding:%d" % face_id
+
+
+def crop_context(face_id: int) -> bytes:
+    return b"faces.crop_jpeg:%d" % face_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,13 +94,81 @@ def _sqlite_engine(path: Path) -> Engine:
 class GalleryStore:
     """Subjects, images and faces, plus the gallery generation; the audit log shares its database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cipher: DataCipher | None = None) -> None:
         self.engine = engine
+        self.cipher = cipher  # set by facesearch.lifecycle once the data key is unwrapped
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open_sqlite(cls, path: Path) -> GalleryStore:
-        return cls(_sqlite_engine(path))
+    def open_sqlite(cls, path: Path, cipher: DataCipher | None = None) -> GalleryStore:
+        return cls(_sqlite_engine(path), cipher)
+
+    # --- sealing ----------------------------------------------------------------------
+
+    def seal(self, data: bytes, *, context: bytes) -> bytes:
+        """``data`` sealed under the gallery's data key, for a column that holds biometric data;
+        ``context`` names the column (and row, where known before the insert), e.g.
+        :data:`OPT_OUT_CONTEXT`. Plaintext from a store without a cipher (see the module doc)."""
+        return self.cipher.seal(data, context=context) if self.cipher else bytes(data)
+
+    def unseal(self, blob: bytes, *, context: bytes) -> bytes:
+        """The plaintext of a value :meth:`seal` made with the same ``context``; TamperedDataError
+        if it was altered or moved."""
+        return self.cipher.unseal(blob, context=context) if self.cipher else bytes(blob)
+
+    def _sealed_state(self, session: Session) -> GalleryStateRow:
+        """The state row, once it is clear this store may read and write the gallery's templates."""
+        row = self.state(session)
+        if row.key_check is not None and self.cipher is None:
+            raise DataKeyMissingError("this gallery's templates are sealed and the store has no data key")
+        if row.key_check is None and self.cipher is not None:
+            raise GalleryError("this gallery's templates are not sealed yet (open it through facesearch.open)")
+        return row
+
+    def seal_existing(self, cipher: DataCipher, batch: int = 10_000) -> int:
+        """Seal, in one transaction, every template of a gallery from before sealing (embeddings,
+        crops, opt-out templates) and record the key check; from then on this store uses
+        ``cipher``. Returns the number of faces sealed. A crash leaves the gallery as it was."""
+        faces = 0
+        with self.transaction() as session:
+            row = self.state(session)
+            if row.key_check is not None:
+                raise GalleryError("this gallery's templates are already sealed")
+            last = 0
+            while True:
+                part = session.execute(
+                    select(FaceRow.id, FaceRow.embedding, FaceRow.crop_jpeg)
+                    .where(FaceRow.id > last)
+                    .order_by(FaceRow.id)
+                    .limit(batch)
+                ).all()
+                if not part:
+                    break
+                session.execute(
+                    update(FaceRow),
+                    [
+                        {
+                            "id": face_id,
+                            "embedding": cipher.seal(bytes(vector), context=embedding_context(face_id)),
+                            "crop_jpeg": None
+                            if crop is None
+                            else cipher.seal(bytes(crop), context=crop_context(face_id)),
+                        }
+                        for face_id, vector, crop in part
+                    ],
+                )
+                faces += len(part)
+                last = int(part[-1][0])
+            opt_outs = session.execute(select(OptOutRow.id, OptOutRow.template)).all()
+            if opt_outs:
+                session.execute(
+                    update(OptOutRow),
+                    [{"id": i, "template": cipher.seal(bytes(t), context=OPT_OUT_CONTEXT)} for i, t in opt_outs],
+                )
+            row.gallery_id, row.key_check = cipher.gallery_id, cipher.key_check
+            session.flush()
+        self.cipher = cipher
+        return faces
 
     def close(self) -> None:
         self.engine.dispose()
@@ -105,7 +194,9 @@ class GalleryStore:
             return MigrationContext.configure(connection).get_current_revision()
 
     def initialise(self, session: Session, model_id: str) -> None:
-        session.add(GalleryStateRow(id=1, generation=0, model_id=model_id, created_at=_now()))
+        """Create the state row; with a cipher, the gallery is sealed from the start under its key."""
+        sealed = {"gallery_id": self.cipher.gallery_id, "key_check": self.cipher.key_check} if self.cipher else {}
+        session.add(GalleryStateRow(id=1, generation=0, model_id=model_id, created_at=_now(), **sealed))
         session.flush()
 
     def is_initialised(self) -> bool:
@@ -225,6 +316,8 @@ class GalleryStore:
         )
         session.add(image_row)
         session.flush()
+        self._sealed_state(session)
+        vector = observation.embedding.vector.astype("<f4").tobytes()
         box, quality = observation.box, observation.quality
         face_row = FaceRow(
             image_id=image_row.id,
@@ -238,13 +331,34 @@ class GalleryStore:
             face_px=quality.face_px,
             sharpness=quality.sharpness,
             model_id=observation.embedding.model_id,
-            embedding=observation.embedding.vector.astype("<f4").tobytes(),
-            crop_jpeg=crop_jpeg,
+            embedding=b"" if self.cipher else vector,  # sealed below, bound to the row's id
+            crop_jpeg=None if self.cipher else crop_jpeg,
         )
         session.add(face_row)
         session.flush()
-        self._account(session, [(face_row.id, face_row.model_id, face_row.embedding)])
+        if self.cipher:
+            face_row.embedding = self.cipher.seal(vector, context=embedding_context(face_row.id))
+            if crop_jpeg is not None:
+                face_row.crop_jpeg = self.cipher.seal(crop_jpeg, context=crop_context(face_row.id))
+        self._account(session, [(face_row.id, face_row.model_id, vector)])
         return face_row.id
+
+    def _plain(self, face_id: int, embedding: bytes) -> bytes:
+        return self.unseal(embedding, context=embedding_context(face_id))
+
+    def face_crop(self, session: Session, face_id: int) -> bytes | None:
+        """The JPEG crop kept of a face (``keep_crops``), or None."""
+        self._sealed_state(session)
+        crop = session.scalar(select(FaceRow.crop_jpeg).where(FaceRow.id == face_id))
+        return None if crop is None else self.unseal(crop, context=crop_context(face_id))
+
+    def face_embedding(self, session: Session, face_id: int) -> np.ndarray:
+        """One stored face's embedding (float32)."""
+        self._sealed_state(session)
+        blob = session.scalar(select(FaceRow.embedding).where(FaceRow.id == face_id))
+        if blob is None:
+            raise GalleryError(f"no face {face_id} in this gallery")
+        return np.frombuffer(self._plain(face_id, blob), dtype="<f4").astype(np.float32)
 
     def _account(self, session: Session, faces: Sequence[tuple[int, str, bytes]]) -> None:
         """Add faces to the content hash, or take them out: the same XOR."""
@@ -257,11 +371,11 @@ class GalleryStore:
 
     def recompute_content_hash(self, session: Session) -> str:
         """The content hash from every stored face (after rows were written by other means)."""
-        row = self.state(session)
+        row = self._sealed_state(session)
         row.content_hash = EMPTY
         query = select(FaceRow.id, FaceRow.model_id, FaceRow.embedding)
         for part in session.execute(query).yield_per(10_000).partitions():
-            self._account(session, [(int(r[0]), str(r[1]), bytes(r[2])) for r in part])
+            self._account(session, [(int(r[0]), str(r[1]), self._plain(int(r[0]), r[2])) for r in part])
         return row.content_hash
 
     def subject_face_ids(self, session: Session, subject_id: str) -> list[int]:
@@ -287,7 +401,8 @@ class GalleryStore:
             .join(ImageRow, FaceRow.image_id == ImageRow.id)
             .where(where)
         ).all()
-        self._account(session, [(int(r[0]), str(r[1]), bytes(r[2])) for r in held])
+        self._sealed_state(session)
+        self._account(session, [(int(r[0]), str(r[1]), self._plain(int(r[0]), r[2])) for r in held])
         removed = session.execute(delete(ImageRow).where(where).execution_options(synchronize_session=False))
         return int(removed.rowcount or 0), len(held)  # type: ignore[attr-defined]
 
@@ -306,25 +421,28 @@ class GalleryStore:
     def embeddings(
         self, session: Session, model_id: str, batch: int = 10_000
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """All stored embeddings of one model, in batches of (ids, float32 matrix)."""
+        """All stored embeddings of one model, in batches of (ids, float32 matrix), unsealed."""
+        self._sealed_state(session)
         query = select(FaceRow.id, FaceRow.embedding).where(FaceRow.model_id == model_id).order_by(FaceRow.id)
         result = session.execute(query).yield_per(batch)
+        cipher = self.cipher
         for part in result.partitions(batch):
             ids = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
-            vectors = np.frombuffer(b"".join(r[1] for r in part), dtype="<f4").reshape(len(part), -1)
+            if cipher is None:
+                plain = b"".join(r[1] for r in part)
+            else:
+                plain = b"".join(cipher.unseal(r[1], context=embedding_context(r[0])) for r in part)
+            vectors = np.frombuffer(plain, dtype="<f4").reshape(len(part), -1)
             yield ids, vectors.astype(np.float32)
 
     def face_vectors(self, session: Session, face_ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """The stored embeddings of some faces, by face id (float32)."""
+        """The stored embeddings of some faces, by face id (float32, unsealed)."""
+        self._sealed_state(session)
         query = select(FaceRow.id, FaceRow.embedding).where(FaceRow.id.in_([int(i) for i in face_ids]))
-        return {int(i): np.frombuffer(bytes(e), dtype="<f4").astype(np.float32) for i, e in session.execute(query)}
-
-    def seal(self, data: bytes, *, context: bytes) -> bytes:
-        """Biometric bytes as stored at rest (see the encryption layer); ``context`` names what they are."""
-        return data
-
-    def unseal(self, blob: bytes, *, context: bytes) -> bytes:
-        return blob
+        return {
+            int(i): np.frombuffer(self._plain(int(i), e), dtype="<f4").astype(np.float32)
+            for i, e in session.execute(query)
+        }
 
     def subject_summaries(self, session: Session) -> list[SubjectSummary]:
         rows = session.execute(

@@ -2,7 +2,8 @@
 compared to, and fast in its own right: one contiguous matrix per segment (see
 :class:`facesearch.index.store.VectorStore`), memory-mapped from its file, scored by blocked matrix
 products (matrix-matrix for a batch of queries). Saved as one flat file replaced atomically, so
-removed vectors leave no bytes behind in any index file."""
+removed vectors leave no bytes behind in any index file. Given the gallery's cipher the file is
+sealed and opening decrypts it into RAM instead of mapping it (see :mod:`facesearch.index.files`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from facesearch.crypto import DataCipher
 from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
 from facesearch.index.files import header, read_flat_file, restore_state, write_flat_file
@@ -25,17 +27,26 @@ BLOCK_ROWS = 1 << 16  # gallery rows scored per matrix product (bounds memory fo
 
 class ExactIndex:
     """Brute-force search; ``path`` is where :meth:`save` writes (None keeps it in memory);
-    ``storage`` is float32 or float16 (half the memory, scores within about 1e-4)."""
+    ``storage`` is float32 or float16 (half the memory, scores within about 1e-4); ``cipher`` seals
+    the file."""
 
     backend = "exact"
 
     def __init__(
-        self, model_id: str, dimension: int, metric: Metric, path: Path | None = None, *, storage: str = "float32"
+        self,
+        model_id: str,
+        dimension: int,
+        metric: Metric,
+        path: Path | None = None,
+        *,
+        storage: str = "float32",
+        cipher: DataCipher | None = None,
     ) -> None:
         self.model_id = model_id
         self.dimension = dimension
         self.metric = metric
         self.path = path
+        self.cipher = cipher
         self.generation = -1
         self.state_hash = ""
         self._rows = VectorStore(dimension, storage)
@@ -104,27 +115,36 @@ class ExactIndex:
     # --- persistence -------------------------------------------------------------------
 
     def save(self, generation: int) -> None:
-        """Write the file, then map the rows from it (RAM holds only what is added later)."""
+        """Write the file, then map the rows from it (RAM holds only what is added later). A sealed
+        file cannot be mapped: the rows stay in RAM as they are."""
         self.generation = generation
         if self.path is None:
             return
-        write_flat_file(self.path, header(FORMAT, self, storage=self._rows.storage), self._rows.parts())
-        self._rows = self._mapped(self.path, self.model_id, self.dimension, self.metric)[1]
+        meta = header(FORMAT, self, storage=self._rows.storage)
+        write_flat_file(self.path, meta, self._rows.parts(), self.cipher)
+        if self.cipher is None:
+            self._rows = self._mapped(self.path, self.model_id, self.dimension, self.metric)[1]
 
     @staticmethod
-    def _mapped(path: Path, model_id: str, dimension: int, metric: Metric) -> tuple[dict[str, Any], VectorStore]:
-        meta, arrays = read_flat_file(path, FORMAT, ("ids", "vectors", "sq"), model_id, dimension, metric)
+    def _mapped(
+        path: Path, model_id: str, dimension: int, metric: Metric, cipher: DataCipher | None = None
+    ) -> tuple[dict[str, Any], VectorStore]:
+        names = ("ids", "vectors", "sq")
+        meta, arrays = read_flat_file(path, FORMAT, names, model_id, dimension, metric, cipher)
         try:
             return meta, VectorStore.mapped(arrays["ids"], arrays["vectors"], arrays["sq"])
         except (ValueError, KeyError) as exc:
             raise IndexCorruptError(f"{path}: {exc}") from exc
 
     @classmethod
-    def load(cls, path: Path, model_id: str, dimension: int, metric: Metric) -> ExactIndex:
-        """Open a saved index, its rows memory-mapped. Raises IndexCorruptError if unreadable,
-        ModelMismatchError if it holds another model's vectors; FileNotFoundError if absent."""
-        meta, rows = cls._mapped(path, model_id, dimension, metric)
-        index = cls(model_id, dimension, metric, path, storage=rows.storage)
+    def load(
+        cls, path: Path, model_id: str, dimension: int, metric: Metric, *, cipher: DataCipher | None = None
+    ) -> ExactIndex:
+        """Open a saved index, its rows memory-mapped (decrypted into RAM, given a cipher). Raises
+        IndexCorruptError if unreadable or not sealed under ``cipher``, ModelMismatchError if it
+        holds another model's vectors; FileNotFoundError if absent."""
+        meta, rows = cls._mapped(path, model_id, dimension, metric, cipher)
+        index = cls(model_id, dimension, metric, path, storage=rows.storage, cipher=cipher)
         index._rows = rows
         restore_state(index, meta)
         return index

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from facesearch.crypto import DataCipher
 from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
 from facesearch.index.files import header, read_index_file, restore_state, write_index_file
@@ -31,7 +32,8 @@ def _faiss() -> Any:
 
 class HnswIndex:
     """HNSW search (``m`` links per node, ``ef_construction`` when building, ``ef_search`` when
-    searching: higher is more exact and slower); ``path`` is where :meth:`save` writes."""
+    searching: higher is more exact and slower); ``path`` is where :meth:`save` writes, sealed
+    under ``cipher`` if given."""
 
     backend = "hnsw"
 
@@ -45,8 +47,10 @@ class HnswIndex:
         m: int = 32,
         ef_construction: int = 200,
         ef_search: int = 128,
+        cipher: DataCipher | None = None,
     ) -> None:
         self.model_id, self.dimension, self.metric, self.path = model_id, dimension, metric, path
+        self.cipher = cipher
         self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
         self.generation = -1
         self.state_hash = ""
@@ -152,12 +156,14 @@ class HnswIndex:
             ef_search=self.ef_search,
         )
         graph = _faiss().serialize_index(self._graph)
-        write_index_file(self.path, meta, {"labels": self._labels, "graph": graph})
+        write_index_file(self.path, meta, {"labels": self._labels, "graph": graph}, self.cipher)
 
     @classmethod
-    def load(cls, path: Path, model_id: str, dimension: int, metric: Metric) -> HnswIndex:
+    def load(
+        cls, path: Path, model_id: str, dimension: int, metric: Metric, *, cipher: DataCipher | None = None
+    ) -> HnswIndex:
         """Open a saved index; raises like :meth:`facesearch.index.ExactIndex.load`."""
-        meta, arrays = read_index_file(path, FORMAT, ("labels", "graph"), model_id, dimension, metric)
+        meta, arrays = read_index_file(path, FORMAT, ("labels", "graph"), model_id, dimension, metric, cipher)
         index = cls(
             model_id,
             dimension,
@@ -166,6 +172,7 @@ class HnswIndex:
             m=meta["m"],
             ef_construction=meta["ef_construction"],
             ef_search=meta["ef_search"],
+            cipher=cipher,
         )
         try:
             index._graph = _faiss().deserialize_index(np.ascontiguousarray(arrays["graph"], dtype=np.uint8))

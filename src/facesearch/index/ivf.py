@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from facesearch.crypto import DataCipher
 from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
 from facesearch.index.exact import ExactIndex
@@ -57,8 +58,10 @@ class IvfIndex:
         nprobe: int = 64,
         rerank: int = 100,
         train_min: int = 10_000,
+        cipher: DataCipher | None = None,
     ) -> None:
         self.model_id, self.dimension, self.metric, self.path = model_id, dimension, metric, path
+        self.cipher = cipher
         self.nprobe, self.rerank, self.train_min = nprobe, rerank, train_min
         self.generation = -1
         self.state_hash = ""
@@ -169,19 +172,23 @@ class IvfIndex:
         )
         parts = self._rows.parts()
         codes = _faiss().serialize_index(self._ivf) if self._ivf is not None else np.empty(0, np.uint8)
-        write_flat_file(self.path, meta, {**parts, "ivf": [codes]})
-        self._map(with_codes=False)
+        write_flat_file(self.path, meta, {**parts, "ivf": [codes]}, self.cipher)
+        if self.cipher is None:  # a sealed file cannot be mapped: the vectors stay in RAM
+            self._map(with_codes=False)
 
-    def _map(self, with_codes: bool) -> dict[str, Any]:
-        """Map the stored vectors from the file (and read the codes, if asked); returns the header."""
+    def _map(self, with_codes: bool, read: tuple[dict[str, Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Map the stored vectors from the file (and read the codes, if asked); returns the header.
+        ``read``: the file's (header, arrays), when the caller has read them already."""
         assert self.path is not None
         names = ("ids", "vectors", "sq", "ivf")
-        meta, arrays = read_flat_file(self.path, FORMAT, names, self.model_id, self.dimension, self.metric)
+        meta, arrays = read or read_flat_file(
+            self.path, FORMAT, names, self.model_id, self.dimension, self.metric, self.cipher
+        )
         try:
             self._exact._rows = VectorStore.mapped(arrays["ids"], arrays["vectors"], arrays["sq"])
             if with_codes:
                 self._ivf = _faiss().deserialize_index(np.array(arrays["ivf"])) if len(arrays["ivf"]) else None
-        except (ValueError, RuntimeError) as exc:
+        except (KeyError, ValueError, RuntimeError) as exc:
             raise IndexCorruptError(f"{self.path}: {exc}") from exc
         if self._ivf is not None and self._ivf.ntotal != len(self._rows):
             raise IndexCorruptError(f"{self.path}: the codes and the stored vectors disagree")
@@ -189,20 +196,28 @@ class IvfIndex:
         return meta
 
     @classmethod
-    def load(cls, path: Path, model_id: str, dimension: int, metric: Metric) -> IvfIndex:
-        """Open a saved index, its vectors memory-mapped; raises like :meth:`ExactIndex.load`."""
-        meta, _ = read_flat_file(path, FORMAT, (), model_id, dimension, metric)
-        index = cls(
-            model_id,
-            dimension,
-            metric,
-            path,
-            storage=meta["storage"],
-            nprobe=meta["nprobe"],
-            rerank=meta["rerank"],
-            train_min=meta["train_min"],
-        )
-        meta = index._map(with_codes=True)
+    def load(
+        cls, path: Path, model_id: str, dimension: int, metric: Metric, *, cipher: DataCipher | None = None
+    ) -> IvfIndex:
+        """Open a saved index, its vectors memory-mapped (decrypted into RAM, given a cipher); raises
+        like :meth:`ExactIndex.load`."""
+        names = ("ids", "vectors", "sq", "ivf")
+        meta, arrays = read_flat_file(path, FORMAT, names, model_id, dimension, metric, cipher)
+        try:
+            index = cls(
+                model_id,
+                dimension,
+                metric,
+                path,
+                storage=meta["storage"],
+                nprobe=meta["nprobe"],
+                rerank=meta["rerank"],
+                train_min=meta["train_min"],
+                cipher=cipher,
+            )
+        except (KeyError, ValueError) as exc:
+            raise IndexCorruptError(f"{path}: garbled header ({exc!r})") from exc
+        meta = index._map(with_codes=True, read=(meta, arrays))
         restore_state(index, meta)
         index._trained_at = int(meta["trained_at"])
         return index

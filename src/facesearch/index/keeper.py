@@ -6,6 +6,11 @@ foreign model is detected at open and the index is rebuilt from the gallery's st
 never silently used. Files in the index folder that belong to no current index (another
 backend's, an older format's, a crashed save's) are deleted, so an erased face's vector cannot
 survive in a file nobody reads.
+
+Given the gallery's cipher (``cipher``, from the store that holds the unwrapped data key), the
+index file and every add-log record are sealed (see :mod:`facesearch.index.files`); a plaintext
+file left from before sealing is then unreadable, so the index is rebuilt sealed and the plaintext
+file replaced.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from facesearch.crypto import DataCipher
 from facesearch.errors import IndexCorruptError, ModelMismatchError
 from facesearch.gallery import GalleryStore
 from facesearch.index.addlog import AddLog
@@ -39,13 +45,22 @@ log = logging.getLogger("facesearch")
 
 class IndexKeeper:
     """Owns one gallery's index file (``<folder>/<backend>.idx``), its add log and in-memory copy.
-    ``options`` go to the backend (for example ``storage="float16"``)."""
+    ``options`` go to the backend (for example ``storage="float16"``); ``cipher`` seals its files."""
 
-    def __init__(self, folder: Path, spec: EmbedderSpec, backend: str = "exact", **options: Any) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        spec: EmbedderSpec,
+        backend: str = "exact",
+        *,
+        cipher: DataCipher | None = None,
+        **options: Any,
+    ) -> None:
         self.kind = BACKENDS[backend]
         self.folder = folder
         self.path = folder / f"{backend}.idx"
-        self.log = AddLog(folder / f"{backend}.log", spec.dimension)
+        self.cipher = cipher
+        self.log = AddLog(folder / f"{backend}.log", spec.dimension, cipher)
         self.spec = spec
         self.options = options
         self._index: VectorIndex | None = None
@@ -64,7 +79,7 @@ class IndexKeeper:
         self._sweep()
         spec = self.spec
         try:
-            loaded = self.kind.load(self.path, spec.model_id, spec.dimension, spec.metric)
+            loaded = self.kind.load(self.path, spec.model_id, spec.dimension, spec.metric, cipher=self.cipher)
             self._saved_at = loaded.generation
             for logged_at, logged_hash, ids, vectors in self.log.replay(loaded.generation):
                 loaded.add(ids, vectors)
@@ -91,7 +106,7 @@ class IndexKeeper:
         self._sweep()
         spec = self.spec
         state = store.state(session)
-        index = self.kind(spec.model_id, spec.dimension, spec.metric, self.path, **self.options)
+        index = self.kind(spec.model_id, spec.dimension, spec.metric, self.path, cipher=self.cipher, **self.options)
         for ids, vectors in store.embeddings(session, spec.model_id):
             index.add(ids, vectors)
         self.save(index, state.generation, state.content_hash)

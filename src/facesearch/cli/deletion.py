@@ -1,0 +1,34 @@
+"""facesearch gallery delete: destroy the whole gallery, its data key first (admin only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from facesearch import lifecycle as core
+from facesearch.cli.common import app, err, handled, opts, out, print_json
+
+gallery_app = typer.Typer(help="The gallery as a whole.", no_args_is_help=True)
+app.add_typer(gallery_app, name="gallery")
+
+
+@gallery_app.command("delete")
+def gallery_delete(
+    confirm: Annotated[bool, typer.Option("--confirm", help="Yes, destroy this gallery for good.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the certificate as JSON.")] = False,
+) -> None:
+    """Delete the gallery: its data key is destroyed first, so no backup of its database or index
+    can be decrypted afterwards; then the database, index and home folder. Prints a destruction
+    certificate (keep it: the audit log goes with the gallery). Refused while a legal hold stands."""
+    if not confirm:
+        err.print(f"this destroys the gallery in {opts.home} and everything in it; add --confirm to go ahead")
+        raise typer.Exit(2)
+    with handled():
+        certificate = core.delete_gallery(opts.home, actor=opts.actor, confirm=True)
+    if json_out:
+        print_json(certificate.to_dict())
+        return
+    out.print("gallery deleted; destruction certificate:", highlight=False)
+    for line in certificate.lines():
+        out.print(f"  {line}", highlight=False)
