@@ -150,7 +150,8 @@ def details_of(row: AuditEventRow) -> dict[str, Any]:
     return details
 
 
-def _event(row: AuditEventRow) -> AuditEvent:
+def as_event(row: AuditEventRow) -> AuditEvent:
+    """A stored row as the event callers see."""
     return AuditEvent(
         seq=row.seq,
         ts=datetime.fromisoformat(row.ts),
@@ -192,4 +193,4 @@ def events(
         query = query.where(AuditEventRow.ts < stamp(until))
     if limit:
         query = query.limit(limit)
-    return [_event(row) for row in session.scalars(query)]
+    return [as_event(row) for row in session.scalars(query)]

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from facesearch import audit
 from facesearch.audit import AuditAction
 from facesearch.gallery import GalleryStore
-from facesearch.gallery.schema import FaceRow, ImageRow, LegalHoldRow, NominationRow, SubjectRow
+from facesearch.gallery.schema import AuditEventRow, FaceRow, ImageRow, LegalHoldRow, NominationRow, SubjectRow
 from facesearch.types import Appearance, HeldImage, HeldLegalHold, HeldNomination, SubjectReport
 
 
@@ -43,7 +43,13 @@ def subject_report(session: Session, store: GalleryStore, subject: str) -> Subje
         for image, faces, models in rows
     )
     appearances = []
-    for event in audit.events(session, action=AuditAction.IDENTIFY):
+    # Only events whose stored (canonical) JSON names the subject are parsed: the filter runs in the
+    # database, not in Python over every search ever made.
+    named = select(AuditEventRow).where(
+        AuditEventRow.action == AuditAction.IDENTIFY.value,
+        AuditEventRow.details.contains(f'"subject_id":"{ref.subject_id}"', autoescape=True),
+    )
+    for event in (audit.as_event(row) for row in session.scalars(named.order_by(AuditEventRow.seq))):
         for probe_face, candidates in enumerate(event.details.get("faces", [])):
             for candidate in candidates:
                 if candidate.get("subject_id") == ref.subject_id:
