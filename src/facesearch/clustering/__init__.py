@@ -1,0 +1,17 @@
+"""Clustering faces into putative identities on a k-nearest-neighbour graph, with human
+must-link / cannot-link curation, and the measures that say how good a clustering is."""
+
+from facesearch.clustering.algorithms import METHODS, Constraints, Method, cluster, consistent_groups, knn_graph
+from facesearch.clustering.metrics import PRF, bcubed_prf, pairwise_prf
+
+__all__ = [
+    "METHODS",
+    "PRF",
+    "Constraints",
+    "Method",
+    "bcubed_prf",
+    "cluster",
+    "consistent_groups",
+    "knn_graph",
+    "pairwise_prf",
+]
