@@ -166,6 +166,13 @@ ENTRY_POINTS: list[tuple[str, set[Role], Callable[[Engine, Path], Any]]] = [
     ("who decided what", {Role.AUDITOR}, lambda e, p: e.cases.decisions(1)),
     ("export a case", {Role.OPERATOR}, lambda e, p: e.cases.export("c")),
     ("transparency report", {Role.ADMIN, Role.AUDITOR}, lambda e, p: e.transparency_report(TODAY, TODAY)),
+    ("cluster a collection", {Role.OPERATOR}, lambda e, p: e.collections.cluster(p.parent, purpose="p", case="c")),
+    ("list clusters", {Role.OPERATOR, Role.AUDITOR}, lambda e, p: e.collections.clusters("c")),
+    ("merge clusters", {Role.OPERATOR}, lambda e, p: e.collections.merge(1, 2)),
+    ("split a cluster", {Role.OPERATOR}, lambda e, p: e.collections.split(1, [1])),
+    ("cannot-link faces", {Role.OPERATOR}, lambda e, p: e.collections.cannot_link(1, 2)),
+    ("name a cluster", {Role.OPERATOR}, lambda e, p: e.collections.name(1, "x")),
+    ("delete a collection", {Role.ADMIN}, lambda e, p: e.collections.delete("c", reason="r")),
 ]
 REFUSALS = [(what, role, act) for what, allowed, act in ENTRY_POINTS for role in Role if role not in allowed]
 

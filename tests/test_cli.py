@@ -34,6 +34,8 @@ ACTOR_FOR = {
     "confirm": "verifier",
     "reject": "verifier",
     "report": "auditor",
+    "cluster": "operator",
+    "clusters": "operator",
 }
 
 
@@ -392,3 +394,24 @@ def test_holds_purge_and_opt_outs_from_the_command_line(home: Path, photos: dict
     assert again.returncode == 4 and "do-not-enroll list" in again.stderr
     listed = json.loads(run(home, "opt-outs", "--json").stdout)
     assert [o["request_ref"] for o in listed] == ["REQ-1"] and "template" not in listed[0]
+
+
+def test_a_collection_is_clustered_named_and_shown_from_the_command_line(
+    home: Path, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "seized"
+    folder.mkdir()
+    for name in ("astronaut", "probe", "hopper"):
+        (folder / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    why = ("--purpose", "missing person search", "--case", "MP-8")
+    done = run(home, "cluster", folder, *why, "--json", "--report", tmp_path / "sheet")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    [pair] = result["clusters"]  # min-size 2: the astronaut and her probe; Grace Hopper is a singleton
+    assert sorted(pair["photos"]) == ["astronaut.jpg", "probe.jpg"] and result["singletons"] == 1
+    assert (tmp_path / "sheet" / "index.html").read_text().count("<img") == 2
+    assert run(home, "clusters", "name", str(pair["cluster_id"]), "person A").returncode == 0
+    listed = json.loads(run(home, "clusters", "list", "seized", "--min-size", "2", "--json").stdout)
+    assert [c["label"] for c in listed] == ["person A"]
+    refused = run(home, "cluster", folder, "--purpose", "curiosity", "--case", "X")
+    assert refused.returncode == 4 and "not a purpose this gallery allows" in refused.stderr

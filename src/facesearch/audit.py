@@ -53,6 +53,13 @@ class AuditAction(enum.StrEnum):
     OPT_OUT = "optout.record"
     FLAGGED = "search.flagged"  # an anomaly flag on a search: burst, repeated probe, off hours
     TRANSPARENCY_REPORT = "report.transparency"
+    COLLECTION_CLUSTER = "collection.cluster"
+    CLUSTER_MERGE = "cluster.merge"
+    CLUSTER_SPLIT = "cluster.split"
+    CLUSTER_CANNOT_LINK = "cluster.cannot_link"
+    CLUSTER_NAME = "cluster.name"
+    COLLECTION_DELETE = "collection.delete"
+    COLLECTION_REPORT = "collection.report"
 
 
 def stamp(moment: datetime) -> str:

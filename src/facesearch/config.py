@@ -142,6 +142,12 @@ class Settings:
         "When searches are expected, as 'HH:MM-HH:MM' in UTC (may wrap midnight, e.g. '22:00-06:00'); a "
         "search outside them is flagged in the audit log (it still runs). Empty: any time.",
     )
+    cluster_threshold: float = _setting(
+        0.93,
+        "Score at or above which two faces of a collection are linked when clustering ('facesearch "
+        "cluster'); chosen on LFW for the best BCubed F-measure (see README, Clustering). Higher "
+        "splits more, merges less.",
+    )
     master_key_file: str = _setting(
         "",
         "File holding the master key (32 random bytes, base64) that wraps the gallery's data key. "

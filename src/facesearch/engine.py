@@ -31,6 +31,7 @@ from facesearch.accounts import AccountService, User
 from facesearch.audit import AuditAction
 from facesearch.calibration import Calibration
 from facesearch.casework import CaseService
+from facesearch.collections import CollectionService
 from facesearch.config import Settings
 from facesearch.decode import PhotoInput
 from facesearch.errors import (
@@ -296,6 +297,11 @@ class Engine:
     def opt_outs(self) -> OptOutService:
         """The do-not-enroll list (enrollers record it)."""
         return OptOutService(self)
+
+    @property
+    def collections(self) -> CollectionService:
+        """Collections of unknown faces, their clusters, and people's corrections to them."""
+        return CollectionService(self)
 
     @property
     def cases(self) -> CaseService:

@@ -1,5 +1,5 @@
-"""Retention: how long the gallery keeps a photo, its physical destruction when that time is up,
-and legal holds that suspend destruction.
+"""Retention: how long the gallery keeps a photo (and a collection of unknown faces), its
+physical destruction when that time is up, and legal holds that suspend destruction.
 
 A gallery takes no enrollment before it has a retention period; each image gets a retain-until
 date (the one given, at most the period, or the whole period). :meth:`RetentionService.purge`
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from facesearch import audit
 from facesearch.audit import AuditAction
+from facesearch.collections import purge_expired
 from facesearch.errors import InputError, LegalHoldError
 from facesearch.gallery.schema import FaceRow, ImageRow, LegalHoldRow, SubjectRow
 from facesearch.policy import Permission, require_reason
@@ -47,6 +48,8 @@ class PurgeCertificate(Serialisable):
     held_images_kept: int
     subject_ids: tuple[str, ...]
     audit_seq: int | None
+    collections_removed: int = 0  # collections of unknown faces past their retain-until
+    collection_faces_removed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +142,8 @@ class RetentionService:
                 ).all()
                 touched = sorted({str(r[1]) for r in doomed})
                 images = faces = subjects = 0
-                if doomed or trigger == "manual":
+                collections, collection_faces = purge_expired(session, today)
+                if doomed or collections or trigger == "manual":
                     index = engine.keeper.synced(session, engine.store)
                     images, faces = engine.store.delete_images(session, expired)
                     empty = select(SubjectRow.id).where(SubjectRow.id.in_(touched), ~SubjectRow.images.any())
@@ -164,6 +168,9 @@ class RetentionService:
                         "index_entries_removed": in_index,
                         "held_images_kept": int(held_kept or 0),
                         "subject_ids": touched,
+                        "collections_removed": len(collections),
+                        "collection_faces_removed": collection_faces,
+                        "collection_ids": collections,
                     }
                     actor = engine.actor if trigger == "manual" else SYSTEM_ACTOR
                     seq: int | None = audit.append(
@@ -174,7 +181,18 @@ class RetentionService:
             if faces:
                 engine.keeper.removed(index, face_ids, generation, state_hash)
         return PurgeCertificate(
-            today, why, trigger, images, faces, subjects, in_index, int(held_kept or 0), tuple(touched), seq
+            today,
+            why,
+            trigger,
+            images,
+            faces,
+            subjects,
+            in_index,
+            int(held_kept or 0),
+            tuple(touched),
+            seq,
+            len(collections),
+            collection_faces,
         )
 
     def hold(self, subject: str, *, reference: str) -> LegalHold:

@@ -8,13 +8,14 @@ a token that is not valid); 5 gallery problem
 
 from __future__ import annotations
 
-from facesearch.cli import accounts, casework, deletion, evaluation, gallery, governance, reporting
+from facesearch.cli import accounts, casework, clustering, deletion, evaluation, gallery, governance, reporting
 from facesearch.cli.common import app
 
 __all__ = [
     "accounts",
     "app",
     "casework",
+    "clustering",
     "deletion",
     "evaluation",
     "gallery",

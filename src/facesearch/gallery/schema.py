@@ -274,3 +274,80 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class CollectionRow(Base):
+    """A collection of unknown faces (a seized drive, a box of scans) grouped into clusters. It is
+    biometric data like the gallery: bound to a purpose and case, retained until a date, erasable."""
+
+    __tablename__ = "collections"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # opaque, random
+    name: Mapped[str] = mapped_column(String(256), nullable=False, unique=True)
+    purpose: Mapped[str] = mapped_column(Text, nullable=False)
+    case_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    retain_until: Mapped[date] = mapped_column(Date, nullable=False, index=True)
+    threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    method: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class ClusterRow(Base):
+    """One group of a collection's faces, remade by each clustering run; ``label`` is a person's name
+    for it, carried over to the run's group that holds most of its faces."""
+
+    __tablename__ = "clusters"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    label: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class CollectionFaceRow(Base):
+    """One face found in a collection's photo; its embedding and crop are sealed like the gallery's."""
+
+    __tablename__ = "collection_faces"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "photo_sha256", "face_index", name="uq_collection_faces_photo_face"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    photo_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    filename: Mapped[str] = mapped_column(Text, nullable=False)
+    face_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    box_left: Mapped[int] = mapped_column(Integer, nullable=False)
+    box_top: Mapped[int] = mapped_column(Integer, nullable=False)
+    box_right: Mapped[int] = mapped_column(Integer, nullable=False)
+    box_bottom: Mapped[int] = mapped_column(Integer, nullable=False)
+    model_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    crop_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    cluster_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clusters.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+
+
+class ClusterLinkRow(Base):
+    """A person's decision about two faces: ``must`` be grouped together (merge, split) or ``cannot``
+    (cannot-link). Every clustering run of the collection obeys these."""
+
+    __tablename__ = "cluster_links"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    face_a: Mapped[int] = mapped_column(ForeignKey("collection_faces.id", ondelete="CASCADE"), nullable=False)
+    face_b: Mapped[int] = mapped_column(ForeignKey("collection_faces.id", ondelete="CASCADE"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(256), nullable=False)

@@ -1,0 +1,156 @@
+"""facesearch cluster DIR and facesearch clusters ...: group unknown faces, then correct the groups."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from facesearch.cli.common import app, handled, open_engine, out, print_json
+from facesearch.collections import DEFAULT_METHOD, ClusterSummary
+
+clusters_app = typer.Typer(help="Read and correct the clusters of a collection.", no_args_is_help=True)
+app.add_typer(clusters_app, name="clusters")
+
+
+def _table(rows: list[ClusterSummary], title: str) -> Table:
+    table = Table("cluster", "name", "faces", "face numbers", "photos", title=title)
+    for s in rows:
+        faces = " ".join(str(f) for f in s.face_ids[:12]) + (" ..." if len(s.face_ids) > 12 else "")
+        photos = ", ".join(s.photos[:3]) + (f" (+{len(s.photos) - 3})" if len(s.photos) > 3 else "")
+        table.add_row(str(s.cluster_id), s.label or "-", str(s.size), faces, photos)
+    return table
+
+
+@app.command()
+def cluster(
+    directory: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
+    purpose: Annotated[str | None, typer.Option(help="Why (an allowed purpose; required, audited).")] = None,
+    case: Annotated[str | None, typer.Option(help="Case or file reference (required, audited).")] = None,
+    authorisation: Annotated[str | None, typer.Option(help="Authorisation reference, where required.")] = None,
+    collection: Annotated[str | None, typer.Option(help="Collection name [default: the folder's name].")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Link score [default: setting cluster_threshold].")] = None,
+    min_size: Annotated[int, typer.Option(help="Show clusters of at least this many faces.")] = 2,
+    method: Annotated[
+        str, typer.Option(help="chinese-whispers (default), connected-components or dbscan.")
+    ] = DEFAULT_METHOD,
+    workers: Annotated[int, typer.Option(help="Processes analysing photos [default: all cores].")] = 0,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML contact sheet of the clusters here.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Group the faces of a collection of photos into people (operators)."""
+    with handled(), open_engine() as engine, Progress(transient=True, disable=json_out) as progress:
+        task = progress.add_task("analysing photos", total=None)
+        result = engine.collections.cluster(
+            directory,
+            purpose=purpose or "",
+            case=case or "",
+            authorisation=authorisation,
+            name=collection,
+            threshold=threshold,
+            min_size=min_size,
+            method=method,
+            workers=workers or os.cpu_count() or 1,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+        sheet = engine.collections.contact_sheet(result.collection, report, min_size=min_size) if report else None
+    if json_out:
+        print_json(result.to_dict())
+        return
+    out.print(
+        f"collection {result.collection}: {result.photos} photos ({result.photos_embedded} analysed now), "
+        f"{result.faces} faces in {len(result.clusters)} clusters of {min_size}+ faces and {result.singletons} "
+        f"singletons; threshold {result.threshold:.4f} ({result.method}); kept until {result.retain_until}",
+        highlight=False,
+    )
+    out.print(_table(list(result.clusters), "clusters (groups proposed by the machine, not identities)"))
+    for name, reason in result.photos_rejected:
+        out.print(f"[yellow]skipped[/] {name}: {reason}", highlight=False)
+    if sheet:
+        out.print(f"contact sheet: {sheet}", highlight=False)
+
+
+@clusters_app.command("list")
+def clusters_list(
+    collection: Annotated[str, typer.Argument(help="Collection name or id.")],
+    min_size: Annotated[int, typer.Option(help="Clusters of at least this many faces.")] = 1,
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """The clusters of a collection, largest first."""
+    with handled(), open_engine() as engine:
+        rows = engine.collections.clusters(collection, min_size=min_size)
+    if json_out:
+        print_json([r.to_dict() for r in rows])
+        return
+    out.print(_table(rows, f"collection {collection}"))
+
+
+@clusters_app.command("merge")
+def clusters_merge(
+    a: Annotated[int, typer.Argument(help="Cluster that stays.")],
+    b: Annotated[int, typer.Argument(help="Cluster whose faces join it.")],
+) -> None:
+    """Two clusters show one person; kept on every later run."""
+    with handled(), open_engine() as engine:
+        s = engine.collections.merge(a, b)
+    out.print(f"cluster {s.cluster_id} now holds {s.size} faces", highlight=False)
+
+
+@clusters_app.command("split")
+def clusters_split(
+    cluster_id: Annotated[int, typer.Argument(help="The cluster.")],
+    faces: Annotated[list[int], typer.Argument(help="Face numbers that are another person.")],
+) -> None:
+    """Faces of a cluster are another person: they become their own cluster, kept apart on reruns."""
+    with handled(), open_engine() as engine:
+        s = engine.collections.split(cluster_id, faces)
+    out.print(f"new cluster {s.cluster_id} with {s.size} faces", highlight=False)
+
+
+@clusters_app.command("cannot-link")
+def clusters_cannot_link(
+    face_a: Annotated[int, typer.Argument(help="A face.")],
+    face_b: Annotated[int, typer.Argument(help="Another face: never grouped with the first.")],
+) -> None:
+    """Two faces are different people (siblings, look-alikes): never group them."""
+    with handled(), open_engine() as engine:
+        engine.collections.cannot_link(face_a, face_b)
+    out.print(f"faces {face_a} and {face_b} will never be grouped", highlight=False)
+
+
+@clusters_app.command("name")
+def clusters_name(
+    cluster_id: Annotated[int, typer.Argument(help="The cluster.")],
+    label: Annotated[str, typer.Argument(help="A working name for it.")],
+) -> None:
+    """Name a cluster; the name follows its faces when the collection is clustered again."""
+    with handled(), open_engine() as engine:
+        s = engine.collections.name(cluster_id, label)
+    out.print(f"cluster {s.cluster_id} is named {s.label!r}", highlight=False)
+
+
+@clusters_app.command("report")
+def clusters_report(
+    collection: Annotated[str, typer.Argument(help="Collection name or id.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for index.html.")],
+    min_size: Annotated[int, typer.Option(help="Clusters of at least this many faces.")] = 1,
+) -> None:
+    """Write an HTML contact sheet of the collection's clusters (audited: it shows faces)."""
+    with handled(), open_engine() as engine:
+        path = engine.collections.contact_sheet(collection, out_dir, min_size=min_size)
+    out.print(f"contact sheet: {path}", highlight=False)
+
+
+@clusters_app.command("delete")
+def clusters_delete(
+    collection: Annotated[str, typer.Argument(help="Collection name or id.")],
+    reason: Annotated[str, typer.Option(help="Why (required, audited).")] = "",
+) -> None:
+    """Erase a collection physically: faces, crops, clusters, decisions (admins)."""
+    with handled(), open_engine() as engine:
+        faces = engine.collections.delete(collection, reason=reason)
+    out.print(f"collection {collection} erased: {faces} faces removed", highlight=False)
