@@ -173,6 +173,8 @@ ENTRY_POINTS: list[tuple[str, set[Role], Callable[[Engine, Path], Any]]] = [
     ("cannot-link faces", {Role.OPERATOR}, lambda e, p: e.collections.cannot_link(1, 2)),
     ("name a cluster", {Role.OPERATOR}, lambda e, p: e.collections.name(1, "x")),
     ("delete a collection", {Role.ADMIN}, lambda e, p: e.collections.delete("c", reason="r")),
+    ("search a cluster", {Role.OPERATOR}, lambda e, p: e.identify_cluster(1, purpose="p", case="c")),
+    ("contact sheet", {Role.OPERATOR, Role.AUDITOR}, lambda e, p: e.collections.contact_sheet("c", p.parent)),
 ]
 REFUSALS = [(what, role, act) for what, allowed, act in ENTRY_POINTS for role in Role if role not in allowed]
 

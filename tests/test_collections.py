@@ -121,3 +121,18 @@ def test_a_collection_is_sealed_reported_erased_and_purged(
     assert (certificate.details["collections_removed"], certificate.details["collection_faces_removed"]) == (1, 8)
     with engine.store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM collections").scalar_one() == 0
+
+
+def test_a_cluster_is_searched_against_the_gallery_and_its_candidate_nominated(enrolled: Engine, seized: Path) -> None:
+    operator = enrolled.acting_as("operator")
+    run = operator.collections.cluster(seized, name="drive-5", **WHY)
+    astro = next(c for c in run.clusters if "astronaut-0.jpg" in c.photos)
+    with pytest.raises(PurposeNotAllowedError):
+        operator.identify_cluster(astro.cluster_id, purpose="curiosity", case="X")
+    found = operator.identify_cluster(astro.cluster_id, **WHY)
+    assert found.faces == 4 and found.candidates[0].subject == "Eileen Collins"
+    assert found.candidates[0].clears_threshold and "not identifications" in found.notice
+    event = enrolled.acting_as("auditor").audit_events(action="search.identify")[-1]
+    assert event.details["cluster"] == {"collection_id": run.collection_id, "cluster_id": astro.cluster_id, "faces": 4}
+    nominated = operator.cases.nominate(found.audit_seq, "Eileen Collins")
+    assert nominated.case == "MP-40"

@@ -37,6 +37,7 @@ from facesearch.audit import AuditAction
 from facesearch.clustering import METHODS, Constraints, Method, cluster
 from facesearch.decode import decode
 from facesearch.errors import FacesearchError, InputError, NoRetentionPolicyError
+from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
 from facesearch.pipeline import FacePipeline, map_photos
 from facesearch.policy import Permission, SearchPurpose
@@ -561,6 +562,30 @@ class CollectionService:
                     details={"collection_id": row.id, "faces_removed": faces, "reason": why},
                 )
         return faces
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterMembers:
+    collection_id: str
+    face_ids: tuple[int, ...]
+    vectors: np.ndarray  # (faces, dimension) float32, unsealed
+    digest: str  # sha256 over the member faces' photos and positions: stands for the probe in the audit
+
+
+def cluster_members(session: Session, store: GalleryStore, cluster_id: int) -> ClusterMembers:
+    """A cluster's faces and their embeddings, for searching the cluster against the gallery."""
+    row = _of_cluster(cluster_id)(session)
+    faces = _cluster_faces(session, row.id, cluster_id)
+    vectors = np.stack(
+        [
+            np.frombuffer(
+                store.unseal(f.embedding, context=embedding_context(row.id, f.photo_sha256, f.face_index)), dtype="<f4"
+            )
+            for f in faces
+        ]
+    ).astype(np.float32)
+    digest = hashlib.sha256("".join(f"{f.photo_sha256}:{f.face_index};" for f in faces).encode()).hexdigest()
+    return ClusterMembers(row.id, tuple(f.id for f in faces), vectors, digest)
 
 
 def purge_expired(session: Session, today: date) -> tuple[list[str], int]:

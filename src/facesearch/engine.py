@@ -55,6 +55,7 @@ from facesearch.transparency import TransparencyReport, period_bounds, read_repo
 from facesearch.types import (
     AuditEvent,
     ChainReport,
+    ClusterSearchResult,
     EnrollDirectoryResult,
     EnrollProgress,
     EnrollResult,
@@ -165,6 +166,22 @@ class Engine:
         counts how many were withheld, naming no one.
         """
         return searching.identify(self, probe, purpose=purpose, case=case, authorisation=authorisation, top_k=top_k)
+
+    def identify_cluster(
+        self,
+        cluster_id: int,
+        *,
+        purpose: str,
+        case: str,
+        authorisation: str | None = None,
+        top_k: int | None = None,
+    ) -> ClusterSearchResult:
+        """1:N search of a collection's cluster: its faces fused into one template (the mean of
+        their unit vectors) and searched like a probe face, under the same purpose binding, quotas,
+        opt-out screen and audit as :meth:`identify`; its candidates can be nominated the same way."""
+        return searching.identify_cluster(
+            self, cluster_id, purpose=purpose, case=case, authorisation=authorisation, top_k=top_k
+        )
 
     def verify(
         self,

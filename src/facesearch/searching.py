@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.orm import Session
 
-from facesearch import optout, policy, purposes, usage
+from facesearch import collections, optout, policy, purposes, usage
 from facesearch.audit import AuditAction
 from facesearch.decode import PhotoInput, decode
 from facesearch.enrollment import describe_issues
@@ -19,12 +21,16 @@ from facesearch.errors import (
     InputError,
     NoFaceError,
 )
+from facesearch.index.base import unit_rows
 from facesearch.pipeline import main_face
 from facesearch.policy import Permission
 from facesearch.search import compare, rank_subjects
 from facesearch.types import (
+    ClusterSearchResult,
+    Embedding,
     FaceObservation,
     IdentifyResult,
+    Metric,
     ProbeFace,
     VerifyResult,
 )
@@ -98,6 +104,77 @@ def identify(
         audit_seq=seq,
         authorisation=stated.authorisation,
     )
+
+
+def identify_cluster(
+    engine: Engine,
+    cluster_id: int,
+    *,
+    purpose: str,
+    case: str,
+    authorisation: str | None = None,
+    top_k: int | None = None,
+) -> ClusterSearchResult:
+    """See :meth:`facesearch.engine.Engine.identify_cluster`."""
+    with engine.ruled():
+        stated = _search_allowed(engine, Permission.IDENTIFY, purpose, case, authorisation)
+        k = top_k if top_k is not None else engine.settings.top_k
+        if k < 1:
+            raise InputError(f"top-k must be at least 1, not {k}")
+        with engine.writing() as session:
+            members = collections.cluster_members(session, engine.store, cluster_id)
+            fused = Embedding(fuse(members.vectors, engine.spec.metric), engine.spec.model_id, engine.spec.metric)
+            index = engine.keeper.synced(session, engine.store)
+            meaning = engine.score_meaning(session)
+            threshold = meaning.threshold
+            screen = optout.Screen.load(session, engine.store, engine.spec, threshold.score)
+            candidates = rank_subjects(index, fused, k, meaning, screen.lookup(session, engine.store))
+            probe = members.digest  # stands for the probe photo: the same cluster searched again is flagged
+            seq = _searched(
+                engine,
+                session,
+                AuditAction.IDENTIFY,
+                stated,
+                probe,
+                {
+                    "authorisation": stated.authorisation,
+                    "cluster": {
+                        "collection_id": members.collection_id,
+                        "cluster_id": cluster_id,
+                        "faces": len(members.face_ids),
+                    },
+                    "top_k": k,
+                    "threshold": threshold.score,
+                    "threshold_source": threshold.source,
+                    "model_id": engine.spec.model_id,
+                    "gallery_faces": len(index),
+                    "suppressed": screen.suppressed,
+                    "faces": [[{"rank": c.rank, "subject_id": c.subject_id, "score": c.score} for c in candidates]],
+                },
+            )
+    return ClusterSearchResult(
+        collection_id=members.collection_id,
+        cluster_id=cluster_id,
+        faces=len(members.face_ids),
+        model_id=engine.spec.model_id,
+        threshold=threshold,
+        purpose=stated.purpose,
+        case=stated.case,
+        gallery_size=len(index),
+        candidates=candidates,
+        audit_seq=seq,
+        authorisation=stated.authorisation,
+    )
+
+
+def fuse(vectors: npt.NDArray[np.float32], metric: Metric) -> npt.NDArray[np.float32]:
+    """One template for several faces of a person: the mean of their unit vectors (cosine), or of
+    the vectors themselves (Euclidean). Averaging views of a face is what the mirror recipe does too."""
+    rows = np.asarray(vectors, dtype=np.float32)
+    if metric is Metric.COSINE:
+        rows = unit_rows(rows)
+    fused: npt.NDArray[np.float32] = rows.mean(axis=0).astype(np.float32)
+    return fused
 
 
 def verify(

@@ -230,6 +230,28 @@ class IdentifyResult(Serialisable):
 
 
 @dataclasses.dataclass(frozen=True)
+class ClusterSearchResult(Serialisable):
+    """A cluster of a collection searched against the gallery as one fused template: candidates,
+    never an identity."""
+
+    collection_id: str
+    cluster_id: int
+    faces: int  # fused into the one template searched
+    model_id: str
+    threshold: Threshold
+    purpose: str
+    case: str
+    gallery_size: int
+    candidates: tuple[Candidate, ...]
+    audit_seq: int
+    authorisation: str | None = None
+    notice: str = (
+        "candidates, not identifications: a score above the threshold means the faces are alike, "
+        "not that they are the same person; two separate confirmations are required before any action"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class VerifyResult(Serialisable):
     """The answer to a 1:1 comparison. ``score``: higher means more alike."""
 

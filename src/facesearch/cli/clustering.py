@@ -133,6 +133,37 @@ def clusters_name(
     out.print(f"cluster {s.cluster_id} is named {s.label!r}", highlight=False)
 
 
+@clusters_app.command("search")
+def clusters_search(
+    cluster_id: Annotated[int, typer.Argument(help="The cluster.")],
+    purpose: Annotated[str | None, typer.Option(help="Why (an allowed purpose; required, audited).")] = None,
+    case: Annotated[str | None, typer.Option(help="Case or file reference (required, audited).")] = None,
+    authorisation: Annotated[str | None, typer.Option(help="Authorisation reference, where required.")] = None,
+    top: Annotated[int | None, typer.Option("--top", help="Candidates [default: setting top_k].")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Search a cluster (all its faces, fused) against the gallery; prints candidates (operators)."""
+    with handled(), open_engine() as engine:
+        result = engine.identify_cluster(
+            cluster_id, purpose=purpose or "", case=case or "", authorisation=authorisation, top_k=top
+        )
+    if json_out:
+        print_json(result.to_dict())
+        return
+    out.print(f"[bold]{result.notice}[/]")
+    out.print(
+        f"cluster {result.cluster_id} ({result.faces} faces fused); gallery of {result.gallery_size} faces; "
+        f"threshold {result.threshold.score:.4f} ({result.threshold.source}); search #{result.audit_seq}",
+        highlight=False,
+    )
+    table = Table(
+        "rank", "candidate subject", "score", "clears threshold", "how often a different person scores this high"
+    )
+    for c in result.candidates:
+        table.add_row(str(c.rank), c.subject, f"{c.score:.4f}", "yes" if c.clears_threshold else "no", c.fmr_meaning)
+    out.print(table)
+
+
 @clusters_app.command("report")
 def clusters_report(
     collection: Annotated[str, typer.Argument(help="Collection name or id.")],
