@@ -15,6 +15,12 @@ n x n matrix is ever held and 100k+ faces fit in memory). Methods:
   non-core face joins its best-scoring core neighbour, or stays alone. A chain of lone faces
   cannot bridge two people, but a person with fewer than ``min_samples`` photos is not found.
 
+Thresholds are the recipe's scores. Measured on all of LFW with the default recipe (cosine of the
+mirrored dlib embeddings; ``bench/cluster.py``): chinese whispers has its best BCubed F1 (0.943) at
+0.95 and reaches pairwise precision 0.99 from 0.9575 (recall 0.956); the other two methods chain and
+are worse at every threshold. Impostor scores of this recipe are high (median 0.84), so thresholds
+far below 0.94 merge strangers.
+
 Faces with no edge are singletons with their own label. Labels are numbered 0..m-1 in the order
 of each cluster's first face, so equal partitions give equal label arrays.
 
