@@ -15,7 +15,7 @@ import enum
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -116,17 +116,22 @@ def _search_event(session: Session, seq: int) -> AuditEventRow:
     return row
 
 
-def _nomination(session: Session, nomination_id: int, *, status: bool) -> Nomination:
-    found = session.execute(
+def _views(session: Session, *where: ColumnElement[bool], status: bool) -> list[Nomination]:
+    """Nominations matching ``where``, oldest first, each with its subject's name and probe hash;
+    ``status=False`` leaves the status out (a verifier's blind view)."""
+    rows = session.execute(
         select(NominationRow, SubjectRow.name, AuditEventRow.probe_sha256)
         .join(SubjectRow, NominationRow.subject_id == SubjectRow.id)
         .join(AuditEventRow, AuditEventRow.seq == NominationRow.search_seq)
-        .where(NominationRow.id == nomination_id)
-    ).first()
-    if found is None:
+        .where(*where)
+        .order_by(NominationRow.id)
+    ).all()
+    return [_view(row, name, probe, status=status) for row, name, probe in rows]
+
+
+def _require_nomination(session: Session, nomination_id: int) -> None:
+    if not _views(session, NominationRow.id == nomination_id, status=False):
         raise NominationNotFoundError(f"there is no nomination #{nomination_id}")
-    row, name, probe = found
-    return _view(row, name, probe, status=status)
 
 
 def _view(row: NominationRow, name: str, probe: str | None, *, status: bool) -> Nomination:
@@ -214,19 +219,14 @@ class CaseService:
         engine = self._engine
         with engine.guarded(Permission.CONFIRM) as session:
             mine = select(NominationDecisionRow.nomination_id).where(NominationDecisionRow.verifier == engine.actor)
-            rows = session.execute(
-                select(NominationRow, SubjectRow.name, AuditEventRow.probe_sha256)
-                .join(SubjectRow, NominationRow.subject_id == SubjectRow.id)
-                .join(AuditEventRow, AuditEventRow.seq == NominationRow.search_seq)
-                .where(
-                    NominationRow.status == Status.PENDING.value,
-                    NominationRow.id.not_in(mine),
-                    NominationRow.nominated_by != engine.actor,
-                    AuditEventRow.actor != engine.actor,
-                )
-                .order_by(NominationRow.id)
-            ).all()
-            return [_view(row, name, probe, status=False) for row, name, probe in rows]
+            return _views(
+                session,
+                NominationRow.status == Status.PENDING.value,
+                NominationRow.id.not_in(mine),
+                NominationRow.nominated_by != engine.actor,
+                AuditEventRow.actor != engine.actor,
+                status=False,
+            )
 
     def confirm(self, nomination_id: int, *, note: str | None = None) -> RecordedDecision:
         """Confirm a nomination (verifiers). It is confirmed once two verifiers have."""
@@ -298,19 +298,12 @@ class CaseService:
         with engine.guarded(
             Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
         ) as s:
-            rows = s.execute(
-                select(NominationRow, SubjectRow.name, AuditEventRow.probe_sha256)
-                .join(SubjectRow, NominationRow.subject_id == SubjectRow.id)
-                .join(AuditEventRow, AuditEventRow.seq == NominationRow.search_seq)
-                .where(NominationRow.case_id == case.strip())
-                .order_by(NominationRow.id)
-            ).all()
-            return [_view(row, name, probe, status=True) for row, name, probe in rows]
+            return _views(s, NominationRow.case_id == case.strip(), status=True)
 
     def decisions(self, nomination_id: int) -> tuple[DecisionRecord, ...]:
         """Who decided what on a nomination: for auditors only."""
         with self._engine.guarded(Permission.READ_AUDIT) as session:
-            _nomination(session, nomination_id, status=True)
+            _require_nomination(session, nomination_id)
             return _decisions(session, nomination_id)
 
     def export(self, case: str, *, nominations: list[int] | None = None) -> CaseExport:
@@ -319,7 +312,7 @@ class CaseService:
         engine = self._engine
         case_id = case.strip()
         with engine.guarded(Permission.EXPORT) as session:
-            listed = {n.nomination_id: n for n in self._case_rows(session, case_id)}
+            listed = {n.nomination_id: n for n in _views(session, NominationRow.case_id == case_id, status=True)}
             wanted = nominations if nominations is not None else sorted(listed)
             for nomination_id in wanted:
                 item = listed.get(nomination_id)
@@ -347,14 +340,3 @@ class CaseService:
                 session, AuditAction.EXPORT, case=case_id, details={"nominations": ids, "count": len(ids)}
             )
         return CaseExport(case_id, datetime.now(UTC), engine.actor, items, seq)
-
-    @staticmethod
-    def _case_rows(session: Session, case: str) -> list[Nomination]:
-        rows = session.execute(
-            select(NominationRow, SubjectRow.name, AuditEventRow.probe_sha256)
-            .join(SubjectRow, NominationRow.subject_id == SubjectRow.id)
-            .join(AuditEventRow, AuditEventRow.seq == NominationRow.search_seq)
-            .where(NominationRow.case_id == case)
-            .order_by(NominationRow.id)
-        ).all()
-        return [_view(row, name, probe, status=True) for row, name, probe in rows]
