@@ -323,26 +323,12 @@ class CollectionService:
         """Cluster every face of the collection under its people's decisions; replace its clusters,
         carrying each name to the new cluster that holds most of the named one's faces."""
         store = self._engine.store
-        faces = list(
-            session.scalars(
-                select(CollectionFaceRow)
-                .where(CollectionFaceRow.collection_id == row.id)
-                .order_by(CollectionFaceRow.id)
-            )
-        )
+        faces = _faces(session, row.id)
         if not faces:
             session.execute(delete(ClusterRow).where(ClusterRow.collection_id == row.id))
             return []
         position = {f.id: i for i, f in enumerate(faces)}
-        vectors = np.stack(
-            [
-                np.frombuffer(
-                    store.unseal(f.embedding, context=embedding_context(row.id, f.photo_sha256, f.face_index)),
-                    dtype="<f4",
-                )
-                for f in faces
-            ]
-        ).astype(np.float32)
+        vectors = _vectors(store, faces)
         links = session.scalars(select(ClusterLinkRow).where(ClusterLinkRow.collection_id == row.id)).all()
         constraints = Constraints(
             must_link=tuple((position[link.face_a], position[link.face_b]) for link in links if link.kind == MUST),
@@ -380,16 +366,6 @@ class CollectionService:
         with self._engine.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
             row = _require(session, collection)
             return [s for s in _summaries(_faces(session, row.id), session) if s.size >= min_size]
-
-    def crop(self, face_id: int) -> bytes | None:
-        """A face's crop (JPEG), for contact sheets."""
-        engine = self._engine
-        with engine.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
-            row = _of_face(face_id)(session)
-            face = _face(session, row.id, face_id)
-            if face.crop_jpeg is None:
-                return None
-            return engine.store.unseal(face.crop_jpeg, context=crop_context(row.id, face.photo_sha256, face.face_index))
 
     def contact_sheet(self, collection: str, folder: str | Path, *, min_size: int = 1) -> Path:
         """Write FOLDER/index.html: each cluster of at least ``min_size`` faces as a contact sheet
@@ -576,16 +552,22 @@ def cluster_members(session: Session, store: GalleryStore, cluster_id: int) -> C
     """A cluster's faces and their embeddings, for searching the cluster against the gallery."""
     row = _of_cluster(cluster_id)(session)
     faces = _cluster_faces(session, row.id, cluster_id)
-    vectors = np.stack(
+    vectors = _vectors(store, faces)
+    digest = hashlib.sha256("".join(f"{f.photo_sha256}:{f.face_index};" for f in faces).encode()).hexdigest()
+    return ClusterMembers(row.id, tuple(f.id for f in faces), vectors, digest)
+
+
+def _vectors(store: GalleryStore, faces: Sequence[CollectionFaceRow]) -> np.ndarray:
+    """The faces' embeddings, unsealed, as a (faces, dimension) float32 matrix."""
+    return np.stack(
         [
             np.frombuffer(
-                store.unseal(f.embedding, context=embedding_context(row.id, f.photo_sha256, f.face_index)), dtype="<f4"
+                store.unseal(f.embedding, context=embedding_context(f.collection_id, f.photo_sha256, f.face_index)),
+                dtype="<f4",
             )
             for f in faces
         ]
     ).astype(np.float32)
-    digest = hashlib.sha256("".join(f"{f.photo_sha256}:{f.face_index};" for f in faces).encode()).hexdigest()
-    return ClusterMembers(row.id, tuple(f.id for f in faces), vectors, digest)
 
 
 def purge_expired(session: Session, today: date) -> tuple[list[str], int]:
@@ -608,23 +590,21 @@ def _require(session: Session, collection: str) -> CollectionRow:
 
 def _of_cluster(cluster_id: int) -> Callable[[Session], CollectionRow]:
     """The collection a cluster belongs to (cluster and face numbers are unique across collections)."""
-
-    def locate(session: Session) -> CollectionRow:
-        found = session.get(ClusterRow, cluster_id)
-        row = session.get(CollectionRow, found.collection_id) if found else None
-        if row is None:
-            raise InputError(f"there is no cluster {cluster_id}")
-        return row
-
-    return locate
+    return _owner(ClusterRow, cluster_id, "cluster")
 
 
 def _of_face(face_id: int) -> Callable[[Session], CollectionRow]:
+    return _owner(CollectionFaceRow, face_id, "face")
+
+
+def _owner(
+    model: type[ClusterRow] | type[CollectionFaceRow], key: int, what: str
+) -> Callable[[Session], CollectionRow]:
     def locate(session: Session) -> CollectionRow:
-        found = session.get(CollectionFaceRow, face_id)
-        row = session.get(CollectionRow, found.collection_id) if found else None
+        owner = session.scalar(select(model.collection_id).where(model.id == key))
+        row = session.get(CollectionRow, owner) if owner else None
         if row is None:
-            raise InputError(f"there is no face {face_id}")
+            raise InputError(f"there is no {what} {key}")
         return row
 
     return locate
