@@ -6,6 +6,8 @@ are the entry points and carry the documentation.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +28,14 @@ from facesearch.pipeline import main_face
 from facesearch.policy import Permission
 from facesearch.search import compare, rank_subjects
 from facesearch.types import (
+    Candidate,
     ClusterSearchResult,
     Embedding,
     FaceObservation,
     IdentifyResult,
     Metric,
     ProbeFace,
+    Threshold,
     VerifyResult,
 )
 
@@ -50,58 +54,31 @@ def identify(
 ) -> IdentifyResult:
     """See :meth:`facesearch.engine.Engine.identify`."""
     with engine.ruled():
-        stated = _search_allowed(engine, Permission.IDENTIFY, purpose, case, authorisation)
-        k = top_k if top_k is not None else engine.settings.top_k
-        if k < 1:
-            raise InputError(f"top-k must be at least 1, not {k}")
+        stated, k = _identify_allowed(engine, purpose, case, authorisation, top_k)
         image = decode(probe, engine.settings)
         observations = engine.pipeline.analyze(image)
         if not observations:
             raise NoFaceError(f"{image.name}: no face found in the probe photo")
         with engine.writing() as session:
-            index = engine.keeper.synced(session, engine.store)
-            meaning = engine.score_meaning(session)
-            threshold = meaning.threshold
-            screen = optout.Screen.load(session, engine.store, engine.spec, threshold.score)
-            lookup = screen.lookup(session, engine.store)
-            faces = tuple(
-                ProbeFace(
-                    box=obs.box,
-                    quality=obs.quality,
-                    warnings=describe_issues(obs.quality, engine.settings),
-                    candidates=rank_subjects(index, obs.embedding, k, meaning, lookup),
-                )
-                for obs in observations
-            )
-            seq = _searched(
-                engine,
-                session,
-                AuditAction.IDENTIFY,
-                stated,
-                image.sha256,
-                {
-                    "authorisation": stated.authorisation,
-                    "top_k": k,
-                    "threshold": threshold.score,
-                    "threshold_source": threshold.source,
-                    "model_id": engine.spec.model_id,
-                    "gallery_faces": len(index),
-                    "suppressed": screen.suppressed,
-                    "faces": [
-                        [{"rank": c.rank, "subject_id": c.subject_id, "score": c.score} for c in f.candidates]
-                        for f in faces
-                    ],
-                },
-            )
+            found = _ranked(engine, session, stated, k, image.sha256, [o.embedding for o in observations], {})
+    faces = tuple(
+        ProbeFace(
+            box=obs.box,
+            quality=obs.quality,
+            warnings=describe_issues(obs.quality, engine.settings),
+            candidates=candidates,
+        )
+        for obs, candidates in zip(observations, found.candidates, strict=True)
+    )
     return IdentifyResult(
         probe_sha256=image.sha256,
         model_id=engine.spec.model_id,
-        threshold=threshold,
+        threshold=found.threshold,
         purpose=stated.purpose,
         case=stated.case,
-        gallery_size=len(index),
+        gallery_size=found.gallery_size,
         faces=faces,
-        audit_seq=seq,
+        audit_seq=found.audit_seq,
         authorisation=stated.authorisation,
     )
 
@@ -117,54 +94,85 @@ def identify_cluster(
 ) -> ClusterSearchResult:
     """See :meth:`facesearch.engine.Engine.identify_cluster`."""
     with engine.ruled():
-        stated = _search_allowed(engine, Permission.IDENTIFY, purpose, case, authorisation)
-        k = top_k if top_k is not None else engine.settings.top_k
-        if k < 1:
-            raise InputError(f"top-k must be at least 1, not {k}")
+        stated, k = _identify_allowed(engine, purpose, case, authorisation, top_k)
         with engine.writing() as session:
             members = collections.cluster_members(session, engine.store, cluster_id)
             fused = Embedding(fuse(members.vectors, engine.spec.metric), engine.spec.model_id, engine.spec.metric)
-            index = engine.keeper.synced(session, engine.store)
-            meaning = engine.score_meaning(session)
-            threshold = meaning.threshold
-            screen = optout.Screen.load(session, engine.store, engine.spec, threshold.score)
-            candidates = rank_subjects(index, fused, k, meaning, screen.lookup(session, engine.store))
-            probe = members.digest  # stands for the probe photo: the same cluster searched again is flagged
-            seq = _searched(
-                engine,
-                session,
-                AuditAction.IDENTIFY,
-                stated,
-                probe,
-                {
-                    "authorisation": stated.authorisation,
-                    "cluster": {
-                        "collection_id": members.collection_id,
-                        "cluster_id": cluster_id,
-                        "faces": len(members.face_ids),
-                    },
-                    "top_k": k,
-                    "threshold": threshold.score,
-                    "threshold_source": threshold.source,
-                    "model_id": engine.spec.model_id,
-                    "gallery_faces": len(index),
-                    "suppressed": screen.suppressed,
-                    "faces": [[{"rank": c.rank, "subject_id": c.subject_id, "score": c.score} for c in candidates]],
-                },
-            )
+            cluster = {"collection_id": members.collection_id, "cluster_id": cluster_id, "faces": len(members.face_ids)}
+            # The members' digest stands for the probe photo: the same cluster searched again is flagged.
+            found = _ranked(engine, session, stated, k, members.digest, [fused], {"cluster": cluster})
     return ClusterSearchResult(
         collection_id=members.collection_id,
         cluster_id=cluster_id,
         faces=len(members.face_ids),
         model_id=engine.spec.model_id,
-        threshold=threshold,
+        threshold=found.threshold,
         purpose=stated.purpose,
         case=stated.case,
-        gallery_size=len(index),
-        candidates=candidates,
-        audit_seq=seq,
+        gallery_size=found.gallery_size,
+        candidates=found.candidates[0],
+        audit_seq=found.audit_seq,
         authorisation=stated.authorisation,
     )
+
+
+def _identify_allowed(
+    engine: Engine, purpose: str, case: str, authorisation: str | None, top_k: int | None
+) -> tuple[policy.SearchPurpose, int]:
+    """The search's bound purpose and how many candidates it asks for, or a refusal."""
+    stated = _search_allowed(engine, Permission.IDENTIFY, purpose, case, authorisation)
+    k = top_k if top_k is not None else engine.settings.top_k
+    if k < 1:
+        raise InputError(f"top-k must be at least 1, not {k}")
+    return stated, k
+
+
+@dataclasses.dataclass(frozen=True)
+class _Ranked:
+    candidates: list[tuple[Candidate, ...]]  # per probe template
+    threshold: Threshold
+    gallery_size: int
+    audit_seq: int
+
+
+def _ranked(
+    engine: Engine,
+    session: Session,
+    stated: policy.SearchPurpose,
+    k: int,
+    probe_sha256: str,
+    templates: Sequence[Embedding],
+    details: dict[str, Any],
+) -> _Ranked:
+    """Rank the gallery's subjects for each probe template (opt-outs withheld) and record the
+    identify search with ``details`` added, in the caller's locked transaction."""
+    index = engine.keeper.synced(session, engine.store)
+    meaning = engine.score_meaning(session)
+    threshold = meaning.threshold
+    screen = optout.Screen.load(session, engine.store, engine.spec, threshold.score)
+    lookup = screen.lookup(session, engine.store)
+    ranked = [rank_subjects(index, template, k, meaning, lookup) for template in templates]
+    seq = _searched(
+        engine,
+        session,
+        AuditAction.IDENTIFY,
+        stated,
+        probe_sha256,
+        {
+            "authorisation": stated.authorisation,
+            **details,
+            "top_k": k,
+            "threshold": threshold.score,
+            "threshold_source": threshold.source,
+            "model_id": engine.spec.model_id,
+            "gallery_faces": len(index),
+            "suppressed": screen.suppressed,
+            "faces": [
+                [{"rank": c.rank, "subject_id": c.subject_id, "score": c.score} for c in found] for found in ranked
+            ],
+        },
+    )
+    return _Ranked(ranked, threshold, len(index), seq)
 
 
 def fuse(vectors: npt.NDArray[np.float32], metric: Metric) -> npt.NDArray[np.float32]:
