@@ -168,7 +168,7 @@ def as_event(row: AuditEventRow) -> AuditEvent:
         case=row.case_id,
         probe_sha256=row.probe_sha256,
         gallery_generation=row.gallery_generation,
-        details=json.loads(row.details),
+        details=details_of(row),
         prev_hash=row.prev_hash,
         hash=row.hash,
     )
