@@ -9,6 +9,10 @@ clusters, singletons, pairwise and BCubed precision/recall/F1 against the true i
 time of the whole call (kNN graph included) and its peak traced memory (tracemalloc: numpy and
 Python allocations; dlib's and FAISS's own C++ buffers are not traced).
 
+The peer, measured in the same run: dlib's own face clustering, ``chinese_whispers_clustering``,
+which links every pair of faces (no graph index) at the Euclidean distance equal to the cosine
+threshold (``--peer-thresholds``).
+
 Chosen per method: the **default threshold** (best BCubed F1) and the **precision-leaning
 threshold** (the lowest with pairwise precision >= 0.99, so the most recall at that precision).
 
@@ -35,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import dlib
 import numpy as np
 from platformdirs import user_cache_dir
 from rich.console import Console
@@ -52,6 +57,7 @@ OUT = Path(__file__).resolve().parent / "out"
 DEFAULT_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
 DEFAULT_THRESHOLDS = [0.93, 0.94, 0.945, 0.95, 0.9525, 0.955, 0.9575, 0.96, 0.965, 0.97]
 PRECISION_TARGET = 0.99
+PEER = "dlib all-pairs (peer)"
 
 
 def measured(call: Callable[[], Any]) -> tuple[Any, float, int]:
@@ -105,26 +111,47 @@ def sweep(vectors: np.ndarray, truth: np.ndarray, metric: Metric, args: argparse
                     vectors, metric, threshold=t, k=args.k, method=m, min_samples=args.min_samples
                 )
             )
-            sizes = np.bincount(labels)
-            pair, bcubed = pairwise_prf(labels, truth), bcubed_prf(labels, truth)
-            rows.append(
-                dict(
-                    method=method,
-                    threshold=threshold,
-                    clusters=len(sizes),
-                    singletons=int((sizes == 1).sum()),
-                    pairwise=vars(pair),
-                    bcubed=vars(bcubed),
-                    seconds=seconds,
-                    peak_mb=peak / 2**20,
-                )
-            )
-            print(
-                f"  {method} @ {threshold}: BCubed F {bcubed.f1:.4f}, pairwise P {pair.precision:.4f}, {seconds:.1f} s",
-                file=sys.stderr,
-                flush=True,
-            )
+            rows.append(row(method, threshold, labels, truth, seconds, peak))
     return rows
+
+
+def peer(vectors: np.ndarray, truth: np.ndarray, thresholds: list[float]) -> list[dict[str, Any]]:
+    """The peer: dlib's own face clustering (``dlib.chinese_whispers_clustering``, as in its example
+    face_clustering.py), which links every pair of faces closer than a Euclidean distance. Run on the
+    same unit-length vectors at the distance equal to each cosine threshold, sqrt(2 - 2 cos)."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    descriptors = [dlib.vector(v.astype(float).tolist()) for v in unit]
+    rows = []
+    for threshold in thresholds:
+        distance = float(np.sqrt(2 - 2 * threshold))
+        labels, seconds, peak = measured(
+            lambda d=distance: np.array(dlib.chinese_whispers_clustering(descriptors, d), dtype=np.int64)
+        )
+        rows.append(row(PEER, threshold, labels, truth, seconds, peak))
+    return rows
+
+
+def row(
+    method: str, threshold: float, labels: np.ndarray, truth: np.ndarray, seconds: float, peak: int
+) -> dict[str, Any]:
+    """One table row: the clustering's size and its measures against the true identities."""
+    sizes = np.bincount(labels)
+    pair, bcubed = pairwise_prf(labels, truth), bcubed_prf(labels, truth)
+    print(
+        f"  {method} @ {threshold}: BCubed F {bcubed.f1:.4f}, pairwise P {pair.precision:.4f}, {seconds:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return dict(
+        method=method,
+        threshold=threshold,
+        clusters=len(sizes),
+        singletons=int((sizes == 1).sum()),
+        pairwise=vars(pair),
+        bcubed=vars(bcubed),
+        seconds=seconds,
+        peak_mb=peak / 2**20,
+    )
 
 
 def choices(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -245,6 +272,13 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(user_cache_dir("facesearch", appauthor=False)) / "embeddings.sqlite3",
         help="facesearch's embedding cache (shared with 'facesearch evaluate')",
     )
+    ap.add_argument(
+        "--peer-thresholds",
+        type=float,
+        nargs="*",
+        default=[0.95, 0.9575],
+        help="cosine thresholds at which to run the peer, dlib's all-pairs clustering (none: skip it)",
+    )
     ap.add_argument("--scale", type=int, nargs="+", default=[], help="measure graph building at these sizes instead")
     ap.add_argument("--scale-threshold", type=float, default=0.85, help="edge threshold for --scale")
     args = ap.parse_args(argv)
@@ -258,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     vectors, truth, metric, info = lfw_embeddings(args)
     rows = sweep(vectors, truth, metric, args)
+    if args.peer_thresholds and metric is Metric.COSINE:
+        rows += peer(vectors, truth, args.peer_thresholds)
     print_lfw(rows, info, len(vectors), args)
     chosen = {m: {k: (v["threshold"] if v else None) for k, v in c.items()} for m, c in choices(rows).items()}
     out = dict(args={k: str(v) for k, v in vars(args).items()}, dataset=info, rows=rows, chosen=chosen)
