@@ -89,4 +89,4 @@ def face_like(identities: int, per_identity: int, seed: int = 0) -> tuple[np.nda
     return ids, vectors.astype(np.float32), owner
 
 
-STORES = ["sqlite"]
+STORES = ["sqlite", "postgresql"]

@@ -18,10 +18,13 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return request.param  # type: ignore[no-any-return]
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture(params=STORES, ids=STORES)
 def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GalleryStore]:
-    """A store with no schema yet."""
-    gallery = GalleryStore.open_sqlite(tmp_path / "gallery.sqlite3")
+    """A store with no schema yet: an SQLite file, or an empty PostgreSQL database."""
+    if request.param == "postgresql":
+        gallery = GalleryStore.open_url(request.getfixturevalue("postgres_url"))
+    else:
+        gallery = GalleryStore.open_sqlite(tmp_path / "gallery.sqlite3")
     yield gallery
     gallery.close()
 
