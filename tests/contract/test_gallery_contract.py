@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from facesearch import accounts, audit
+from facesearch import accounts, audit, reports
 from facesearch.audit import AuditAction
 from facesearch.gallery import GalleryStore, ImageRecord
 from facesearch.gallery.digest import EMPTY, combine, face_digest
@@ -190,3 +190,14 @@ def test_concurrent_writers_neither_lose_events_nor_fork_the_chain(store: Galler
         assert (report.ok, report.events) == (True, writers * rounds)
         assert store.state(session).generation == writers * rounds
         assert sorted(e.gallery_generation for e in audit.events(session)) == list(range(1, writers * rounds + 1))
+
+
+def test_subject_report_lists_each_image_with_its_models(store: GalleryStore) -> None:
+    with store.transaction() as session:
+        store.initialise(session, MODEL)
+        ada = store.ensure_subject(session, "Ada")
+        store.add_face(session, ada, observation=_observation(1), image=_image("a" * 64), crop_jpeg=None)
+        store.add_face(session, ada, observation=_observation(2), image=_image("b" * 64), crop_jpeg=None)
+        report = reports.subject_report(session, store, "Ada")
+    assert sorted(i.sha256 for i in report.images) == ["a" * 64, "b" * 64]
+    assert all(i.faces == 1 and i.model_ids == (MODEL,) for i in report.images)
