@@ -5,6 +5,10 @@ databases beside), else a private cluster that ``scripts/postgres.sh start`` run
 and stops at its end. When neither can be had, tests that need PostgreSQL skip with the reason;
 with ``FACESEARCH_REQUIRE_POSTGRES=1`` (CI) they fail instead, so a broken server is never a quiet
 skip.
+
+``FACESEARCH_TEST_DATABASE=postgresql`` puts every gallery the tests create through
+:meth:`facesearch.Settings.load` on PostgreSQL (one database per test), to run the engine's own tests
+there; settings a test passes explicitly keep SQLite.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
+from facesearch.config import Settings
+
 URL_ENV = "FACESEARCH_TEST_POSTGRES_URL"
 REQUIRE_ENV = "FACESEARCH_REQUIRE_POSTGRES"
+DATABASE_ENV = "FACESEARCH_TEST_DATABASE"
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
 
 
@@ -87,3 +94,19 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def gallery_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With FACESEARCH_TEST_DATABASE=postgresql, galleries whose settings come from their home folder
+    keep their tables in this test's PostgreSQL database."""
+    if os.environ.get(DATABASE_ENV, "sqlite") != "postgresql":
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    load = Settings.load.__func__  # type: ignore[attr-defined]
+
+    def on_postgres(cls: type[Settings], home: Path) -> Settings:
+        settings: Settings = load(cls, home)
+        return settings if settings.database_url else settings.replace(database_url=url)
+
+    monkeypatch.setattr(Settings, "load", classmethod(on_postgres))

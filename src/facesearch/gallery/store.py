@@ -56,7 +56,7 @@ from facesearch.calibration import Calibration, FmrCurve
 from facesearch.crypto import DataCipher
 from facesearch.errors import DataKeyMissingError, GalleryError, GalleryNotInitialisedError, SubjectNotFoundError
 from facesearch.gallery.digest import EMPTY, combine, face_digest
-from facesearch.gallery.schema import CalibrationRow, FaceRow, GalleryStateRow, ImageRow, OptOutRow, SubjectRow
+from facesearch.gallery.schema import Base, CalibrationRow, FaceRow, GalleryStateRow, ImageRow, OptOutRow, SubjectRow
 from facesearch.types import FaceObservation, SubjectSummary
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -252,6 +252,13 @@ class GalleryStore:
         head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
         assert head is not None
         return head
+
+    def drop_tables(self) -> None:
+        """Drop every table of the gallery, Alembic's version table included (deleting a gallery
+        whose tables live in a server database; an SQLite gallery's file is simply removed)."""
+        with self.engine.begin() as connection:
+            Base.metadata.drop_all(connection)
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
     def schema_revision(self) -> str | None:
         with self.engine.connect() as connection:

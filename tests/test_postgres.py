@@ -1,0 +1,66 @@
+"""A gallery whose tables live on PostgreSQL (setting database_url): created, reopened, refused
+where it would clash with an SQLite gallery, and deleted; its home folder keeps keys and index files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+import facesearch
+from facesearch.errors import ConfigError, InputError
+from facesearch.lifecycle import delete_gallery
+
+
+def test_a_gallery_lives_on_postgresql_and_its_home_keeps_keys_and_index(tmp_path: Path, postgres_url: str) -> None:
+    settings = facesearch.Settings(database_url=postgres_url)
+    home = tmp_path / "home"
+    with facesearch.init(home, actor="founder", settings=settings) as engine:
+        engine.accounts.add_user("auditor", "auditor")
+        assert engine.store.dialect == "postgresql"
+    assert not (home / "gallery.sqlite3").exists() and (home / "keys" / "gallery.key").exists()
+    with facesearch.open(home, actor="auditor", settings=settings) as engine:
+        assert engine.audit_verify().ok
+        assert [e.action for e in engine.audit_events()] == ["gallery.init", "user.add", "user.add"]
+    certificate = delete_gallery(home, actor="founder", confirm=True, settings=settings)
+    assert certificate.data_key_destroyed and certificate.audit_events == 3
+    assert not home.exists()
+    tables = create_engine(postgres_url)
+    try:
+        assert inspect(tables).get_table_names() == []  # the database is left, empty
+    finally:
+        tables.dispose()
+
+
+def test_a_postgresql_gallery_is_refused_in_the_home_of_an_sqlite_one(tmp_path: Path, postgres_url: str) -> None:
+    home = tmp_path / "home"
+    facesearch.init(home, actor="founder").close()
+    key = (home / "keys" / "gallery.key").read_bytes()
+    with pytest.raises(InputError, match="SQLite gallery"):
+        facesearch.init(home, actor="founder", settings=facesearch.Settings(database_url=postgres_url))
+    assert (home / "keys" / "gallery.key").read_bytes() == key  # its data key is untouched
+
+
+def test_database_url_must_name_postgresql() -> None:
+    with pytest.raises(ConfigError, match="database_url"):
+        facesearch.Settings(database_url="mysql://somewhere/db")
+
+
+def test_the_cli_takes_the_database_from_db(tmp_path: Path, postgres_url: str) -> None:
+    home = tmp_path / "home"
+    made = subprocess.run(
+        [sys.executable, "-m", "facesearch", "--home", str(home), "--db", postgres_url, "--actor", "founder", "init"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert not (home / "gallery.sqlite3").exists()
+    tables = create_engine(postgres_url)
+    try:
+        assert "audit_events" in inspect(tables).get_table_names()
+    finally:
+        tables.dispose()
