@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from contract.backends import BACKENDS, STORES, Backend
+from contract.backends import BACKENDS, STORES, Backend, on_database
 from facesearch.crypto import DataCipher
 from facesearch.gallery import GalleryStore
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
 def backend(request: pytest.FixtureRequest) -> Backend:
-    return request.param  # type: ignore[no-any-return]
+    chosen: Backend = request.param
+    if chosen.database:
+        return on_database(chosen, request.getfixturevalue("postgres_url"))
+    return chosen
 
 
 @pytest.fixture(params=STORES, ids=STORES)
