@@ -3,6 +3,8 @@ where it would clash with an SQLite gallery, and deleted; its home folder keeps 
 
 from __future__ import annotations
 
+import multiprocessing
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +66,34 @@ def test_the_cli_takes_the_database_from_db(tmp_path: Path, postgres_url: str) -
         assert "audit_events" in inspect(tables).get_table_names()
     finally:
         tables.dispose()
+
+
+def _add_users(home: str, url: str, prefix: str, count: int) -> None:
+    """One process (a serve worker, a CLI run, another host's home) adding users, one transaction each."""
+    with facesearch.open(home, actor="founder", settings=facesearch.Settings(database_url=url)) as engine:
+        for n in range(count):
+            engine.accounts.add_user(f"{prefix}{n}", "auditor")
+
+
+def test_processes_on_two_hosts_share_one_unbroken_audit_chain(tmp_path: Path, postgres_url: str) -> None:
+    """Two home folders (two hosts: their own file locks) with the same keys, two processes each,
+    all adding users at once: every event lands, in one chain, and every user exists once."""
+    settings = facesearch.Settings(database_url=postgres_url)
+    homes = [tmp_path / "host-a", tmp_path / "host-b"]
+    facesearch.init(homes[0], actor="founder", settings=settings).close()
+    shutil.copytree(homes[0] / "keys", homes[1] / "keys")
+    processes, each = 4, 10
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_add_users, args=(str(homes[p % 2]), postgres_url, f"w{p}-", each))
+        for p in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    with facesearch.open(homes[1], actor="founder", settings=settings) as engine:
+        report = engine.audit_verify()
+        assert report.ok and report.events == 2 + processes * each  # init, the founder, the workers' users
+        assert len({u.name for u in engine.accounts.users()}) == 1 + processes * each
