@@ -21,6 +21,12 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return chosen
 
 
+@pytest.fixture(params=[b for b in BACKENDS if b.database], ids=lambda b: b.name)
+def database_backend(request: pytest.FixtureRequest) -> Backend:
+    """Only the backends that keep their vectors in the gallery's database."""
+    return on_database(request.param, request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture(params=STORES, ids=STORES)
 def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GalleryStore]:
     """A store with no schema yet: an SQLite file, or an empty PostgreSQL database."""
