@@ -39,7 +39,7 @@ def test_a_gallery_lives_on_postgresql_and_its_home_keeps_keys_and_index(tmp_pat
 
 def test_a_postgresql_gallery_is_refused_in_the_home_of_an_sqlite_one(tmp_path: Path, postgres_url: str) -> None:
     home = tmp_path / "home"
-    facesearch.init(home, actor="founder").close()
+    facesearch.init(home, actor="founder", settings=facesearch.Settings()).close()  # SQLite, whatever the tests run on
     key = (home / "keys" / "gallery.key").read_bytes()
     with pytest.raises(InputError, match="SQLite gallery"):
         facesearch.init(home, actor="founder", settings=facesearch.Settings(database_url=postgres_url))
