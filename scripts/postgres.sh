@@ -64,7 +64,8 @@ cmd_install() {
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
-    # The cluster Debian creates with the package is not used (we run private ones): leave it stopped.
+    # Debian's own cluster (15/main, port 5432), which the package may create and start, is not used:
+    # every server this script starts is a private one.
     if have_pgvector; then
         log "pgvector already installed"
         return
