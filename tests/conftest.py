@@ -26,6 +26,7 @@ from PIL import Image, ImageEnhance
 from facesearch.engine import Engine
 from facesearch.keys import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV
 from facesearch.models import DlibModels
+from postgres_fixtures import gallery_database, postgres_server, postgres_url  # noqa: F401  (fixtures for every test)
 
 from helpers import init_staffed
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facesearch.gallery.schema import AuditEventRow, AuditHeadRow
+from facesearch.gallery.store import serialise
 from facesearch.types import AuditEvent, ChainReport
 
 GENESIS = "0" * 64
@@ -110,7 +111,10 @@ def append(
     ``ts`` defaults to now; tests pass it to place events at chosen times (the hash covers it as
     any other field). The engine never passes it: a real event happens when it is written.
     """
-    head = session.get(AuditHeadRow, 1, with_for_update=True)
+    # PostgreSQL: queue behind any other appender (the head row may not exist yet, and FOR UPDATE
+    # locks nothing then), and read the head as that appender left it, not as this session first saw it.
+    serialise(session)
+    head = session.get(AuditHeadRow, 1, with_for_update=True, populate_existing=True)
     if head is None:
         head = AuditHeadRow(id=1, seq=0, hash=GENESIS)
         session.add(head)

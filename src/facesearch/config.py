@@ -149,6 +149,12 @@ class Settings:
         "(0.943) and 0.9575 a pairwise precision of 0.99 (README, Clustering). Higher splits more, "
         "merges less. Stricter than the 1:1 threshold: a chain of links joins people one pair would not.",
     )
+    database_url: str = _setting(
+        "",
+        "Where the gallery's tables live: empty for HOME/gallery.sqlite3, or a PostgreSQL database as "
+        "'postgresql://USER@HOST:PORT/DB' (one database per gallery; several serve workers and CLI "
+        "processes may share it). The home folder still holds the keys and index files.",
+    )
     master_key_file: str = _setting(
         "",
         "File holding the master key (32 random bytes, base64) that wraps the gallery's data key. "
@@ -188,6 +194,8 @@ class Settings:
         if self.burst_window_seconds < 1:
             raise ConfigError("setting 'burst_window_seconds' must be at least 1")
         self.search_window()  # raises ConfigError when malformed
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgresql+psycopg://")):
+            raise ConfigError("setting 'database_url' must be empty (SQLite in the home folder) or a postgresql:// URL")
 
     def search_window(self) -> tuple[time, time] | None:
         """``search_hours`` as (start, end) UTC times, end exclusive; None when searches may run any time.

@@ -53,8 +53,9 @@ class Home:
     def lock_file(self) -> Path:
         return self.root / ".lock"
 
-    def exists(self) -> bool:
-        return self.database.exists()
+    def exists(self, database_url: str = "") -> bool:
+        """A gallery may be here: its SQLite file, or (its tables elsewhere) the home folder."""
+        return self.root.is_dir() if database_url else self.database.exists()
 
     def create(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

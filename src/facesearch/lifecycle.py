@@ -52,10 +52,13 @@ def init(
     HOME/facesearch.toml. models: share already loaded models between engines (optional).
     """
     place = Home(Path(home))
-    place.create()
     settings = settings or Settings.load(place.root)
+    if settings.database_url and place.database.exists():
+        # a new gallery there would replace the data key that the SQLite gallery's templates need
+        raise InputError(f"{place.root} holds an SQLite gallery: give a PostgreSQL gallery a home folder of its own")
+    place.create()
     with place.locked():
-        store = GalleryStore.open_sqlite(place.database)
+        store = _open_store(place, settings)
         try:
             store.migrate()
             fresh = not store.is_initialised()
@@ -99,10 +102,10 @@ def open_engine(
     """Open the gallery in HOME; raises GalleryNotInitialisedError if there is none. Arguments as
     for :func:`init`."""
     place = Home(Path(home))
-    if not place.exists():
-        raise GalleryNotInitialisedError(f"no gallery in {place.root} (run 'facesearch init' first)")
     settings = settings or Settings.load(place.root)
-    store = GalleryStore.open_sqlite(place.database)
+    if not place.exists(settings.database_url):
+        raise GalleryNotInitialisedError(f"no gallery in {place.root} (run 'facesearch init' first)")
+    store = _open_store(place, settings)
     try:
         with place.locked():
             store.migrate()
@@ -118,6 +121,13 @@ def open_engine(
     except FacesearchError:
         store.close()
         raise
+
+
+def _open_store(place: Home, settings: Settings) -> GalleryStore:
+    """The store of the gallery in ``place``: its SQLite file, or the database ``database_url`` names."""
+    if settings.database_url:
+        return GalleryStore.open_url(settings.database_url)
+    return GalleryStore.open_sqlite(place.database)
 
 
 def _require_gallery_model(engine: Engine) -> None:
@@ -201,10 +211,13 @@ class DestructionCertificate(Serialisable):
         return [f"{name}: {value}" for name, value in self.to_dict().items()]
 
 
-def delete_gallery(home: str | Path, *, actor: str | None = None, confirm: bool = False) -> DestructionCertificate:
+def delete_gallery(
+    home: str | Path, *, actor: str | None = None, confirm: bool = False, settings: Settings | None = None
+) -> DestructionCertificate:
     """Destroy the gallery in HOME for good (admins only, ``confirm=True``): first its data key
     file (overwritten, then unlinked), so that no copy of its database or index files can be
-    decrypted afterwards, even with the master key; then the database, index files and the home.
+    decrypted afterwards, even with the master key; then the database (a PostgreSQL gallery's
+    tables: the database itself is left, empty), index files and the home.
 
     Refused while any subject is under a legal hold. Needs no master key: a gallery whose master key
     is lost can still be deleted. A refusal is audited (the log still exists then) and changes
@@ -213,20 +226,23 @@ def delete_gallery(home: str | Path, *, actor: str | None = None, confirm: bool 
     if not confirm:
         raise InputError("deleting a gallery destroys it and everything in it for good: confirm it explicitly")
     place = Home(Path(home))
-    if not place.exists():
+    settings = settings or Settings.load(place.root)
+    if not place.exists(settings.database_url):
         raise GalleryNotInitialisedError(f"no gallery in {place.root}")
     who = (actor or "").strip() or getpass.getuser()
-    store = GalleryStore.open_sqlite(place.database)
+    store = _open_store(place, settings)
     try:
         with place.locked():
             store.migrate()
             if not store.is_initialised():
                 raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised")
             certificate = _certify(place, store, who)
-            store.close()
             destroyed = keys.destroy_data_key(place)
+            if store.dialect != "sqlite":
+                store.drop_tables()
+            store.close()
             files = sum(1 for path in place.root.rglob("*") if path.is_file())
-            place.database.unlink()
+            place.database.unlink(missing_ok=store.dialect != "sqlite")
             shutil.rmtree(place.index_dir, ignore_errors=True)
             shutil.rmtree(place.root)
     finally:

@@ -20,12 +20,22 @@ def subject_report(session: Session, store: GalleryStore, subject: str) -> Subje
     ref = store.require_subject(session, subject)
     created = session.scalar(select(SubjectRow.created_at).where(SubjectRow.id == ref.subject_id))
     rows = session.execute(
-        select(ImageRow, func.count(FaceRow.id), func.group_concat(func.distinct(FaceRow.model_id)))
+        select(ImageRow, func.count(FaceRow.id))
         .outerjoin(FaceRow, FaceRow.image_id == ImageRow.id)
         .where(ImageRow.subject_id == ref.subject_id)
         .group_by(ImageRow.id)
         .order_by(ImageRow.enrolled_at)
     ).all()
+    # The models of each image's faces, in a query of its own: aggregating strings differs between
+    # databases (SQLite's group_concat, PostgreSQL's string_agg) and this needs neither.
+    models: dict[int, set[str]] = {}
+    for image_id, model_id in session.execute(
+        select(FaceRow.image_id, FaceRow.model_id)
+        .join(ImageRow, FaceRow.image_id == ImageRow.id)
+        .where(ImageRow.subject_id == ref.subject_id)
+        .distinct()
+    ):
+        models.setdefault(int(image_id), set()).add(str(model_id))
     images = tuple(
         HeldImage(
             sha256=image.sha256,
@@ -38,9 +48,9 @@ def subject_report(session: Session, store: GalleryStore, subject: str) -> Subje
             width=image.width,
             height=image.height,
             faces=int(faces),
-            model_ids=tuple(sorted((models or "").split(","))) if models else (),
+            model_ids=tuple(sorted(models.get(image.id, ()))),
         )
-        for image, faces, models in rows
+        for image, faces in rows
     )
     appearances = []
     # Only events whose stored (canonical) JSON names the subject are parsed: the filter runs in the

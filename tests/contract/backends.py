@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import create_engine
 
 from facesearch.crypto import DataCipher
 from facesearch.index import ExactIndex, VectorIndex
 from facesearch.index.hnsw import HnswIndex
 from facesearch.index.ivf import IvfIndex
+from facesearch.index.pgvector import PgVectorIndex
 from facesearch.types import Metric
 
 MODEL = "dlib_face_recognition_resnet_model_v1"
@@ -29,6 +32,27 @@ class Backend:
     reopen: Callable[[Path, Metric], VectorIndex]
     score_tolerance: float = 1e-5  # float16 storage rounds each component to 11 significant bits
     cipher: DataCipher | None = None  # the files are sealed under it
+    database: bool = False  # keeps its vectors in PostgreSQL: made by on_database() for each test
+
+
+def _unbound(path: Path, metric: Metric) -> VectorIndex:
+    raise AssertionError("a database backend is made by on_database(url) for each test")
+
+
+def on_database(backend: Backend, url: str) -> Backend:
+    """A database backend bound to a test's own (empty) PostgreSQL database; the index's table is
+    named after the path, so reopening the same path finds it."""
+    engine = create_engine(url)
+
+    def table(path: Path) -> str:
+        return "vectors_" + hashlib.sha256(str(path).encode()).hexdigest()[:16]
+
+    exact = backend.name.endswith("-exact")
+    return dataclasses.replace(
+        backend,
+        create=lambda path, metric: PgVectorIndex.create(engine, table(path), MODEL, DIM, metric, exact=exact),
+        reopen=lambda path, metric: PgVectorIndex.load(engine, table(path), MODEL, DIM, metric, exact=exact),
+    )
 
 
 BACKENDS = [
@@ -73,6 +97,8 @@ BACKENDS = [
         score_tolerance=1e-3,
         cipher=CIPHER,
     ),
+    Backend("pgvector", create=_unbound, reopen=_unbound, database=True),  # HNSW in the server
+    Backend("pgvector-exact", create=_unbound, reopen=_unbound, database=True),  # every row compared
 ]
 
 
@@ -89,4 +115,4 @@ def face_like(identities: int, per_identity: int, seed: int = 0) -> tuple[np.nda
     return ids, vectors.astype(np.float32), owner
 
 
-STORES = ["sqlite"]
+STORES = ["sqlite", "postgresql"]

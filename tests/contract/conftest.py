@@ -8,20 +8,32 @@ from pathlib import Path
 
 import pytest
 
-from contract.backends import BACKENDS, STORES, Backend
+from contract.backends import BACKENDS, STORES, Backend, on_database
 from facesearch.crypto import DataCipher
 from facesearch.gallery import GalleryStore
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
 def backend(request: pytest.FixtureRequest) -> Backend:
-    return request.param  # type: ignore[no-any-return]
+    chosen: Backend = request.param
+    if chosen.database:
+        return on_database(chosen, request.getfixturevalue("postgres_url"))
+    return chosen
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture(params=[b for b in BACKENDS if b.database], ids=lambda b: b.name)
+def database_backend(request: pytest.FixtureRequest) -> Backend:
+    """Only the backends that keep their vectors in the gallery's database."""
+    return on_database(request.param, request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=STORES, ids=STORES)
 def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GalleryStore]:
-    """A store with no schema yet."""
-    gallery = GalleryStore.open_sqlite(tmp_path / "gallery.sqlite3")
+    """A store with no schema yet: an SQLite file, or an empty PostgreSQL database."""
+    if request.param == "postgresql":
+        gallery = GalleryStore.open_url(request.getfixturevalue("postgres_url"))
+    else:
+        gallery = GalleryStore.open_sqlite(tmp_path / "gallery.sqlite3")
     yield gallery
     gallery.close()
 

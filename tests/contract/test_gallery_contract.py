@@ -1,13 +1,17 @@
-"""The contract every gallery store passes (SQLite now; PostgreSQL joins through STORES)."""
+"""The contract every gallery store passes, on SQLite and on PostgreSQL (see STORES)."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from facesearch import accounts, audit
+from facesearch import accounts, audit, reports
 from facesearch.audit import AuditAction
 from facesearch.gallery import GalleryStore, ImageRecord
 from facesearch.gallery.digest import EMPTY, combine, face_digest
@@ -49,11 +53,13 @@ def test_upgrading_an_older_gallery_keeps_its_faces_and_audit_chain(empty_store:
             "INSERT INTO images (id, subject_id, sha256, filename, source, lawful_basis, enrolled_at, enrolled_by,"
             f" width, height) VALUES (1, 's1', '{'a' * 64}', 'a.jpg', 'src', 'consent', '{now}', 't', 100, 100)"
         )
-        conn.exec_driver_sql(
-            "INSERT INTO faces (id, image_id, box_left, box_top, box_right, box_bottom, landmarks, detector,"
-            " detector_score, face_px, sharpness, model_id, embedding) VALUES"
-            f" (7, 1, 1, 2, 81, 82, '[]', 'hog', 1.5, 80, 50.0, '{MODEL}', ?)",
-            (embedding,),
+        conn.execute(
+            sa.text(
+                "INSERT INTO faces (id, image_id, box_left, box_top, box_right, box_bottom, landmarks, detector,"
+                " detector_score, face_px, sharpness, model_id, embedding) VALUES"
+                f" (7, 1, 1, 2, 81, 82, '[]', 'hog', 1.5, 80, 50.0, '{MODEL}', :embedding)"
+            ),
+            {"embedding": embedding},
         )
     with store.transaction() as session:
         audit.append(session, actor="t", action=AuditAction.INIT, gallery_generation=0)
@@ -157,3 +163,41 @@ def test_audit_chain_links_and_detects_edits(store: GalleryStore) -> None:
     with store.transaction() as session:
         report = audit.verify(session)
     assert (report.ok, report.first_bad_seq) == (False, 2)
+
+
+def test_concurrent_writers_neither_lose_events_nor_fork_the_chain(store: GalleryStore) -> None:
+    """Writers on their own connections (as serve workers and CLI processes are), all starting at
+    once on a gallery whose audit chain has no head yet: every event and every generation bump lands,
+    in one unbroken chain."""
+    with store.transaction() as session:
+        store.initialise(session, MODEL)
+    writers, rounds = 4, 15
+    start = threading.Barrier(writers)
+
+    def write(n: int) -> None:
+        start.wait()
+        for r in range(rounds):
+            with store.transaction() as session:
+                generation = store.bump_generation(session)
+                audit.append(
+                    session, actor=f"w{n}", action=AuditAction.ENROLL, gallery_generation=generation, details={"r": r}
+                )
+
+    with ThreadPoolExecutor(writers) as pool:
+        list(pool.map(write, range(writers)))
+    with store.transaction() as session:
+        report = audit.verify(session)
+        assert (report.ok, report.events) == (True, writers * rounds)
+        assert store.state(session).generation == writers * rounds
+        assert sorted(e.gallery_generation for e in audit.events(session)) == list(range(1, writers * rounds + 1))
+
+
+def test_subject_report_lists_each_image_with_its_models(store: GalleryStore) -> None:
+    with store.transaction() as session:
+        store.initialise(session, MODEL)
+        ada = store.ensure_subject(session, "Ada")
+        store.add_face(session, ada, observation=_observation(1), image=_image("a" * 64), crop_jpeg=None)
+        store.add_face(session, ada, observation=_observation(2), image=_image("b" * 64), crop_jpeg=None)
+        report = reports.subject_report(session, store, "Ada")
+    assert sorted(i.sha256 for i in report.images) == ["a" * 64, "b" * 64]
+    assert all(i.faces == 1 and i.model_ids == (MODEL,) for i in report.images)

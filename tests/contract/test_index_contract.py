@@ -11,6 +11,7 @@ from contract.backends import DIM, MODEL, Backend, face_like
 from facesearch.errors import IndexCorruptError, ModelMismatchError
 from facesearch.index import ExactIndex
 from facesearch.index.files import file_context
+from facesearch.index.pgvector import PgVectorIndex
 from facesearch.types import Metric
 
 
@@ -124,6 +125,8 @@ def test_persist_and_reopen_gives_same_results(backend: Backend, tmp_path: Path)
 
 
 def test_removed_vector_bytes_leave_the_index_file(backend: Backend, tmp_path: Path) -> None:
+    if backend.database:
+        pytest.skip("a database backend writes no index file; its erasure is checked on the server (to do)")
     ids, vectors, _ = face_like(identities=30, per_identity=1)
     index = backend.create(tmp_path / "i", Metric.EUCLIDEAN)
     index.add(ids, vectors)
@@ -153,3 +156,19 @@ def test_reopen_detects_foreign_model_and_corruption(tmp_path: Path) -> None:
     (tmp_path / "i").write_bytes((tmp_path / "i").read_bytes()[:100])
     with pytest.raises(IndexCorruptError):
         ExactIndex.load(tmp_path / "i", MODEL, DIM, Metric.EUCLIDEAN)
+
+
+def test_a_database_index_changes_with_the_callers_transaction(database_backend: Backend, tmp_path: Path) -> None:
+    """Erasure takes a face out of the gallery and the index in one transaction: rolled back, both stay."""
+    ids, vectors, _ = face_like(identities=4, per_identity=1)
+    index = database_backend.create(tmp_path / "i", Metric.EUCLIDEAN)
+    assert isinstance(index, PgVectorIndex)
+    index.add(ids, vectors)
+    with pytest.raises(RuntimeError), index.engine.begin() as connection:
+        assert index.remove_in(connection, ids[:1]) == 1
+        raise RuntimeError("the gallery's part of the erasure failed")
+    assert len(index) == 4
+    with index.engine.begin() as connection:
+        index.remove_in(connection, ids[:1])
+        index.add_in(connection, np.array([1000]), vectors[:1])
+    assert sorted(index.ids().tolist()) == sorted([*ids[1:].tolist(), 1000])

@@ -84,7 +84,15 @@ def _global(
     actor: Annotated[str | None, typer.Option(help="Who is acting, for the audit log [default: OS user].")] = None,
     detector: Annotated[str | None, typer.Option(help="Face detector: hog (default) or cnn.")] = None,
     upsample: Annotated[int | None, typer.Option(help="Upsampling before detection (0-3).")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="The gallery's database: a postgresql:// URL [setting database_url; default: HOME/gallery.sqlite3].",
+        ),
+    ] = None,
 ) -> None:
     opts.home = home or default_home()
     opts.actor = actor
-    opts.overrides = {k: v for k, v in {"detector": detector, "upsample": upsample}.items() if v is not None}
+    overrides = {"detector": detector, "upsample": upsample, "database_url": db}
+    opts.overrides = {k: v for k, v in overrides.items() if v is not None}

@@ -4,6 +4,14 @@ SQLite is the embedded default. Every write transaction starts with ``BEGIN IMME
 concurrent processes queue instead of failing half-way, foreign keys cascade, and
 ``secure_delete`` zeroes the bytes of deleted rows so an erased template is gone from the file.
 
+PostgreSQL (:meth:`GalleryStore.open_url` with a ``postgresql://`` URL) runs the same models and
+migrations. Its transactions queue the same way: each :meth:`GalleryStore.transaction` first takes
+one transaction-scoped advisory lock (:data:`GALLERY_LOCK`), so serve workers and CLI processes on
+one database, on any host, never interleave read-modify-write of the gallery state, the audit
+chain head or an enrollment's duplicate check. PostgreSQL does not zero a deleted row's bytes
+(VACUUM only frees them): an erased template is left sealed on disk, unreadable once the data key
+in the home folder is destroyed, which is why templates are sealed there as well.
+
 Templates (embeddings, face crops, opt-out templates) are sealed with the gallery's data key (see
 :mod:`facesearch.crypto`, :mod:`facesearch.keys`) before they reach the database, and unsealed by
 every reader. A store opened without a cipher reads and writes them in plaintext: that is only a
@@ -29,14 +37,26 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import ColumnElement, Engine, create_engine, delete, event, func, inspect, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    inspect,
+    make_url,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from facesearch.calibration import Calibration, FmrCurve
 from facesearch.crypto import DataCipher
 from facesearch.errors import DataKeyMissingError, GalleryError, GalleryNotInitialisedError, SubjectNotFoundError
 from facesearch.gallery.digest import EMPTY, combine, face_digest
-from facesearch.gallery.schema import CalibrationRow, FaceRow, GalleryStateRow, ImageRow, OptOutRow, SubjectRow
+from facesearch.gallery.schema import Base, CalibrationRow, FaceRow, GalleryStateRow, ImageRow, OptOutRow, SubjectRow
 from facesearch.types import FaceObservation, SubjectSummary
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -55,6 +75,9 @@ _CALIBRATION_COLUMNS = (
 # What a sealed opt-out template is (the associated data of GalleryStore.seal): not bound to its row,
 # so the template can be sealed before the row exists; moving one between opt-out rows gains nothing.
 OPT_OUT_CONTEXT = b"opt_outs.template"
+# The key of the advisory lock that serialises a PostgreSQL gallery's transactions (any constant
+# bigint; one database holds one gallery). "facesearch" in ASCII, truncated to 8 bytes.
+GALLERY_LOCK = int.from_bytes(b"facesear", "big") >> 1
 
 
 def embedding_context(face_id: int) -> bytes:
@@ -91,6 +114,26 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
+def _postgres_engine(url: str) -> Engine:
+    # pool_pre_ping: a serve worker outlives server restarts and idle-connection timeouts
+    return create_engine(url, pool_pre_ping=True)
+
+
+def database_url(url: str) -> str:
+    """``url`` with the driver SQLAlchemy should use: psycopg 3 for a bare ``postgresql://``."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def serialise(session: Session) -> None:
+    """Queue behind every other transaction of this gallery until this one ends (PostgreSQL; on
+    SQLite ``BEGIN IMMEDIATE`` already did). Taking it again in the same transaction is free."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GALLERY_LOCK})
+
+
 class GalleryStore:
     """Subjects, images and faces, plus the gallery generation; the audit log shares its database."""
 
@@ -102,6 +145,25 @@ class GalleryStore:
     @classmethod
     def open_sqlite(cls, path: Path, cipher: DataCipher | None = None) -> GalleryStore:
         return cls(_sqlite_engine(path), cipher)
+
+    @classmethod
+    def open_url(cls, url: str, cipher: DataCipher | None = None) -> GalleryStore:
+        """A store on the database at ``url``: ``sqlite:///PATH`` or ``postgresql://...`` (psycopg 3;
+        the server needs no extension for the gallery itself)."""
+        parsed = make_url(database_url(url))
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            if not parsed.database or parsed.database == ":memory:":
+                raise GalleryError("an SQLite gallery needs a file: sqlite:///PATH")
+            return cls.open_sqlite(Path(parsed.database), cipher)
+        if backend == "postgresql":
+            return cls(_postgres_engine(parsed.render_as_string(hide_password=False)), cipher)
+        raise GalleryError(f"unsupported gallery database {parsed.drivername!r}: use sqlite:/// or postgresql://")
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
 
     # --- sealing ----------------------------------------------------------------------
 
@@ -179,6 +241,8 @@ class GalleryStore:
         """Bring the schema to ``revision``, by default the newest migration (idempotent)."""
         config = _alembic_config()
         with self.engine.begin() as connection:
+            if self.dialect == "postgresql":  # two processes opening a new gallery migrate it once
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GALLERY_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
 
@@ -188,6 +252,13 @@ class GalleryStore:
         head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
         assert head is not None
         return head
+
+    def drop_tables(self) -> None:
+        """Drop every table of the gallery, Alembic's version table included (deleting a gallery
+        whose tables live in a server database; an SQLite gallery's file is simply removed)."""
+        with self.engine.begin() as connection:
+            Base.metadata.drop_all(connection)
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
     def schema_revision(self) -> str | None:
         with self.engine.connect() as connection:
@@ -209,6 +280,7 @@ class GalleryStore:
     def transaction(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with self._sessions() as session, session.begin():
+            serialise(session)
             yield session
 
     # --- gallery state ----------------------------------------------------------------
