@@ -149,6 +149,17 @@ def authenticate(session: Session, token: str) -> User:
     return user
 
 
+def revalidate(session: Session, token: str, name: str) -> User | None:
+    """The user of a token whose hash was already verified for ``name``, re-read without the
+    (deliberately slow) hash check; None if it has since been revoked or its user disabled."""
+    parts = token.strip().split("_", 2)
+    row = session.get(TokenRow, parts[1]) if len(parts) == 3 and parts[0] == TOKEN_PREFIX else None
+    if row is None or row.revoked_at is not None or row.user_name != name:
+        return None
+    user = find_user(session, name)
+    return None if user is None or user.disabled else user
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 

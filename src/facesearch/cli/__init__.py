@@ -8,7 +8,17 @@ a token that is not valid); 5 gallery problem
 
 from __future__ import annotations
 
-from facesearch.cli import accounts, casework, clustering, deletion, evaluation, gallery, governance, reporting
+from facesearch.cli import (
+    accounts,
+    casework,
+    clustering,
+    deletion,
+    evaluation,
+    gallery,
+    governance,
+    reporting,
+    serve,
+)
 from facesearch.cli.common import app
 
 __all__ = [
@@ -22,6 +32,7 @@ __all__ = [
     "governance",
     "main",
     "reporting",
+    "serve",
 ]
 
 

@@ -1,0 +1,64 @@
+"""The FastAPI application: one engine for the gallery, shared by every request, which acts for the
+request's authenticated user."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from facesearch import __version__, lifecycle
+from facesearch.config import Settings
+from facesearch.engine import Engine
+from facesearch.service import api, problems, web
+from facesearch.service.auth import TokenCache
+from facesearch.service.uploads import BodyLimit, request_limit
+
+SERVICE_ACTOR = "facesearch-service"
+
+DESCRIPTION = (
+    "Accountable face search. Every request acts for the user of its bearer token, under that "
+    "user's role. Searches need a purpose the gallery allows and a case; they answer with "
+    "candidates, not identifications: two separate confirmations are required before any action. "
+    "Errors are application/problem+json bodies that name the problem."
+)
+
+
+def create_app(
+    home: str | Path,
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+) -> FastAPI:
+    """The service for the gallery in HOME. The gallery is opened when the application starts and
+    closed when it stops; pass ``engine`` to serve one that is already open (it is left open)."""
+    settings = settings or (engine.settings if engine is not None else Settings.load(Path(home)))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = engine is None
+        app.state.engine = engine or lifecycle.open_engine(home, actor=SERVICE_ACTOR, settings=settings)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.engine.close()
+
+    app = FastAPI(
+        title="facesearch",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.tokens = TokenCache()
+    app.add_middleware(BodyLimit, max_bytes=request_limit(settings))
+    problems.install(app)
+    app.include_router(api.router, prefix="/api")
+    app.include_router(web.router)
+    return app

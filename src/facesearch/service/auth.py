@@ -1,0 +1,78 @@
+"""Who a request acts for: a bearer token (API) or the same token kept in an HttpOnly cookie (web
+UI), checked against the gallery's users and tokens. Each request gets the engine acting for its
+user, so the core's role matrix, audit and refusals apply exactly as in the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from facesearch import accounts
+from facesearch.accounts import User
+from facesearch.engine import Engine
+from facesearch.errors import AuthenticationError
+
+COOKIE = "facesearch_token"
+bearer = HTTPBearer(auto_error=False, description="An API token from 'facesearch tokens issue USER'.")
+
+
+class TokenCache:
+    """Argon2 makes checking a token deliberately slow (tens of ms). A token whose hash was verified
+    is remembered, by its SHA-256, for ``ttl`` seconds; every request still re-reads the token's row
+    and its user, so a revoked token or a disabled user is refused at once."""
+
+    def __init__(self, ttl: float = 300.0) -> None:
+        self.ttl = ttl
+        self._verified: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def user(self, engine: Engine, token: str) -> User:
+        key = hashlib.sha256(token.strip().encode()).hexdigest()
+        with self._lock:
+            hit = self._verified.get(key)
+        if hit is not None and time.monotonic() - hit[1] < self.ttl:
+            with engine.store.transaction() as session:
+                user = accounts.revalidate(session, token, hit[0])
+            if user is not None:
+                return user
+        user = engine.authenticate(token)  # audits a failure
+        with self._lock:
+            self._verified[key] = (user.name, time.monotonic())
+        return user
+
+
+def engine_of(request: Request) -> Engine:
+    """The service's engine (acting as the service itself; use :func:`acting` in routes)."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def token_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        return credentials.credentials
+    return request.cookies.get(COOKIE)
+
+
+def current_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> User:
+    """The authenticated user; 401 problem (audited as ``auth.failed``) otherwise."""
+    token = token_of(request, credentials)
+    if not token:
+        raise AuthenticationError("authentication required: send 'Authorization: Bearer <token>'")
+    cache: TokenCache = request.app.state.tokens
+    return cache.user(engine_of(request), token)
+
+
+def acting(request: Request, user: Annotated[User, Depends(current_user)]) -> Engine:
+    """The engine acting for the request's user: every core call is checked and audited as them."""
+    return engine_of(request).acting_as(user.name)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+Acting = Annotated[Engine, Depends(acting)]

@@ -1,0 +1,74 @@
+"""Size-limited, streamed uploads: a request body larger than the limit is refused with 413 while it
+streams (or at once, from its Content-Length), before it is parsed or stored anywhere."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, UploadFile
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from facesearch.config import Settings
+from facesearch.errors import EmptyImageError, ImageTooLargeError
+
+CHUNK = 1024 * 1024
+# Room for the form's text fields and multipart boundaries beside the photos.
+FORM_OVERHEAD = 256 * 1024
+
+
+def request_limit(settings: Settings, files: int = 2) -> int:
+    """The largest request body accepted: ``files`` photos of the largest size the decoder takes."""
+    return files * settings.max_image_bytes + FORM_OVERHEAD
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over ``max_bytes`` with 413, counting as they stream."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise HTTPException(413, self._detail())
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _detail(self) -> str:
+        return f"the request body is larger than the {self.max_bytes} bytes this service accepts"
+
+    async def _refuse(self, send: Send) -> None:
+        from facesearch.service.problems import problem
+
+        response = problem(413, "request-too-large", self._detail())
+        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+async def read_photo(upload: UploadFile, settings: Settings, field: str = "file") -> bytes:
+    """An uploaded photo's bytes, read in chunks; ImageTooLargeError past ``max_image_bytes``."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await upload.read(CHUNK):
+        size += len(chunk)
+        if size > settings.max_image_bytes:
+            raise ImageTooLargeError(
+                f"{field}: the upload is larger than the {settings.max_image_bytes} bytes allowed (max_image_bytes)"
+            )
+        parts.append(chunk)
+    if size == 0:
+        raise EmptyImageError(f"{field}: the uploaded file is empty")
+    return b"".join(parts)
