@@ -71,6 +71,14 @@ def subject_report(engine: Engine, subject: str) -> SubjectReport:
     return dataclasses.replace(report, audit_seq=seq)
 
 
+def face_thumbnail(engine: Engine, face_id: int) -> bytes | None:
+    with engine.guarded(Permission.IDENTIFY, Permission.CONFIRM, Permission.MANAGE_GALLERY) as session:
+        crop = engine.store.face_crop(session, face_id)
+        if crop is not None:
+            engine.record(session, AuditAction.FACE_VIEW, details={"face": face_id})
+        return crop
+
+
 def calibrate(
     engine: Engine,
     dataset: Path,

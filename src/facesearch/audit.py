@@ -61,6 +61,7 @@ class AuditAction(enum.StrEnum):
     CLUSTER_NAME = "cluster.name"
     COLLECTION_DELETE = "collection.delete"
     COLLECTION_REPORT = "collection.report"
+    FACE_VIEW = "face.view"  # an enrolled face's crop was shown to someone
 
 
 def stamp(moment: datetime) -> str:

@@ -221,6 +221,11 @@ class Engine:
         auditors); making the report is itself audited."""
         return administration.subject_report(self, subject)
 
+    def face_thumbnail(self, face_id: int) -> bytes | None:
+        """The JPEG crop kept of an enrolled face (setting ``keep_crops``), or None if none was kept,
+        for review screens: operators, verifiers and admins; every view is audited (``face.view``)."""
+        return administration.face_thumbnail(self, face_id)
+
     # --- audit and index --------------------------------------------------------------
 
     def audit_verify(self) -> ChainReport:
