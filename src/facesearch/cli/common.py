@@ -88,7 +88,9 @@ def _global(
         str | None,
         typer.Option(
             "--db",
-            help="The gallery's database: a postgresql:// URL [setting database_url; default: HOME/gallery.sqlite3].",
+            envvar="FACESEARCH_DB",
+            help="The gallery's database: a postgresql:// URL [env FACESEARCH_DB; setting database_url; "
+            "default: HOME/gallery.sqlite3].",
         ),
     ] = None,
 ) -> None:
