@@ -179,6 +179,8 @@ def test_the_whole_flow_in_chromium(
         first.goto("/queue")
         item = first.get_by_test_id("nomination-1")
         assert "Eileen Collins" in item.inner_text() and CASE in item.inner_text()
+        queued_thumb = item.locator("img.thumb").first
+        first.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=queued_thumb.element_handle())
         shot(first, "queue-verifier-1")
         item.get_by_label("Note (optional)").fill(NOTE)
         item.get_by_role("button", name="Confirm").click()
