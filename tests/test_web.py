@@ -159,6 +159,15 @@ def test_audit_and_evaluation_pages_for_auditors(client: TestClient, engine: Eng
     assert client.get("/evaluation").status_code == 403
 
 
+def test_the_audit_page_shows_a_broken_chain(client: TestClient, engine: Engine) -> None:
+    with engine.store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE audit_events SET actor = 'nobody' WHERE seq = 2")
+    sign_in(client, engine, "auditor")
+    audit = client.get("/audit")
+    assert audit.status_code == 200
+    assert "Audit chain BROKEN at event #2" in audit.text
+
+
 @pytest.mark.model
 def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path]) -> None:
     with TestClient(create_app(enrolled.home.root, engine=enrolled), follow_redirects=False) as client:
