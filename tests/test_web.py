@@ -3,6 +3,7 @@ with the core's message, cross-site POSTs refused, thumbnails only for the signe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,5 +186,30 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
         assert "Eileen Collins" in page and "Nominate" in page
         assert "/faces/" not in page  # no crops kept in this gallery: no thumbnails offered
         assert client.get("/faces/1/thumbnail").status_code == 404  # an enrolled face, but no crop kept
+        search = re.search(r'name="search" value="(\d+)"', page)
+        subject = re.search(r'name="subject" value="([0-9a-f]+)"', page)
+        assert search and subject
+        nominated = client.post("/nominate", data={"search": search[1], "subject": subject[1], "face": "0"})
+        assert nominated.status_code == 303 and nominated.headers["location"].startswith("/cases/MP-7?nominated=")
+        case = client.get(nominated.headers["location"])
+        assert "needs two separate confirmations" in case.text and "pending" in case.text
+        again = client.post("/nominate", data={"search": search[1], "subject": subject[1], "face": "0"})
+        assert again.status_code == 422 and "already nominated" in again.text
+        assert client.get("/queue").status_code == 403  # operators do not confirm
+
+        sign_in(client, enrolled, "verifier")
+        queue = client.get("/queue")
+        assert queue.status_code == 200 and "Nomination #1" in queue.text and "pending" not in queue.text
+        no_reason = client.post("/queue/1/reject", data={"reason": " "})
+        assert no_reason.status_code == 422 and "needs its reason" in no_reason.text
+        assert "Nomination #1" in no_reason.text  # the queue is shown again, the nomination still in it
+        rejected = client.post("/queue/1/reject", data={"reason": "different ear shape"})
+        assert rejected.status_code == 200 and "Your rejection of nomination #1 is recorded" in rejected.text
+        twice = client.post("/queue/1/confirm", data={})
+        assert twice.status_code == 403 and "already decided" in twice.text
+
+        sign_in(client, enrolled, "operator")
+        export = client.post("/export", data={"case": "MP-7"})
+        assert export.status_code == 403 and "no identification confirmed" in export.text
         sign_in(client, enrolled, "auditor")
         assert client.get("/faces/1/thumbnail").status_code == 403
