@@ -27,7 +27,14 @@ from facesearch.errors import (
     NominationNotFoundError,
     NotConfirmedError,
 )
-from facesearch.gallery.schema import AuditEventRow, NominationDecisionRow, NominationRow, SubjectRow
+from facesearch.gallery.schema import (
+    AuditEventRow,
+    FaceRow,
+    ImageRow,
+    NominationDecisionRow,
+    NominationRow,
+    SubjectRow,
+)
 from facesearch.policy import Permission
 from facesearch.types import Serialisable
 
@@ -65,6 +72,9 @@ class Nomination(Serialisable):
     nominated_at: datetime
     status: Status | None  # None in a verifier's queue: they decide blind
     audit_seq: int | None = None
+    # The candidate's enrolled faces whose crop the gallery keeps (setting keep_crops), for review
+    # screens to show through Engine.face_thumbnail; empty when none is kept.
+    face_ids: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +136,20 @@ def _views(session: Session, *where: ColumnElement[bool], status: bool) -> list[
         .where(*where)
         .order_by(NominationRow.id)
     ).all()
-    return [_view(row, name, probe, status=status) for row, name, probe in rows]
+    cropped: dict[str, list[int]] = {}
+    if rows:
+        faces = session.execute(
+            select(ImageRow.subject_id, FaceRow.id)
+            .join(ImageRow, FaceRow.image_id == ImageRow.id)
+            .where(ImageRow.subject_id.in_({row.subject_id for row, _, _ in rows}), FaceRow.crop_jpeg.is_not(None))
+            .order_by(FaceRow.id)
+        ).all()
+        for subject_id, face_id in faces:
+            cropped.setdefault(subject_id, []).append(face_id)
+    return [
+        dataclasses.replace(_view(row, name, probe, status=status), face_ids=tuple(cropped.get(row.subject_id, ())))
+        for row, name, probe in rows
+    ]
 
 
 def _require_nomination(session: Session, nomination_id: int) -> None:
