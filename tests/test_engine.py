@@ -12,6 +12,7 @@ from PIL import Image
 
 import facesearch
 from facesearch.config import Settings
+from facesearch.decode import NamedPhoto
 from facesearch.engine import Engine
 from facesearch.errors import (
     DuplicateImageError,
@@ -373,6 +374,12 @@ def test_small_face_is_refused_for_enrollment_but_searched_with_warning(
         assert any(w.startswith("face-too-small") for w in face.warnings)
 
 
+def _reencoded(photo: Path) -> bytes:
+    out = io.BytesIO()
+    Image.open(photo).save(out, format="JPEG", quality=80)
+    return out.getvalue()
+
+
 def test_photos_as_bytes_and_optional_crops_are_erased_too(
     tmp_path: Path, photos: dict[str, Path], models: DlibModels
 ) -> None:
@@ -392,6 +399,16 @@ def test_photos_as_bytes_and_optional_crops_are_erased_too(
         assert crop[100:200] not in engine.home.database.read_bytes()
         found = engine.acting_as("operator").identify(photos["hopper"].read_bytes(), purpose="p", case="c")
         assert found.faces[0].candidates[0].subject == "Grace Hopper"
+        # an upload keeps the name it arrived under
+        engine.acting_as("enroller").enroll(
+            NamedPhoto("hopper-badge.jpg", _reencoded(photos["hopper"])),
+            subject="Grace Hopper",
+            source="s",
+            basis="consent",
+        )
+        report = engine.acting_as("auditor").subject_report("Grace Hopper")
+        names = sorted(i.filename for i in report.images)
+        assert names == [f"<{len(photos['hopper'].read_bytes())} bytes>", "hopper-badge.jpg"]
         engine.erase("Grace Hopper", reason="r")
         assert not any(p in engine.home.database.read_bytes() for p in pieces)
 

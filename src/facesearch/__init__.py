@@ -13,6 +13,7 @@ Scores are always *higher means more alike*; every result carries the threshold 
 """
 
 from facesearch.config import Settings
+from facesearch.decode import NamedPhoto
 from facesearch.engine import Engine
 from facesearch.errors import FacesearchError
 from facesearch.lifecycle import init
@@ -36,6 +37,7 @@ __all__ = [
     "FacesearchError",
     "IdentifyResult",
     "LawfulBasis",
+    "NamedPhoto",
     "Settings",
     "VerifyResult",
     "init",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import math
@@ -21,13 +22,25 @@ from facesearch.errors import (
 )
 from facesearch.types import DecodedImage
 
-PhotoInput = str | Path | bytes
+
+@dataclasses.dataclass(frozen=True)
+class NamedPhoto:
+    """A photo's bytes with the name it arrived under (an upload's file name), which the gallery
+    records as the image's file name and error messages quote."""
+
+    name: str
+    data: bytes
+
+
+PhotoInput = str | Path | bytes | NamedPhoto
 
 
 def read_photo(photo: PhotoInput, settings: Settings) -> tuple[bytes, str]:
     """Return the photo's bytes and a display name, enforcing the byte-size limit."""
     if isinstance(photo, bytes):
         data, name = photo, f"<{len(photo)} bytes>"
+    elif isinstance(photo, NamedPhoto):
+        data, name = photo.data, photo.name.strip() or f"<{len(photo.data)} bytes>"
     else:
         path = Path(photo)
         name = str(path)
