@@ -251,7 +251,8 @@ def test_gallery_rules_over_the_api(api: Api) -> None:
 
     added = api("tester", "POST", "/api/purposes", json={"name": "fraud check", "require_authorisation": True})
     assert added.status_code == 201 and added.json()["require_authorisation"] is True
-    assert "fraud check" in {p["name"] for p in api("operator", "GET", "/api/purposes").json()}
+    listed = {p["name"]: p for p in api("operator", "GET", "/api/purposes").json()}
+    assert listed["fraud check"]["added_at"].endswith("Z")  # UTC, said so: an RFC 3339 date-time
     assert api("tester", "DELETE", "/api/purposes/fraud check").status_code == 204
     assert "fraud check" not in {p["name"] for p in api("operator", "GET", "/api/purposes").json()}
 

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path, Query
 
 from facesearch.casework import CaseExport, DecisionRecord, Nomination, RecordedDecision
 from facesearch.service.auth import Acting
+from facesearch.service.rendering import UtcRoute
 from facesearch.service.schemas import MAX_ID, NominationRequest, Note, Reason
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], route_class=UtcRoute)
 
 NominationId = Annotated[int, Path(ge=1, le=MAX_ID, description="The nomination's number.")]
 

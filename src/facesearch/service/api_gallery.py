@@ -11,11 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from facesearch.optout import OptOut
 from facesearch.service.auth import Acting
 from facesearch.service.problems import problem
+from facesearch.service.rendering import UtcRoute
 from facesearch.service.schemas import MAX_ID, Reason
 from facesearch.service.uploads import read_photo
 from facesearch.types import EnrollResult, ErasureResult, SubjectReport, SubjectSummary
 
-router = APIRouter()
+router = APIRouter(route_class=UtcRoute)
 
 
 @router.post(

@@ -8,6 +8,7 @@ from facesearch.accounts import IssuedToken, User
 from facesearch.purposes import AllowedPurpose
 from facesearch.retention import LegalHold, PurgeCertificate
 from facesearch.service.auth import Acting
+from facesearch.service.rendering import UtcRoute
 from facesearch.service.schemas import (
     Disabled,
     HoldRequest,
@@ -21,7 +22,7 @@ from facesearch.service.schemas import (
     UserRequest,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=UtcRoute)
 
 
 @router.get("/retention", tags=["retention"], summary="The retention period")

@@ -12,11 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from facesearch.evaluation import history
 from facesearch.model_card import ModelCard, build_model_card
 from facesearch.service.auth import Acting
+from facesearch.service.rendering import UtcRoute
 from facesearch.service.schemas import MAX_ID, Evaluation
 from facesearch.transparency import TransparencyReport
 from facesearch.types import AuditEvent, ChainReport
 
-router = APIRouter()
+router = APIRouter(route_class=UtcRoute)
 
 
 @router.get(

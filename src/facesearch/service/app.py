@@ -56,6 +56,8 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    if engine is not None:
+        app.state.engine = engine  # usable before (or without) the lifespan, as by in-process test clients
     app.state.tokens = TokenCache()
     app.add_middleware(BodyLimit, max_bytes=request_limit(settings))
     problems.install(app)
