@@ -3,7 +3,12 @@ process, real photos, real tokens, and the problem bodies users read when someth
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +58,18 @@ def problem(response: httpx.Response, status: int, code: str | None = None) -> d
 
 def upload(path: Path, field: str = "file") -> dict[str, tuple[str, bytes, str]]:
     return {field: (path.name, path.read_bytes(), "image/jpeg")}
+
+
+BOUNDARY = "facesearch-test-boundary"
+MULTIPART = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+
+def chunked(size: int) -> Iterator[bytes]:
+    """A multipart body of SIZE bytes of photo, sent in chunks with no Content-Length."""
+    yield f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'.encode()
+    for _ in range(size // 65536 + 1):
+        yield b"\0" * 65536
+    yield f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
 @pytest.fixture
@@ -217,6 +234,8 @@ def test_malformed_uploads_are_named_and_change_nothing(
     body = problem(api("operator", "POST", "/api/identify", files={"file": ("x.jpg", huge)}, data=IDENTIFY), 413)
     assert body["code"] == "request-too-large"
     problem(api("operator", "POST", "/api/identify", data=IDENTIFY), 422, "invalid-request")
+    streamed = api("operator", "POST", "/api/identify", content=chunked(3 * MAX_IMAGE_BYTES), headers=MULTIPART)
+    problem(streamed, 413, "request-too-large")  # no Content-Length: counted as it streams
     problem(api("operator", "POST", "/api/identify", content=b"{}", headers={"content-type": "application/json"}), 422)
 
 
@@ -319,3 +338,32 @@ def test_parallel_searches_all_answer_and_the_audit_chain_holds(api: Api, photos
     assert len({r.json()["audit_seq"] for r in answers}) == 6
     assert len(api("auditor", "GET", "/api/audit", params={"action": "search.identify"}).json()) == 6
     assert api("auditor", "GET", "/api/audit/verify").json()["ok"] is True
+
+
+def test_facesearch_serve_answers_on_loopback(tmp_path: Path, models: DlibModels) -> None:
+    """The real command: 'facesearch serve' on a free port, answering the API with a real token."""
+    home = tmp_path / "home"
+    with init_staffed(home, actor="tester", models=models) as engine:
+        token = engine.accounts.issue_token("auditor").token
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = os.environ | {"FACESEARCH_HOME": str(home)}
+    command = [sys.executable, "-m", "facesearch", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            assert server.poll() is None, server.communicate()[0]
+            try:
+                if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        me = httpx.get(f"{url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert me.json()["role"] == "auditor"
+        assert httpx.get(f"{url}/api/audit/verify", timeout=10).status_code == 401
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert f"on http://127.0.0.1:{port}/" in output and "Traceback" not in output
