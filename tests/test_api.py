@@ -21,6 +21,7 @@ from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.models import DlibModels
 from facesearch.service import create_app
+from facesearch.service.uploads import upload_name
 
 from helpers import init_staffed, snapshot
 
@@ -147,6 +148,7 @@ def test_enroll_identify_nominate_confirm_export_erase(api: Api, photos: dict[st
     enrolled = api("enroller", "POST", "/api/enroll", files=upload(photos["astronaut"], "files"), data=enroll)
     assert enrolled.status_code == 200, enrolled.text
     assert enrolled.json()["images"][0]["status"] == "enrolled"
+    assert enrolled.json()["images"][0]["name"] == "astronaut.jpg"  # the upload's file name, kept as provenance
     face_id = enrolled.json()["images"][0]["face_id"]
     hopper = {"subject": "Grace Hopper", "source": "matplotlib sample", "basis": "public-task"}
     assert api("enroller", "POST", "/api/enroll", files=upload(photos["hopper"], "files"), data=hopper).is_success
@@ -191,6 +193,7 @@ def test_enroll_identify_nominate_confirm_export_erase(api: Api, photos: dict[st
     report = api("auditor", "GET", "/api/subjects/Eileen Collins/report").json()
     assert report["appearances"][0]["audit_seq"] == result["audit_seq"]
     assert report["nominations"][0]["status"] == "confirmed"
+    assert report["images"][0]["filename"] == "astronaut.jpg"
 
     held = api("tester", "POST", "/api/holds", json={"subject": "Eileen Collins", "reference": "court 12"})
     assert held.status_code == 201, held.text
@@ -367,3 +370,19 @@ def test_facesearch_serve_answers_on_loopback(tmp_path: Path, models: DlibModels
         server.terminate()
         output = server.communicate(timeout=30)[0]
     assert f"on http://127.0.0.1:{port}/" in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("ada.jpg", "ada.jpg"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\photos\\ada 1.jpg", "ada 1.jpg"),
+        ("a\x00b\n.jpg", "ab.jpg"),
+        ("..", "file"),
+        (None, "file"),
+        ("x" * 300, "x" * 200),
+    ],
+)
+def test_an_uploads_file_name_is_kept_as_a_plain_base_name(sent: str | None, kept: str) -> None:
+    assert upload_name(sent, "file") == kept

@@ -21,13 +21,26 @@ from facesearch.errors import (
 )
 from facesearch.types import DecodedImage
 
-PhotoInput = str | Path | bytes
+
+class NamedPhoto(bytes):
+    """A photo's bytes with the name it came under (an upload's file name), which enrollment
+    records as the image's filename and errors cite, as they do a path's."""
+
+    name: str
+
+    def __new__(cls, data: bytes, name: str = "") -> NamedPhoto:
+        photo = super().__new__(cls, data)
+        photo.name = name
+        return photo
+
+
+PhotoInput = str | Path | bytes  # bytes may be a NamedPhoto
 
 
 def read_photo(photo: PhotoInput, settings: Settings) -> tuple[bytes, str]:
     """Return the photo's bytes and a display name, enforcing the byte-size limit."""
     if isinstance(photo, bytes):
-        data, name = photo, f"<{len(photo)} bytes>"
+        data, name = photo, photo.name if isinstance(photo, NamedPhoto) else f"<{len(photo)} bytes>"
     else:
         path = Path(photo)
         name = str(path)
