@@ -163,6 +163,13 @@ def test_enroll_identify_nominate_confirm_export_erase(api: Api, photos: dict[st
     best = result["faces"][0]["candidates"][0]
     assert best["subject"] == "Eileen Collins" and best["clears_threshold"] and best["rank"] == 1
 
+    pair = {**upload(photos["astronaut"], "file_a"), **upload(photos["probe"], "file_b")}
+    verified = api("operator", "POST", "/api/verify", files=pair, data=IDENTIFY)
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["same_person"] is True and verified.json()["threshold"]["source"] == "published"
+    top1 = api("operator", "POST", "/api/identify", files=upload(photos["probe"]), data={**IDENTIFY, "top_k": "1"})
+    assert [len(f["candidates"]) for f in top1.json()["faces"]] == [1]
+
     nominated = api(
         "operator", "POST", "/api/nominations", json={"search": result["audit_seq"], "subject": "Eileen Collins"}
     )
