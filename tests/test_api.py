@@ -393,3 +393,29 @@ def test_facesearch_serve_answers_on_loopback(tmp_path: Path, models: DlibModels
 )
 def test_an_uploads_file_name_is_kept_as_a_plain_base_name(sent: str | None, kept: str) -> None:
     assert upload_name(sent, "file") == kept
+
+
+@pytest.mark.model
+def test_a_collections_clusters_over_the_api(api: Api, photos: dict[str, Path], tmp_path: Path) -> None:
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    for name in ("astronaut", "probe", "hopper"):
+        (drive / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    enroll = {"subject": "Eileen Collins", "source": "scikit-image sample", "basis": "consent"}
+    assert api("enroller", "POST", "/api/enroll", files=upload(photos["astronaut"], "files"), data=enroll).is_success
+    api.engine.acting_as("operator").collections.cluster(drive, name="drive-1", min_size=1, **IDENTIFY)
+
+    clusters = api("operator", "GET", "/api/collections/drive-1/clusters", params={"min_size": 2}).json()
+    assert [sorted(Path(p).stem for p in c["photos"]) for c in clusters] == [["astronaut", "probe"]]
+    cluster = clusters[0]["cluster_id"]
+    problem(api("operator", "POST", f"/api/clusters/{cluster}/identify", json={"case": "c"}), 403, "missing-purpose")
+    found = api("operator", "POST", f"/api/clusters/{cluster}/identify", json=IDENTIFY)
+    assert found.status_code == 200, found.text
+    assert found.json()["candidates"][0]["subject"] == "Eileen Collins"
+    assert found.json()["notice"].startswith("candidates, not identifications")
+    labelled = api("operator", "PUT", f"/api/clusters/{cluster}/label", json={"label": "woman in orange"})
+    assert labelled.json()["label"] == "woman in orange"
+    problem(api("operator", "GET", "/api/collections/nope/clusters"), 422, "bad-input")  # the core: an input error
+    problem(api("operator", "POST", "/api/collections/drive-1/delete", json={"reason": "x"}), 403, "permission-denied")
+    deleted = api("tester", "POST", "/api/collections/drive-1/delete", json={"reason": "case closed"})
+    assert deleted.json() == {"collection": "drive-1", "faces_removed": 3}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from facesearch.policy import ROLE_MATRIX
-from facesearch.service import api_cases, api_gallery, api_governance, api_reports, api_search
+from facesearch.service import api_cases, api_collections, api_gallery, api_governance, api_reports, api_search
 from facesearch.service.auth import CurrentUser
 from facesearch.service.schemas import PROBLEMS, Me
 
@@ -22,5 +22,5 @@ def me(user: CurrentUser) -> Me:
     return Me(name=user.name, role=user.role.value, permissions=permissions)
 
 
-for module in (api_search, api_gallery, api_cases, api_governance, api_reports):
+for module in (api_search, api_gallery, api_cases, api_collections, api_governance, api_reports):
     router.include_router(module.router)

@@ -3,7 +3,7 @@ response models directly, so ``/openapi.json`` describes exactly what the core r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -116,3 +116,33 @@ class Evaluation(BaseModel):
         description="The newest 'facesearch evaluate' summary recorded for this model in the gallery's home, "
         "or null when none was run."
     )
+
+
+class ClusterSearch(BaseModel):
+    purpose: str = Field(default="", description="Why you search: one of the gallery's allowed purposes.")
+    case: str = Field(default="", description="The case the search is for.")
+    authorisation: str | None = Field(default=None, description="Where the purpose requires one.")
+    top_k: int | None = Field(default=None, ge=1, le=1000, description="Candidates to return.")
+
+
+class ClusterMerge(BaseModel):
+    cluster_a: int = Field(ge=1, le=MAX_ID)
+    cluster_b: int = Field(ge=1, le=MAX_ID)
+
+
+class ClusterSplit(BaseModel):
+    faces: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(description="The faces to move to a new cluster.")
+
+
+class ClusterLabel(BaseModel):
+    label: str
+
+
+class CannotLink(BaseModel):
+    face_a: int = Field(ge=1, le=MAX_ID)
+    face_b: int = Field(ge=1, le=MAX_ID)
+
+
+class CollectionDeleted(BaseModel):
+    collection: str
+    faces_removed: int
