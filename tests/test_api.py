@@ -419,3 +419,17 @@ def test_a_collections_clusters_over_the_api(api: Api, photos: dict[str, Path], 
     problem(api("operator", "POST", "/api/collections/drive-1/delete", json={"reason": "x"}), 403, "permission-denied")
     deleted = api("tester", "POST", "/api/collections/drive-1/delete", json={"reason": "case closed"})
     assert deleted.json() == {"collection": "drive-1", "faces_removed": 3}
+
+
+@pytest.mark.model
+def test_a_used_up_search_quota_is_429(tmp_path: Path, models: DlibModels, photos: dict[str, Path]) -> None:
+    settings = Settings(search_quota_per_hour=1)
+    with init_staffed(tmp_path / "home", actor="tester", settings=settings, models=models) as engine:
+        token = engine.accounts.issue_token("operator").token
+        with TestClient(create_app(engine.home.root, engine=engine)) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            first = client.post("/api/identify", headers=headers, files=upload(photos["probe"]), data=IDENTIFY)
+            assert first.status_code == 200, first.text
+            second = client.post("/api/identify", headers=headers, files=upload(photos["probe"]), data=IDENTIFY)
+            body = problem(second, 429, "quota-exceeded")
+            assert body["rule"] == "quota"
