@@ -21,6 +21,7 @@ from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.models import DlibModels
 from facesearch.service import create_app
+from facesearch.service.auth import CredentialsFirst
 from facesearch.service.uploads import upload_name
 
 from helpers import init_staffed, snapshot
@@ -433,3 +434,34 @@ def test_a_used_up_search_quota_is_429(tmp_path: Path, models: DlibModels, photo
             second = client.post("/api/identify", headers=headers, files=upload(photos["probe"]), data=IDENTIFY)
             body = problem(second, 429, "quota-exceeded")
             assert body["rule"] == "quota"
+
+
+def test_an_anonymous_upload_is_refused_before_its_body_is_read() -> None:
+    """FastAPI reads a form before it checks the token: credentials must at least be present first."""
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the application was reached")
+
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("the body was read")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"content-type", b"multipart/form-data; boundary=x"), (b"content-length", b"2000000")]
+    scope = {"type": "http", "method": "POST", "path": "/api/identify", "headers": headers, "query_string": b""}
+    asyncio.run(CredentialsFirst(inner)(scope, receive, send))
+    assert sent[0]["status"] == 401
+    assert b'"code":"authentication-failed"' in sent[1]["body"]
+
+
+def test_an_anonymous_post_is_401_like_any_other(api: Api, photos: dict[str, Path]) -> None:
+    problem(
+        api("", "POST", "/api/identify", files=upload(photos["probe"]), data=IDENTIFY), 401, "authentication-failed"
+    )
+    response = api.client.post("/api/identify", files=upload(photos["probe"]), headers={"Authorization": "Bearer x"})
+    problem(response, 401, "authentication-failed")  # present but invalid: the token check refuses it, audited
+    assert len(api("auditor", "GET", "/api/audit", params={"action": "auth.failed"}).json()) == 1
