@@ -327,28 +327,37 @@ def test_opt_out_over_the_api(api: Api, photos: dict[str, Path]) -> None:
 
 
 @pytest.mark.model
-def test_parallel_searches_all_answer_and_the_audit_chain_holds(api: Api, photos: dict[str, Path]) -> None:
+def test_parallel_searches_and_an_enrollment_all_answer_and_the_audit_chain_holds(
+    api: Api, photos: dict[str, Path]
+) -> None:
     enroll = {"subject": "Eileen Collins", "source": "scikit-image sample", "basis": "consent"}
     assert api("enroller", "POST", "/api/enroll", files=upload(photos["astronaut"], "files"), data=enroll).is_success
-    answers: list[httpx.Response] = []
-    lock = threading.Lock()
+    answers: dict[int, httpx.Response] = {}
+    hopper = {"subject": "Grace Hopper", "source": "matplotlib sample", "basis": "public-task"}
 
-    def search(n: int) -> None:
-        photo = "probe" if n % 2 else "astronaut"
-        response = api("operator", "POST", "/api/identify", files=upload(photos[photo]), data=IDENTIFY)
-        with lock:
-            answers.append(response)
+    def request(n: int) -> None:
+        if n == 0:  # one enrollment (a gallery and index change) among the searches
+            answers[n] = api("enroller", "POST", "/api/enroll", files=upload(photos["hopper"], "files"), data=hopper)
+        elif n == 1:
+            answers[n] = api("tester", "GET", "/api/subjects")
+        else:
+            photo = "probe" if n % 2 else "astronaut"
+            answers[n] = api("operator", "POST", "/api/identify", files=upload(photos[photo]), data=IDENTIFY)
 
-    threads = [threading.Thread(target=search, args=(n,)) for n in range(6)]
+    threads = [threading.Thread(target=request, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert [r.status_code for r in answers] == [200] * 6, [r.text for r in answers if r.status_code != 200]
-    assert {r.json()["faces"][0]["candidates"][0]["subject"] for r in answers} == {"Eileen Collins"}
-    assert len({r.json()["audit_seq"] for r in answers}) == 6
+    assert {n: r.status_code for n, r in answers.items()} == dict.fromkeys(range(8), 200)
+    searches = [answers[n].json() for n in range(2, 8)]
+    assert {s["faces"][0]["candidates"][0]["subject"] for s in searches} == {"Eileen Collins"}
+    assert {s["gallery_size"] for s in searches} <= {1, 2}  # before or after the enrollment, never torn
+    assert len({s["audit_seq"] for s in searches}) == 6
     assert len(api("auditor", "GET", "/api/audit", params={"action": "search.identify"}).json()) == 6
     assert api("auditor", "GET", "/api/audit/verify").json()["ok"] is True
+    found = api("operator", "POST", "/api/identify", files=upload(photos["hopper"]), data=IDENTIFY).json()
+    assert found["gallery_size"] == 2 and found["faces"][0]["candidates"][0]["subject"] == "Grace Hopper"
 
 
 def test_facesearch_serve_answers_on_loopback(tmp_path: Path, models: DlibModels) -> None:
