@@ -401,7 +401,7 @@ def test_photos_as_bytes_and_optional_crops_are_erased_too(
         assert found.faces[0].candidates[0].subject == "Grace Hopper"
         # an upload keeps the name it arrived under
         engine.acting_as("enroller").enroll(
-            NamedPhoto("hopper-badge.jpg", _reencoded(photos["hopper"])),
+            NamedPhoto(_reencoded(photos["hopper"]), "hopper-badge.jpg"),
             subject="Grace Hopper",
             source="s",
             basis="consent",

@@ -78,3 +78,26 @@ def _jpeg_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=95)
     return buffer.getvalue()
+
+
+@pytest.mark.model
+def test_one_set_of_models_serves_many_threads_at_once(photos: dict[str, Path], models: DlibModels) -> None:
+    """The service analyses photos on a thread pool with one DlibModels: dlib's models release the
+    GIL and keep scratch state, so unserialised concurrent calls crashed the process (segfault)."""
+    import threading
+
+    settings = Settings()
+    pipeline = FacePipeline(settings, models)
+    images = [decode(photos[name], settings) for name in ("astronaut", "probe", "hopper")]
+    expected = [len(pipeline.analyze(image)) for image in images]
+    found: list[list[int]] = []
+
+    def analyse() -> None:
+        found.append([len(pipeline.analyze(image)) for image in images])
+
+    threads = [threading.Thread(target=analyse) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert found == [expected] * 4

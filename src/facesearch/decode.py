@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import math
@@ -23,24 +22,25 @@ from facesearch.errors import (
 from facesearch.types import DecodedImage
 
 
-@dataclasses.dataclass(frozen=True)
-class NamedPhoto:
-    """A photo's bytes with the name it arrived under (an upload's file name), which the gallery
-    records as the image's file name and error messages quote."""
+class NamedPhoto(bytes):
+    """A photo's bytes with the name it came under (an upload's file name), which enrollment
+    records as the image's filename and errors cite, as they do a path's."""
 
     name: str
-    data: bytes
+
+    def __new__(cls, data: bytes, name: str = "") -> NamedPhoto:
+        photo = super().__new__(cls, data)
+        photo.name = name
+        return photo
 
 
-PhotoInput = str | Path | bytes | NamedPhoto
+PhotoInput = str | Path | bytes  # bytes may be a NamedPhoto
 
 
 def read_photo(photo: PhotoInput, settings: Settings) -> tuple[bytes, str]:
     """Return the photo's bytes and a display name, enforcing the byte-size limit."""
     if isinstance(photo, bytes):
-        data, name = photo, f"<{len(photo)} bytes>"
-    elif isinstance(photo, NamedPhoto):
-        data, name = photo.data, photo.name.strip() or f"<{len(photo.data)} bytes>"
+        data, name = photo, photo.name if isinstance(photo, NamedPhoto) else f"<{len(photo)} bytes>"
     else:
         path = Path(photo)
         name = str(path)

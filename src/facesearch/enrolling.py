@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from facesearch import ingest, optout, policy
 from facesearch.audit import AuditAction
-from facesearch.decode import NamedPhoto, PhotoInput
+from facesearch.decode import PhotoInput
 from facesearch.enrollment import PreparedFace, prepare
 from facesearch.errors import (
     DuplicateImageError,
@@ -185,7 +185,7 @@ def _store_face(
 
 
 def _as_list(photos: PhotoInput | Iterable[PhotoInput]) -> list[PhotoInput]:
-    if isinstance(photos, str | Path | bytes | NamedPhoto):
+    if isinstance(photos, str | Path | bytes):
         return [photos]
     items = list(photos)
     if not items:

@@ -107,8 +107,32 @@ class OnnxResNet:
         return out
 
 
+class _Serialised:
+    """A dlib model whose calls run one at a time. dlib's Python bindings release the GIL and its
+    detectors and networks keep scratch state in the object, so two threads calling one model at
+    once abort the process (the service runs searches on a thread pool). Different models still
+    run in parallel."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._model(*args, **kwargs)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._model.run(*args, **kwargs)
+
+    def compute_face_descriptor(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._model.compute_face_descriptor(*args, **kwargs)
+
+
 class DlibModels:
-    """Lazily loaded dlib models, one instance of each per engine; safe to share across threads."""
+    """Lazily loaded dlib models, one instance of each per engine; safe to share across threads
+    (each dlib model serialises its own calls; ONNX Runtime sessions are thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -120,13 +144,13 @@ class DlibModels:
                 import dlib
 
                 if name == "hog":
-                    self._loaded[name] = dlib.get_frontal_face_detector()
+                    self._loaded[name] = _Serialised(dlib.get_frontal_face_detector())
                 elif name == "cnn":
-                    self._loaded[name] = dlib.cnn_face_detection_model_v1(weights_path("cnn"))
+                    self._loaded[name] = _Serialised(dlib.cnn_face_detection_model_v1(weights_path("cnn")))
                 elif name == "landmarks5":
-                    self._loaded[name] = dlib.shape_predictor(weights_path("landmarks5"))
+                    self._loaded[name] = _Serialised(dlib.shape_predictor(weights_path("landmarks5")))
                 elif name == "resnet":
-                    self._loaded[name] = dlib.face_recognition_model_v1(weights_path("resnet"))
+                    self._loaded[name] = _Serialised(dlib.face_recognition_model_v1(weights_path("resnet")))
                 elif name == "resnet-onnx":
                     self._loaded[name] = OnnxResNet(weights_path("resnet"))
                 else:  # pragma: no cover - programming error

@@ -13,7 +13,7 @@ from facesearch import __version__, lifecycle
 from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.service import api, problems, web
-from facesearch.service.auth import TokenCache
+from facesearch.service.auth import CredentialsFirst, TokenCache
 from facesearch.service.uploads import BodyLimit, request_limit
 
 SERVICE_ACTOR = "facesearch-service"
@@ -56,8 +56,11 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    if engine is not None:
+        app.state.engine = engine  # usable before (or without) the lifespan, as by in-process test clients
     app.state.tokens = TokenCache()
     app.add_middleware(BodyLimit, max_bytes=request_limit(settings))
+    app.add_middleware(CredentialsFirst)  # outermost: anonymous bodies are not even counted
     problems.install(app)
     app.include_router(api.router, prefix="/api")
     app.include_router(web.router)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from facesearch import accounts
 from facesearch.accounts import User
@@ -76,3 +77,34 @@ def acting(request: Request, user: Annotated[User, Depends(current_user)]) -> En
 
 CurrentUser = Annotated[User, Depends(current_user)]
 Acting = Annotated[Engine, Depends(acting)]
+
+
+class CredentialsFirst:
+    """ASGI middleware: an API request that carries a body but no credentials at all (no bearer
+    header, no session cookie) is answered 401 before its body is read. FastAPI parses a request's
+    form, spooling its uploads, before it resolves dependencies such as :func:`current_user`; this
+    keeps anonymous clients from making the service receive photos. Whether credentials are valid
+    is still for :func:`current_user` to decide (and audit)."""
+
+    def __init__(self, app: ASGIApp, prefix: str = "/api/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix) and _has_body(scope):
+            request = Request(scope)
+            if not request.headers.get("authorization", "").strip() and not request.cookies.get(COOKIE):
+                from facesearch.service.problems import problem
+
+                detail = "authentication required: send 'Authorization: Bearer <token>'"
+                await problem(401, AuthenticationError.code, detail, rule=AuthenticationError.rule)(
+                    scope, receive, send
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+def _has_body(scope: Scope) -> bool:
+    headers = dict(scope.get("headers", []))
+    length = headers.get(b"content-length", b"0")
+    return b"transfer-encoding" in headers or (length.isdigit() and int(length) > 0)

@@ -7,6 +7,7 @@ from fastapi import HTTPException, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facesearch.config import Settings
+from facesearch.decode import NamedPhoto
 from facesearch.errors import EmptyImageError, ImageTooLargeError
 
 CHUNK = 1024 * 1024
@@ -58,8 +59,9 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": response.body})
 
 
-async def read_photo(upload: UploadFile, settings: Settings, field: str = "file") -> bytes:
-    """An uploaded photo's bytes, read in chunks; ImageTooLargeError past ``max_image_bytes``."""
+async def read_photo(upload: UploadFile, settings: Settings, field: str = "file") -> NamedPhoto:
+    """An uploaded photo's bytes under its file name, read in chunks; ImageTooLargeError past
+    ``max_image_bytes``."""
     parts: list[bytes] = []
     size = 0
     while chunk := await upload.read(CHUNK):
@@ -71,4 +73,12 @@ async def read_photo(upload: UploadFile, settings: Settings, field: str = "file"
         parts.append(chunk)
     if size == 0:
         raise EmptyImageError(f"{field}: the uploaded file is empty")
-    return b"".join(parts)
+    return NamedPhoto(b"".join(parts), upload_name(upload.filename, field))
+
+
+def upload_name(filename: str | None, field: str) -> str:
+    """The client's file name, reduced to a plain base name (no folders, no control characters,
+    at most 200 characters), or the form field's name when it sent none."""
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if c.isprintable()).strip()[:200]
+    return base if base not in ("", ".", "..") else field

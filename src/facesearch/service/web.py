@@ -37,7 +37,7 @@ from PIL import Image
 from facesearch.accounts import User
 from facesearch.audit import AuditAction
 from facesearch.config import Settings
-from facesearch.decode import NamedPhoto, decode_bytes
+from facesearch.decode import decode_bytes
 from facesearch.engine import Engine
 from facesearch.errors import AuthenticationError, FacesearchError, InputError, PolicyError
 from facesearch.evaluation import history
@@ -474,7 +474,7 @@ async def enroll(
         chosen = [p for p in photos or [] if p.filename]
         if not chosen:
             raise InputError("choose at least one photo of the subject to enroll")
-        data = [NamedPhoto(p.filename or "", await read_photo(p, v.settings, f"photo {p.filename}")) for p in chosen]
+        data = [await read_photo(p, v.settings, f"photo {p.filename}") for p in chosen]
         result = await run_in_threadpool(
             lambda: v.engine.enroll(
                 data, subject=subject, source=source, basis=basis, retain_until=retain_until.strip() or None
