@@ -10,14 +10,15 @@ Then, in the same run:
 
 - the ceiling: the same identify done in process, ``Engine.identify`` called sequentially, for
   --seconds / 3 seconds (before the server starts, so the two do not compete);
-- the service: ``facesearch serve`` started as a subprocess on 127.0.0.1 at a free port, and
+- the service, once per --workers value (``facesearch serve --workers W``, default 1 then 2):
+  started as a subprocess on 127.0.0.1 at a free port, each worker warmed up, and
   --clients concurrent clients (asyncio, one httpx connection each) posting the probe to
   ``POST /api/identify`` with an operator's token for --seconds seconds.
 
 Prints requests, throughput, p50, p99 and max latency and the error count; exits 1 if any request
 failed. Results also go to ``bench/out/load.json``.
 
-    nice -n 10 python bench/load.py [--faces 100000] [--clients 20] [--seconds 30]
+    nice -n 10 python bench/load.py [--faces 100000] [--clients 20] [--seconds 30] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ async def clients(url: str, token: str, photo: bytes, n: int, seconds: float) ->
     return latencies, errors, problems
 
 
-def served(home: Path, probe: Path, n: int, seconds: float) -> tuple[dict[str, Any], list[str]]:
+def served(home: Path, probe: Path, n: int, seconds: float, workers: int) -> tuple[dict[str, Any], list[str]]:
     with facesearch.open(home, actor="bench") as engine:
         token = engine.accounts.issue_token(OPERATOR).token
     port = free_port()
@@ -138,7 +139,8 @@ def served(home: Path, probe: Path, n: int, seconds: float) -> tuple[dict[str, A
     env = os.environ | {"FACESEARCH_HOME": str(home)}
     log = (OUT / "load-server.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "facesearch", "--actor", "bench", "serve", "--port", str(port)],
+        [sys.executable, "-m", "facesearch", "--actor", "bench", "serve", "--port", str(port)]
+        + ["--workers", str(workers)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -162,6 +164,14 @@ def served(home: Path, probe: Path, n: int, seconds: float) -> tuple[dict[str, A
             timeout=120,
         )
         assert warm.status_code == 200, warm.text
+        for _ in range(2 * workers):  # every worker loads its models before the clock starts
+            httpx.post(
+                f"{url}/api/identify",
+                headers={"Authorization": f"Bearer {token}"},
+                files={"file": ("probe.jpg", photo)},
+                data={"purpose": PURPOSE, "case": CASE},
+                timeout=120,
+            ).raise_for_status()
         begin = time.perf_counter()
         latencies, errors, problems = asyncio.run(clients(url, token, photo, n, seconds))
         took = time.perf_counter() - begin
@@ -169,7 +179,8 @@ def served(home: Path, probe: Path, n: int, seconds: float) -> tuple[dict[str, A
         server.terminate()
         server.wait(timeout=30)
         log.close()
-    return summary(f"POST /api/identify, {n} concurrent clients", latencies, took, errors), problems
+    system = f"POST /api/identify, {n} concurrent clients, {workers} worker process(es)"
+    return summary(system, latencies, took, errors), problems
 
 
 def main() -> int:
@@ -178,6 +189,7 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="facesearch serve --workers, one row each")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     if not (os.environ.get("FACESEARCH_MASTER_KEY") or os.environ.get("FACESEARCH_MASTER_KEY_FILE")):
@@ -185,8 +197,11 @@ def main() -> int:
     home = gallery(args.faces, args.seed)
     probe = home.parent / "photos" / "probe.jpg"
     ceiling = in_process(home, probe, args.seconds / 3)
-    service, problems = served(home, probe, args.clients, args.seconds)
-    rows = [ceiling, service]
+    rows, problems = [ceiling], []
+    for workers in args.workers:
+        service, seen = served(home, probe, args.clients, args.seconds, workers)
+        rows.append(service)
+        problems += seen
     table = Table(title=f"Identify under load: {args.faces:,}-face gallery, {os.cpu_count()} CPU cores")
     for column in ("system", "requests", "throughput req/s", "p50 ms", "p99 ms", "max ms", "errors"):
         table.add_column(column, justify="left" if column == "system" else "right")
@@ -202,12 +217,13 @@ def main() -> int:
         )
     console = Console(width=160)
     console.print(table)
-    ratio = service["throughput"] / ceiling["throughput"]
-    console.print(f"service throughput / in-process sequential throughput: {ratio:.2f}")
+    ratios = [r["throughput"] / ceiling["throughput"] for r in rows[1:]]
+    for r, ratio in zip(rows[1:], ratios, strict=True):
+        console.print(f"{r['system']}: throughput / in-process sequential throughput = {ratio:.2f}")
     for problem in problems[:5]:
         console.print(f"error: {problem}", highlight=False)
-    (OUT / "load.json").write_text(json.dumps({"args": vars(args), "rows": rows, "ratio": ratio}, indent=1))
-    return 1 if service["errors"] else 0
+    (OUT / "load.json").write_text(json.dumps({"args": vars(args), "rows": rows, "ratios": ratios}, indent=1))
+    return 1 if any(r["errors"] for r in rows) else 0
 
 
 if __name__ == "__main__":

@@ -360,8 +360,10 @@ def test_parallel_searches_and_an_enrollment_all_answer_and_the_audit_chain_hold
     assert found["gallery_size"] == 2 and found["faces"][0]["candidates"][0]["subject"] == "Grace Hopper"
 
 
-def test_facesearch_serve_answers_on_loopback(tmp_path: Path, models: DlibModels) -> None:
-    """The real command: 'facesearch serve' on a free port, answering the API with a real token."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_facesearch_serve_answers_on_loopback(tmp_path: Path, models: DlibModels, workers: int) -> None:
+    """The real command: 'facesearch serve' on a free port, answering the API with a real token, in
+    one process or several worker processes that each open the gallery."""
     home = tmp_path / "home"
     with init_staffed(home, actor="tester", models=models) as engine:
         token = engine.accounts.issue_token("auditor").token
@@ -369,7 +371,7 @@ def test_facesearch_serve_answers_on_loopback(tmp_path: Path, models: DlibModels
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = os.environ | {"FACESEARCH_HOME": str(home)}
-    command = [sys.executable, "-m", "facesearch", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "facesearch", "serve", "--port", str(port), "--workers", str(workers)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -380,13 +382,15 @@ def test_facesearch_serve_answers_on_loopback(tmp_path: Path, models: DlibModels
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        me = httpx.get(f"{url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-        assert me.json()["role"] == "auditor"
+        for _ in range(2 * workers):
+            me = httpx.get(f"{url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            assert me.json()["role"] == "auditor"
         assert httpx.get(f"{url}/api/audit/verify", timeout=10).status_code == 401
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]
-    assert f"on http://127.0.0.1:{port}/" in output and "Traceback" not in output
+    assert f"on http://127.0.0.1:{port}/" in output and f"{workers} worker(s)" in output
+    assert "Traceback" not in output
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@ request's authenticated user."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -65,3 +67,17 @@ def create_app(
     app.include_router(api.router, prefix="/api")
     app.include_router(web.router)
     return app
+
+
+SERVE_ENV = "FACESEARCH_SERVE"  # {"home": ..., "overrides": {...}} for worker processes
+
+
+def from_environment() -> FastAPI:
+    """The application each of uvicorn's worker processes builds (``facesearch serve --workers N``):
+    the gallery and setting overrides come from ``$FACESEARCH_SERVE``; each worker opens its own
+    engine. Processes share a gallery as CLI processes do (the home's lock, the index re-synced
+    from disk, or PostgreSQL's advisory lock)."""
+    spec = json.loads(os.environ[SERVE_ENV])
+    home = Path(spec["home"])
+    return create_app(home, Settings.load(home).replace(**spec.get("overrides", {})))
+
