@@ -55,6 +55,10 @@ def _literal(row: np.ndarray) -> str:
     return "[" + ",".join(repr(float(x)) for x in row) + "]"
 
 
+def _by_distance(hit: tuple[int, float]) -> tuple[float, int]:
+    return float(hit[1]), int(hit[0])
+
+
 def copy_rows(ids: IdArray, matrix: Matrix) -> bytes:
     """Rows ``(id bigint, embedding vector)`` in COPY's binary format, without header or trailer
     (pgvector's binary form of a vector: int16 dimension, int16 zero, big-endian float4s)."""
@@ -327,8 +331,11 @@ class PgVectorIndex:
             raise ValueError(f"k must be at least 1, not {k}")
         hits = empty_hits(queries.shape[0], k)
         _, operator = _OPS[self.metric]
+        # The HNSW graph serves only ORDER BY <distance> LIMIT k: a second sort key (id, to break
+        # ties) makes the planner sort every row instead, an exact scan. Ties are ordered below.
+        order = "d, id" if self.exact else "d"
         query = text(
-            f"SELECT id, embedding {operator} CAST(:q AS vector) AS d FROM {self.name} ORDER BY d, id LIMIT :k"
+            f"SELECT id, embedding {operator} CAST(:q AS vector) AS d FROM {self.name} ORDER BY {order} LIMIT :k"
         )
         with self.engine.begin() as connection:
             if self.exact:  # every row compared: no approximate index scan
@@ -336,7 +343,10 @@ class PgVectorIndex:
             else:
                 connection.execute(text(f"SET LOCAL hnsw.ef_search = {max(int(self.ef_search), int(k))}"))
             for n, row in enumerate(queries):
-                found = connection.execute(query, {"q": _literal(row), "k": int(k)}).all()
+                found = sorted(
+                    ((int(i), float(d)) for i, d in connection.execute(query, {"q": _literal(row), "k": int(k)})),
+                    key=_by_distance,
+                )
                 for j, (face_id, distance) in enumerate(found):
                     hits.ids[n, j] = int(face_id)
                     hits.scores[n, j] = 1.0 - float(distance)
