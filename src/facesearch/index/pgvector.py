@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from sqlalchemy import Connection, Engine, text
@@ -116,6 +118,22 @@ class PgVectorIndex:
         self.generation = -1
         self.state_hash = ""
         self._size: int | None = None  # rows, counted once per change
+        self._bound: Connection | None = None  # the gallery transaction reads go through, if open
+
+    def bind(self, connection: Connection | None) -> None:
+        """Read (search, count, list ids) through ``connection`` while it is open: the gallery's
+        transaction, which may hold locks on the table (a rebuild) that another connection would
+        wait for, and whose snapshot is the one the gallery's rows are read in. Once it is closed,
+        or with None, each read opens a connection of its own."""
+        self._bound = connection
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        if self._bound is not None and not self._bound.closed:
+            yield self._bound
+            return
+        with self.engine.begin() as connection:
+            yield connection
 
     # --- creating and opening ----------------------------------------------------------
 
@@ -267,12 +285,12 @@ class PgVectorIndex:
 
     def __len__(self) -> int:
         if self._size is None:
-            with self.engine.connect() as connection:
+            with self._reading() as connection:
                 self._size = int(connection.execute(text(f"SELECT count(*) FROM {self.name}")).scalar_one())
         return self._size
 
     def ids(self) -> IdArray:
-        with self.engine.connect() as connection:
+        with self._reading() as connection:
             found = connection.execute(text(f"SELECT id FROM {self.name}")).scalars().all()
         return np.array(found, dtype=np.int64)
 
@@ -332,15 +350,14 @@ class PgVectorIndex:
         hits = empty_hits(queries.shape[0], k)
         _, operator = _OPS[self.metric]
         # The HNSW graph serves only ORDER BY <distance> LIMIT k: a second sort key (id, to break
-        # ties) makes the planner sort every row instead, an exact scan. Ties are ordered below.
+        # ties) makes the planner sort every row instead, an exact scan: what exact mode wants.
+        # Ties are ordered below.
         order = "d, id" if self.exact else "d"
         query = text(
             f"SELECT id, embedding {operator} CAST(:q AS vector) AS d FROM {self.name} ORDER BY {order} LIMIT :k"
         )
-        with self.engine.begin() as connection:
-            if self.exact:  # every row compared: no approximate index scan
-                connection.execute(text("SET LOCAL enable_indexscan = off"))
-            else:
+        with self._reading() as connection:
+            if not self.exact:  # (exact: ORDER BY d, id already compares every row)
                 connection.execute(text(f"SET LOCAL hnsw.ef_search = {max(int(self.ef_search), int(k))}"))
             for n, row in enumerate(queries):
                 found = sorted(
