@@ -15,7 +15,7 @@ file backend are deleted, as :class:`~facesearch.index.keeper.IndexKeeper` does.
 
 After an erasure or purge the table is VACUUMed (outside the transaction), so the erased rows'
 tuples are pruned from the table and their entries from the HNSW graph now, not at autovacuum's
-convenience.
+convenience (their bytes stay in the pages' free space until reused: docs/scale-out.md, Erasure).
 """
 
 from __future__ import annotations

@@ -14,9 +14,10 @@ with ON DELETE CASCADE and every write happens in the gallery's own transaction 
 methods), so a face and its vector are stored, and erased, together or not at all.
 
 The table holds *plaintext* vectors: the server must read them to compute distances, so they
-cannot be sealed like the gallery's other copies of a template (see README, PostgreSQL). A deleted
-row's bytes stay in the table's and the HNSW index's pages until VACUUM prunes them
-(:meth:`PgVectorIndex.vacuum`, which the gallery runs after every erasure and purge).
+cannot be sealed like the gallery's other copies of a template (see docs/scale-out.md). VACUUM
+(:meth:`PgVectorIndex.vacuum`, which the gallery runs after every erasure and purge) takes a
+deleted row out of the table's live tuples and the HNSW graph, but its bytes stay in the page's
+free space until reused; only a rewrite of the table (a rebuild, VACUUM FULL) drops them.
 """
 
 from __future__ import annotations
@@ -395,9 +396,11 @@ class PgVectorIndex:
     def vacuum(self) -> None:
         """VACUUM the table (outside any transaction): deleted rows' tuples are pruned from the
         table's pages and their entries from the HNSW graph, so an erased vector does not wait for
-        autovacuum. PostgreSQL does not promise to overwrite the freed bytes (see README)."""
+        autovacuum. INDEX_CLEANUP ON: by default VACUUM skips the indexes when few rows died (under
+        2% of the table's pages), which would leave an erased face's vector in the graph. PostgreSQL
+        does not promise to overwrite the freed bytes (see docs/scale-out.md)."""
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(f"VACUUM {self.name}"))
+            connection.execute(text(f"VACUUM (INDEX_CLEANUP ON) {self.name}"))
 
     def sizes(self) -> dict[str, int]:
         """Bytes on disk: ``table`` (heap and TOAST), ``graph`` (the HNSW index) and ``key`` (the
