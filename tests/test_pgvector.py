@@ -157,3 +157,48 @@ def test_a_pgvector_gallery_is_deleted_with_its_vector_table(tmp_path: Path, pos
         assert engine.index_info().backend == "pgvector"
     delete_gallery(tmp_path / "home", actor="founder", confirm=True, settings=settings)
     assert _rows(postgres_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == []
+
+
+def _database_files(url: str) -> list[Path]:
+    """The files of this test's database on the server, after a CHECKPOINT wrote every dirty page
+    (skips where they cannot be read: a remote server, or not running as root or postgres)."""
+    rows = _rows(
+        url,
+        "SELECT current_setting('data_directory'), (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    folder = Path(str(rows[0][0])) / "base" / str(rows[0][1])
+    database = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with database.connect() as connection:
+            connection.execute(text("CHECKPOINT"))
+    finally:
+        database.dispose()
+    try:
+        files = [f for f in folder.iterdir() if f.is_file()]
+        files[0].read_bytes()
+    except (OSError, IndexError) as exc:
+        pytest.skip(f"the server's files cannot be read here: {exc!r}")
+    return files
+
+
+@pytest.mark.model
+def test_an_erased_vector_leaves_the_servers_files_once_the_table_is_rewritten(
+    on_pgvector: Engine, postgres_url: str
+) -> None:
+    """VACUUM leaves a deleted row's bytes in the page's free space (docs/scale-out.md, Erasure);
+    the rebuild that the documentation prescribes on a schedule rewrites the table into new files."""
+    engine = on_pgvector
+    [hopper] = [
+        int(r[0])
+        for r in _rows(
+            postgres_url,
+            "SELECT f.id FROM faces f JOIN images i ON f.image_id = i.id "
+            "JOIN subjects s ON i.subject_id = s.id WHERE s.name = 'Grace Hopper'",
+        )
+    ]
+    with engine.store.transaction() as session:
+        template = engine.store.face_vectors(session, [hopper])[hopper].astype("<f4").tobytes()
+    assert any(template in f.read_bytes() for f in _database_files(postgres_url))  # the test can see it
+    engine.erase("Grace Hopper", reason="subject's request")
+    engine.rebuild_index()
+    assert not [f for f in _database_files(postgres_url) if template in f.read_bytes()]
