@@ -109,7 +109,9 @@ class PgVectorKeeper:
                 now[1][:12],
                 "none" if index.exact else f"m={index.m}, ef_construction={index.ef_construction}",
             )
-        except (IndexCorruptError, ModelMismatchError) as exc:
+        except IndexCorruptError as exc:  # none yet (a new gallery, or one that used a file index)
+            log.info("%s: building it from the gallery", exc.message)
+        except ModelMismatchError as exc:
             log.warning("%s: rebuilding the index from the gallery", exc.message)
         return self.rebuild(session, store)
 
