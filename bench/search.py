@@ -270,7 +270,7 @@ def main() -> int:
     )
     ap.add_argument("--ef-search", type=int, nargs="+", default=[128], help="HNSW search efforts to measure")
     ap.add_argument(
-        "--pg-ef-search", type=int, nargs="+", default=[40, 200], help="pgvector HNSW search efforts to measure"
+        "--pg-ef-search", type=int, nargs="+", default=[40, 200, 800], help="pgvector HNSW search efforts to measure"
     )
     ap.add_argument("--nprobe", type=int, nargs="+", default=[64], help="IVF lists probed per query")
     ap.add_argument("--no-reopen", action="store_true", help="skip saving and reopening the indexes")
