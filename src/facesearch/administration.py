@@ -56,6 +56,7 @@ def erase(engine: Engine, subject: str, reason: str) -> ErasureResult:
                 },
             )
         removed = engine.keeper.removed(index, face_ids, generation, state_hash)
+    engine.keeper.settle()  # a database index's VACUUM, outside the locks: nobody waits for it
     return ErasureResult(ref.subject_id, images, faces, removed, seq)
 
 

@@ -184,6 +184,8 @@ class RetentionService:
                     seq, in_index = None, 0
             if faces:
                 engine.keeper.removed(index, face_ids, generation, state_hash)
+        if faces:
+            engine.keeper.settle()  # a database index's VACUUM, outside the locks: nobody waits for it
         return PurgeCertificate(
             today,
             why,

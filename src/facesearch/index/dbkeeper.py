@@ -161,16 +161,22 @@ class PgVectorKeeper:
         self._index = index
 
     def removed(self, index: VectorIndex, ids: IdArray, generation: int, state_hash: str) -> int:
-        """The rows are deleted already (stage_remove); VACUUM prunes their tuples and graph entries
-        now. Returns how many vectors the transaction deleted."""
+        """The rows are deleted already (stage_remove): only the in-memory record moves on. Returns
+        how many vectors the transaction deleted."""
         assert isinstance(index, PgVectorIndex)
         index.generation, index.state_hash = generation, state_hash
         self._index = index
+        return self._removed
+
+    def settle(self) -> None:
+        """After an erasure or purge, outside the engine's locks (it reads the whole graph: seconds
+        at a million faces, minutes after many deletions, and nothing else need wait for it):
+        VACUUM prunes the deleted rows' tuples and graph entries now."""
+        index = self._index or self._new()
         try:
             index.vacuum()
         except SQLAlchemyError as exc:  # the erasure has committed; autovacuum will get there
             log.warning("VACUUM %s after an erasure failed (%s); autovacuum will prune the rows later", TABLE, exc)
-        return self._removed
 
     def _sweep(self) -> None:
         """Delete index files a file backend left in the home folder (they hold sealed vectors)."""

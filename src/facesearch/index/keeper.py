@@ -153,6 +153,9 @@ class IndexKeeper:
         self.save(index, generation, state_hash)
         return count
 
+    def settle(self) -> None:
+        """Nothing: :meth:`removed` rewrote the index file already."""
+
     def save(self, index: VectorIndex, generation: int, state_hash: str) -> None:
         index.state_hash = state_hash
         index.save(generation)
