@@ -15,6 +15,10 @@ The peer, in the same run: ``face_recognition.face_encodings`` of the probe, ``f
 against all N known encodings (a float64 array, as its users keep them) and an argsort.
 
     python bench/identify.py [--faces 1000000] [--backends exact ivf] [--repeats 20]
+    python bench/identify.py --backends pgvector --no-peer   # gallery on PostgreSQL, searched by pgvector
+
+``--database postgresql`` (implied by the pgvector backend) puts the gallery's tables on a private
+PostgreSQL server this script starts and stops (bench/pgserver.py); the file indexes work there too.
 
 Results: a table on stdout and ``bench/out/identify.json``.
 """
@@ -22,6 +26,7 @@ Results: a table on stdout and ``bench/out/identify.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -37,11 +42,12 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 import facesearch
 from facesearch.gallery.schema import FaceRow, ImageRow, SubjectRow
 from facesearch.gallery.store import embedding_context
+from pgserver import private_server
 from search import templates  # bench/search.py: the same synthetic templates
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -62,6 +68,8 @@ def fill(home: Path, photos: Path, n: int, seed: int) -> float:
     with facesearch.open(home, actor="bench") as engine:
         engine.accounts.add_user("loader", "enroller")
         engine.accounts.add_user("analyst", "operator")
+        engine.retention.set_period(3650)  # a gallery takes no enrollment before it has one
+        engine.purposes.add("benchmark")  # nor answers a search for an undeclared purpose
         loader = engine.acting_as("loader")
         loader.enroll(photos / "astronaut.jpg", subject="Eileen Collins", source="scikit-image sample", basis="consent")
         loader.enroll(photos / "hopper.jpg", subject="Grace Hopper", source="matplotlib sample", basis="public-task")
@@ -77,9 +85,9 @@ def fill(home: Path, photos: Path, n: int, seed: int) -> float:
                 )
                 # subjects get random ids; look them up by name for the images
                 names = {f"synthetic {i:08d}": i for i in ids}
-                rows = conn.exec_driver_sql(
-                    "SELECT id, name FROM subjects WHERE name >= ? AND name <= ?",
-                    (f"synthetic {ids[0]:08d}", f"synthetic {ids[-1]:08d}"),
+                rows = conn.execute(
+                    text("SELECT id, name FROM subjects WHERE name >= :a AND name <= :b"),
+                    {"a": f"synthetic {ids[0]:08d}", "b": f"synthetic {ids[-1]:08d}"},
                 ).all()
                 subject_of = {names[name]: sid for sid, name in rows}
                 conn.execute(
@@ -134,7 +142,9 @@ def fill(home: Path, photos: Path, n: int, seed: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--faces", type=int, default=1_000_000)
-    ap.add_argument("--backends", nargs="+", default=["exact", "ivf"], choices=["exact", "hnsw", "ivf"])
+    ap.add_argument("--backends", nargs="+", default=["exact", "ivf"], choices=["exact", "hnsw", "ivf", "pgvector"])
+    ap.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite", help="where the gallery lives")
+    ap.add_argument("--no-peer", action="store_true", help="skip face_recognition's way")
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -142,14 +152,20 @@ def main() -> int:
     if not (os.environ.get("FACESEARCH_MASTER_KEY") or os.environ.get("FACESEARCH_MASTER_KEY_FILE")):
         os.environ["FACESEARCH_MASTER_KEY_FILE"] = str(work / "master.key")  # not the user's own key
     rows: list[dict[str, Any]] = []
+    server = contextlib.ExitStack()
     try:
         photos, home = work / "photos", work / "home"
         sample_photos(photos)
+        database = ""
+        if args.database == "postgresql" or "pgvector" in args.backends:
+            database = f'database_url = "{server.enter_context(private_server())}"\n'
+        home.mkdir()
+        (home / "facesearch.toml").write_text(database)
         facesearch.init(home, actor="bench").close()  # bench administers the gallery
         filled = fill(home, photos, args.faces, args.seed)
         probe = photos / "probe.jpg"
         for backend in args.backends:
-            (home / "facesearch.toml").write_text(f'index_backend = "{backend}"\n')
+            (home / "facesearch.toml").write_text(f'{database}index_backend = "{backend}"\n')
             env = os.environ | {"FACESEARCH_HOME": str(home)}
             start = time.perf_counter()
             rebuild = [str(BIN / "facesearch"), "--actor", "bench", "index", "rebuild"]
@@ -186,8 +202,10 @@ def main() -> int:
                     cold_top=cold_top,
                 )
             )
-        rows.append(peer(photos, args.faces, args.seed, args.repeats))
+        if not args.no_peer:
+            rows.append(peer(photos, args.faces, args.seed, args.repeats))
     finally:
+        server.close()
         shutil.rmtree(work, ignore_errors=True)
     table = Table(title=f"Identify, photo in to candidates out ({filled:.0f} s to fill the gallery)")
     for col in ("system", "gallery faces", "index build s", "cold process s", "warm p50 ms", "warm p99 ms", "top"):
@@ -203,6 +221,8 @@ def main() -> int:
             r["top"],
         )
     Console(width=160).print(table)
+    if database:
+        print("gallery on PostgreSQL (bench/pgserver.py tuning)")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "identify.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return 0

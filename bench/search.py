@@ -15,6 +15,7 @@ encoding), then argsort.
     python bench/search.py                                   # N = 100,000 and 1,000,000
     python bench/search.py --sizes 10000000 --backends ivf   # 10M: exact (the reference) and ivf
     python bench/search.py --sizes 20000 --queries 100
+    python bench/search.py --sizes 1000000 --backends exact hnsw pgvector --no-peer
 
 Results: a table on stdout and ``bench/out/search.json``.
 """
@@ -22,6 +23,7 @@ Results: a table on stdout and ``bench/out/search.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -39,7 +41,9 @@ from facesearch.index.base import VectorIndex, unit_rows
 from facesearch.index.exact import ExactIndex
 from facesearch.index.hnsw import HnswIndex
 from facesearch.index.ivf import IvfIndex
+from facesearch.index.pgvector import PgVectorIndex
 from facesearch.types import Metric
+from pgserver import TUNING, private_server
 
 OUT = Path(__file__).resolve().parent / "out"
 DIM = 128
@@ -98,6 +102,49 @@ REOPEN: dict[str, Callable[[Path], VectorIndex]] = {
 }
 
 
+def pgvector_rows(
+    n: int, args: argparse.Namespace, ids: np.ndarray, data: np.ndarray, row: Callable[..., dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Build a pgvector HNSW index of the N templates on the run's server and measure it."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(args.pg_url)
+    index = PgVectorIndex(engine, f"bench_{n}", "m", DIM, Metric.COSINE)
+    out: list[dict[str, Any]] = []
+    try:
+        with engine.begin() as connection:
+            index.create_in(connection, graph=False)
+        start = time.perf_counter()
+        with engine.begin() as connection:
+            for part in range(0, n, 100_000):
+                index.copy_in(connection, ids[part : part + 100_000], data[part : part + 100_000])
+        copied = time.perf_counter()
+        with engine.begin() as connection:
+            index.build_graph_in(connection)
+        graph_s = time.perf_counter() - copied
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(f"VACUUM ANALYZE {index.name}")
+        sizes = index.sizes()
+        for ef in args.pg_ef_search:
+            index.ef_search = ef
+            # the first pass reads table and graph into shared_buffers: what a warm server serves
+            index.search(data[: min(n, 200)], 10)
+            extra = {
+                "copy_s": copied - start,
+                "graph_s": graph_s,
+                "table_mb": sizes["table"] / 2**20,
+                "graph_mb": sizes["graph"] / 2**20,
+                "key_mb": sizes["key"] / 2**20,
+            }
+            out.append(row(f"pgvector hnsw (ef_search {ef})", index, time.perf_counter() - start, 0, extra))
+            out[-1]["build_s"] = extra["copy_s"] + graph_s
+            out[-1]["memory_mb"] = float("nan")
+        index.drop()
+    finally:
+        engine.dispose()
+    return out
+
+
 def measure(n: int, args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
     data = templates(n, args.seed)
     ids = np.arange(1, n + 1, dtype=np.int64)
@@ -120,7 +167,7 @@ def measure(n: int, args: argparse.Namespace, folder: Path) -> list[dict[str, An
             truth = hits.ids
         overlap = [len(set(a) & set(b)) / 10 for a, b in zip(hits.ids, truth, strict=True)]
         found = [np.isin(m[m > 0], h).mean() for m, h in zip(mates[: args.batch], hits.ids, strict=True)]
-        return dict(
+        result = dict(
             system=system,
             n=n,
             build_s=build,
@@ -133,8 +180,13 @@ def measure(n: int, args: argparse.Namespace, folder: Path) -> list[dict[str, An
             floor_ms=1e3 * floor,
             **extra,
         )
+        print(json.dumps(result), flush=True)  # as measured: a long run's partial results survive
+        return result
 
     for backend in ["exact", *[b for b in args.backends if b != "exact"]]:
+        if backend == "pgvector":
+            rows.extend(pgvector_rows(n, args, ids, data, row))
+            continue
         name, make = MAKERS[backend]
         path = folder / f"{backend}.idx"
         gc.collect()
@@ -197,6 +249,12 @@ def measure(n: int, args: argparse.Namespace, folder: Path) -> list[dict[str, An
     return rows
 
 
+def disk(r: dict[str, Any]) -> str:
+    if "graph_mb" in r:
+        return f"{r['table_mb'] + r['graph_mb'] + r['key_mb']:.0f}"
+    return f"{r['file_mb']:.0f}" if "file_mb" in r else "-"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -207,16 +265,21 @@ def main() -> int:
         "--backends",
         nargs="+",
         default=["exact", "exact-f16", "hnsw", "ivf"],
-        choices=sorted(MAKERS),
+        choices=sorted([*MAKERS, "pgvector"]),
         help="indexes to measure (exact always runs: it is the recall reference)",
     )
     ap.add_argument("--ef-search", type=int, nargs="+", default=[128], help="HNSW search efforts to measure")
+    ap.add_argument(
+        "--pg-ef-search", type=int, nargs="+", default=[40, 200, 800], help="pgvector HNSW search efforts to measure"
+    )
     ap.add_argument("--nprobe", type=int, nargs="+", default=[64], help="IVF lists probed per query")
     ap.add_argument("--no-reopen", action="store_true", help="skip saving and reopening the indexes")
     ap.add_argument("--no-peer", action="store_true", help="skip the peer (float64 copy of every template)")
     ap.add_argument("--dir", type=Path, default=None, help="where index files are written (default: a temp dir)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+    with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory(dir=args.dir))
+        args.pg_url = stack.enter_context(private_server()) if "pgvector" in args.backends else ""
         rows = [r for n in args.sizes for r in measure(n, args, Path(folder))]
     table = Table(title="1:N search over synthetic face templates (128-d, cosine, top 10)")
     for col in (
@@ -224,6 +287,7 @@ def main() -> int:
         "system",
         "build s",
         "memory MB",
+        "disk MB",
         "p50 ms",
         "p99 ms",
         "batch queries/s",
@@ -239,6 +303,7 @@ def main() -> int:
             r["system"],
             f"open {r['open_s']:.2f}" if "open_s" in r else f"{r['build_s']:.1f}",
             f"{r['memory_mb']:.0f}",
+            disk(r),
             f"{r['p50_ms']:.2f}",
             f"{r['p99_ms']:.2f}",
             f"{r['batch_qps']:.0f}",
@@ -246,7 +311,16 @@ def main() -> int:
             f"{r['mated']:.4f}",
             "-" if np.isnan(ratio) else f"{ratio:.2f} (floor {r['floor_ms']:.2f} ms)",
         )
-    Console(width=180).print(table)
+    console = Console(width=200)
+    console.print(table)
+    for r in rows:
+        if "graph_s" in r:
+            console.print(
+                f"{r['n']:,} {r['system']}: COPY {r['copy_s']:.1f} s + CREATE INDEX {r['graph_s']:.1f} s; "
+                f"table {r['table_mb']:.0f} MB, HNSW graph {r['graph_mb']:.0f} MB, primary key {r['key_mb']:.0f} MB"
+            )
+    if "pgvector" in args.backends:
+        console.print("PostgreSQL server settings: " + ", ".join(f"{k}={v}" for k, v in TUNING.items()))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "search.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return 0

@@ -8,7 +8,8 @@ skip.
 
 ``FACESEARCH_TEST_DATABASE=postgresql`` puts every gallery the tests create through
 :meth:`facesearch.Settings.load` on PostgreSQL (one database per test), to run the engine's own tests
-there; settings a test passes explicitly keep SQLite.
+there; settings a test passes explicitly keep SQLite. ``FACESEARCH_TEST_INDEX=pgvector`` with it
+also indexes those galleries with pgvector (where their settings keep the default exact index).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from facesearch.config import Settings
 URL_ENV = "FACESEARCH_TEST_POSTGRES_URL"
 REQUIRE_ENV = "FACESEARCH_REQUIRE_POSTGRES"
 DATABASE_ENV = "FACESEARCH_TEST_DATABASE"
+INDEX_ENV = "FACESEARCH_TEST_INDEX"
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
 
 
@@ -107,6 +109,10 @@ def gallery_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 
     def on_postgres(cls: type[Settings], home: Path) -> Settings:
         settings: Settings = load(cls, home)
-        return settings if settings.database_url else settings.replace(database_url=url)
+        if settings.database_url:
+            return settings
+        if os.environ.get(INDEX_ENV) == "pgvector" and settings.index_backend == "exact":
+            return settings.replace(database_url=url, index_backend="pgvector")
+        return settings.replace(database_url=url)
 
     monkeypatch.setattr(Settings, "load", classmethod(on_postgres))

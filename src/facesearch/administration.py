@@ -37,10 +37,12 @@ def erase(engine: Engine, subject: str, reason: str) -> ErasureResult:
             ref = engine.store.require_subject(session, subject)
             retention.require_not_held(session, ref.subject_id, ref.name)
             face_ids = np.array(engine.store.subject_face_ids(session, ref.subject_id), dtype=np.int64)
-            in_index = int(np.isin(face_ids, index.ids()).sum())
+            in_index = engine.keeper.present(session, index, face_ids)
+            engine.keeper.stage_remove(session, index, face_ids)  # a database index: in this transaction
             images, faces = engine.store.delete_subject(session, ref.subject_id)
             generation = engine.store.bump_generation(session)
             state_hash = engine.store.state(session).content_hash
+            engine.keeper.stage_stamp(session, index, generation, state_hash)
             seq = engine.audit_at(
                 session,
                 AuditAction.ERASE,
@@ -54,6 +56,7 @@ def erase(engine: Engine, subject: str, reason: str) -> ErasureResult:
                 },
             )
         removed = engine.keeper.removed(index, face_ids, generation, state_hash)
+    engine.keeper.settle()  # a database index's VACUUM, outside the locks: nobody waits for it
     return ErasureResult(ref.subject_id, images, faces, removed, seq)
 
 

@@ -43,7 +43,7 @@ from facesearch.evaluation.extract import EmbeddingCache
 from facesearch.gallery import GalleryStore
 from facesearch.home import Home
 from facesearch.index.base import IndexInfo
-from facesearch.index.keeper import IndexKeeper
+from facesearch.index.keeper import keeper_for
 from facesearch.models import DlibModels
 from facesearch.optout import OptOutService
 from facesearch.pipeline import FacePipeline
@@ -84,9 +84,7 @@ class Engine:
         self.actor = (actor or "").strip() or getpass.getuser()
         self.pipeline = FacePipeline(settings, models)
         self.spec = self.pipeline.spec
-        self.keeper = IndexKeeper(
-            home.index_dir, self.spec, settings.index_backend, cipher=store.cipher, **settings.index_options()
-        )
+        self.keeper = keeper_for(home.index_dir, self.spec, settings.index_backend, store, **settings.index_options())
         self._thread_lock = threading.RLock()
         self._owns_store = True
 

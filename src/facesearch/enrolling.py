@@ -139,9 +139,12 @@ def _commit(
             if new_ids:
                 engine.store.bump_generation(session)
             state_hash = engine.store.state(session).content_hash
+            if new_ids:  # a database index takes the vectors in this transaction, with the faces
+                ids, vectors = np.array(new_ids, dtype=np.int64), np.stack(new_vectors)
+                engine.keeper.stage_add(session, index, ids, vectors)
+                engine.keeper.stage_stamp(session, index, generation, state_hash)
         if new_ids:
-            ids = np.array(new_ids, dtype=np.int64)
-            engine.keeper.added(index, ids, np.stack(new_vectors), generation, state_hash)
+            engine.keeper.added(index, ids, vectors, generation, state_hash)
     return out
 
 

@@ -145,6 +145,10 @@ class RetentionService:
                 collections, collection_faces = purge_expired(session, today)
                 if doomed or collections or trigger == "manual":
                     index = engine.keeper.synced(session, engine.store)
+                    face_ids = np.array([int(r[0]) for r in doomed], dtype=np.int64)
+                    in_index = engine.keeper.present(session, index, face_ids) if doomed else 0
+                    if doomed:  # a database index: its rows go in this transaction, before the faces
+                        engine.keeper.stage_remove(session, index, face_ids)
                     images, faces = engine.store.delete_images(session, expired)
                     empty = select(SubjectRow.id).where(SubjectRow.id.in_(touched), ~SubjectRow.images.any())
                     gone = [str(s) for s in session.scalars(empty)]
@@ -155,8 +159,8 @@ class RetentionService:
                         engine.store.bump_generation(session) if faces else engine.store.state(session).generation
                     )
                     state_hash = engine.store.state(session).content_hash
-                    face_ids = np.array([int(r[0]) for r in doomed], dtype=np.int64)
-                    in_index = int(np.isin(face_ids, index.ids()).sum()) if faces else 0
+                    if faces:
+                        engine.keeper.stage_stamp(session, index, generation, state_hash)
                     details = {
                         "reason": why,
                         "trigger": trigger,
@@ -180,6 +184,8 @@ class RetentionService:
                     seq, in_index = None, 0
             if faces:
                 engine.keeper.removed(index, face_ids, generation, state_hash)
+        if faces:
+            engine.keeper.settle()  # a database index's VACUUM, outside the locks: nobody waits for it
         return PurgeCertificate(
             today,
             why,

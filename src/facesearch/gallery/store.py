@@ -257,6 +257,14 @@ class GalleryStore:
         """Drop every table of the gallery, Alembic's version table included (deleting a gallery
         whose tables live in a server database; an SQLite gallery's file is simply removed)."""
         with self.engine.begin() as connection:
+            if (
+                self.dialect == "postgresql"
+                and connection.execute(text("SELECT to_regclass('vector_index_meta')")).scalar()
+            ):
+                # pgvector index tables first: their rows reference faces (see facesearch.index.dbkeeper)
+                for name in connection.execute(text("SELECT name FROM vector_index_meta")).scalars().all():
+                    connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+                connection.execute(text("DROP TABLE vector_index_meta"))
             Base.metadata.drop_all(connection)
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 

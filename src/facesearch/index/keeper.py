@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from facesearch.crypto import DataCipher
 from facesearch.errors import IndexCorruptError, ModelMismatchError
 from facesearch.gallery import GalleryStore
+from facesearch.index import dbkeeper
 from facesearch.index.addlog import AddLog
 from facesearch.index.base import IdArray, Matrix, VectorIndex
 from facesearch.index.exact import ExactIndex
@@ -45,7 +46,13 @@ log = logging.getLogger("facesearch")
 
 class IndexKeeper:
     """Owns one gallery's index file (``<folder>/<backend>.idx``), its add log and in-memory copy.
-    ``options`` go to the backend (for example ``storage="float16"``); ``cipher`` seals its files."""
+    ``options`` go to the backend (for example ``storage="float16"``); ``cipher`` seals its files.
+
+    The ``stage_*`` steps, which a database index takes in the gallery's transaction (see
+    :class:`~facesearch.index.dbkeeper.PgVectorKeeper`), do nothing here: a file index changes
+    after the gallery's transaction commits (:meth:`added`, :meth:`removed`)."""
+
+    in_database = False
 
     def __init__(
         self,
@@ -102,8 +109,10 @@ class IndexKeeper:
         return self.rebuild(session, store)
 
     def rebuild(self, session: Session, store: GalleryStore) -> VectorIndex:
-        """Build the index afresh from the gallery's stored embeddings and save it."""
+        """Build the index afresh from the gallery's stored embeddings and save it (and drop a
+        pgvector table left from when the gallery used that backend)."""
         self._sweep()
+        dbkeeper.drop_in(session)
         spec = self.spec
         state = store.state(session)
         index = self.kind(spec.model_id, spec.dimension, spec.metric, self.path, cipher=self.cipher, **self.options)
@@ -111,6 +120,19 @@ class IndexKeeper:
             index.add(ids, vectors)
         self.save(index, state.generation, state.content_hash)
         return index
+
+    def present(self, session: Session, index: VectorIndex, ids: IdArray) -> int:
+        """How many of ``ids`` the index holds."""
+        return int(np.isin(ids, index.ids()).sum())
+
+    def stage_add(self, session: Session, index: VectorIndex, ids: IdArray, vectors: Matrix) -> None:
+        """Nothing: see the class documentation."""
+
+    def stage_remove(self, session: Session, index: VectorIndex, ids: IdArray) -> None:
+        """Nothing: see the class documentation."""
+
+    def stage_stamp(self, session: Session, index: VectorIndex, generation: int, state_hash: str) -> None:
+        """Nothing: see the class documentation."""
 
     def added(self, index: VectorIndex, ids: IdArray, vectors: Matrix, generation: int, state_hash: str) -> None:
         """Add faces the gallery just committed (reaching ``generation`` and ``state_hash``):
@@ -131,6 +153,9 @@ class IndexKeeper:
         self.save(index, generation, state_hash)
         return count
 
+    def settle(self) -> None:
+        """Nothing: :meth:`removed` rewrote the index file already."""
+
     def save(self, index: VectorIndex, generation: int, state_hash: str) -> None:
         index.state_hash = state_hash
         index.save(generation)
@@ -146,3 +171,15 @@ class IndexKeeper:
             if path.is_file() and path not in (self.path, self.log.path):
                 log.info("deleting %s: no current index uses it", path)
                 path.unlink()
+
+
+Keeper = IndexKeeper | dbkeeper.PgVectorKeeper
+
+
+def keeper_for(
+    folder: Path, spec: EmbedderSpec, backend: str, store: GalleryStore, **options: Any
+) -> IndexKeeper | dbkeeper.PgVectorKeeper:
+    """The keeper of ``backend``'s index for the gallery in ``store`` (index files in ``folder``)."""
+    if backend == "pgvector":
+        return dbkeeper.PgVectorKeeper(folder, spec, store, **options)
+    return IndexKeeper(folder, spec, backend, cipher=store.cipher, **options)
