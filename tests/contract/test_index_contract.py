@@ -126,7 +126,10 @@ def test_persist_and_reopen_gives_same_results(backend: Backend, tmp_path: Path)
 
 def test_removed_vector_bytes_leave_the_index_file(backend: Backend, tmp_path: Path) -> None:
     if backend.database:
-        pytest.skip("a database backend writes no index file; its erasure is checked on the server (to do)")
+        pytest.skip(
+            "a database backend writes no index file; the server's files are checked in "
+            "test_pgvector.py::test_an_erased_vector_leaves_the_servers_files_once_the_table_is_rewritten"
+        )
     ids, vectors, _ = face_like(identities=30, per_identity=1)
     index = backend.create(tmp_path / "i", Metric.EUCLIDEAN)
     index.add(ids, vectors)
