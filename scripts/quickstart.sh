@@ -42,3 +42,13 @@ fs --actor demo-operator verify "$photos/probe.jpg" "$photos/astronaut.jpg" \
 fs --actor demo-auditor audit verify
 today=$(date -u +%F)
 fs --actor demo-auditor report --from "$today" --to "$today" --out "$PWD/.fs-demo/transparency"
+key_env="FACESEARCH_MASTER_KEY_FILE=${FACESEARCH_MASTER_KEY_FILE:-}"
+[ -n "${FACESEARCH_MASTER_KEY:-}" ] && key_env="FACESEARCH_MASTER_KEY=..."
+cat <<EOT
+
+The same gallery through the service (the REST API under /api/ and the web UI): issue a token for
+a user, serve the gallery, and sign in at http://127.0.0.1:8000/ with the token:
+  export FACESEARCH_HOME=$FACESEARCH_HOME $key_env
+  .venv/bin/facesearch tokens issue demo-operator
+  .venv/bin/facesearch serve
+EOT
