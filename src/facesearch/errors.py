@@ -8,6 +8,8 @@ core never speaks HTTP and never exits the process.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class FacesearchError(Exception):
     """Base of every error the core raises on purpose."""
@@ -189,10 +191,15 @@ class NotConfirmedError(PolicyError):
 
 
 class QuotaExceededError(PolicyError):
-    """The actor has used up their search quota for the hour or the day."""
+    """The actor has used up their search quota for the hour or the day; ``retry_at`` is when the
+    next search is allowed (None if unknown)."""
 
     code = "quota-exceeded"
     rule = "quota"
+
+    def __init__(self, message: str, retry_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 # --- state of the gallery ---------------------------------------------------------------

@@ -99,7 +99,8 @@ def check_quota(session: Session, actor: str, settings: Settings, now: datetime)
             )
         )
     if refusals:
-        raise QuotaExceededError(max(refusals)[1])
+        frees, message = max(refusals)
+        raise QuotaExceededError(message, retry_at=frees)
 
 
 def anomaly_flags(

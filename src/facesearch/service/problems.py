@@ -4,6 +4,8 @@ stack trace."""
 from __future__ import annotations
 
 import logging
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -65,7 +67,11 @@ def facesearch_problem(exc: FacesearchError) -> JSONResponse:
     extra: dict[str, Any] = {}
     if isinstance(exc, PolicyError):
         extra["rule"] = exc.rule
-    return problem(status_of(exc), exc.code, exc.message, **extra)
+    response = problem(status_of(exc), exc.code, exc.message, **extra)
+    if isinstance(exc, QuotaExceededError) and exc.retry_at is not None:
+        wait = math.ceil((exc.retry_at - datetime.now(UTC)).total_seconds())
+        response.headers["Retry-After"] = str(max(wait, 1))
+    return response
 
 
 def install(app: FastAPI) -> None:
