@@ -26,6 +26,7 @@ import re
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, Engine, text
@@ -140,30 +141,11 @@ class PgVectorIndex:
 
     @classmethod
     def create(
-        cls,
-        engine: Engine,
-        name: str,
-        model_id: str,
-        dimension: int,
-        metric: Metric,
-        *,
-        exact: bool = False,
-        m: int = M,
-        ef_construction: int = EF_CONSTRUCTION,
-        ef_search: int = EF_SEARCH,
+        cls, engine: Engine, name: str, model_id: str, dimension: int, metric: Metric, **options: Any
     ) -> PgVectorIndex:
-        """A new, empty index (an old one of the same name is dropped)."""
-        index = cls(
-            engine,
-            name,
-            model_id,
-            dimension,
-            metric,
-            exact=exact,
-            m=m,
-            ef_construction=ef_construction,
-            ef_search=ef_search,
-        )
+        """A new, empty index (an old one of the same name is dropped); ``options`` as for the
+        constructor (exact, m, ef_construction, ef_search)."""
+        index = cls(engine, name, model_id, dimension, metric, **options)
         with engine.begin() as connection:
             index.create_in(connection)
         return index
@@ -231,30 +213,11 @@ class PgVectorIndex:
 
     @classmethod
     def load(
-        cls,
-        engine: Engine,
-        name: str,
-        model_id: str,
-        dimension: int,
-        metric: Metric,
-        *,
-        exact: bool = False,
-        m: int = M,
-        ef_construction: int = EF_CONSTRUCTION,
-        ef_search: int = EF_SEARCH,
+        cls, engine: Engine, name: str, model_id: str, dimension: int, metric: Metric, **options: Any
     ) -> PgVectorIndex:
-        """The index saved under ``name``; ModelMismatchError if it holds another model's vectors."""
-        index = cls(
-            engine,
-            name,
-            model_id,
-            dimension,
-            metric,
-            exact=exact,
-            m=m,
-            ef_construction=ef_construction,
-            ef_search=ef_search,
-        )
+        """The index saved under ``name``; ModelMismatchError if it holds another model's vectors.
+        ``options`` as for the constructor."""
+        index = cls(engine, name, model_id, dimension, metric, **options)
         with engine.connect() as connection:
             index.load_in(connection)
         return index
