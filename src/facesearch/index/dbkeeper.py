@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
@@ -60,23 +61,18 @@ class PgVectorKeeper:
         self.folder = folder
         self.spec = spec
         self.store = store
-        self.options = {"exact": exact, "m": m, "ef_construction": ef_construction, "ef_search": ef_search}
+        self.options: dict[str, Any] = {
+            "exact": exact,
+            "m": m,
+            "ef_construction": ef_construction,
+            "ef_search": ef_search,
+        }
         self._index: PgVectorIndex | None = None
         self._removed = 0
 
     def _new(self) -> PgVectorIndex:
         spec = self.spec
-        return PgVectorIndex(
-            self.store.engine,
-            TABLE,
-            spec.model_id,
-            spec.dimension,
-            spec.metric,
-            exact=bool(self.options["exact"]),
-            m=int(self.options["m"]),
-            ef_construction=int(self.options["ef_construction"]),
-            ef_search=int(self.options["ef_search"]),
-        )
+        return PgVectorIndex(self.store.engine, TABLE, spec.model_id, spec.dimension, spec.metric, **self.options)
 
     def forget(self) -> None:
         self._index = None
