@@ -162,6 +162,19 @@ def details_of(row: AuditEventRow) -> dict[str, Any]:
     return details
 
 
+def summary(details: Mapping[str, Any]) -> str:
+    """An event's details on one line, for tables and pages: lists shown by their length, hashes
+    (64 hex characters) shortened; the event itself keeps everything."""
+    parts = []
+    for key, value in details.items():
+        if isinstance(value, list):
+            value = f"[{len(value)}]"
+        elif isinstance(value, str) and len(value) == 64:
+            value = value[:12] + "…"
+        parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
 def as_event(row: AuditEventRow) -> AuditEvent:
     """A stored row as the event callers see."""
     return AuditEvent(

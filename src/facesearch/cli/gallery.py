@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import (
@@ -22,6 +21,7 @@ from rich.text import Text
 
 from facesearch import keys
 from facesearch import lifecycle as core
+from facesearch.audit import summary as event_summary
 from facesearch.cli.common import (
     BASIS_HELP,
     app,
@@ -345,18 +345,6 @@ def audit_show(
             e.action,
             e.purpose or "",
             e.case or "",
-            _summary(e.details),
+            event_summary(e.details),
         )
     out.print(table)
-
-
-def _summary(details: Mapping[str, Any]) -> str:
-    """One line per event for the table: lists shown by length, hashes shortened (--json has all)."""
-    parts = []
-    for key, value in details.items():
-        if isinstance(value, list):
-            value = f"[{len(value)}]"
-        elif isinstance(value, str) and len(value) == 64:
-            value = value[:12] + "…"
-        parts.append(f"{key}={value}")
-    return " ".join(parts)

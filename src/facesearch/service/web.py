@@ -36,6 +36,7 @@ from PIL import Image
 
 from facesearch.accounts import User
 from facesearch.audit import AuditAction
+from facesearch.audit import summary as event_summary
 from facesearch.config import Settings
 from facesearch.decode import decode_bytes
 from facesearch.engine import Engine
@@ -225,19 +226,7 @@ def _when(value: datetime | None) -> str:
 TEMPLATES.env.filters["when"] = _when
 
 
-def _summary(details: Any) -> str:
-    """An audit event's details on one line (lists by length, hashes shortened), like the CLI's."""
-    parts = []
-    for key, value in dict(details).items():
-        if isinstance(value, list):
-            value = f"[{len(value)}]"
-        elif isinstance(value, str) and len(value) == 64:
-            value = value[:12] + "…"
-        parts.append(f"{key}={value}")
-    return " ".join(parts)
-
-
-TEMPLATES.env.filters["summary"] = _summary
+TEMPLATES.env.filters["summary"] = lambda details: event_summary(dict(details))
 
 
 @router.get("/static/facesearch.css")
