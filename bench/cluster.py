@@ -50,7 +50,7 @@ from facesearch.config import Settings
 from facesearch.evaluation import EmbeddingCache, load_dataset
 from facesearch.evaluation.dataset import file_digests
 from facesearch.evaluation.extract import extract
-from facesearch.models import embedder_spec
+from facesearch.pipeline.models import embedder_spec
 from facesearch.types import Metric
 
 OUT = Path(__file__).resolve().parent / "out"

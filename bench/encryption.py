@@ -41,12 +41,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from facesearch.crypto import DataCipher
 from facesearch.gallery import GalleryStore, ImageRecord
 from facesearch.gallery.store import crop_context, embedding_context
 from facesearch.index.exact import ExactIndex
 from facesearch.index.keeper import IndexKeeper
-from facesearch.models import DLIB_RESNET_V1_MIRRORED as SPEC
+from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED as SPEC
+from facesearch.storage.crypto import DataCipher
 from facesearch.types import AlignedFace, Box, Detection, Embedding, FaceObservation, Quality
 
 OUT = Path(__file__).resolve().parent / "out"

@@ -12,7 +12,7 @@ score each pair, higher = more alike:
 
 A pair where either image has no face counts as predicted "different". Reported per pipeline:
 images with no face; 10-fold accuracy (each fold tested at the threshold that maximises accuracy
-on the other folds, ``facesearch.metrics.kfold_accuracy``) as mean ± std over folds; accuracy at the
+on the other folds, ``facesearch.scoring.error_rates.kfold_accuracy``) as mean ± std over folds; accuracy at the
 fixed published operating point over all pairs; and wall time per image of the embedding phase.
 The published figure for dlib's model is 99.38%.
 
@@ -45,14 +45,14 @@ from platformdirs import user_cache_dir
 from rich.console import Console
 from rich.table import Table
 
-from facesearch import metrics
 from facesearch.config import Settings
 from facesearch.errors import FacesearchError
 from facesearch.evaluation import EmbeddingCache, load_dataset
 from facesearch.evaluation.dataset import LabelledDataset, PairList, file_digests, read_lfw_pairs
 from facesearch.evaluation.extract import extract
 from facesearch.evaluation.protocols import pair_scores
-from facesearch.models import embedder_spec
+from facesearch.pipeline.models import embedder_spec
+from facesearch.scoring import error_rates as metrics
 from facesearch.types import Metric
 
 OUT = Path(__file__).resolve().parent / "out"

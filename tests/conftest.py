@@ -24,8 +24,8 @@ import skimage.data
 from PIL import Image, ImageEnhance
 
 from facesearch.engine import Engine
-from facesearch.keys import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV
-from facesearch.models import DlibModels
+from facesearch.pipeline.models import DlibModels
+from facesearch.storage.keys import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV
 from postgres_fixtures import gallery_database, postgres_server, postgres_url  # noqa: F401  (fixtures for every test)
 
 from helpers import init_staffed

@@ -9,7 +9,7 @@ import sys
 def test_core_imports_no_front_end() -> None:
     code = (
         "import sys, facesearch, facesearch.engine, facesearch.gallery, facesearch.index, facesearch.evaluation,"
-        " facesearch.calibration, facesearch.model_card;"
+        " facesearch.scoring.calibration, facesearch.reports.model_card;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'typer', 'click', 'rich', 'fastapi', 'starlette', 'flask', 'facesearch.cli'} or m == 'facesearch.cli');"
         "print(','.join(bad))"

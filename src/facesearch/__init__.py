@@ -13,11 +13,11 @@ Scores are always *higher means more alike*; every result carries the threshold 
 """
 
 from facesearch.config import Settings
-from facesearch.decode import NamedPhoto
 from facesearch.engine import Engine
 from facesearch.errors import FacesearchError
 from facesearch.lifecycle import init
 from facesearch.lifecycle import open_engine as open
+from facesearch.pipeline.decode import NamedPhoto
 from facesearch.types import (
     Candidate,
     EnrollResult,

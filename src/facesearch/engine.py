@@ -1,7 +1,7 @@
 """The facade: enroll, identify, verify, erase, with policy checked first and every use audited.
 
-The work lives beside it: :mod:`~facesearch.enrolling`, :mod:`~facesearch.searching` and
-:mod:`~facesearch.administration` for the entry points below, and services reached through
+The work lives beside it: :mod:`~facesearch.operations.enroll`, :mod:`~facesearch.operations.search` and
+:mod:`~facesearch.operations.administer` for the entry points below, and services reached through
 properties for the rest (``accounts``, ``purposes``, ``retention``, ``opt_outs``, ``cases``). This
 module keeps what they share: who acts and what they may do, refusals audited once, the audit
 record, the lock that keeps gallery and index in step.
@@ -26,14 +26,8 @@ from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session
 
-from facesearch import accounts, administration, audit, enrolling, searching
-from facesearch.accounts import AccountService, User
-from facesearch.audit import AuditAction
-from facesearch.calibration import Calibration
-from facesearch.casework import CaseService
-from facesearch.collections import CollectionService
+from facesearch.clustering.collections import CollectionService
 from facesearch.config import Settings
-from facesearch.decode import PhotoInput
 from facesearch.errors import (
     AuthenticationError,
     PermissionDeniedError,
@@ -41,17 +35,26 @@ from facesearch.errors import (
 )
 from facesearch.evaluation.extract import EmbeddingCache
 from facesearch.gallery import GalleryStore
-from facesearch.home import Home
+from facesearch.governance import accounts, audit
+from facesearch.governance.accounts import AccountService, User
+from facesearch.governance.audit import AuditAction
+from facesearch.governance.casework import CaseService
+from facesearch.governance.optout import OptOutService
+from facesearch.governance.policy import Permission
+from facesearch.governance.purposes import PurposeService
+from facesearch.governance.retention import RetentionService
 from facesearch.index.base import IndexInfo
 from facesearch.index.keeper import keeper_for
-from facesearch.models import DlibModels
-from facesearch.optout import OptOutService
-from facesearch.pipeline import FacePipeline
-from facesearch.policy import Permission
-from facesearch.purposes import PurposeService
-from facesearch.retention import RetentionService
-from facesearch.search import ScoreMeaning, score_meaning
-from facesearch.transparency import TransparencyReport, period_bounds, read_report
+from facesearch.operations import administer as administration
+from facesearch.operations import enroll as enrolling
+from facesearch.operations import search as searching
+from facesearch.pipeline.decode import PhotoInput
+from facesearch.pipeline.faces import FacePipeline
+from facesearch.pipeline.models import DlibModels
+from facesearch.reports.transparency import TransparencyReport, period_bounds, read_report
+from facesearch.scoring.calibration import Calibration
+from facesearch.scoring.scores import ScoreMeaning, score_meaning
+from facesearch.storage.home import Home
 from facesearch.types import (
     AuditEvent,
     ChainReport,
@@ -190,7 +193,7 @@ class Engine:
         case: str,
         authorisation: str | None = None,
     ) -> VerifyResult:
-        """1:1 comparison of the main face of each photo (see :func:`facesearch.pipeline.main_face`).
+        """1:1 comparison of the main face of each photo (see :func:`facesearch.pipeline.faces.main_face`).
 
         ``score``: higher is more alike; ``same_person`` is ``score >= threshold.score``, a
         likelihood, not proof. Bound to an allowed purpose and a case like :meth:`identify`.
@@ -412,7 +415,7 @@ class Engine:
         """How the gallery was used over the days START through END (UTC, both included), in
         aggregates fit to publish: searches by purpose, review of candidates, erasures, purges,
         holds, opt-outs, refusals and anomaly flags; never who searched or whom (see
-        :mod:`facesearch.transparency`). Admins and auditors; making it is audited. InputError if
+        :mod:`facesearch.reports.transparency`). Admins and auditors; making it is audited. InputError if
         END precedes START."""
         self.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
         period_bounds(start, end)  # a reversed period is refused before the lock is taken

@@ -1,6 +1,6 @@
 """Creating, opening and deleting a gallery home: schema migrations, keys, the init event, the engine.
 
-Every engine's store holds the gallery's unwrapped data key (see :mod:`facesearch.keys`): ``init``
+Every engine's store holds the gallery's unwrapped data key (see :mod:`facesearch.storage.keys`): ``init``
 makes it, ``open`` unwraps it with the master key and refuses, changing nothing, when that fails.
 A gallery from before sealing is sealed on its first open with a master key.
 """
@@ -16,8 +16,6 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from facesearch import accounts, audit, keys
-from facesearch.audit import AuditAction
 from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.errors import (
@@ -31,9 +29,12 @@ from facesearch.errors import (
 )
 from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import AuditHeadRow, FaceRow, ImageRow, LegalHoldRow, OptOutRow, SubjectRow
-from facesearch.home import Home
-from facesearch.models import DlibModels
-from facesearch.policy import Permission, Role
+from facesearch.governance import accounts, audit
+from facesearch.governance.audit import AuditAction
+from facesearch.governance.policy import Permission, Role
+from facesearch.pipeline.models import DlibModels
+from facesearch.storage import keys
+from facesearch.storage.home import Home
 from facesearch.types import Serialisable
 
 log = logging.getLogger("facesearch")

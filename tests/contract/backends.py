@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import create_engine
 
-from facesearch.crypto import DataCipher
 from facesearch.index import ExactIndex, VectorIndex
 from facesearch.index.hnsw import HnswIndex
 from facesearch.index.ivf import IvfIndex
 from facesearch.index.pgvector import PgVectorIndex
+from facesearch.storage.crypto import DataCipher
 from facesearch.types import Metric
 
 MODEL = "dlib_face_recognition_resnet_model_v1"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from contract.backends import BACKENDS, STORES, Backend, on_database
-from facesearch.crypto import DataCipher
 from facesearch.gallery import GalleryStore
+from facesearch.storage.crypto import DataCipher
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda b: b.name)

@@ -11,12 +11,13 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from facesearch import accounts, audit, reports
-from facesearch.audit import AuditAction
 from facesearch.gallery import GalleryStore, ImageRecord
 from facesearch.gallery.digest import EMPTY, combine, face_digest
 from facesearch.gallery.schema import Base
-from facesearch.policy import Role
+from facesearch.governance import accounts, audit
+from facesearch.governance.audit import AuditAction
+from facesearch.governance.policy import Role
+from facesearch.reports import subject_access as reports
 from facesearch.types import AlignedFace, Box, Detection, Embedding, FaceObservation, Metric, Quality
 
 MODEL = "dlib_face_recognition_resnet_model_v1"

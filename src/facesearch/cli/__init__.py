@@ -8,31 +8,35 @@ a token that is not valid); 5 gallery problem
 
 from __future__ import annotations
 
+# The order of these imports is the order of the commands in --help.
+# isort: off
 from facesearch.cli import (
     accounts,
     casework,
     clustering,
-    deletion,
-    evaluation,
     gallery,
+    evaluation,
+    basics,
     governance,
-    reporting,
+    transparency,
     serve,
 )
+
+# isort: on
 from facesearch.cli.common import app
 
 __all__ = [
     "accounts",
     "app",
+    "basics",
     "casework",
     "clustering",
-    "deletion",
     "evaluation",
     "gallery",
     "governance",
     "main",
-    "reporting",
     "serve",
+    "transparency",
 ]
 
 

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from facesearch.cli.common import app, handled, open_engine, out, print_json
-from facesearch.policy import ROLE_MATRIX, Role
+from facesearch.governance.policy import ROLE_MATRIX, Role
 
 users_app = typer.Typer(help="Users and their roles (admin only).", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens, stored only as salted hashes (admin only).", no_args_is_help=True)

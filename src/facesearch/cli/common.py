@@ -16,7 +16,7 @@ from facesearch import lifecycle as core
 from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.errors import ConfigError, FacesearchError, GalleryError, InputError, PolicyError
-from facesearch.home import default_home
+from facesearch.storage.home import default_home
 from facesearch.types import LawfulBasis
 
 app = typer.Typer(

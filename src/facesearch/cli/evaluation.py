@@ -14,15 +14,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from facesearch import lifecycle as core
-from facesearch.cli import gallery as _gallery  # noqa: F401  (its commands come first in --help)
+from facesearch.cli import basics as _gallery  # noqa: F401  (its commands come first in --help)
 from facesearch.cli.common import app, current_settings, err, handled, open_engine, opts, out, print_json
 from facesearch.evaluation import EmbeddingCache, EvaluationOptions, EvaluationReport, evaluate, history
 from facesearch.evaluation.extract import Progress as ProgressCallback
 from facesearch.evaluation.groups import shown
-from facesearch.evaluation.report import write_report
-from facesearch.home import Home
-from facesearch.model_card import build_model_card
-from facesearch.models import embedder_spec
+from facesearch.pipeline.models import embedder_spec
+from facesearch.reports.evaluation import write_report
+from facesearch.reports.model_card import build_model_card
+from facesearch.storage.home import Home
 
 WorkersOption = Annotated[int | None, typer.Option(help="Processes that embed photos [default: all cores].")]
 CacheOption = Annotated[Path | None, typer.Option(help="Embedding cache file [default: in the user's cache folder].")]

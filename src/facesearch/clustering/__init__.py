@@ -1,8 +1,8 @@
 """Clustering faces into putative identities on a k-nearest-neighbour graph, with human
 must-link / cannot-link curation, and the measures that say how good a clustering is."""
 
+from facesearch.clustering.accuracy import PRF, bcubed_prf, pairwise_prf
 from facesearch.clustering.algorithms import METHODS, Constraints, Method, cluster, consistent_groups, knn_graph
-from facesearch.clustering.metrics import PRF, bcubed_prf, pairwise_prf
 
 __all__ = [
     "METHODS",

@@ -43,7 +43,7 @@ import numpy.typing as npt
 
 from facesearch.index.base import VectorIndex, unit_rows
 from facesearch.index.exact import ExactIndex
-from facesearch.search import score_matrix
+from facesearch.scoring.scores import score_matrix
 from facesearch.types import Metric
 
 Method = Literal["chinese-whispers", "connected-components", "dbscan"]

@@ -16,10 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from facesearch.config import Settings
-from facesearch.decode import decode
 from facesearch.errors import FacesearchError
-from facesearch.models import EmbedderSpec, embedder_spec
-from facesearch.pipeline import FacePipeline, main_face, map_photos
+from facesearch.pipeline.decode import decode
+from facesearch.pipeline.faces import FacePipeline, main_face, map_photos
+from facesearch.pipeline.models import EmbedderSpec, embedder_spec
 
 Progress = Callable[[int, int], None]  # (done, total)
 

@@ -10,8 +10,8 @@ import dataclasses
 
 import numpy as np
 
-from facesearch import metrics
 from facesearch.evaluation.protocols import Comparisons, Floats, Ints, Matrix, genuine_pairs, impostor_pairs
+from facesearch.scoring import error_rates as metrics
 from facesearch.types import Metric, Serialisable
 
 INSUFFICIENT = "insufficient data"

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facesearch.index.base import unit_rows
-from facesearch.search import paired_scores, score_matrix
+from facesearch.scoring.scores import paired_scores, score_matrix
 from facesearch.types import Metric
 
 Matrix = npt.NDArray[np.float32]

@@ -11,8 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from facesearch import metrics
-from facesearch.calibration import FmrCurve
 from facesearch.config import Settings
 from facesearch.evaluation.dataset import (
     LabelledDataset,
@@ -33,7 +31,9 @@ from facesearch.evaluation.protocols import (
     impostor_pairs,
     pair_scores,
 )
-from facesearch.models import embedder_spec
+from facesearch.pipeline.models import embedder_spec
+from facesearch.scoring import error_rates as metrics
+from facesearch.scoring.calibration import FmrCurve
 from facesearch.types import Metric, Serialisable
 
 

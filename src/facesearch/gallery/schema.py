@@ -47,7 +47,7 @@ class GalleryStateRow(Base):
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no policy yet
     model_id: Mapped[str] = mapped_column(String(128), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    # The gallery's random id and an HMAC of it under the data key (see facesearch.keys); both None
+    # The gallery's random id and an HMAC of it under the data key (see facesearch.storage.keys); both None
     # in a gallery from before templates were sealed, until it is first opened with a master key.
     gallery_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     key_check: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -135,7 +135,7 @@ class CalibrationRow(Base):
 
 
 class UserRow(Base):
-    """A person who may act on the gallery, with one role of :data:`facesearch.policy.ROLE_MATRIX`."""
+    """A person who may act on the gallery, with one role of :data:`facesearch.governance.policy.ROLE_MATRIX`."""
 
     __tablename__ = "users"
 

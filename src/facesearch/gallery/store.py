@@ -13,7 +13,7 @@ chain head or an enrollment's duplicate check. PostgreSQL does not zero a delete
 in the home folder is destroyed, which is why templates are sealed there as well.
 
 Templates (embeddings, face crops, opt-out templates) are sealed with the gallery's data key (see
-:mod:`facesearch.crypto`, :mod:`facesearch.keys`) before they reach the database, and unsealed by
+:mod:`facesearch.storage.crypto`, :mod:`facesearch.storage.keys`) before they reach the database, and unsealed by
 every reader. A store opened without a cipher reads and writes them in plaintext: that is only a
 gallery from before sealing, between its migration and :meth:`GalleryStore.seal_existing` (and
 the plaintext baseline of the benchmarks); it refuses to touch the faces of a sealed gallery. The
@@ -52,11 +52,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from facesearch.calibration import Calibration, FmrCurve
-from facesearch.crypto import DataCipher
 from facesearch.errors import DataKeyMissingError, GalleryError, GalleryNotInitialisedError, SubjectNotFoundError
 from facesearch.gallery.digest import EMPTY, combine, face_digest
 from facesearch.gallery.schema import Base, CalibrationRow, FaceRow, GalleryStateRow, ImageRow, OptOutRow, SubjectRow
+from facesearch.scoring.calibration import Calibration, FmrCurve
+from facesearch.storage.crypto import DataCipher
 from facesearch.types import FaceObservation, SubjectSummary
 
 MIGRATIONS = Path(__file__).parent / "migrations"

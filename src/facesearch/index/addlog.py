@@ -8,7 +8,7 @@ torn or damaged record ends the replay there (the index is then behind the galle
 rebuilt). Removal never goes through the log: the index is saved whole and the log deleted, so an
 erased face's vector is in no file.
 
-Given the gallery's cipher, each record is sealed on its own (see :mod:`facesearch.crypto`): its
+Given the gallery's cipher, each record is sealed on its own (see :mod:`facesearch.storage.crypto`): its
 associated data names the log, carries a random salt written in the log's header and the tag of
 the record before it, so records cannot be reordered, dropped from the middle or spliced in from
 another log; a record that fails its check ends the replay, as a torn one does.
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facesearch.crypto import TAG, DataCipher
 from facesearch.errors import TamperedDataError
 from facesearch.index.base import IdArray, Matrix
+from facesearch.storage.crypto import TAG, DataCipher
 
 MAGIC = b"FSADDLG2"
 RECORD = b"REC2"

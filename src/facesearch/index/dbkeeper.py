@@ -32,7 +32,7 @@ from facesearch.errors import IndexCorruptError, ModelMismatchError
 from facesearch.gallery import GalleryStore
 from facesearch.index.base import IdArray, Matrix, VectorIndex
 from facesearch.index.pgvector import EF_CONSTRUCTION, EF_SEARCH, META, M, PgVectorIndex
-from facesearch.models import EmbedderSpec
+from facesearch.pipeline.models import EmbedderSpec
 
 TABLE = "face_vectors"
 REFERENCES = "faces"

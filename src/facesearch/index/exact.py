@@ -1,6 +1,6 @@
 """The exact index: brute-force search over every stored vector. The reference other backends are
 compared to, and fast in its own right: one contiguous matrix per segment (see
-:class:`facesearch.index.store.VectorStore`), memory-mapped from its file, scored by blocked matrix
+:class:`facesearch.index.vectors.VectorStore`), memory-mapped from its file, scored by blocked matrix
 products (matrix-matrix for a batch of queries). Saved as one flat file replaced atomically, so
 removed vectors leave no bytes behind in any index file. Given the gallery's cipher the file is
 sealed and opening decrypts it into RAM instead of mapping it (see :mod:`facesearch.index.files`)."""
@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from facesearch.crypto import DataCipher
 from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
 from facesearch.index.files import header, read_flat_file, restore_state, write_flat_file
-from facesearch.index.store import VectorStore
+from facesearch.index.vectors import VectorStore
+from facesearch.storage.crypto import DataCipher
 from facesearch.types import Metric
 
 FORMAT = "facesearch-exact-2"

@@ -4,7 +4,7 @@ A save writes a new file beside the old one, fsyncs it and renames it over the o
 leaves either the old or the new index, and removed vectors leave no bytes behind in any file.
 
 Given the gallery's cipher, every function here seals the whole file, header included (a sealed
-file of :mod:`facesearch.crypto`, in chunks of a few MiB, the file's name as context) and reads it
+file of :mod:`facesearch.storage.crypto`, in chunks of a few MiB, the file's name as context) and reads it
 back into RAM: memory-mapping is lost (opening reads and decrypts the whole file), in exchange no
 vector is on disk in plaintext. A file that is not sealed, or fails its check, is IndexCorruptError
 (the index is then rebuilt from the gallery), like any damaged file.
@@ -24,8 +24,8 @@ from typing import IO, Any, BinaryIO, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from facesearch.crypto import DataCipher
 from facesearch.errors import IndexCorruptError, ModelMismatchError, TamperedDataError
+from facesearch.storage.crypto import DataCipher
 from facesearch.types import Metric
 
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from facesearch.crypto import DataCipher
 from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
 from facesearch.index.files import header, read_index_file, restore_state, write_index_file
+from facesearch.storage.crypto import DataCipher
 from facesearch.types import Metric
 
 FORMAT = "facesearch-hnsw-1"

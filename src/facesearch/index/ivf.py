@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from facesearch.crypto import DataCipher
 from facesearch.errors import IndexCorruptError
 from facesearch.index.base import Hits, IdArray, IndexInfo, Matrix, as_ids, as_matrix, empty_hits, unit_rows
 from facesearch.index.exact import ExactIndex
 from facesearch.index.files import header, read_flat_file, restore_state, write_flat_file
-from facesearch.index.store import VectorStore
+from facesearch.index.vectors import VectorStore
+from facesearch.storage.crypto import DataCipher
 from facesearch.types import Metric
 
 FORMAT = "facesearch-ivf-1"

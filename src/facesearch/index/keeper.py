@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facesearch.crypto import DataCipher
 from facesearch.errors import IndexCorruptError, ModelMismatchError
 from facesearch.gallery import GalleryStore
 from facesearch.index import dbkeeper
@@ -31,7 +30,8 @@ from facesearch.index.base import IdArray, Matrix, VectorIndex
 from facesearch.index.exact import ExactIndex
 from facesearch.index.hnsw import HnswIndex
 from facesearch.index.ivf import IvfIndex
-from facesearch.models import EmbedderSpec
+from facesearch.pipeline.models import EmbedderSpec
+from facesearch.storage.crypto import DataCipher
 
 BACKENDS: dict[str, type[ExactIndex] | type[HnswIndex] | type[IvfIndex]] = {
     "exact": ExactIndex,

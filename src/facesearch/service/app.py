@@ -14,9 +14,11 @@ from fastapi import FastAPI
 from facesearch import __version__, lifecycle
 from facesearch.config import Settings
 from facesearch.engine import Engine
-from facesearch.service import api, problems, web
+from facesearch.service import problems
+from facesearch.service.api import routes as api
 from facesearch.service.auth import CredentialsFirst, TokenCache
 from facesearch.service.uploads import BodyLimit, request_limit
+from facesearch.service.web import pages as web
 
 SERVICE_ACTOR = "facesearch-service"
 
@@ -80,4 +82,3 @@ def from_environment() -> FastAPI:
     spec = json.loads(os.environ[SERVE_ENV])
     home = Path(spec["home"])
     return create_app(home, Settings.load(home).replace(**spec.get("overrides", {})))
-

@@ -13,10 +13,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from facesearch import accounts
-from facesearch.accounts import User
 from facesearch.engine import Engine
 from facesearch.errors import AuthenticationError
+from facesearch.governance import accounts
+from facesearch.governance.accounts import User
 
 COOKIE = "facesearch_token"
 bearer = HTTPBearer(auto_error=False, description="An API token from 'facesearch tokens issue USER'.")

@@ -7,8 +7,8 @@ from fastapi import HTTPException, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facesearch.config import Settings
-from facesearch.decode import NamedPhoto
 from facesearch.errors import EmptyImageError, ImageTooLargeError
+from facesearch.pipeline.decode import NamedPhoto
 
 CHUNK = 1024 * 1024
 # Room for the form's text fields and multipart boundaries beside the photos.

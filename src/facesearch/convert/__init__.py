@@ -1,6 +1,0 @@
-"""The project's own converter of dlib's face recognition network to ONNX (see onnx_graph)."""
-
-from facesearch.convert.dlib_format import DlibFormatError
-from facesearch.convert.onnx_graph import convert_resnet_v1
-
-__all__ = ["DlibFormatError", "convert_resnet_v1"]

@@ -1,0 +1,365 @@
+"""Acting on a candidate takes two separate confirmations (EU AI Act art. 14(5)).
+
+An operator *nominates* a candidate from an identify search. It becomes a confirmed identification
+only after two different verifiers, neither of them the one who nominated it nor the one who ran
+the search, have each confirmed it; either of them may reject it, which ends it. A verifier sees
+the nominations awaiting their decision with nothing of anyone else's decision (not even whether
+there is one), decides once, and is told only that their decision was recorded. Only confirmed
+identifications can be exported for a case. Every step is an audit event naming the person.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from facesearch.errors import (
+    ConfirmationError,
+    InputError,
+    NominationNotFoundError,
+    NotConfirmedError,
+)
+from facesearch.gallery.schema import (
+    AuditEventRow,
+    FaceRow,
+    ImageRow,
+    NominationDecisionRow,
+    NominationRow,
+    SubjectRow,
+)
+from facesearch.governance import audit
+from facesearch.governance.audit import AuditAction
+from facesearch.governance.policy import Permission
+from facesearch.types import Serialisable
+
+if TYPE_CHECKING:
+    from facesearch.engine import Engine
+
+CONFIRMATIONS_NEEDED = 2
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+class Decision(enum.StrEnum):
+    CONFIRM = "confirm"
+    REJECT = "reject"
+
+
+@dataclasses.dataclass(frozen=True)
+class Nomination(Serialisable):
+    """A nominated candidate as an operator or a verifier sees it: never the decisions on it."""
+
+    nomination_id: int
+    case: str
+    purpose: str
+    search_seq: int
+    probe_sha256: str | None
+    face_index: int
+    subject: str
+    subject_id: str
+    score: float
+    nominated_by: str
+    nominated_at: datetime
+    status: Status | None  # None in a verifier's queue: they decide blind
+    audit_seq: int | None = None
+    # The candidate's enrolled faces whose crop the gallery keeps (setting keep_crops), for review
+    # screens to show through Engine.face_thumbnail; empty when none is kept.
+    face_ids: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedDecision(Serialisable):
+    """What a verifier is told after deciding: their own decision, nothing of the other's."""
+
+    nomination_id: int
+    decision: Decision
+    verifier: str
+    decided_at: datetime
+    audit_seq: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DecisionRecord(Serialisable):
+    """One verifier's decision, as auditors see it."""
+
+    verifier: str
+    decision: Decision
+    note: str | None
+    decided_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportedIdentification(Serialisable):
+    nomination: Nomination
+    confirmations: tuple[DecisionRecord, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseExport(Serialisable):
+    """The confirmed identifications of one case, each with who confirmed it and when."""
+
+    case: str
+    exported_at: datetime
+    exported_by: str
+    identifications: tuple[ExportedIdentification, ...]
+    audit_seq: int
+    notice: str = (
+        "each identification was nominated by an operator and confirmed separately by two other "
+        "verifiers; it remains a human judgement supported by face comparison, not proof of identity"
+    )
+
+
+def _search_event(session: Session, seq: int) -> AuditEventRow:
+    row = session.get(AuditEventRow, seq)
+    if row is None or row.action != AuditAction.IDENTIFY.value:
+        raise NominationNotFoundError(f"audit event #{seq} is not an identify search")
+    return row
+
+
+def _views(session: Session, *where: ColumnElement[bool], status: bool) -> list[Nomination]:
+    """Nominations matching ``where``, oldest first, each with its subject's name and probe hash;
+    ``status=False`` leaves the status out (a verifier's blind view)."""
+    rows = session.execute(
+        select(NominationRow, SubjectRow.name, AuditEventRow.probe_sha256)
+        .join(SubjectRow, NominationRow.subject_id == SubjectRow.id)
+        .join(AuditEventRow, AuditEventRow.seq == NominationRow.search_seq)
+        .where(*where)
+        .order_by(NominationRow.id)
+    ).all()
+    cropped: dict[str, list[int]] = {}
+    if rows:
+        faces = session.execute(
+            select(ImageRow.subject_id, FaceRow.id)
+            .join(ImageRow, FaceRow.image_id == ImageRow.id)
+            .where(ImageRow.subject_id.in_({row.subject_id for row, _, _ in rows}), FaceRow.crop_jpeg.is_not(None))
+            .order_by(FaceRow.id)
+        ).all()
+        for subject_id, face_id in faces:
+            cropped.setdefault(subject_id, []).append(face_id)
+    return [
+        dataclasses.replace(_view(row, name, probe, status=status), face_ids=tuple(cropped.get(row.subject_id, ())))
+        for row, name, probe in rows
+    ]
+
+
+def _require_nomination(session: Session, nomination_id: int) -> None:
+    if not _views(session, NominationRow.id == nomination_id, status=False):
+        raise NominationNotFoundError(f"there is no nomination #{nomination_id}")
+
+
+def _view(row: NominationRow, name: str, probe: str | None, *, status: bool) -> Nomination:
+    return Nomination(
+        nomination_id=row.id,
+        case=row.case_id,
+        purpose=row.purpose,
+        search_seq=row.search_seq,
+        probe_sha256=probe,
+        face_index=row.face_index,
+        subject=name,
+        subject_id=row.subject_id,
+        score=row.score,
+        nominated_by=row.nominated_by,
+        nominated_at=row.nominated_at,
+        status=Status(row.status) if status else None,
+    )
+
+
+def _decisions(session: Session, nomination_id: int) -> tuple[DecisionRecord, ...]:
+    rows = session.scalars(
+        select(NominationDecisionRow)
+        .where(NominationDecisionRow.nomination_id == nomination_id)
+        .order_by(NominationDecisionRow.id)
+    )
+    return tuple(DecisionRecord(r.verifier, Decision(r.decision), r.note, r.decided_at) for r in rows)
+
+
+class CaseService:
+    """Nominate, confirm or reject, and export, for one engine's actor."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def nominate(self, search_seq: int, subject: str, *, face_index: int = 0) -> Nomination:
+        """Put forward SUBJECT, a candidate for face ``face_index`` (0 = the first) of identify
+        search ``search_seq`` (its audit number, ``IdentifyResult.audit_seq``), for confirmation."""
+        engine = self._engine
+        with engine.guarded(Permission.NOMINATE) as session:
+            search = _search_event(session, search_seq)
+            who = engine.store.require_subject(session, subject)
+            faces = audit.details_of(search).get("faces", [])
+            if not 0 <= face_index < len(faces):
+                raise InputError(f"search #{search_seq} has {len(faces)} face(s); there is no face {face_index + 1}")
+            scores = [c["score"] for c in faces[face_index] if c["subject_id"] == who.subject_id]
+            if not scores:
+                raise InputError(f"{who.name!r} was not a candidate for face {face_index + 1} of search #{search_seq}")
+            row = NominationRow(
+                search_seq=search_seq,
+                purpose=search.purpose or "",
+                case_id=search.case_id or "",
+                face_index=face_index,
+                subject_id=who.subject_id,
+                score=float(scores[0]),
+                nominated_by=engine.actor,
+                nominated_at=datetime.now(UTC),
+                status=Status.PENDING.value,
+            )
+            try:
+                with session.begin_nested():
+                    session.add(row)
+            except IntegrityError:
+                raise InputError(
+                    f"{who.name!r} is already nominated for face {face_index + 1} of search #{search_seq}"
+                ) from None
+            seq = engine.record(
+                session,
+                AuditAction.NOMINATE,
+                purpose=row.purpose,
+                case=row.case_id,
+                details={
+                    "nomination_id": row.id,
+                    "search_seq": search_seq,
+                    "subject_id": who.subject_id,
+                    "face_index": face_index,
+                    "score": row.score,
+                },
+            )
+            view = _view(row, who.name, search.probe_sha256, status=True)
+        return dataclasses.replace(view, audit_seq=seq)
+
+    def queue(self) -> list[Nomination]:
+        """The nominations awaiting this verifier's decision, oldest first, blind: no status and
+        nothing of any other verifier's decision. Their own nominations and searches are left out."""
+        engine = self._engine
+        with engine.guarded(Permission.CONFIRM) as session:
+            mine = select(NominationDecisionRow.nomination_id).where(NominationDecisionRow.verifier == engine.actor)
+            return _views(
+                session,
+                NominationRow.status == Status.PENDING.value,
+                NominationRow.id.not_in(mine),
+                NominationRow.nominated_by != engine.actor,
+                AuditEventRow.actor != engine.actor,
+                status=False,
+            )
+
+    def confirm(self, nomination_id: int, *, note: str | None = None) -> RecordedDecision:
+        """Confirm a nomination (verifiers). It is confirmed once two verifiers have."""
+        return self._decide(nomination_id, Decision.CONFIRM, note)
+
+    def reject(self, nomination_id: int, *, reason: str) -> RecordedDecision:
+        """Reject a nomination (verifiers), giving the reason; one rejection ends it."""
+        why = (reason or "").strip()
+        if not why:
+            raise InputError("a rejection needs its reason (--reason)")
+        return self._decide(nomination_id, Decision.REJECT, why)
+
+    def _decide(self, nomination_id: int, decision: Decision, note: str | None) -> RecordedDecision:
+        engine = self._engine
+        with engine.guarded(Permission.CONFIRM) as session:
+            row = session.get(NominationRow, nomination_id)
+            if row is None:
+                raise NominationNotFoundError(f"there is no nomination #{nomination_id}")
+            searcher = _search_event(session, row.search_seq).actor
+            if engine.actor in (row.nominated_by, searcher):
+                role = "nominated this candidate" if engine.actor == row.nominated_by else "ran the search"
+                raise ConfirmationError(
+                    f"refused: {engine.actor!r} {role} (nomination #{nomination_id}); two other verifiers must decide"
+                )
+            if session.scalar(
+                select(func.count())
+                .select_from(NominationDecisionRow)
+                .where(NominationDecisionRow.nomination_id == row.id, NominationDecisionRow.verifier == engine.actor)
+            ):
+                raise ConfirmationError(
+                    f"refused: {engine.actor!r} has already decided on nomination #{nomination_id}; each verifier "
+                    "decides once"
+                )
+            if row.status != Status.PENDING.value:
+                raise ConfirmationError(f"refused: nomination #{nomination_id} is already {row.status}")
+            now = datetime.now(UTC)
+            session.add(
+                NominationDecisionRow(
+                    nomination_id=row.id, verifier=engine.actor, decision=decision.value, note=note, decided_at=now
+                )
+            )
+            session.flush()
+            confirmations = session.scalar(
+                select(func.count())
+                .select_from(NominationDecisionRow)
+                .where(
+                    NominationDecisionRow.nomination_id == row.id,
+                    NominationDecisionRow.decision == Decision.CONFIRM.value,
+                )
+            )
+            if decision is Decision.REJECT:
+                row.status, row.decided_at = Status.REJECTED.value, now
+            elif (confirmations or 0) >= CONFIRMATIONS_NEEDED:
+                row.status, row.decided_at = Status.CONFIRMED.value, now
+            action = AuditAction.CONFIRM if decision is Decision.CONFIRM else AuditAction.REJECT
+            seq = engine.record(
+                session,
+                action,
+                purpose=row.purpose,
+                case=row.case_id,
+                details={"nomination_id": row.id, "status_after": row.status, "note": note},
+            )
+        return RecordedDecision(nomination_id, decision, engine.actor, now, seq)
+
+    def case(self, case: str) -> list[Nomination]:
+        """The nominations of a case with their status (operators, admins, auditors; not verifiers,
+        who decide blind)."""
+        engine = self._engine
+        with engine.guarded(
+            Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
+        ) as s:
+            return _views(s, NominationRow.case_id == case.strip(), status=True)
+
+    def decisions(self, nomination_id: int) -> tuple[DecisionRecord, ...]:
+        """Who decided what on a nomination: for auditors only."""
+        with self._engine.guarded(Permission.READ_AUDIT) as session:
+            _require_nomination(session, nomination_id)
+            return _decisions(session, nomination_id)
+
+    def export(self, case: str, *, nominations: list[int] | None = None) -> CaseExport:
+        """The confirmed identifications of CASE (or just ``nominations`` of it, every one of which
+        must be confirmed); refused if there is none."""
+        engine = self._engine
+        case_id = case.strip()
+        with engine.guarded(Permission.EXPORT) as session:
+            listed = {n.nomination_id: n for n in _views(session, NominationRow.case_id == case_id, status=True)}
+            wanted = nominations if nominations is not None else sorted(listed)
+            for nomination_id in wanted:
+                item = listed.get(nomination_id)
+                if item is None:
+                    raise NominationNotFoundError(f"nomination #{nomination_id} is not part of case {case_id!r}")
+                if nominations is not None and item.status is not Status.CONFIRMED:
+                    raise NotConfirmedError(
+                        f"export refused: nomination #{nomination_id} is {item.status}; only identifications "
+                        f"confirmed by {CONFIRMATIONS_NEEDED} verifiers can be exported"
+                    )
+            chosen = [listed[i] for i in wanted if listed[i].status is Status.CONFIRMED]
+            if not chosen:
+                raise NotConfirmedError(
+                    f"export refused: case {case_id!r} has no identification confirmed by "
+                    f"{CONFIRMATIONS_NEEDED} verifiers"
+                )
+            items = tuple(
+                ExportedIdentification(
+                    n, tuple(d for d in _decisions(session, n.nomination_id) if d.decision is Decision.CONFIRM)
+                )
+                for n in chosen
+            )
+            ids = [n.nomination_id for n in chosen]
+            seq = engine.record(
+                session, AuditAction.EXPORT, case=case_id, details={"nominations": ids, "count": len(ids)}
+            )
+        return CaseExport(case_id, datetime.now(UTC), engine.actor, items, seq)

@@ -1,0 +1,377 @@
+"""The transparency report: how the gallery was used over a period, in aggregates only.
+
+Built from the audit log alone (plus the gallery's current size), so it shows exactly what was
+recorded: searches by purpose, nominations and their review, exports, erasures and purges, holds,
+opt-outs, refusals, failed logins and anomaly flags. It is meant to be published, so it holds
+counts and configured purpose names only: never a subject id or name, a probe hash, a case or
+request reference, a free-text reason, or who acted.
+
+:func:`build_report` is a pure function of the events; :func:`read_report` reads one period from a
+session; :func:`write_report` writes the JSON and a self-contained HTML page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from facesearch.errors import InputError
+from facesearch.gallery.schema import FaceRow, ImageRow, LegalHoldRow, OptOutRow, SubjectRow
+from facesearch.governance import audit
+from facesearch.governance.audit import AuditAction
+from facesearch.types import AuditEvent, Serialisable
+
+JSON_NAME = "transparency.json"
+HTML_NAME = "transparency.html"
+NO_PURPOSE = "(none stated)"
+PRIVACY_NOTE = (
+    "Aggregates only: this report never names a subject, a searcher, a case or request reference, "
+    "a probe photo or a free-text reason."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class GalleryCounts(Serialisable):
+    """What the gallery holds when the report is made (not during the period)."""
+
+    subjects: int
+    images: int
+    faces: int
+    subjects_on_hold: int
+    opt_outs: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchCounts(Serialisable):
+    """Searches of one kind (identify or verify)."""
+
+    total: int = 0
+    by_purpose: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    cases: int = 0  # distinct cases searched for
+    with_authorisation: int = 0  # searches that cited an authorisation reference
+    suppressed_candidates: int = 0  # candidates withheld because the person opted out
+
+
+@dataclasses.dataclass(frozen=True)
+class ReviewCounts(Serialisable):
+    """The two-person review of candidates: nominations, decisions, outcomes, exports."""
+
+    nominations: int = 0
+    nominated_cases: int = 0
+    confirm_decisions: int = 0
+    reject_decisions: int = 0
+    reached_confirmed: int = 0  # nominations whose second confirmation came in the period
+    reached_rejected: int = 0
+    exports: int = 0
+    exported_identifications: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RemovalCounts(Serialisable):
+    """Data destroyed on request (erasures) or on expiry (purges), and legal holds that stop it."""
+
+    erasures: int = 0
+    erased_images: int = 0
+    erased_faces: int = 0
+    purges: int = 0
+    purged_subjects: int = 0
+    purged_images: int = 0
+    purged_faces: int = 0
+    held_images_kept: int = 0  # expired images a purge kept because of a legal hold
+    holds_placed: int = 0
+    holds_released: int = 0
+    opt_outs_recorded: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class OversightCounts(Serialisable):
+    """Requests refused, failed logins, anomaly flags and subject access reports."""
+
+    refusals: int = 0
+    refusals_by_permission: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    refusals_by_rule: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    failed_authentications: int = 0
+    flags_by_kind: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    subject_access_reports: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TransparencyReport(Serialisable):
+    """Use of the gallery from ``start`` through ``end`` (whole UTC days, both included)."""
+
+    start: date
+    end: date
+    generated_at: datetime
+    events: int  # audit events in the period
+    identify: SearchCounts
+    verify: SearchCounts
+    review: ReviewCounts
+    removals: RemovalCounts
+    oversight: OversightCounts
+    gallery: GalleryCounts | None = None
+    note: str = PRIVACY_NOTE
+
+
+def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """The half-open UTC interval [start 00:00, the day after end 00:00) that the days cover.
+
+    Raises InputError when ``end`` precedes ``start``.
+    """
+    if end < start:
+        raise InputError(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    return datetime.combine(start, time(), UTC), datetime.combine(end + timedelta(days=1), time(), UTC)
+
+
+def _int(details: Mapping[str, Any], key: str) -> int:
+    """An optional count from an event's details; anything missing or not a count is 0."""
+    value = details.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _label(details: Mapping[str, Any], key: str) -> str | None:
+    value = details.get(key)
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _searches(found: list[AuditEvent]) -> SearchCounts:
+    return SearchCounts(
+        total=len(found),
+        by_purpose=dict(sorted(Counter(e.purpose or NO_PURPOSE for e in found).items())),
+        cases=len({e.case for e in found if e.case}),
+        with_authorisation=sum(1 for e in found if _label(e.details, "authorisation")),
+        suppressed_candidates=sum(_int(e.details, "suppressed") for e in found),
+    )
+
+
+def _reached(decisions: list[AuditEvent], status: str) -> int:
+    """Nominations a decision in the period brought to STATUS (each counted once)."""
+    reached = {
+        e.details.get("nomination_id", f"event {e.seq}") for e in decisions if e.details.get("status_after") == status
+    }
+    return len(reached)
+
+
+def build_report(
+    events: Iterable[AuditEvent],
+    start: date,
+    end: date,
+    *,
+    generated_at: datetime,
+    gallery: GalleryCounts | None = None,
+) -> TransparencyReport:
+    """Aggregate the events that fall within the period (others are ignored, so the whole log may
+    be passed). Events may lack any optional detail: what is missing counts as nothing."""
+    since, until = period_bounds(start, end)
+    by_action: dict[str, list[AuditEvent]] = {}
+    total = 0
+    for event in events:
+        if since <= event.ts < until:
+            total += 1
+            by_action.setdefault(event.action, []).append(event)
+
+    def of(action: AuditAction) -> list[AuditEvent]:
+        return by_action.get(action.value, [])
+
+    decisions = of(AuditAction.CONFIRM) + of(AuditAction.REJECT)
+    review = ReviewCounts(
+        nominations=len(of(AuditAction.NOMINATE)),
+        nominated_cases=len({e.case for e in of(AuditAction.NOMINATE) if e.case}),
+        confirm_decisions=len(of(AuditAction.CONFIRM)),
+        reject_decisions=len(of(AuditAction.REJECT)),
+        reached_confirmed=_reached(decisions, "confirmed"),
+        reached_rejected=_reached(decisions, "rejected"),
+        exports=len(of(AuditAction.EXPORT)),
+        exported_identifications=sum(_int(e.details, "count") for e in of(AuditAction.EXPORT)),
+    )
+    erasures, purges = of(AuditAction.ERASE), of(AuditAction.PURGE)
+    removals = RemovalCounts(
+        erasures=len(erasures),
+        erased_images=sum(_int(e.details, "images_removed") for e in erasures),
+        erased_faces=sum(_int(e.details, "faces_removed") for e in erasures),
+        purges=len(purges),
+        purged_subjects=sum(_int(e.details, "subjects_removed") for e in purges),
+        purged_images=sum(_int(e.details, "images_removed") for e in purges),
+        purged_faces=sum(_int(e.details, "faces_removed") for e in purges),
+        held_images_kept=sum(_int(e.details, "held_images_kept") for e in purges),
+        holds_placed=len(of(AuditAction.HOLD_PLACE)),
+        holds_released=len(of(AuditAction.HOLD_RELEASE)),
+        opt_outs_recorded=len(of(AuditAction.OPT_OUT)),
+    )
+    refusals = of(AuditAction.REFUSED)
+    # A role refusal names the permission(s) it lacked; a rule refusal names the rule.
+    by_permission = Counter(p for e in refusals if (p := _label(e.details, "permission")))
+    by_rule = Counter(
+        _label(e.details, "rule") or "unspecified" for e in refusals if not _label(e.details, "permission")
+    )
+    oversight = OversightCounts(
+        refusals=len(refusals),
+        refusals_by_permission=dict(sorted(by_permission.items())),
+        refusals_by_rule=dict(sorted(by_rule.items())),
+        failed_authentications=len(of(AuditAction.AUTH_FAILED)),
+        flags_by_kind=dict(
+            sorted(Counter(_label(e.details, "flag") or "unspecified" for e in of(AuditAction.FLAGGED)).items())
+        ),
+        subject_access_reports=len(of(AuditAction.SUBJECT_REPORT)),
+    )
+    return TransparencyReport(
+        start=start,
+        end=end,
+        generated_at=generated_at,
+        events=total,
+        identify=_searches(of(AuditAction.IDENTIFY)),
+        verify=_searches(of(AuditAction.VERIFY)),
+        review=review,
+        removals=removals,
+        oversight=oversight,
+        gallery=gallery,
+    )
+
+
+def gallery_counts(session: Session) -> GalleryCounts:
+    """How many subjects, images, faces, subjects under an unreleased legal hold and opt-outs the gallery holds."""
+
+    def count(column: Any) -> int:
+        return session.scalar(select(func.count(column))) or 0
+
+    active_holds = select(func.count(func.distinct(LegalHoldRow.subject_id))).where(LegalHoldRow.released_at.is_(None))
+    return GalleryCounts(
+        subjects=count(SubjectRow.id),
+        images=count(ImageRow.id),
+        faces=count(FaceRow.id),
+        subjects_on_hold=session.scalar(active_holds) or 0,
+        opt_outs=count(OptOutRow.id),
+    )
+
+
+def read_report(session: Session, start: date, end: date, *, now: datetime | None = None) -> TransparencyReport:
+    """The report for the days START through END, read from the audit log in SESSION (the caller
+    authorises and audits the request; see ``Engine.transparency_report``)."""
+    since, until = period_bounds(start, end)
+    found = audit.events(session, since=since, until=until)
+    return build_report(found, start, end, generated_at=now or datetime.now(UTC), gallery=gallery_counts(session))
+
+
+def to_json(report: TransparencyReport) -> str:
+    return json.dumps(report.to_dict(), indent=1, ensure_ascii=False)
+
+
+def write_report(report: TransparencyReport, folder: Path) -> tuple[Path, Path]:
+    """``transparency.html`` and ``transparency.json`` in ``folder`` (created if needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path, json_path = folder / HTML_NAME, folder / JSON_NAME
+    json_path.write_text(to_json(report) + "\n", encoding="utf-8")
+    html_path.write_text(render_html(report), encoding="utf-8")
+    return html_path, json_path
+
+
+def _table(head: tuple[str, str], rows: Iterable[tuple[str, int]]) -> str:
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join(f"<tr><td>{html.escape(label)}</td><td>{count:,}</td></tr>" for label, count in rows)
+    return f"<table><tr>{cells}</tr>{body}</table>"
+
+
+def _counts(data: Serialisable, labels: Mapping[str, str]) -> str:
+    values = data.to_dict()
+    return _table(("", "count"), [(label, int(values[name])) for name, label in labels.items()])
+
+
+def _by(title: str, counts: Mapping[str, int]) -> str:
+    if not counts:
+        return f"<p>{html.escape(title)}: none.</p>"
+    return f"<h3>{html.escape(title)}</h3>" + _table(("", "count"), sorted(counts.items()))
+
+
+SEARCH_LABELS = {
+    "total": "searches",
+    "cases": "distinct cases",
+    "with_authorisation": "searches citing an authorisation",
+    "suppressed_candidates": "candidates withheld because the person opted out",
+}
+
+
+def render_html(report: TransparencyReport) -> str:
+    r = report
+    parts = [
+        f"<h1>facesearch transparency report, {r.start.isoformat()} to {r.end.isoformat()}</h1>",
+        f"<p>Whole days in UTC, both included; made {r.generated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC from "
+        f"{r.events:,} audit events. {html.escape(r.note)}</p>",
+        "<h2>1:N searches (identify)</h2>",
+        _counts(r.identify, SEARCH_LABELS),
+        _by("Identify searches by stated purpose", r.identify.by_purpose),
+        "<h2>1:1 comparisons (verify)</h2>",
+        _counts(r.verify, {k: v for k, v in SEARCH_LABELS.items() if k in ("total", "cases")}),
+        _by("Verify comparisons by stated purpose", r.verify.by_purpose),
+        "<h2>Review of candidates</h2>",
+        "<p>A candidate is only a possible match; an operator nominates it and two verifiers, neither "
+        "the operator, must confirm it before it can be exported or acted on.</p>",
+        _counts(
+            r.review,
+            {
+                "nominations": "candidates nominated",
+                "nominated_cases": "distinct cases with nominations",
+                "confirm_decisions": "confirmations given",
+                "reject_decisions": "rejections given",
+                "reached_confirmed": "nominations that became confirmed identifications",
+                "reached_rejected": "nominations rejected",
+                "exports": "exports of confirmed identifications",
+                "exported_identifications": "identifications exported",
+            },
+        ),
+        "<h2>Erasure, retention and opt-outs</h2>",
+        _counts(
+            r.removals,
+            {
+                "erasures": "subjects erased on request",
+                "erased_images": "images erased",
+                "erased_faces": "face templates erased",
+                "purges": "retention purges run",
+                "purged_subjects": "subjects purged",
+                "purged_images": "images purged",
+                "purged_faces": "face templates purged",
+                "held_images_kept": "expired images kept under legal hold",
+                "holds_placed": "legal holds placed",
+                "holds_released": "legal holds released",
+                "opt_outs_recorded": "opt-outs recorded",
+            },
+        ),
+        "<h2>Oversight</h2>",
+        _counts(
+            r.oversight,
+            {
+                "refusals": "requests refused",
+                "failed_authentications": "failed authentications",
+                "subject_access_reports": "subject access reports made",
+            },
+        ),
+        _by("Refusals for lack of a permission", r.oversight.refusals_by_permission),
+        _by("Refusals by rule", r.oversight.refusals_by_rule),
+        _by("Searches flagged as unusual", r.oversight.flags_by_kind),
+    ]
+    if r.gallery:
+        parts += [
+            "<h2>The gallery when this report was made</h2>",
+            _counts(
+                r.gallery,
+                {
+                    "subjects": "subjects",
+                    "images": "images",
+                    "faces": "face templates",
+                    "subjects_on_hold": "subjects under legal hold",
+                    "opt_outs": "opt-outs on the do-not-enroll list",
+                },
+            ),
+        ]
+    style = "body{font-family:sans-serif;max-width:60em;margin:auto}td,th{border:1px solid #ccc;padding:.2em .5em}"
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>facesearch transparency report</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )

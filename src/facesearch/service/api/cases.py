@@ -1,0 +1,87 @@
+"""Casework: a candidate is nominated by an operator and becomes actionable only once two other
+verifiers have each confirmed it; verifiers decide blind. Only confirmed identifications export."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from facesearch.governance.casework import CaseExport, DecisionRecord, Nomination, RecordedDecision
+from facesearch.service.api.schemas import MAX_ID, NominationRequest, Note, Reason
+from facesearch.service.auth import Acting
+from facesearch.service.rendering import UtcRoute
+
+router = APIRouter(tags=["cases"], route_class=UtcRoute)
+
+NominationId = Annotated[int, Path(ge=1, le=MAX_ID, description="The nomination's number.")]
+
+
+@router.post(
+    "/nominations",
+    summary="Nominate a candidate of an identify search for confirmation",
+    description="Operators. It needs two separate confirmations by other verifiers before anyone may act on it.",
+    status_code=201,
+)
+def nominate(engine: Acting, body: NominationRequest) -> Nomination:
+    return engine.cases.nominate(body.search, body.subject, face_index=body.face - 1)
+
+
+@router.get(
+    "/queue",
+    summary="Nominations awaiting your decision",
+    description="Verifiers. Blind: no status and nothing of any other verifier's decision.",
+)
+def queue(engine: Acting) -> list[Nomination]:
+    return engine.cases.queue()
+
+
+@router.post(
+    "/nominations/{nomination_id}/confirm",
+    summary="Confirm a nomination",
+    description="Verifiers; it becomes a confirmed identification once two verifiers have.",
+)
+def confirm(engine: Acting, nomination_id: NominationId, body: Note | None = None) -> RecordedDecision:
+    return engine.cases.confirm(nomination_id, note=body.note if body else None)
+
+
+@router.post(
+    "/nominations/{nomination_id}/reject",
+    summary="Reject a nomination, giving the reason",
+    description="Verifiers; one rejection ends it.",
+)
+def reject(engine: Acting, nomination_id: NominationId, body: Reason) -> RecordedDecision:
+    return engine.cases.reject(nomination_id, reason=body.reason)
+
+
+@router.get(
+    "/nominations/{nomination_id}/decisions",
+    summary="Who decided what on a nomination",
+    description="Auditors only.",
+)
+def decisions(engine: Acting, nomination_id: NominationId) -> list[DecisionRecord]:
+    return list(engine.cases.decisions(nomination_id))
+
+
+@router.get(
+    "/cases/{case}/nominations",
+    summary="The nominations of a case and their status",
+    description="Operators, admins and auditors.",
+)
+def case_nominations(engine: Acting, case: str) -> list[Nomination]:
+    return engine.cases.case(case)
+
+
+@router.get(
+    "/cases/{case}/export",
+    summary="Export a case's identifications confirmed by two verifiers",
+    description="Operators. Only confirmed identifications; each with who confirmed it and when. Audited.",
+)
+def export(
+    engine: Acting,
+    case: str,
+    nomination: Annotated[
+        list[int] | None, Query(description="Export only these nominations (each must be confirmed).")
+    ] = None,
+) -> CaseExport:
+    return engine.cases.export(case, nominations=nomination)

@@ -1,0 +1,93 @@
+"""Collections of unknown faces: their clusters, people's corrections to them, and a cluster
+searched against the gallery like a probe. Clustering a collection reads a folder of photos on the
+server, so it stays a command ('facesearch cluster'), not a route."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from facesearch.clustering.collections import ClusterSummary
+from facesearch.service.api.schemas import (
+    MAX_ID,
+    CannotLink,
+    ClusterLabel,
+    ClusterMerge,
+    ClusterSearch,
+    ClusterSplit,
+    CollectionDeleted,
+    Reason,
+)
+from facesearch.service.auth import Acting
+from facesearch.service.rendering import UtcRoute
+from facesearch.types import ClusterSearchResult
+
+router = APIRouter(tags=["collections"], route_class=UtcRoute)
+
+ClusterId = Annotated[int, Path(ge=1, le=MAX_ID, description="The cluster's number.")]
+
+
+@router.get(
+    "/collections/{collection}/clusters",
+    summary="A collection's clusters, largest first",
+    description="Operators and auditors.",
+)
+def clusters(
+    engine: Acting,
+    collection: str,
+    min_size: Annotated[int, Query(ge=1, le=1_000_000, description="Only clusters of at least this many faces.")] = 1,
+) -> list[ClusterSummary]:
+    return engine.collections.clusters(collection, min_size=min_size)
+
+
+@router.post(
+    "/clusters/{cluster_id}/identify",
+    summary="Search a cluster against the gallery: its faces fused into one template",
+    description="Candidates, not identifications, under the same purpose binding, quotas, opt-out screen and "
+    "audit as identify; its candidates can be nominated the same way. Operators.",
+)
+def identify_cluster(engine: Acting, cluster_id: ClusterId, body: ClusterSearch) -> ClusterSearchResult:
+    return engine.identify_cluster(
+        cluster_id, purpose=body.purpose, case=body.case, authorisation=body.authorisation, top_k=body.top_k
+    )
+
+
+@router.post("/clusters/merge", summary="Merge two clusters (a person's correction)", description="Operators.")
+def merge(engine: Acting, body: ClusterMerge) -> ClusterSummary:
+    return engine.collections.merge(body.cluster_a, body.cluster_b)
+
+
+@router.post(
+    "/clusters/{cluster_id}/split",
+    summary="Split faces out of a cluster into a new one (a person's correction)",
+    description="Operators.",
+)
+def split(engine: Acting, cluster_id: ClusterId, body: ClusterSplit) -> ClusterSummary:
+    return engine.collections.split(cluster_id, body.faces)
+
+
+@router.put("/clusters/{cluster_id}/label", summary="Name a cluster", description="Operators.")
+def label(engine: Acting, cluster_id: ClusterId, body: ClusterLabel) -> ClusterSummary:
+    return engine.collections.name(cluster_id, body.label)
+
+
+@router.post(
+    "/cannot-link",
+    summary="Record that two faces are different people: no clustering puts them together again",
+    description="Operators.",
+    status_code=204,
+)
+def cannot_link(engine: Acting, body: CannotLink) -> None:
+    engine.collections.cannot_link(body.face_a, body.face_b)
+
+
+@router.post(
+    "/collections/{collection}/delete",
+    summary="Erase a collection physically: its faces, crops, clusters and decisions",
+    description="Admins.",
+)
+def delete(engine: Acting, collection: str, body: Reason) -> CollectionDeleted:
+    return CollectionDeleted(
+        collection=collection, faces_removed=engine.collections.delete(collection, reason=body.reason)
+    )

@@ -1,0 +1,555 @@
+"""The web UI: server-rendered pages over the same core as the API and the CLI.
+
+Like them it holds no rules. A page authenticates the user from the HttpOnly cookie set at
+``/login`` (the user's API token), calls the engine acting for them and renders what comes back.
+The engine checks every role and audits every refusal; the UI uses the role matrix only to decide
+which links and forms to show. Core errors re-render the page with the core's code and message;
+a page asked for without a valid cookie redirects to ``/login``.
+
+Probes are never stored nor served by URL: the result page carries the photo inline (a ``data:``
+URI in an inline SVG, with each face boxed). Enrolled face crops are served, to authenticated users
+whose role allows it, by ``/faces/{id}/thumbnail``; the engine audits every view.
+
+Cross-site requests: the cookie is ``SameSite=Strict``, and a POST whose ``Origin`` (or, without
+one, ``Referer``) names another host is refused before it reaches the core.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import json
+from collections.abc import Callable, Coroutine, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from PIL import Image
+
+from facesearch.config import Settings
+from facesearch.engine import Engine
+from facesearch.errors import AuthenticationError, FacesearchError, InputError, PolicyError
+from facesearch.evaluation import history
+from facesearch.governance.accounts import User
+from facesearch.governance.audit import AuditAction
+from facesearch.governance.audit import summary as event_summary
+from facesearch.governance.policy import ROLE_MATRIX, Permission
+from facesearch.pipeline.decode import decode_bytes
+from facesearch.reports.model_card import build_model_card
+from facesearch.service.auth import COOKIE, TokenCache, engine_of
+from facesearch.service.problems import status_of
+from facesearch.service.uploads import read_photo
+from facesearch.types import IdentifyResult, LawfulBasis
+
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+STYLESHEET = HERE / "static" / "facesearch.css"
+
+CANDIDATE_NOTICE = "candidate — not an identification; two separate confirmations are required before any action"
+PREVIEW_SIDE = 960  # the inline probe preview's longer side, in pixels
+AUDIT_ROWS = 1000  # the most events the audit page lists (the newest)
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self' data:; style-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+class LoginRequired(Exception):
+    """A page was asked for without a valid session cookie."""
+
+
+def _same_origin(request: Request) -> bool:
+    """False when the request's Origin (or, lacking one, its Referer) names another host than the
+    one it was sent to. Requests with neither header are let through (the cookie is SameSite=Strict)."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if claimed is None:
+        return True
+    host = request.headers.get("host", "")
+    return bool(host) and urlsplit(claimed).netloc.lower() == host.lower()
+
+
+def _to_login(request: Request, *, clear: bool) -> Response:
+    if request.url.path.startswith("/faces/"):  # an image: no page to go back to
+        response: Response = Response(status_code=401, headers={"Cache-Control": "no-store"})
+    else:
+        response = RedirectResponse("/login", status_code=303)
+    if clear:
+        response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+class WebRoute(APIRoute):
+    """A page route: cross-site POSTs refused, no session sent to /login, core errors and invalid
+    forms rendered as a page naming the problem (never a trace), safe headers on every response."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            if request.method == "POST" and not _same_origin(request):
+                response = render(
+                    request,
+                    "error.html",
+                    status=403,
+                    code="cross-site-request",
+                    message="refused: this form was sent from another site",
+                )
+            else:
+                try:
+                    response = await handler(request)
+                except LoginRequired:
+                    return _to_login(request, clear=False)
+                except AuthenticationError:
+                    return _to_login(request, clear=True)
+                except FacesearchError as exc:
+                    response = error_page(request, exc)
+                except RequestValidationError as exc:
+                    problems = "; ".join(
+                        f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}" for e in exc.errors()
+                    )
+                    response = render(request, "error.html", status=422, code="invalid-request", message=problems)
+            for name, value in PAGE_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return route
+
+
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
+
+
+# --- who is looking -------------------------------------------------------------------------
+
+
+def web_user(request: Request) -> User:
+    """The user of the session cookie: LoginRequired without one, AuthenticationError (audited by
+    the engine) for a token that is not, or no longer, valid."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise LoginRequired()
+    cache: TokenCache = request.app.state.tokens
+    user = cache.user(engine_of(request), token)
+    request.state.user = user
+    return user
+
+
+@dataclasses.dataclass(frozen=True)
+class Viewer:
+    """The signed-in user and the engine acting for them."""
+
+    user: User
+    engine: Engine
+
+    @property
+    def settings(self) -> Settings:
+        return self.engine.settings
+
+
+def viewer(request: Request, user: Annotated[User, Depends(web_user)]) -> Viewer:
+    return Viewer(user, engine_of(request).acting_as(user.name))
+
+
+Signed = Annotated[Viewer, Depends(viewer)]
+
+
+def permissions(user: User | None) -> set[str]:
+    """The names of the permissions the user's role grants (``IDENTIFY``, ``CONFIRM``...): the
+    templates decide from them which links and forms to show; the engine decides what is allowed."""
+    return set() if user is None else {p.name for p in ROLE_MATRIX[user.role]}
+
+
+# The pages whose link a role sees: those whose main call its permissions may make.
+PAGES: dict[str, set[str]] = {
+    "search": {"IDENTIFY"},
+    "queue": {"CONFIRM"},
+    "cases": {"NOMINATE", "EXPORT", "MANAGE_GALLERY", "READ_AUDIT"},
+    "subjects": {"MANAGE_GALLERY", "ENROLL", "READ_REPORTS"},
+    "audit": {"READ_AUDIT"},
+    "evaluation": {"READ_REPORTS", "MANAGE_GALLERY"},
+}
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def render(request: Request, name: str, *, status: int = 200, **context: Any) -> Response:
+    user: User | None = getattr(request.state, "user", None)
+    can = permissions(user)
+    pages = {page: bool(can & needs) for page, needs in PAGES.items()}
+    context.update(user=user, can=can, pages=pages, candidate_notice=CANDIDATE_NOTICE)
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status)
+
+
+def error_page(request: Request, exc: FacesearchError) -> Response:
+    refused = isinstance(exc, PolicyError)
+    return render(request, "error.html", status=status_of(exc), code=exc.code, message=exc.message, refused=refused)
+
+
+def _problem(exc: FacesearchError) -> dict[str, Any]:
+    """A core error as a form shows it: its code, its words, whether it is a refusal."""
+    return {"code": exc.code, "message": exc.message, "refused": isinstance(exc, PolicyError)}
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=1, ensure_ascii=False, default=str)
+
+
+TEMPLATES.env.filters["json"] = _json
+
+
+def _score(value: float) -> str:
+    return f"{value:.4f}"
+
+
+TEMPLATES.env.filters["score"] = _score
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+TEMPLATES.env.filters["when"] = _when
+
+
+TEMPLATES.env.filters["summary"] = lambda details: event_summary(dict(details))
+
+
+@router.get("/static/facesearch.css")
+def stylesheet() -> Response:
+    return FileResponse(STYLESHEET, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+
+# --- signing in -----------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    return render(request, "login.html")
+
+
+@router.post("/login")
+def login(request: Request, token: Annotated[str, Form()] = "") -> Response:
+    """Check the pasted API token and keep it in an HttpOnly, SameSite=Strict cookie."""
+    token = token.strip()
+    try:
+        if not token:
+            raise AuthenticationError("paste your API token (an admin issues it with 'facesearch tokens issue USER')")
+        cache: TokenCache = request.app.state.tokens
+        cache.user(engine_of(request), token)
+    except AuthenticationError as exc:
+        return render(request, "login.html", status=401, error=_problem(exc))
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/", secure=request.url.scheme == "https")
+    return response
+
+
+@router.api_route("/logout", methods=["GET", "POST"])
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/")
+def home(request: Request, v: Signed) -> Response:
+    return render(request, "home.html", role_permissions=sorted(p.value for p in ROLE_MATRIX[v.user.role]))
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Preview:
+    """The probe as the result page shows it: a downscaled JPEG inline, in the photo's own
+    coordinates (``width`` x ``height``, those of the face boxes)."""
+
+    data_uri: str
+    width: int
+    height: int
+
+
+def preview_of(data: bytes, settings: Settings) -> Preview:
+    """The probe re-encoded small, EXIF orientation applied and metadata dropped, as a data: URI."""
+    decoded = decode_bytes(data, "probe", settings)
+    image = Image.fromarray(decoded.pixels)
+    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return Preview(f"data:image/jpeg;base64,{encoded}", decoded.width, decoded.height)
+
+
+def _search_page(request: Request, v: Viewer, **context: Any) -> Response:
+    status = context.pop("status", 200)
+    purposes = v.engine.purposes.list()
+    return render(request, "search.html", status=status, purposes=purposes, **context)
+
+
+@router.get("/search")
+def search_form(request: Request, v: Signed) -> Response:
+    v.engine.authorize(Permission.IDENTIFY)  # a refusal page, audited, for roles that may not search
+    return _search_page(request, v, form={})
+
+
+@router.post("/search")
+async def search(
+    request: Request,
+    v: Signed,
+    probe: Annotated[UploadFile | None, File()] = None,
+    purpose: Annotated[str, Form()] = "",
+    case: Annotated[str, Form()] = "",
+    authorisation: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"purpose": purpose, "case": case, "authorisation": authorisation}
+    try:
+        if probe is None:
+            raise InputError("choose the probe photo to search")
+        data = await read_photo(probe, v.settings, "probe")
+        result: IdentifyResult = await run_in_threadpool(
+            lambda: v.engine.identify(data, purpose=purpose, case=case, authorisation=authorisation.strip() or None)
+        )
+        preview = await run_in_threadpool(preview_of, data, v.settings)
+    except FacesearchError as exc:
+        error, status = _problem(exc), status_of(exc)
+        return await run_in_threadpool(lambda: _search_page(request, v, form=form, error=error, status=status))
+    return render(
+        request,
+        "search_result.html",
+        result=result,
+        preview=preview,
+        thumbnails=v.settings.keep_crops,
+    )
+
+
+@router.post("/nominate")
+def nominate(
+    request: Request,
+    v: Signed,
+    search: Annotated[int, Form()],
+    subject: Annotated[str, Form()],
+    face: Annotated[int, Form()] = 0,
+) -> Response:
+    """Nominate a candidate of a search (operators); the case page then shows it pending."""
+    n = v.engine.cases.nominate(search, subject, face_index=face)
+    return RedirectResponse(f"/cases/{quote(n.case, safe='')}?nominated={n.nomination_id}", status_code=303)
+
+
+@router.get("/faces/{face_id}/thumbnail")
+def thumbnail(face_id: int, v: Signed) -> Response:
+    """An enrolled face's kept crop (operators, verifiers, admins; the engine audits the view)."""
+    crop = v.engine.face_thumbnail(face_id)
+    if crop is None:
+        return Response(status_code=404, headers={"Cache-Control": "no-store"})
+    return Response(crop, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+# --- the verifier queue ---------------------------------------------------------------------
+
+
+def _queue_page(request: Request, v: Viewer, **context: Any) -> Response:
+    status = context.pop("status", 200)
+    return render(request, "queue.html", status=status, items=v.engine.cases.queue(), **context)
+
+
+@router.get("/queue")
+def queue(request: Request, v: Signed) -> Response:
+    return _queue_page(request, v)
+
+
+@router.post("/queue/{nomination_id}/confirm")
+def confirm(request: Request, v: Signed, nomination_id: int, note: Annotated[str, Form()] = "") -> Response:
+    try:
+        d = v.engine.cases.confirm(nomination_id, note=note.strip() or None)
+    except FacesearchError as exc:
+        return _queue_page(request, v, error=_problem(exc), status=status_of(exc))
+    return _queue_page(request, v, done=d)
+
+
+@router.post("/queue/{nomination_id}/reject")
+def reject(request: Request, v: Signed, nomination_id: int, reason: Annotated[str, Form()] = "") -> Response:
+    try:
+        d = v.engine.cases.reject(nomination_id, reason=reason)
+    except FacesearchError as exc:
+        return _queue_page(request, v, error=_problem(exc), status=status_of(exc))
+    return _queue_page(request, v, done=d)
+
+
+# --- cases ----------------------------------------------------------------------------------
+
+
+@router.get("/cases")
+def cases(request: Request, v: Signed, case: str = "") -> Response:
+    """Open a case by its reference."""
+    if case.strip():
+        return RedirectResponse(f"/cases/{quote(case.strip(), safe='')}", status_code=303)
+    return render(request, "case.html", case=None, items=[])
+
+
+def _case_page(request: Request, v: Viewer, case: str, **context: Any) -> Response:
+    status = context.pop("status", 200)
+    return render(request, "case.html", status=status, case=case, items=v.engine.cases.case(case), **context)
+
+
+@router.get("/cases/{case:path}")
+def case_page(request: Request, v: Signed, case: str, nominated: int | None = None) -> Response:
+    return _case_page(request, v, case, nominated=nominated)
+
+
+@router.post("/export")
+def export(request: Request, v: Signed, case: Annotated[str, Form()] = "") -> Response:
+    """The case's confirmed identifications as a JSON download (operators; audited)."""
+    try:
+        result = v.engine.cases.export(case)
+    except FacesearchError as exc:
+        return _case_page(request, v, case, error=_problem(exc), status=status_of(exc))
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in case.strip()) or "case"
+    body = json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="facesearch-{name}-export.json"'},
+    )
+
+
+# --- subjects -------------------------------------------------------------------------------
+
+
+def _subjects_page(request: Request, v: Viewer, **context: Any) -> Response:
+    status = context.pop("status", 200)
+    context.setdefault("form", {})
+    return render(
+        request,
+        "subjects.html",
+        status=status,
+        subjects=v.engine.subjects(),
+        retention_days=v.engine.retention.period(),
+        bases=[b.value for b in LawfulBasis],
+        **context,
+    )
+
+
+@router.get("/subjects")
+def subjects(request: Request, v: Signed) -> Response:
+    return _subjects_page(request, v)
+
+
+@router.post("/subjects/enroll")
+async def enroll(
+    request: Request,
+    v: Signed,
+    photos: Annotated[list[UploadFile] | None, File()] = None,
+    subject: Annotated[str, Form()] = "",
+    source: Annotated[str, Form()] = "",
+    basis: Annotated[str, Form()] = "",
+    retain_until: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"subject": subject, "source": source, "basis": basis, "retain_until": retain_until}
+    try:
+        chosen = [p for p in photos or [] if p.filename]
+        if not chosen:
+            raise InputError("choose at least one photo of the subject to enroll")
+        data = [await read_photo(p, v.settings, f"photo {p.filename}") for p in chosen]
+        result = await run_in_threadpool(
+            lambda: v.engine.enroll(
+                data, subject=subject, source=source, basis=basis, retain_until=retain_until.strip() or None
+            )
+        )
+    except FacesearchError as exc:
+        error, status = _problem(exc), status_of(exc)
+        return await run_in_threadpool(lambda: _subjects_page(request, v, form=form, error=error, status=status))
+    return await run_in_threadpool(lambda: _subjects_page(request, v, enrolled=result))
+
+
+@router.post("/subjects/erase")
+def erase(
+    request: Request,
+    v: Signed,
+    subject: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        if not confirm:
+            raise InputError("erasure not done: tick the box to confirm that the subject is to be erased for good")
+        result = v.engine.erase(subject, reason=reason)
+    except FacesearchError as exc:
+        erase_form = {"subject": subject, "reason": reason}
+        return _subjects_page(request, v, erase_form=erase_form, error=_problem(exc), status=status_of(exc))
+    return _subjects_page(request, v, erased=result)
+
+
+@router.get("/subjects/{subject}/report")
+def subject_report(request: Request, v: Signed, subject: str, format: str = "html") -> Response:
+    """A subject access report (admins, auditors; making it is audited); ``?format=json`` downloads it."""
+    report = v.engine.subject_report(subject)
+    if format == "json":
+        body = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        disposition = f'attachment; filename="subject-{report.subject_id}.json"'
+        return Response(body, media_type="application/json", headers={"Content-Disposition": disposition})
+    return render(request, "subject_report.html", report=report)
+
+
+# --- audit, evaluation, model card ----------------------------------------------------------
+
+
+@router.get("/audit")
+def audit(request: Request, v: Signed, action: str = "", case: str = "") -> Response:
+    chain = v.engine.audit_verify()
+    events = v.engine.audit_events(action=action.strip() or None, case=case.strip() or None)
+    shown = list(reversed(events[-AUDIT_ROWS:]))
+    return render(
+        request,
+        "audit.html",
+        chain=chain,
+        events=shown,
+        total=len(events),
+        actions=[a.value for a in AuditAction],
+        action=action,
+        case=case,
+    )
+
+
+def _newest(paths: Iterable[Path]) -> Path | None:
+    found = [p for p in paths if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def _report_file(engine: Engine) -> Path | None:
+    """The newest HTML evaluation report kept in the home's evaluations folder, if any."""
+    folder = engine.home.evaluations_dir
+    return _newest(folder.rglob("*.html")) if folder.is_dir() else None
+
+
+@router.get("/evaluation")
+def evaluation(request: Request, v: Signed) -> Response:
+    """The latest evaluation's figures, its HTML report when kept, and the model card."""
+    v.engine.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
+    latest = history.latest(v.engine.home.evaluations_dir, v.engine.spec.model_id)
+    card = build_model_card(v.engine.spec, latest_evaluation=latest, calibration=v.engine.calibration())
+    return render(request, "evaluation.html", card=card.to_dict(), latest=latest, report_file=_report_file(v.engine))
+
+
+@router.get("/evaluation/report")
+def evaluation_report(v: Signed) -> Response:
+    v.engine.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
+    path = _report_file(v.engine)
+    if path is None:
+        return Response("no HTML evaluation report is kept in this home", status_code=404, media_type="text/plain")
+    # The report is self-contained: inline styles, figures as data: PNGs, no scripts.
+    policy = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    return FileResponse(path, media_type="text/html", headers={"Content-Security-Policy": policy})

@@ -1,0 +1,417 @@
+"""The CLI as a user runs it: a real process, real photos, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import facesearch
+from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED
+
+from helpers import PURPOSES, staffed
+
+pytestmark = pytest.mark.model
+
+
+ACTOR_FOR = {
+    "enroll": "enroller",
+    "enroll-dir": "enroller",
+    "opt-out": "enroller",
+    "identify": "operator",
+    "verify": "operator",
+    "nominate": "operator",
+    "nominations": "operator",
+    "export": "operator",
+    "queue": "verifier",
+    "confirm": "verifier",
+    "reject": "verifier",
+    "report": "auditor",
+    "cluster": "operator",
+    "clusters": "operator",
+}
+
+
+def run(home: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The CLI as a new process, acting as the user whose role the command needs (see
+    helpers.STAFF); cli-tester, who ran init, is the admin. A later --actor in ``args`` wins."""
+    env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200"}
+    command = str(args[0]) if args else ""
+    actor = "auditor" if args[:2] == ("audit", "show") else ACTOR_FOR.get(command, "cli-tester")
+    return subprocess.run(
+        [sys.executable, "-m", "facesearch", "--actor", actor, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path, photos: dict[str, Path]) -> Path:
+    place = tmp_path / "home"
+    assert run(place, "init").returncode == 0
+    with facesearch.open(place, actor="cli-tester") as admin:
+        staffed(admin)
+    enrolled = run(
+        place,
+        "enroll",
+        photos["astronaut"],
+        "--subject",
+        "Eileen Collins",
+        "--source",
+        "scikit-image sample",
+        "--basis",
+        "consent",
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert "enrolled" in enrolled.stdout
+    return place
+
+
+def test_identify_json_lists_candidates_per_face(home: Path, photos: dict[str, Path]) -> None:
+    done = run(
+        home,
+        "identify",
+        photos["probe"],
+        "--purpose",
+        "missing person search",
+        "--case",
+        "MP-1",
+        "--top",
+        "3",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    [face] = result["faces"]
+    [top] = face["candidates"]
+    assert (top["subject"], top["rank"]) == ("Eileen Collins", 1)
+    assert top["score"] > result["threshold"]["score"]
+    assert result["model_id"] == DLIB_RESNET_V1_MIRRORED.model_id
+    assert "candidates" in result["notice"]
+
+
+def test_identify_human_output_says_candidates(home: Path, photos: dict[str, Path]) -> None:
+    done = run(home, "identify", photos["probe"], "--purpose", "p", "--case", "c")
+    assert done.returncode == 0
+    assert "not identifications" in done.stdout and "Eileen Collins" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["enroll", "{hopper}", "--subject", "G", "--basis", "consent"], 4, "--source"),
+        (["enroll", "{hopper}", "--subject", "G", "--source", "s"], 4, "--basis"),
+        (["identify", "{probe}", "--case", "c"], 4, "--purpose"),
+        (["identify", "{probe}", "--purpose", "p"], 4, "--case"),
+        (["enroll", "{cat}", "--subject", "G", "--source", "s", "--basis", "consent"], 3, "no face"),
+        (["identify", "{missing}", "--purpose", "p", "--case", "c"], 3, "no such file"),
+        (["erase", "Nobody", "--reason", "r"], 5, "no subject"),
+        (["erase", "Eileen Collins"], 4, "--reason"),
+    ],
+)
+def test_refusals_exit_non_zero_with_a_clear_message(
+    home: Path, photos: dict[str, Path], tmp_path: Path, args: list[str], code: int, words: str
+) -> None:
+    names = {k: str(v) for k, v in photos.items()} | {"missing": str(tmp_path / "missing.jpg")}
+    done = run(home, *[a.format(**names) for a in args])
+    assert done.returncode == code, done.stderr
+    assert words in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_verify_subjects_erase_and_audit(home: Path, photos: dict[str, Path]) -> None:
+    compared = run(
+        home, "verify", photos["astronaut"], photos["hopper"], "--purpose", "check", "--case", "C-1", "--json"
+    )
+    verdict = json.loads(compared.stdout)
+    assert verdict["same_person"] is False and verdict["score"] < verdict["threshold"]["score"]
+    [subject] = json.loads(run(home, "subjects", "--json").stdout)
+    assert (subject["name"], subject["faces"]) == ("Eileen Collins", 1)
+    erased = run(home, "erase", "Eileen Collins", "--reason", "request DSR-1")
+    assert erased.returncode == 0 and subject["subject_id"] in erased.stdout
+    assert json.loads(run(home, "subjects", "--json").stdout) == []
+    checked = run(home, "audit", "verify")
+    assert checked.returncode == 0 and "intact" in checked.stdout
+    events = json.loads(run(home, "audit", "show", "--json").stdout)
+    staff = ["user.add"] * 5  # cli-tester as admin, then one user of each other role
+    rules = ["gallery.retention"] + ["purpose.add"] * (len(PURPOSES) + 1)
+    assert [e["action"] for e in events] == [
+        "gallery.init",
+        *staff,
+        *rules,
+        "face.enroll",
+        "search.verify",
+        "subject.erase",
+    ]
+    by_action = {e["action"]: e["actor"] for e in events}
+    assert by_action == {
+        "gallery.init": "cli-tester",
+        "user.add": "cli-tester",
+        "gallery.retention": "cli-tester",
+        "purpose.add": "cli-tester",
+        "face.enroll": "enroller",
+        "search.verify": "operator",
+        "subject.erase": "cli-tester",
+    }
+
+
+def test_audit_verify_fails_on_tampering(home: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(home / "gallery.sqlite3") as db:
+        db.execute("UPDATE audit_events SET actor = 'nobody' WHERE seq = 2")
+    done = run(home, "audit", "verify")
+    assert done.returncode == 1
+    assert "#2" in done.stderr
+
+
+def test_enroll_dir_shows_summary_by_reason(home: Path, photos: dict[str, Path], tmp_path: Path) -> None:
+    root = tmp_path / "dir"
+    (root / "Grace Hopper").mkdir(parents=True)
+    (root / "Grace Hopper" / "hopper.jpg").write_bytes(photos["hopper"].read_bytes())
+    (root / "Grace Hopper" / "notes.txt").write_text("not a photo")
+    done = run(home, "enroll-dir", root, "--source", "archive", "--basis", "public-task")
+    assert done.returncode == 0, done.stderr
+    assert "1 faces enrolled for 1 subjects" in done.stdout
+    assert "not-an-image" in done.stdout
+    assert "2/2" in done.stderr  # the progress bar's count
+
+
+def test_concurrent_processes_keep_gallery_index_and_chain_consistent(home: Path, photos: dict[str, Path]) -> None:
+    env = os.environ | {"FACESEARCH_HOME": str(home)}
+    base = [sys.executable, "-m", "facesearch", "--actor"]
+    jobs = [
+        [
+            *base,
+            "enroller",
+            "enroll",
+            str(photos["hopper"]),
+            "--subject",
+            "Grace Hopper",
+            "--source",
+            "s",
+            "--basis",
+            "consent",
+        ],
+        [*base, "operator", "identify", str(photos["probe"]), "--purpose", "p", "--case", "c"],
+        [
+            *base,
+            "enroller",
+            "enroll",
+            str(photos["small_face"]),
+            "--subject",
+            "E",
+            "--source",
+            "s",
+            "--basis",
+            "consent",
+        ],
+    ]
+    procs = [subprocess.Popen(job, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for job in jobs]
+    codes = [p.wait(timeout=300) for p in procs]
+    assert codes == [0, 0, 3]  # the small face is refused; the others succeed side by side
+    assert run(home, "audit", "verify").returncode == 0
+    names = {s["name"] for s in json.loads(run(home, "subjects", "--json").stdout)}
+    assert names == {"Eileen Collins", "Grace Hopper"}
+    found = json.loads(run(home, "identify", photos["hopper"], "--purpose", "p", "--case", "c", "--json").stdout)
+    assert found["gallery_size"] == 2 and found["faces"][0]["candidates"][0]["subject"] == "Grace Hopper"
+
+
+def test_evaluate_calibrate_and_model_card(home: Path, labelled_dataset: Path, tmp_path: Path) -> None:
+    cache = ["--workers", "1", "--cache", tmp_path / "cache.sqlite3"]
+    evaluated = run(
+        home, "evaluate", labelled_dataset, "--report", tmp_path / "report", "--bootstrap", "10", "--json", *cache
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert (report["photos"], report["failures_to_acquire"]) == (9, {"no-face": 1})
+    assert (tmp_path / "report" / "evaluation.html").is_file()
+
+    card = run(home, "model-card", "--json")
+    assert card.returncode == 0, card.stderr
+    data = json.loads(card.stdout)
+    assert data["latest_evaluation"]["dataset_sha256"] == report["dataset_sha256"]
+    assert "public domain" in data["embedder"]["licence"] and "scraped" in data["embedder"]["training"]
+    assert data["calibration"] is None
+
+    refused = run(home, "calibrate", labelled_dataset, "--target-fmr", "1e-4", *cache)
+    assert refused.returncode == 3 and "cannot measure an FMR of 0.0001" in refused.stderr
+    calibrated = run(home, "calibrate", labelled_dataset, "--target-fmr", "0.2", *cache)
+    assert calibrated.returncode == 0, calibrated.stderr
+    assert "operating threshold" in calibrated.stdout
+
+    found = json.loads(
+        run(
+            home,
+            "identify",
+            labelled_dataset / "Eileen Collins" / "Eileen_Collins_0002.jpg",
+            "--purpose",
+            "p",
+            "--case",
+            "c",
+            "--json",
+        ).stdout
+    )
+    assert found["threshold"]["source"] == "calibrated"
+    assert found["faces"][0]["candidates"][0]["expected_fmr"] is not None
+    assert json.loads(run(home, "model-card", "--json").stdout)["calibration"]["target_fmr"] == 0.2
+    assert run(home, "audit", "verify").returncode == 0
+
+    missing = run(home, "evaluate", tmp_path / "no-such-folder")
+    assert missing.returncode == 3 and "does not exist" in missing.stderr
+
+
+def test_index_status_and_rebuild(home: Path) -> None:
+    status = run(home, "index", "status")
+    assert status.returncode == 0 and "exact index of 1 faces" in status.stdout
+    (home / "index" / "exact.idx").write_bytes(b"garbage")
+    rebuilt = run(home, "index", "rebuild")
+    assert rebuilt.returncode == 0 and "rebuilt the exact index: 1 faces" in rebuilt.stdout
+    assert (home / "index" / "exact.idx").read_bytes()[:8] == b"FSSEALED"  # rebuilt, and sealed
+
+
+def test_enroll_dir_killed_mid_run_finishes_on_rerun(home: Path, labelled_dataset: Path, tmp_path: Path) -> None:
+    root = tmp_path / "dir"
+    for person in ("Eileen Collins", "Grace Hopper"):
+        (root / person).mkdir(parents=True)
+        for photo in sorted((labelled_dataset / person).iterdir()):
+            for angle in (0, 4, -4):  # 12 photos per person, each with its own bytes
+                image = Image.open(photo).rotate(angle)
+                image.save(root / person / f"{photo.stem}_{angle}.jpg", quality=90)
+    (home / "facesearch.toml").write_text("enroll_batch_faces = 2\n")
+    args = ["enroll-dir", root, "--source", "archive", "--basis", "public-task", "--workers", "1"]
+    env = os.environ | {"FACESEARCH_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facesearch", "--actor", "enroller", *map(str, args)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def faces() -> int:
+        with sqlite3.connect(home / "gallery.sqlite3", timeout=30) as db:
+            return int(db.execute("SELECT count(*) FROM faces").fetchone()[0])
+
+    deadline = time.monotonic() + 240
+    while faces() < 5 and time.monotonic() < deadline:  # the first batches are committed
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: no cleanup runs
+    proc.wait()
+    at_kill = faces()
+    assert 5 <= at_kill < 25, "the kill must land mid-run"
+
+    done = run(home, *args)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(home / "gallery.sqlite3") as db:
+        rows = db.execute("SELECT s.name, i.sha256 FROM images i JOIN subjects s ON s.id = i.subject_id").fetchall()
+    assert len(rows) == len(set(rows)) == 25  # 24 photos + the fixture's astronaut, none twice
+    assert run(home, "audit", "verify").returncode == 0
+    assert "exact index of 25 faces" in run(home, "index", "status").stdout
+
+
+def test_users_and_tokens_from_the_command_line(home: Path) -> None:
+    admin = "cli-tester"  # run() acts as cli-tester, who ran init
+    added = run(home, "users", "add", "olga", "--role", "operator")
+    assert added.returncode == 0 and "added user olga (operator)" in added.stdout
+    listed = json.loads(run(home, "users", "list", "--json").stdout)
+    staff = {name: name for name in ("enroller", "operator", "verifier", "auditor")}  # the fixture's
+    assert {u["name"]: u["role"] for u in listed} == {admin: "admin", "olga": "operator", **staff}
+    issued = run(home, "tokens", "issue", "olga")
+    token = issued.stdout.strip().splitlines()[-1]
+    assert issued.returncode == 0 and token.startswith("fs_")
+    refused = run(home, "--actor", "olga", "users", "add", "mallory", "--role", "admin")
+    assert refused.returncode == 4 and "the operator role may not manage users" in refused.stderr
+    token_id = token.split("_")[1]
+    assert run(home, "tokens", "revoke", token_id).returncode == 0
+    assert "0 token(s) revoked" in run(home, "users", "disable", "olga").stdout  # revoked already
+    assert run(home, "audit", "verify").returncode == 0
+
+
+def test_subject_report_from_the_command_line(home: Path, photos: dict[str, Path]) -> None:
+    assert (
+        run(home, "identify", photos["probe"], "--purpose", "missing person search", "--case", "MP-9").returncode == 0
+    )
+    report = json.loads(run(home, "subject-report", "Eileen Collins", "--json").stdout)
+    assert [i["source"] for i in report["images"]] == ["scikit-image sample"]
+    assert [(a["case"], a["rank"], a["actor"]) for a in report["appearances"]] == [("MP-9", 1, "operator")]
+    shown = run(home, "subject-report", "Eileen Collins")
+    assert shown.returncode == 0 and "returned as a candidate by 1 search(es)" in shown.stdout
+    refused = run(home, "--actor", "operator", "subject-report", "Eileen Collins")
+    assert refused.returncode == 4
+
+
+def test_a_candidate_is_nominated_confirmed_twice_and_exported(
+    home: Path, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    assert run(home, "users", "add", "verifier-2", "--role", "verifier").returncode == 0
+    refused = run(home, "identify", photos["probe"], "--purpose", "curiosity", "--case", "MP-5")
+    assert refused.returncode == 4 and "not a purpose this gallery allows" in refused.stderr
+    found = run(home, "identify", photos["probe"], "--purpose", "missing person search", "--case", "MP-5", "--json")
+    search = json.loads(found.stdout)["audit_seq"]
+    nominated = run(home, "nominate", str(search), "Eileen Collins")
+    assert nominated.returncode == 0 and "nomination #1" in nominated.stdout
+    assert "Eileen Collins" in run(home, "queue").stdout
+    assert run(home, "confirm", "1", "--note", "same scar").returncode == 0
+    unconfirmed = run(home, "export", "MP-5")
+    assert unconfirmed.returncode == 4 and "no identification confirmed by 2 verifiers" in unconfirmed.stderr
+    twice = run(home, "confirm", "1")
+    assert twice.returncode == 4 and "already decided" in twice.stderr
+    assert run(home, "--actor", "verifier-2", "confirm", "1").returncode == 0
+    exported = json.loads(run(home, "export", "MP-5").stdout)
+    [item] = exported["identifications"]
+    assert item["nomination"]["subject"] == "Eileen Collins"
+    assert [c["verifier"] for c in item["confirmations"]] == ["verifier", "verifier-2"]
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    report = run(home, "report", "--from", today, "--to", today, "--out", tmp_path / "report", "--json")
+    assert report.returncode == 0, report.stderr
+    published = json.loads(report.stdout)
+    assert "Eileen" not in report.stdout and (tmp_path / "report" / "transparency.html").exists()
+    review = published["review"]
+    assert (review["nominations"], review["confirm_decisions"], review["reached_confirmed"]) == (1, 2, 1)
+    assert run(home, "audit", "verify").returncode == 0
+
+
+def test_holds_purge_and_opt_outs_from_the_command_line(home: Path, photos: dict[str, Path]) -> None:
+    assert "3650 days" in run(home, "retention", "show").stdout
+    assert run(home, "hold", "Eileen Collins", "--reference", "order 5").returncode == 0
+    held = run(home, "erase", "Eileen Collins", "--reason", "request")
+    assert held.returncode == 4 and "legal hold 'order 5'" in held.stderr
+    certificate = json.loads(run(home, "purge", "--json").stdout)
+    assert (certificate["images_removed"], certificate["held_images_kept"]) == (0, 0)
+    assert run(home, "release", "Eileen Collins", "--reference", "order 5").returncode == 0
+    assert run(home, "erase", "Eileen Collins", "--reason", "request").returncode == 0
+    assert run(home, "opt-out", photos["astronaut"], "--request", "REQ-1").returncode == 0
+    again = run(home, "enroll", photos["probe"], "--subject", "E", "--source", "s", "--basis", "consent")
+    assert again.returncode == 4 and "do-not-enroll list" in again.stderr
+    listed = json.loads(run(home, "opt-outs", "--json").stdout)
+    assert [o["request_ref"] for o in listed] == ["REQ-1"] and "template" not in listed[0]
+
+
+def test_a_collection_is_clustered_named_and_shown_from_the_command_line(
+    home: Path, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "seized"
+    folder.mkdir()
+    for name in ("astronaut", "probe", "hopper"):
+        (folder / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    why = ("--purpose", "missing person search", "--case", "MP-8")
+    done = run(home, "cluster", folder, *why, "--json", "--report", tmp_path / "sheet")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    [pair] = result["clusters"]  # min-size 2: the astronaut and her probe; Grace Hopper is a singleton
+    assert sorted(pair["photos"]) == ["astronaut.jpg", "probe.jpg"] and result["singletons"] == 1
+    assert (tmp_path / "sheet" / "index.html").read_text().count("<img") == 2
+    assert run(home, "clusters", "name", str(pair["cluster_id"]), "person A").returncode == 0
+    listed = json.loads(run(home, "clusters", "list", "seized", "--min-size", "2", "--json").stdout)
+    assert [c["label"] for c in listed] == ["person A"]
+    refused = run(home, "cluster", folder, "--purpose", "curiosity", "--case", "X")
+    assert refused.returncode == 4 and "not a purpose this gallery allows" in refused.stderr

@@ -1,0 +1,138 @@
+"""Grouping the unknown faces of a collection, correcting the groups, and treating them as
+biometric data (purpose, retention, erasure, sealing, audit), on real photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageEnhance
+
+import facesearch
+from facesearch.engine import Engine
+from facesearch.errors import PermissionDeniedError, PurposeNotAllowedError
+from facesearch.pipeline.models import DlibModels
+
+pytestmark = pytest.mark.model
+
+WHY = {"purpose": "missing person search", "case": "MP-40"}
+
+
+@pytest.fixture(scope="module")
+def seized(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]) -> Path:
+    """Three photos of each of two people (variants of real photos), one photo of both, one of a cat."""
+    root = tmp_path_factory.mktemp("seized")
+    (root / "sub").mkdir()
+    for person in ("astronaut", "hopper"):
+        original = Image.open(photos[person]).convert("RGB")
+        variants = [
+            original,
+            original.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+            ImageEnhance.Brightness(original).enhance(1.2).resize((original.width * 3 // 4, original.height * 3 // 4)),
+        ]
+        for n, image in enumerate(variants):
+            image.save(root / ("sub" if n == 2 else ".") / f"{person}-{n}.jpg", quality=90)
+    (root / "both.jpg").write_bytes(photos["two_faces"].read_bytes())
+    (root / "cat.jpg").write_bytes(photos["cat"].read_bytes())
+    (root / "notes.txt").write_text("not a photo")
+    return root
+
+
+def by_photo(engine: Engine, collection: str) -> dict[frozenset[str], int]:
+    """Each cluster as the set of photo stems it holds (a face of both.jpg appears as 'both')."""
+    return {
+        frozenset(Path(p).stem for p in s.photos): s.size
+        for s in engine.acting_as("operator").collections.clusters(collection)
+    }
+
+
+def test_faces_are_grouped_into_people_and_a_rerun_embeds_nothing_again(engine: Engine, seized: Path) -> None:
+    operator = engine.acting_as("operator")
+    run = operator.collections.cluster(seized, name="drive-1", **WHY)
+    assert (run.photos, run.photos_embedded, run.photos_without_face, run.faces) == (9, 9, 1, 8)
+    assert dict(run.photos_rejected) == {"notes.txt": "not-an-image"}
+    groups = {frozenset(Path(p).stem for p in c.photos) for c in run.clusters}
+    assert groups == {
+        frozenset({"astronaut-0", "astronaut-1", "astronaut-2", "both"}),
+        frozenset({"hopper-0", "hopper-1", "hopper-2", "both"}),
+    }
+    [event] = engine.acting_as("auditor").audit_events(action="collection.cluster")
+    assert (event.actor, event.purpose, event.case, event.details["faces"]) == ("operator", *WHY.values(), 8)
+    again = operator.collections.cluster(seized, name="drive-1", **WHY)
+    # Photos whose faces the collection holds are not analysed again; the cat and the text file are.
+    assert again.photos_embedded == 2 and again.faces == 8
+    assert {frozenset(c.photos) for c in again.clusters} == {frozenset(c.photos) for c in run.clusters}
+
+
+def test_clustering_is_bound_to_an_allowed_purpose_and_a_role(engine: Engine, seized: Path) -> None:
+    with pytest.raises(PurposeNotAllowedError):
+        engine.acting_as("operator").collections.cluster(seized, purpose="curiosity", case="X")
+    with pytest.raises(PermissionDeniedError):
+        engine.acting_as("verifier").collections.cluster(seized, **WHY)
+    refusals = engine.acting_as("auditor").audit_events(action="policy.refused")
+    assert [(e.actor, e.details["rule"]) for e in refusals[-2:]] == [("operator", "purpose"), ("verifier", "role")]
+
+
+def test_people_correct_the_clusters_and_reruns_keep_their_decisions(engine: Engine, seized: Path) -> None:
+    operator = engine.acting_as("operator").collections
+    run = operator.cluster(seized, name="drive-2", **WHY)
+    astro, hopper = sorted(run.clusters, key=lambda c: "hopper-0.jpg" in c.photos)
+    merged = operator.merge(astro.cluster_id, hopper.cluster_id)
+    assert merged.size == 8
+    operator.name(astro.cluster_id, "person A")
+    rerun = operator.cluster(seized, name="drive-2", **WHY)
+    [together] = rerun.clusters
+    assert together.size == 8 and together.label == "person A"  # the merge and the name survive
+    operator.split(together.cluster_id, list(hopper.face_ids))
+    rerun = operator.cluster(seized, name="drive-2", **WHY)
+    assert sorted(c.size for c in rerun.clusters) == [4, 4]
+    astro_now = next(c for c in rerun.clusters if "astronaut-0.jpg" in c.photos)
+    assert astro_now.label == "person A"
+    first, second = astro_now.face_ids[:2]
+    operator.cannot_link(first, second)
+    rerun = operator.cluster(seized, name="drive-2", **WHY, min_size=1)
+    holding = {f: c.cluster_id for c in rerun.clusters for f in c.face_ids}
+    assert holding[first] != holding[second]
+    steps = [e.action for e in engine.acting_as("auditor").audit_events() if e.action.startswith("cluster.")]
+    assert steps == ["cluster.merge", "cluster.name", "cluster.split", "cluster.cannot_link"]
+    assert engine.audit_verify().ok
+
+
+def test_a_collection_is_sealed_reported_erased_and_purged(
+    engine: Engine, seized: Path, models: DlibModels, tmp_path: Path
+) -> None:
+    operator = engine.acting_as("operator").collections
+    run = operator.cluster(seized, name="drive-3", **WHY)
+    sheet = operator.contact_sheet("drive-3", tmp_path / "sheet", min_size=2)
+    assert sheet.read_text().count("<img") == sum(c.size for c in run.clusters) == 8
+    assert engine.acting_as("auditor").audit_events(action="collection.report")
+    with engine.store.engine.connect() as conn:
+        crop = conn.exec_driver_sql("SELECT crop_jpeg FROM collection_faces LIMIT 1").scalar_one()
+    assert not bytes(crop).startswith(b"\xff\xd8")  # sealed, not a JPEG
+    removed = engine.collections.delete("drive-3", reason="case closed")
+    assert removed == 8
+    with engine.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM collection_faces").scalar_one() == 0
+    operator.cluster(seized, name="drive-4", **WHY)
+    with engine.store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE collections SET retain_until = '2001-01-01'")
+    with facesearch.open(engine.home.root, actor="auditor", models=models) as reopened:
+        [certificate] = reopened.audit_events(action="gallery.purge")
+    assert (certificate.details["collections_removed"], certificate.details["collection_faces_removed"]) == (1, 8)
+    with engine.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM collections").scalar_one() == 0
+
+
+def test_a_cluster_is_searched_against_the_gallery_and_its_candidate_nominated(enrolled: Engine, seized: Path) -> None:
+    operator = enrolled.acting_as("operator")
+    run = operator.collections.cluster(seized, name="drive-5", **WHY)
+    astro = next(c for c in run.clusters if "astronaut-0.jpg" in c.photos)
+    with pytest.raises(PurposeNotAllowedError):
+        operator.identify_cluster(astro.cluster_id, purpose="curiosity", case="X")
+    found = operator.identify_cluster(astro.cluster_id, **WHY)
+    assert found.faces == 4 and found.candidates[0].subject == "Eileen Collins"
+    assert found.candidates[0].clears_threshold and "not identifications" in found.notice
+    event = enrolled.acting_as("auditor").audit_events(action="search.identify")[-1]
+    assert event.details["cluster"] == {"collection_id": run.collection_id, "cluster_id": astro.cluster_id, "faces": 4}
+    nominated = operator.cases.nominate(found.audit_seq, "Eileen Collins")
+    assert nominated.case == "MP-40"

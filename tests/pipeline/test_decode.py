@@ -1,0 +1,82 @@
+"""Decoding refuses broken or unsafe files with a named error, and orients photos by EXIF."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from facesearch.config import Settings
+from facesearch.errors import (
+    EmptyImageError,
+    ImageFileNotFoundError,
+    ImageTooLargeError,
+    InputError,
+    NotAnImageError,
+    TruncatedImageError,
+)
+from facesearch.pipeline.decode import decode
+
+EXPECTED = {
+    "not-an-image": NotAnImageError,
+    "truncated-image": TruncatedImageError,
+    "empty-file": EmptyImageError,
+    "image-too-large": ImageTooLargeError,
+}
+
+
+@pytest.mark.parametrize("code", sorted(EXPECTED))
+def test_malformed_file_is_refused_with_named_error(bad_files: dict[str, Path], code: str) -> None:
+    with pytest.raises(EXPECTED[code]) as caught:
+        decode(bad_files[code], Settings())
+    assert caught.value.code == code
+    assert str(bad_files[code]) in caught.value.message
+
+
+def test_bytes_input_gets_same_checks(bad_files: dict[str, Path]) -> None:
+    with pytest.raises(TruncatedImageError):
+        decode(bad_files["truncated-image"].read_bytes(), Settings())
+
+
+def test_pixel_limit_is_configurable(photos: dict[str, Path]) -> None:
+    image = decode(photos["astronaut"], Settings())
+    assert (image.width, image.height) == (512, 512)
+    with pytest.raises(ImageTooLargeError, match="512x512"):
+        decode(photos["astronaut"], Settings(max_image_pixels=512 * 511))
+
+
+def test_byte_limit_refuses_before_reading(photos: dict[str, Path]) -> None:
+    size = photos["astronaut"].stat().st_size
+    with pytest.raises(ImageTooLargeError, match=f"{size} bytes"):
+        decode(photos["astronaut"], Settings(max_image_bytes=size - 1))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ImageFileNotFoundError):
+        decode(tmp_path / "nowhere.jpg", Settings())
+    with pytest.raises(InputError, match="not a regular file"):
+        decode(tmp_path, Settings())
+
+
+def test_exif_orientation_is_applied() -> None:
+    # A 40x20 image, red on its left half, saved with orientation 6 ("rotate 90 clockwise to view").
+    image = Image.new("RGB", (40, 20), "blue")
+    image.paste((255, 0, 0), (0, 0, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif.tobytes(), quality=95)
+    decoded = decode(buffer.getvalue(), Settings())
+    assert (decoded.width, decoded.height) == (20, 40)
+    top_pixel = decoded.pixels[2, 10]
+    assert top_pixel[0] > 200 and top_pixel[2] < 60  # the red half is now on top
+
+
+def test_grey_and_alpha_images_become_rgb() -> None:
+    for mode in ("L", "RGBA", "P"):
+        buffer = io.BytesIO()
+        Image.new(mode, (8, 6)).save(buffer, format="PNG")
+        decoded = decode(buffer.getvalue(), Settings())
+        assert decoded.pixels.shape == (6, 8, 3)

@@ -1,0 +1,124 @@
+"""Calibration and evaluation on real photos: what a score means, and the threshold in force."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facesearch.engine import Engine
+from facesearch.evaluation import EmbeddingCache, EvaluationOptions, evaluate
+from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED
+from facesearch.reports.evaluation import write_report
+from facesearch.scoring.calibration import CalibrationError, FmrCurve, calibrate_from_scores, reference_curve
+
+from helpers import snapshot
+
+
+def test_fmr_curve_reads_the_share_of_impostors_at_or_above_a_score() -> None:
+    impostor = np.arange(1, 100_001) / 100_000  # 0.00001 .. 1.0, evenly
+    curve = FmrCurve.from_impostor_scores(impostor)
+    for score in (0.5, 0.9, 0.99, 0.999):
+        assert curve.fmr_at(score) == pytest.approx(1 - score + 1e-5, rel=0.02)
+    assert curve.fmr_at(1.5) == 1e-5  # above every impostor: only bounded, by 1 / pairs
+    assert curve.fmr_at(-1.0) == 1.0
+    assert curve.describe(0.99996) == "a different person scores this high about 1 time in 20,000"
+    assert "fewer than 1 in 100,000" in curve.describe(2.0)
+    assert FmrCurve.from_json(curve.to_json()) == curve
+
+
+def test_calibration_refuses_a_target_the_impostors_cannot_measure() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(CalibrationError, match=r"1,000 impostor pairs cannot measure an FMR of 0.0001.*30,000"):
+        calibrate_from_scores(
+            rng.random(100),
+            rng.random(1000),
+            1e-4,
+            model_id="m",
+            dataset="d",
+            dataset_sha256="0" * 64,
+            created_at=None,  # type: ignore[arg-type]
+        )
+
+
+@pytest.mark.model
+def test_evaluate_a_small_real_dataset_end_to_end(
+    labelled_dataset: Path, tmp_path: Path, engine: Engine, bad_files: dict[str, Path]
+) -> None:
+    dataset = tmp_path / "dataset"
+    shutil.copytree(labelled_dataset, dataset)
+    for name in ("truncated-image", "empty-file"):  # broken files are counted, not fatal
+        (dataset / name).mkdir()
+        (dataset / name / f"{name}_0001.jpg").write_bytes(bad_files[name].read_bytes())
+    groups = tmp_path / "groups.csv"
+    groups.write_text("Eileen_Collins_0001.jpg,x\nGrace_Hopper_0001.jpg,y\n")
+    cache = EmbeddingCache(tmp_path / "cache.sqlite3")
+    options = EvaluationOptions(bootstrap=20, holdout=0.0)
+    report = evaluate(dataset, engine.settings, group_files=[str(groups)], cache=cache, options=options)
+
+    assert (report.photos, report.identities) == (11, 5)
+    assert report.failures_to_acquire == {"empty-file": 1, "no-face": 1, "truncated-image": 1}
+    assert report.model_id == DLIB_RESNET_V1_MIRRORED.model_id
+    v = report.verification
+    assert (v.genuine_pairs, v.impostor_pairs) == (2 * 6, 4 * 4)
+    assert v.eer == 0.0  # every same-person pair scores above every different-person pair
+    assert all(p.tar.value == 1.0 for p in v.tar_at_far)
+    assert not any(p.supported for p in v.tar_at_far)  # 16 impostor pairs measure no FAR below 3 / 16
+    ident = report.identification
+    assert ident is not None and ident.gallery_size == 2 and ident.mated_searches == 6
+    assert ident.rank1.value == 1.0
+    assert report.groups is not None and {g.group for g in report.groups.groups} == {"x", "y"}
+    assert report.photos_embedded == 11
+
+    json_path, html_path = write_report(report, tmp_path / "report")
+    data = json.loads(json_path.read_text())
+    assert data["verification"]["genuine_pairs"] == 12 and data["dataset_sha256"] == report.dataset_sha256
+    page = html_path.read_text()
+    assert page.count("data:image/png;base64,") >= 4  # DET, CMC, score histograms overall and per group
+    assert "http" not in page.replace("http-equiv", "")  # self-contained: nothing fetched
+
+    again = evaluate(dataset, engine.settings, cache=cache, options=options)
+    assert again.photos_embedded == 0  # every photo, failures included, read back from the cache
+    assert again.verification.tar_at_far == report.verification.tar_at_far
+
+
+@pytest.mark.model
+def test_calibration_sets_the_threshold_and_scores_carry_their_fmr(
+    labelled_dataset: Path, engine: Engine, photos: dict[str, Path]
+) -> None:
+    engine.acting_as("enroller").enroll(
+        [photos["astronaut"]], subject="Eileen Collins", source="NASA", basis="public-task"
+    )
+    before = engine.acting_as("operator").identify(photos["probe"], purpose="check", case="C-1")
+    assert before.threshold.source == "published"
+    shipped = reference_curve(engine.spec)  # without one, FMRs are unmeasured until calibration
+    assert (before.faces[0].candidates[0].expected_fmr is None) == (shipped is None)
+
+    unchanged = snapshot(engine)
+    with pytest.raises(CalibrationError, match="cannot measure an FMR of 0.0001"):
+        engine.calibrate(labelled_dataset, target_fmr=1e-4)
+    assert snapshot(engine) == unchanged  # refused: no calibration stored, nothing audited
+
+    calibration = engine.calibrate(labelled_dataset, target_fmr=0.2)
+    assert calibration.impostor_pairs == 16 and calibration.fnmr_at_threshold == 0.0
+    stored = engine.calibration()
+    assert stored is not None and stored.created_at == calibration.created_at
+    assert (stored.threshold, stored.curve) == (calibration.threshold, calibration.curve)
+    [event] = engine.acting_as("auditor").audit_events(action="gallery.calibrate")
+    assert event.seq == calibration.audit_seq
+    assert event.details["dataset_sha256"] == calibration.dataset_sha256
+    assert event.details["threshold"] == calibration.threshold
+
+    after = engine.acting_as("operator").identify(photos["probe"], purpose="check", case="C-1")
+    assert after.threshold.source == "calibrated"
+    assert after.threshold.score == calibration.threshold
+    assert after.threshold.fmr == 0.2
+    top = after.faces[0].candidates[0]
+    assert top.subject == "Eileen Collins" and top.clears_threshold
+    assert top.expected_fmr is not None and top.expected_fmr <= 1 / 16
+    assert "fewer than 1 in 16" in top.fmr_meaning
+    verdict = engine.acting_as("operator").verify(photos["astronaut"], photos["hopper"], purpose="check", case="C-1")
+    assert verdict.threshold.source == "calibrated" and verdict.expected_fmr is not None

@@ -1,0 +1,232 @@
+"""The web UI through the application in process: sign-in, redirects, refusals, forms re-rendered
+with the core's message, cross-site POSTs refused, thumbnails only for the signed-in with the role."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from facesearch.engine import Engine
+from facesearch.service import create_app
+from facesearch.service.auth import COOKIE
+from facesearch.service.web.pages import CANDIDATE_NOTICE
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(engine.home.root, engine=engine), follow_redirects=False) as c:
+        yield c
+
+
+def token(engine: Engine, user: str) -> str:
+    return engine.accounts.issue_token(user).token
+
+
+def sign_in(client: TestClient, engine: Engine, user: str) -> TestClient:
+    response = client.post("/login", data={"token": token(engine, user)})
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/"
+    return client
+
+
+def test_pages_need_a_session(client: TestClient) -> None:
+    for page in ("/", "/search", "/queue", "/subjects", "/audit", "/evaluation", "/cases/c1"):
+        response = client.get(page)
+        assert response.status_code == 303, page
+        assert response.headers["location"] == "/login"
+    assert client.post("/subjects/erase", data={"subject": "x", "reason": "r"}).headers["location"] == "/login"
+    assert client.get("/faces/1/thumbnail").status_code == 401
+    login = client.get("/login")
+    assert login.status_code == 200
+    assert 'name="token"' in login.text and "text/html" in login.headers["content-type"]
+
+
+def test_sign_in_keeps_the_token_in_a_strict_http_only_cookie(client: TestClient, engine: Engine) -> None:
+    response = client.post("/login", data={"token": token(engine, "operator")})
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=")
+    lowered = cookie.lower()
+    assert "httponly" in lowered and "samesite=strict" in lowered and "path=/" in lowered
+    home = client.get("/")
+    assert home.status_code == 200
+    assert "operator" in home.text and 'href="/search"' in home.text
+    assert 'href="/audit"' not in home.text  # links follow the role; the engine decides
+    assert home.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in home.headers["content-security-policy"]
+    out = client.post("/logout")
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert client.get("/").status_code == 303
+
+
+def test_a_bad_token_is_refused_with_the_core_message(client: TestClient, engine: Engine) -> None:
+    response = client.post("/login", data={"token": "not-a-token"})
+    assert response.status_code == 401
+    assert "(authentication-failed)" in response.text and "the token is not valid" in response.text
+    assert "Traceback" not in response.text
+    events = engine.acting_as("auditor").audit_events(action="auth.failed")
+    assert events
+    # A stale cookie sends the user back to sign in, and the cookie is cleared.
+    client.cookies.set(COOKIE, "revoked-or-forged")
+    stale = client.get("/subjects")
+    assert stale.status_code == 303 and stale.headers["location"] == "/login"
+    assert f'{COOKIE}=""' in stale.headers["set-cookie"]
+
+
+def test_a_role_without_the_permission_sees_the_refusal(client: TestClient, engine: Engine) -> None:
+    sign_in(client, engine, "enroller")
+    response = client.get("/search")
+    assert response.status_code == 403
+    assert "Refused" in response.text and "permission-denied" in response.text
+    assert "the enroller role may not identify" in response.text
+    refused = engine.acting_as("auditor").audit_events(action="policy.refused")
+    assert any(e.actor == "enroller" for e in refused)
+    assert client.get("/audit").status_code == 403
+    erase = client.post("/subjects/erase", data={"subject": "nobody", "reason": "r", "confirm": "yes"})
+    assert erase.status_code == 403 and "may not erase subjects" in erase.text
+
+
+def test_cross_site_posts_are_refused(client: TestClient, engine: Engine) -> None:
+    sign_in(client, engine, "tester")
+    for header in ({"Origin": "https://evil.example"}, {"Referer": "https://evil.example/page"}, {"Origin": "null"}):
+        response = client.post(
+            "/subjects/erase", data={"subject": "x", "reason": "r", "confirm": "yes"}, headers=header
+        )
+        assert response.status_code == 403, header
+        assert "cross-site-request" in response.text
+    same = client.post(
+        "/subjects/erase",
+        data={"subject": "x", "reason": "r", "confirm": "yes"},
+        headers={"Origin": "http://testserver"},
+    )
+    assert same.status_code == 404 and "subject-not-found" in same.text  # reached the core
+
+
+def test_forms_re_render_with_the_core_message(client: TestClient, engine: Engine, photos: dict[str, Path]) -> None:
+    sign_in(client, engine, "operator")
+    form = client.get("/search")
+    assert form.status_code == 200 and "missing person search" in form.text
+    with photos["probe"].open("rb") as probe:
+        response = client.post(
+            "/search",
+            data={"purpose": "", "case": "MP-1", "authorisation": ""},
+            files={"probe": ("probe.jpg", probe, "image/jpeg")},
+        )
+    assert response.status_code == 403
+    assert "missing-purpose" in response.text and "must state its purpose" in response.text
+    assert 'value="MP-1"' in response.text  # what was typed is kept
+    with photos["probe"].open("rb") as probe:
+        warrant = client.post(
+            "/search",
+            data={"purpose": "warrant search", "case": "MP-1"},
+            files={"probe": ("probe.jpg", probe, "image/jpeg")},
+        )
+    assert warrant.status_code == 403 and "authorisation" in warrant.text
+    empty = client.post("/search", data={"purpose": "p", "case": "c"}, files={"probe": ("x.jpg", b"", "image/jpeg")})
+    assert empty.status_code == 422 and "empty" in empty.text
+
+    sign_in(client, engine, "enroller")
+    with photos["astronaut"].open("rb") as photo:
+        enroll = client.post(
+            "/subjects/enroll",
+            data={"subject": "Eileen Collins", "source": "sample", "basis": ""},
+            files={"photos": ("a.jpg", photo, "image/jpeg")},
+        )
+    assert enroll.status_code == 403 and "missing-lawful-basis" in enroll.text
+    assert 'value="Eileen Collins"' in enroll.text
+    assert engine.subjects() == []
+
+
+def test_erasure_needs_the_box_ticked(client: TestClient, engine: Engine) -> None:
+    sign_in(client, engine, "tester")
+    response = client.post("/subjects/erase", data={"subject": "x", "reason": "asked"})
+    assert response.status_code == 422 and "tick the box" in response.text
+
+
+def test_audit_and_evaluation_pages_for_auditors(client: TestClient, engine: Engine) -> None:
+    sign_in(client, engine, "auditor")
+    audit = client.get("/audit")
+    assert audit.status_code == 200 and "Audit chain intact" in audit.text
+    assert "user.add" in audit.text
+    filtered = client.get("/audit", params={"action": "purpose.add"})
+    assert "purpose.add" in filtered.text and "<td>user.add</td>" not in filtered.text
+    evaluation = client.get("/evaluation")
+    assert evaluation.status_code == 200 and "Model card" in evaluation.text and "Limits" in evaluation.text
+    sign_in(client, engine, "operator")
+    assert client.get("/evaluation").status_code == 403
+
+
+def test_the_evaluation_page_shows_the_latest_evaluation_and_its_report(client: TestClient, engine: Engine) -> None:
+    folder = engine.home.evaluations_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {"model_id": engine.spec.model_id, "dataset": "lfw", "measured_at": "2026-11-01T10:00:00", "eer": 0.0123}
+    (folder / "20261101T100000-abc.json").write_text(json.dumps(summary), encoding="utf-8")
+    (folder / "evaluation.html").write_text("<h1>the full report</h1>", encoding="utf-8")
+    sign_in(client, engine, "auditor")
+    page = client.get("/evaluation")
+    assert page.status_code == 200 and "0.0123" in page.text and 'href="/evaluation/report"' in page.text
+    report = client.get("/evaluation/report")
+    assert report.status_code == 200 and "the full report" in report.text
+    assert "default-src 'none'" in report.headers["content-security-policy"]
+    sign_in(client, engine, "verifier")
+    assert client.get("/evaluation/report").status_code == 403
+
+
+def test_the_audit_page_shows_a_broken_chain(client: TestClient, engine: Engine) -> None:
+    with engine.store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE audit_events SET actor = 'nobody' WHERE seq = 2")
+    sign_in(client, engine, "auditor")
+    audit = client.get("/audit")
+    assert audit.status_code == 200
+    assert "Audit chain BROKEN at event #2" in audit.text
+
+
+@pytest.mark.model
+def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path]) -> None:
+    with TestClient(create_app(enrolled.home.root, engine=enrolled), follow_redirects=False) as client:
+        sign_in(client, enrolled, "operator")
+        with photos["probe"].open("rb") as probe:
+            response = client.post(
+                "/search",
+                data={"purpose": "missing person search", "case": "MP-7"},
+                files={"probe": ("probe.jpg", probe, "image/jpeg")},
+            )
+        assert response.status_code == 200, response.text
+        page = response.text
+        assert CANDIDATE_NOTICE in page
+        assert "data:image/jpeg;base64," in page and page.count('class="face-box"') >= 1
+        assert "Eileen Collins" in page and "Nominate" in page
+        assert "/faces/" not in page  # no crops kept in this gallery: no thumbnails offered
+        assert client.get("/faces/1/thumbnail").status_code == 404  # an enrolled face, but no crop kept
+        search = re.search(r'name="search" value="(\d+)"', page)
+        subject = re.search(r'name="subject" value="([0-9a-f]+)"', page)
+        assert search and subject
+        nominated = client.post("/nominate", data={"search": search[1], "subject": subject[1], "face": "0"})
+        assert nominated.status_code == 303 and nominated.headers["location"].startswith("/cases/MP-7?nominated=")
+        case = client.get(nominated.headers["location"])
+        assert "needs two separate confirmations" in case.text and "pending" in case.text
+        again = client.post("/nominate", data={"search": search[1], "subject": subject[1], "face": "0"})
+        assert again.status_code == 422 and "already nominated" in again.text
+        assert client.get("/queue").status_code == 403  # operators do not confirm
+
+        sign_in(client, enrolled, "verifier")
+        queue = client.get("/queue")
+        assert queue.status_code == 200 and "Nomination #1" in queue.text and "pending" not in queue.text
+        no_reason = client.post("/queue/1/reject", data={"reason": " "})
+        assert no_reason.status_code == 422 and "needs its reason" in no_reason.text
+        assert "Nomination #1" in no_reason.text  # the queue is shown again, the nomination still in it
+        rejected = client.post("/queue/1/reject", data={"reason": "different ear shape"})
+        assert rejected.status_code == 200 and "Your rejection of nomination #1 is recorded" in rejected.text
+        twice = client.post("/queue/1/confirm", data={})
+        assert twice.status_code == 403 and "already decided" in twice.text
+
+        sign_in(client, enrolled, "operator")
+        export = client.post("/export", data={"case": "MP-7"})
+        assert export.status_code == 403 and "no identification confirmed" in export.text
+        sign_in(client, enrolled, "auditor")
+        assert client.get("/faces/1/thumbnail").status_code == 403
