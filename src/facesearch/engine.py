@@ -50,7 +50,7 @@ from facesearch.operations import enroll as enrolling
 from facesearch.operations import search as searching
 from facesearch.pipeline.decode import PhotoInput
 from facesearch.pipeline.faces import FacePipeline
-from facesearch.pipeline.models import DlibModels
+from facesearch.pipeline.models import EmbedderSpec, Models
 from facesearch.reports.transparency import TransparencyReport, period_bounds, read_report
 from facesearch.scoring.calibration import Calibration
 from facesearch.scoring.scores import ScoreMeaning, score_meaning
@@ -79,13 +79,14 @@ class Engine:
         store: GalleryStore,
         settings: Settings,
         actor: str | None = None,
-        models: DlibModels | None = None,
+        models: Models | None = None,
+        spec: EmbedderSpec | None = None,
     ) -> None:
         self.home = home
         self.store = store
         self.settings = settings
         self.actor = (actor or "").strip() or getpass.getuser()
-        self.pipeline = FacePipeline(settings, models)
+        self.pipeline = FacePipeline(settings, models, spec)  # spec: the gallery's recipe (see lifecycle)
         self.spec = self.pipeline.spec
         self.keeper = keeper_for(home.index_dir, self.spec, settings.index_backend, store, **settings.index_options())
         self._thread_lock = threading.RLock()

@@ -88,6 +88,42 @@ class DuplicateImageError(InputError):
     code = "duplicate-image"
 
 
+class ModelFileError(InputError):
+    """A face model file cannot be used; nothing that was stored changes."""
+
+    code = "bad-model-file"
+
+
+class ModelFileMissingError(ModelFileError):
+    """A model file is not where it was installed or registered."""
+
+    code = "model-file-missing"
+
+
+class NotAnOnnxModelError(ModelFileError):
+    """The file given as a model is not an ONNX model."""
+
+    code = "not-onnx"
+
+
+class ModelShapeError(ModelFileError):
+    """An ONNX model whose input or output does not have the shape its recipe needs."""
+
+    code = "wrong-model-shape"
+
+
+class ModelChecksumError(ModelFileError):
+    """A model file is not the file that was measured (built in) or registered: its SHA-256 differs."""
+
+    code = "model-checksum-changed"
+
+
+class ModelRegistrationError(ModelFileError):
+    """A model cannot be registered as asked: a missing licence statement, a name taken, a bad option."""
+
+    code = "bad-model-registration"
+
+
 # --- policy: the request lacks what accountability requires -----------------------------
 
 

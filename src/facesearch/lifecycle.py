@@ -11,8 +11,10 @@ import dataclasses
 import getpass
 import logging
 import shutil
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -24,7 +26,6 @@ from facesearch.errors import (
     GalleryNotInitialisedError,
     InputError,
     LegalHoldError,
-    ModelMismatchError,
     PermissionDeniedError,
 )
 from facesearch.gallery import GalleryStore
@@ -32,7 +33,9 @@ from facesearch.gallery.schema import AuditHeadRow, FaceRow, ImageRow, LegalHold
 from facesearch.governance import accounts, audit
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission, Role
-from facesearch.pipeline.models import DlibModels
+from facesearch.pipeline.models import EmbedderSpec, Models
+from facesearch.pipeline.recognizers import registered, spec_for_model, spec_for_settings
+from facesearch.pipeline.recognizers.registered import RegisteredModel, registered_models
 from facesearch.storage import keys
 from facesearch.storage.home import Home
 from facesearch.types import Serialisable
@@ -45,12 +48,14 @@ def init(
     *,
     actor: str | None = None,
     settings: Settings | None = None,
-    models: DlibModels | None = None,
+    models: Models | None = None,
 ) -> Engine:
     """Create (or reopen) a gallery in HOME: database schema, index folder, one init audit event.
 
     actor: who acts, for the audit log (default: the OS user). settings: default from
-    HOME/facesearch.toml. models: share already loaded models between engines (optional).
+    HOME/facesearch.toml; a new gallery takes the recognizer they name (``recognizer``, with
+    ``embed_mirrored``), an existing one keeps its own. models: share already loaded models between
+    engines (optional).
     """
     place = Home(Path(home))
     settings = settings or Settings.load(place.root)
@@ -69,7 +74,9 @@ def init(
                 store.cipher = keys.write_data_key(place, master)
             else:
                 _unlock(place, store, master)
-            engine = Engine(place, store, settings, actor, models)
+            registered = registered_models(place.models_dir)
+            spec = spec_for_settings(settings, registered) if fresh else _gallery_spec(store, registered)
+            engine = Engine(place, store, settings, actor, models, spec)
         except FacesearchError:
             store.close()
             raise
@@ -87,8 +94,6 @@ def init(
                 if accounts.find_user(session, engine.actor) is None:  # whoever creates a gallery runs it
                     accounts.add_user(session, engine.actor, Role.ADMIN, by=engine.actor)
                     engine.record(session, AuditAction.USER_ADD, details={"user": engine.actor, "role": "admin"})
-        else:
-            _require_gallery_model(engine)
     engine.retention.purge(trigger="open")
     return engine
 
@@ -98,7 +103,7 @@ def open_engine(
     *,
     actor: str | None = None,
     settings: Settings | None = None,
-    models: DlibModels | None = None,
+    models: Models | None = None,
 ) -> Engine:
     """Open the gallery in HOME; raises GalleryNotInitialisedError if there is none. Arguments as
     for :func:`init`."""
@@ -115,13 +120,41 @@ def open_engine(
                     f"the gallery in {place.root} is not initialised (run 'facesearch init')"
                 )
             _unlock(place, store, keys.load_master_key(settings))
-        engine = Engine(place, store, settings, actor, models)
-        _require_gallery_model(engine)
+        spec = _gallery_spec(store, registered_models(place.models_dir))
+        engine = Engine(place, store, settings, actor, models, spec)
         engine.retention.purge(trigger="open")  # expired data never outlives an open
         return engine
     except FacesearchError:
         store.close()
         raise
+
+
+def register_model(
+    home: str | Path,
+    file: str | Path,
+    *,
+    actor: str | None = None,
+    settings: Settings | None = None,
+    models: Models | None = None,
+    **options: Any,
+) -> RegisteredModel:
+    """Register an ArcFace-class ONNX model from a local FILE in HOME, so that a gallery can be
+    created with it (setting ``recognizer`` = its name); ``options`` as for
+    :func:`facesearch.pipeline.recognizers.registered.register_model` (name, licence, threshold,
+    threshold_source required). Where HOME holds a gallery, only its admins may, and the
+    registration is audited (``model.register``). A refused file or option changes nothing."""
+    place = Home(Path(home))
+    settings = settings or Settings.load(place.root)
+    if not place.exists(settings.database_url):
+        who = (actor or "").strip() or getpass.getuser()
+        return registered.register_model(place.models_dir, Path(file), by=who, **options)
+    with open_engine(home, actor=actor, settings=settings, models=models) as engine:
+        engine.authorize(Permission.MANAGE_GALLERY)
+        with engine.writing() as session:
+            model = registered.register_model(place.models_dir, Path(file), by=engine.actor, **options)
+            details = {k: getattr(model, k) for k in ("name", "sha256", "dimension", "licence", "threshold")}
+            engine.record(session, AuditAction.MODEL_REGISTER, details={"model_id": model.model_id, **details})
+        return model
 
 
 def _open_store(place: Home, settings: Settings) -> GalleryStore:
@@ -131,16 +164,11 @@ def _open_store(place: Home, settings: Settings) -> GalleryStore:
     return GalleryStore.open_sqlite(place.database)
 
 
-def _require_gallery_model(engine: Engine) -> None:
-    """Refuse an engine whose embeddings differ from those the gallery already holds."""
-    with engine.store.transaction() as session:
-        gallery_model = engine.store.state(session).model_id
-    if gallery_model != engine.spec.model_id:
-        engine.close()
-        raise ModelMismatchError(
-            f"the gallery in {engine.home.root} holds embeddings of {gallery_model!r}; this engine makes "
-            f"{engine.spec.model_id!r}, and the two cannot be compared"
-        )
+def _gallery_spec(store: GalleryStore, registered: Mapping[str, RegisteredModel]) -> EmbedderSpec:
+    """The recipe the gallery's templates were made with, whatever the settings say; a gallery of a
+    model this installation lacks is refused (ModelMismatchError), changing nothing."""
+    with store.transaction() as session:
+        return spec_for_model(store.state(session).model_id, registered)
 
 
 def _sealed(store: GalleryStore) -> bool:

@@ -16,6 +16,7 @@ from facesearch.cli import (
     clustering,
     gallery,
     evaluation,
+    models,
     basics,
     governance,
     transparency,
@@ -35,6 +36,7 @@ __all__ = [
     "gallery",
     "governance",
     "main",
+    "models",
     "serve",
     "transparency",
 ]

@@ -82,7 +82,11 @@ def _global(
         typer.Option(help="Gallery home folder [env FACESEARCH_HOME; default: the user's data folder]."),
     ] = None,
     actor: Annotated[str | None, typer.Option(help="Who is acting, for the audit log [default: OS user].")] = None,
-    detector: Annotated[str | None, typer.Option(help="Face detector: hog (default) or cnn.")] = None,
+    recognizer: Annotated[
+        str | None,
+        typer.Option(help="Recognizer of a new gallery: sface (default), dlib or a registered model's name."),
+    ] = None,
+    detector: Annotated[str | None, typer.Option(help="dlib's face detector: hog (default) or cnn.")] = None,
     upsample: Annotated[int | None, typer.Option(help="Upsampling before detection (0-3).")] = None,
     db: Annotated[
         str | None,
@@ -96,5 +100,5 @@ def _global(
 ) -> None:
     opts.home = home or default_home()
     opts.actor = actor
-    overrides = {"detector": detector, "upsample": upsample, "database_url": db}
+    overrides = {"recognizer": recognizer, "detector": detector, "upsample": upsample, "database_url": db}
     opts.overrides = {k: v for k, v in overrides.items() if v is not None}

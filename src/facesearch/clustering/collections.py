@@ -183,7 +183,11 @@ class CollectionService:
                     if found
                     else set()
                 )
-            cut = threshold if threshold is not None else engine.settings.cluster_threshold
+            cut = (
+                threshold
+                if threshold is not None
+                else engine.settings.cluster_threshold or engine.spec.cluster_threshold
+            )
             paths = _photos(root)
             if not paths:
                 raise InputError(f"{root}: no photos found")

@@ -62,6 +62,7 @@ class AuditAction(enum.StrEnum):
     COLLECTION_DELETE = "collection.delete"
     COLLECTION_REPORT = "collection.report"
     FACE_VIEW = "face.view"  # an enrolled face's crop was shown to someone
+    MODEL_REGISTER = "model.register"  # a face model registered from a local file, with its licence statement
 
 
 def stamp(moment: datetime) -> str:
