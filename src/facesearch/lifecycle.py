@@ -29,7 +29,7 @@ from facesearch.errors import (
 )
 from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import AuditHeadRow, FaceRow, ImageRow, LegalHoldRow, OptOutRow, SubjectRow
-from facesearch.governance import accounts, audit
+from facesearch.governance import accounts, audit, users
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission, Role
 from facesearch.pipeline.models import DlibModels
@@ -84,9 +84,15 @@ def init(
                     gallery_generation=0,
                     details={"model_id": engine.spec.model_id, "schema": schema},
                 )
-                if accounts.find_user(session, engine.actor) is None:  # whoever creates a gallery runs it
+                if users.find_user(session, engine.actor) is None:  # whoever creates a gallery runs it
                     accounts.add_user(session, engine.actor, Role.ADMIN, by=engine.actor)
-                    engine.record(session, AuditAction.USER_ADD, details={"user": engine.actor, "role": "admin"})
+                    audit.append(
+                        session,
+                        actor=engine.actor,
+                        action=AuditAction.USER_ADD,
+                        gallery_generation=store.state(session).generation,
+                        details={"user": engine.actor, "role": "admin"},
+                    )
         else:
             _require_gallery_model(engine)
     engine.retention.purge(trigger="open")
@@ -256,7 +262,7 @@ def _certify(place: Home, store: GalleryStore, actor: str) -> DestructionCertifi
     with store.transaction() as session:
         state = store.state(session)
         try:
-            accounts.authorize(session, actor, Permission.MANAGE_GALLERY)
+            users.authorize(session, actor, Permission.MANAGE_GALLERY)
             refusal: FacesearchError | None = None
         except PermissionDeniedError as exc:
             refusal = exc

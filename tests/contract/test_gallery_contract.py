@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from facesearch.gallery import GalleryStore, ImageRecord
 from facesearch.gallery.digest import EMPTY, combine, face_digest
 from facesearch.gallery.schema import Base
-from facesearch.governance import accounts, audit
+from facesearch.governance import audit, users
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Role
 from facesearch.reports import subject_access as reports
@@ -74,7 +74,7 @@ def test_upgrading_an_older_gallery_keeps_its_faces_and_audit_chain(empty_store:
         assert audit.verify(session).ok
         migrated = store.state(session).content_hash  # 0003 computed it from the stored faces
         assert migrated == combine(EMPTY, face_digest(7, MODEL, embedding)) == store.recompute_content_hash(session)
-        founder = accounts.find_user(session, "t")  # 0004: who ran init administers the gallery
+        founder = users.find_user(session, "t")  # 0004: who ran init administers the gallery
         assert founder is not None and founder.role is Role.ADMIN
 
 

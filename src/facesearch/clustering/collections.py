@@ -38,13 +38,13 @@ from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
 from facesearch.governance import purposes
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.policy import Permission, SearchPurpose
+from facesearch.governance.policy import Permission
 from facesearch.pipeline.decode import decode
 from facesearch.pipeline.faces import FacePipeline, map_photos
-from facesearch.types import Serialisable
+from facesearch.types import SearchRequest, Serialisable
 
 if TYPE_CHECKING:
-    from facesearch.engine import Engine
+    from facesearch.governance.context import Context
 
 T = TypeVar("T")
 MUST, CANNOT = "must", "cannot"
@@ -134,10 +134,10 @@ def _analyse(path: Path, pipeline: FacePipeline) -> tuple[str, list[FoundPhotoFa
 
 
 class CollectionService:
-    """Clustering and curation for one engine's actor (operators cluster and curate; admins erase)."""
+    """Clustering and curation for the acting user (operators cluster and curate; admins erase)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, context: Context) -> None:
+        self._context = context
 
     # --- clustering --------------------------------------------------------------------------
 
@@ -157,17 +157,17 @@ class CollectionService:
     ) -> ClusterRun:
         """Group the faces of every photo under DIRECTORY (recursively) into the collection NAME
         (default: the folder's name), adding photos new to it, and store the clusters."""
-        engine = self._engine
+        context = self._context
         root = Path(directory)
         label = (name or root.resolve().name).strip()
         if min_size < 1:
             raise InputError(f"min-size must be at least 1, not {min_size}")
         if method not in METHODS:
             raise InputError(f"{method!r} is not a clustering method; use one of {', '.join(METHODS)}")
-        with engine.ruled():
-            with engine.guarded(Permission.CLUSTER) as session:
-                stated = purposes.bind(session, purpose, case, authorisation)
-                days = engine.store.state(session).retention_days
+        with context.ruled():
+            with context.guarded(Permission.CLUSTER) as session:
+                stated = purposes.bind(session, SearchRequest(purpose or "", case or "", authorisation))
+                days = context.store.state(session).retention_days
                 if days is None:
                     raise NoRetentionPolicyError(
                         "clustering refused: this gallery has no retention period yet (an admin sets one with "
@@ -183,12 +183,12 @@ class CollectionService:
                     if found
                     else set()
                 )
-            cut = threshold if threshold is not None else engine.settings.cluster_threshold
+            cut = threshold if threshold is not None else context.settings.cluster_threshold
             paths = _photos(root)
             if not paths:
                 raise InputError(f"{root}: no photos found")
             outcomes = list(self._analysed(paths, known, workers, on_progress))
-            with engine.writing() as session:
+            with context.writing() as session:
                 row = self._collection(session, found, label, stated, days, cut, method)
                 rejected: list[tuple[str, str]] = []
                 no_face = embedded = 0
@@ -213,8 +213,8 @@ class CollectionService:
                                 box_right=face.box[2],
                                 box_bottom=face.box[3],
                                 model_id=face.model_id,
-                                embedding=engine.store.seal(face.vector, context=embedding_context(row.id, digest, i)),
-                                crop_jpeg=engine.store.seal(face.crop_jpeg, context=crop_context(row.id, digest, i)),
+                                embedding=context.store.seal(face.vector, context=embedding_context(row.id, digest, i)),
+                                crop_jpeg=context.store.seal(face.crop_jpeg, context=crop_context(row.id, digest, i)),
                             )
                         )
                 session.flush()
@@ -222,7 +222,7 @@ class CollectionService:
                 big = tuple(s for s in summaries if s.size >= min_size)
                 faces_total = sum(s.size for s in summaries)
                 singletons = sum(1 for s in summaries if s.size == 1)
-                seq = engine.record(
+                seq = context.record(
                     session,
                     AuditAction.COLLECTION_CLUSTER,
                     purpose=stated.purpose,
@@ -275,7 +275,7 @@ class CollectionService:
         done = len(paths) - len(todo)
         if on_progress:
             on_progress(done, len(paths))
-        pipeline = self._engine.pipeline
+        pipeline = self._context.pipeline
         for i, outcome in zip(
             todo, map_photos(_analyse, [paths[i] for i in todo], pipeline, workers, chunksize=4), strict=True
         ):
@@ -290,7 +290,7 @@ class CollectionService:
         session: Session,
         found: CollectionRow | None,
         name: str,
-        stated: SearchPurpose,
+        stated: SearchRequest,
         days: int,
         threshold: float,
         method: str,
@@ -310,7 +310,7 @@ class CollectionService:
             purpose=stated.purpose,
             case_id=stated.case,
             created_at=datetime.now(UTC),
-            created_by=self._engine.actor,
+            created_by=self._context.actor,
             retain_until=datetime.now(UTC).date() + timedelta(days=days),
             threshold=threshold,
             method=method,
@@ -322,7 +322,7 @@ class CollectionService:
     def _regroup(self, session: Session, row: CollectionRow, threshold: float, method: str) -> list[ClusterSummary]:
         """Cluster every face of the collection under its people's decisions; replace its clusters,
         carrying each name to the new cluster that holds most of the named one's faces."""
-        store = self._engine.store
+        store = self._context.store
         faces = _faces(session, row.id)
         if not faces:
             session.execute(delete(ClusterRow).where(ClusterRow.collection_id == row.id))
@@ -335,7 +335,9 @@ class CollectionService:
             cannot_link=tuple((position[link.face_a], position[link.face_b]) for link in links if link.kind == CANNOT),
         )
         chosen = cast(Method, method)  # checked against METHODS when the run began
-        labels = cluster(vectors, self._engine.spec.metric, threshold=threshold, method=chosen, constraints=constraints)
+        labels = cluster(
+            vectors, self._context.spec.metric, threshold=threshold, method=chosen, constraints=constraints
+        )
         names: dict[int, str] = {}
         old = session.scalars(
             select(ClusterRow).where(ClusterRow.collection_id == row.id, ClusterRow.label.is_not(None))
@@ -363,15 +365,15 @@ class CollectionService:
 
     def clusters(self, collection: str, *, min_size: int = 1) -> list[ClusterSummary]:
         """The collection's clusters of at least ``min_size`` faces, largest first."""
-        with self._engine.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
+        with self._context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
             row = _require(session, collection)
             return [s for s in _summaries(_faces(session, row.id), session) if s.size >= min_size]
 
     def contact_sheet(self, collection: str, folder: str | Path, *, min_size: int = 1) -> Path:
         """Write FOLDER/index.html: each cluster of at least ``min_size`` faces as a contact sheet
         of its face crops, with cluster and face numbers for curation. Audited: it shows faces."""
-        engine = self._engine
-        with engine.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
+        context = self._context
+        with context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
             row = _require(session, collection)
             faces = _faces(session, row.id)
             summaries = [s for s in _summaries(faces, session) if s.size >= min_size]
@@ -382,7 +384,7 @@ class CollectionService:
                 for face_id in summary.face_ids:
                     f = by_id[face_id]
                     crop = (
-                        engine.store.unseal(f.crop_jpeg, context=crop_context(row.id, f.photo_sha256, f.face_index))
+                        context.store.unseal(f.crop_jpeg, context=crop_context(row.id, f.photo_sha256, f.face_index))
                         if f.crop_jpeg is not None
                         else b""
                     )
@@ -393,7 +395,7 @@ class CollectionService:
                     )
                 title = f"cluster {summary.cluster_id}" + (f": {html.escape(summary.label)}" if summary.label else "")
                 sections.append(f"<section><h2>{title} ({summary.size} faces)</h2>{''.join(tiles)}</section>")
-            engine.record(
+            context.record(
                 session,
                 AuditAction.COLLECTION_REPORT,
                 purpose=row.purpose,
@@ -427,7 +429,7 @@ class CollectionService:
             a, b = _cluster_faces(session, row.id, cluster_a), _cluster_faces(session, row.id, cluster_b)
             if cluster_a == cluster_b:
                 raise InputError("name two different clusters to merge")
-            _link(session, row.id, a[0].id, b[0].id, MUST, self._engine.actor)
+            _link(session, row.id, a[0].id, b[0].id, MUST, self._context.actor)
             for f in b:
                 f.cluster_id = cluster_a
             session.flush()
@@ -449,7 +451,7 @@ class CollectionService:
                 raise InputError(f"face(s) {sorted(missing)} are not in cluster {cluster_id}")
             if not rest:
                 raise InputError("a split must leave at least one face in the cluster")
-            actor = self._engine.actor
+            actor = self._context.actor
             for group in (chosen, rest):
                 for a, b in itertools.pairwise(group):
                     _link(session, row.id, a.id, b.id, MUST, actor)
@@ -476,7 +478,7 @@ class CollectionService:
             a, b = _face(session, row.id, face_a), _face(session, row.id, face_b)
             if a.id == b.id:
                 raise InputError("name two different faces")
-            _link(session, row.id, a.id, b.id, CANNOT, self._engine.actor)
+            _link(session, row.id, a.id, b.id, CANNOT, self._context.actor)
             if a.cluster_id is not None and a.cluster_id == b.cluster_id:
                 alone = ClusterRow(collection_id=row.id, label=None)
                 session.add(alone)
@@ -508,11 +510,11 @@ class CollectionService:
         action: AuditAction,
         work: Callable[[Session, CollectionRow], tuple[T, dict[str, object]]],
     ) -> T:
-        engine = self._engine
-        with engine.guarded(Permission.CLUSTER) as session:
+        context = self._context
+        with context.guarded(Permission.CLUSTER) as session:
             row = locate(session)
             result, details = work(session, row)
-            engine.record(
+            context.record(
                 session, action, purpose=row.purpose, case=row.case_id, details={"collection_id": row.id, **details}
             )
         return result
@@ -522,16 +524,16 @@ class CollectionService:
     def delete(self, collection: str, *, reason: str) -> int:
         """Erase a collection physically: its faces, crops, clusters and decisions. Returns the
         number of faces removed."""
-        engine = self._engine
+        context = self._context
         why = (reason or "").strip()
-        with engine.ruled():
+        with context.ruled():
             if not why:
                 raise InputError("give the reason for deleting the collection (--reason)")
-            with engine.guarded(Permission.ERASE) as session:
+            with context.guarded(Permission.ERASE) as session:
                 row = _require(session, collection)
                 faces = len(_faces(session, row.id))
                 session.execute(delete(CollectionRow).where(CollectionRow.id == row.id))
-                engine.record(
+                context.record(
                     session,
                     AuditAction.COLLECTION_DELETE,
                     case=row.case_id,
@@ -568,16 +570,6 @@ def _vectors(store: GalleryStore, faces: Sequence[CollectionFaceRow]) -> np.ndar
             for f in faces
         ]
     ).astype(np.float32)
-
-
-def purge_expired(session: Session, today: date) -> tuple[list[str], int]:
-    """Delete every collection retained until before TODAY; (their ids, faces removed)."""
-    expired = list(session.scalars(select(CollectionRow).where(CollectionRow.retain_until < today)))
-    faces = 0
-    for row in expired:
-        faces += len(_faces(session, row.id))
-        session.execute(delete(CollectionRow).where(CollectionRow.id == row.id))
-    return [r.id for r in expired], faces
 
 
 def _require(session: Session, collection: str) -> CollectionRow:

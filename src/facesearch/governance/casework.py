@@ -39,7 +39,7 @@ from facesearch.governance.policy import Permission
 from facesearch.types import Serialisable
 
 if TYPE_CHECKING:
-    from facesearch.engine import Engine
+    from facesearch.governance.context import Context
 
 CONFIRMATIONS_NEEDED = 2
 
@@ -184,18 +184,18 @@ def _decisions(session: Session, nomination_id: int) -> tuple[DecisionRecord, ..
 
 
 class CaseService:
-    """Nominate, confirm or reject, and export, for one engine's actor."""
+    """Nominate, confirm or reject, and export, for the acting user."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, context: Context) -> None:
+        self._context = context
 
     def nominate(self, search_seq: int, subject: str, *, face_index: int = 0) -> Nomination:
         """Put forward SUBJECT, a candidate for face ``face_index`` (0 = the first) of identify
         search ``search_seq`` (its audit number, ``IdentifyResult.audit_seq``), for confirmation."""
-        engine = self._engine
-        with engine.guarded(Permission.NOMINATE) as session:
+        context = self._context
+        with context.guarded(Permission.NOMINATE) as session:
             search = _search_event(session, search_seq)
-            who = engine.store.require_subject(session, subject)
+            who = context.store.require_subject(session, subject)
             faces = audit.details_of(search).get("faces", [])
             if not 0 <= face_index < len(faces):
                 raise InputError(f"search #{search_seq} has {len(faces)} face(s); there is no face {face_index + 1}")
@@ -209,7 +209,7 @@ class CaseService:
                 face_index=face_index,
                 subject_id=who.subject_id,
                 score=float(scores[0]),
-                nominated_by=engine.actor,
+                nominated_by=context.actor,
                 nominated_at=datetime.now(UTC),
                 status=Status.PENDING.value,
             )
@@ -220,7 +220,7 @@ class CaseService:
                 raise InputError(
                     f"{who.name!r} is already nominated for face {face_index + 1} of search #{search_seq}"
                 ) from None
-            seq = engine.record(
+            seq = context.record(
                 session,
                 AuditAction.NOMINATE,
                 purpose=row.purpose,
@@ -239,15 +239,15 @@ class CaseService:
     def queue(self) -> list[Nomination]:
         """The nominations awaiting this verifier's decision, oldest first, blind: no status and
         nothing of any other verifier's decision. Their own nominations and searches are left out."""
-        engine = self._engine
-        with engine.guarded(Permission.CONFIRM) as session:
-            mine = select(NominationDecisionRow.nomination_id).where(NominationDecisionRow.verifier == engine.actor)
+        context = self._context
+        with context.guarded(Permission.CONFIRM) as session:
+            mine = select(NominationDecisionRow.nomination_id).where(NominationDecisionRow.verifier == context.actor)
             return _views(
                 session,
                 NominationRow.status == Status.PENDING.value,
                 NominationRow.id.not_in(mine),
-                NominationRow.nominated_by != engine.actor,
-                AuditEventRow.actor != engine.actor,
+                NominationRow.nominated_by != context.actor,
+                AuditEventRow.actor != context.actor,
                 status=False,
             )
 
@@ -263,24 +263,24 @@ class CaseService:
         return self._decide(nomination_id, Decision.REJECT, why)
 
     def _decide(self, nomination_id: int, decision: Decision, note: str | None) -> RecordedDecision:
-        engine = self._engine
-        with engine.guarded(Permission.CONFIRM) as session:
+        context = self._context
+        with context.guarded(Permission.CONFIRM) as session:
             row = session.get(NominationRow, nomination_id)
             if row is None:
                 raise NominationNotFoundError(f"there is no nomination #{nomination_id}")
             searcher = _search_event(session, row.search_seq).actor
-            if engine.actor in (row.nominated_by, searcher):
-                role = "nominated this candidate" if engine.actor == row.nominated_by else "ran the search"
+            if context.actor in (row.nominated_by, searcher):
+                role = "nominated this candidate" if context.actor == row.nominated_by else "ran the search"
                 raise ConfirmationError(
-                    f"refused: {engine.actor!r} {role} (nomination #{nomination_id}); two other verifiers must decide"
+                    f"refused: {context.actor!r} {role} (nomination #{nomination_id}); two other verifiers must decide"
                 )
             if session.scalar(
                 select(func.count())
                 .select_from(NominationDecisionRow)
-                .where(NominationDecisionRow.nomination_id == row.id, NominationDecisionRow.verifier == engine.actor)
+                .where(NominationDecisionRow.nomination_id == row.id, NominationDecisionRow.verifier == context.actor)
             ):
                 raise ConfirmationError(
-                    f"refused: {engine.actor!r} has already decided on nomination #{nomination_id}; each verifier "
+                    f"refused: {context.actor!r} has already decided on nomination #{nomination_id}; each verifier "
                     "decides once"
                 )
             if row.status != Status.PENDING.value:
@@ -288,7 +288,7 @@ class CaseService:
             now = datetime.now(UTC)
             session.add(
                 NominationDecisionRow(
-                    nomination_id=row.id, verifier=engine.actor, decision=decision.value, note=note, decided_at=now
+                    nomination_id=row.id, verifier=context.actor, decision=decision.value, note=note, decided_at=now
                 )
             )
             session.flush()
@@ -305,36 +305,36 @@ class CaseService:
             elif (confirmations or 0) >= CONFIRMATIONS_NEEDED:
                 row.status, row.decided_at = Status.CONFIRMED.value, now
             action = AuditAction.CONFIRM if decision is Decision.CONFIRM else AuditAction.REJECT
-            seq = engine.record(
+            seq = context.record(
                 session,
                 action,
                 purpose=row.purpose,
                 case=row.case_id,
                 details={"nomination_id": row.id, "status_after": row.status, "note": note},
             )
-        return RecordedDecision(nomination_id, decision, engine.actor, now, seq)
+        return RecordedDecision(nomination_id, decision, context.actor, now, seq)
 
     def case(self, case: str) -> list[Nomination]:
         """The nominations of a case with their status (operators, admins, auditors; not verifiers,
         who decide blind)."""
-        engine = self._engine
-        with engine.guarded(
+        context = self._context
+        with context.guarded(
             Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
         ) as s:
             return _views(s, NominationRow.case_id == case.strip(), status=True)
 
     def decisions(self, nomination_id: int) -> tuple[DecisionRecord, ...]:
         """Who decided what on a nomination: for auditors only."""
-        with self._engine.guarded(Permission.READ_AUDIT) as session:
+        with self._context.guarded(Permission.READ_AUDIT) as session:
             _require_nomination(session, nomination_id)
             return _decisions(session, nomination_id)
 
     def export(self, case: str, *, nominations: list[int] | None = None) -> CaseExport:
         """The confirmed identifications of CASE (or just ``nominations`` of it, every one of which
         must be confirmed); refused if there is none."""
-        engine = self._engine
+        context = self._context
         case_id = case.strip()
-        with engine.guarded(Permission.EXPORT) as session:
+        with context.guarded(Permission.EXPORT) as session:
             listed = {n.nomination_id: n for n in _views(session, NominationRow.case_id == case_id, status=True)}
             wanted = nominations if nominations is not None else sorted(listed)
             for nomination_id in wanted:
@@ -359,7 +359,7 @@ class CaseService:
                 for n in chosen
             )
             ids = [n.nomination_id for n in chosen]
-            seq = engine.record(
+            seq = context.record(
                 session, AuditAction.EXPORT, case=case_id, details={"nominations": ids, "count": len(ids)}
             )
-        return CaseExport(case_id, datetime.now(UTC), engine.actor, items, seq)
+        return CaseExport(case_id, datetime.now(UTC), context.actor, items, seq)

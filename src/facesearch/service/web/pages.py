@@ -38,16 +38,16 @@ from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.errors import AuthenticationError, FacesearchError, InputError, PolicyError
 from facesearch.evaluation import history
-from facesearch.governance.accounts import User
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.audit import summary as event_summary
 from facesearch.governance.policy import ROLE_MATRIX, Permission
+from facesearch.governance.users import User
 from facesearch.pipeline.decode import decode_bytes
 from facesearch.reports.model_card import build_model_card
 from facesearch.service.auth import COOKIE, TokenCache, engine_of
 from facesearch.service.problems import status_of
 from facesearch.service.uploads import read_photo
-from facesearch.types import IdentifyResult, LawfulBasis
+from facesearch.types import IdentifyResult, LawfulBasis, SearchRequest
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
@@ -321,7 +321,7 @@ async def search(
             raise InputError("choose the probe photo to search")
         data = await read_photo(probe, v.settings, "probe")
         result: IdentifyResult = await run_in_threadpool(
-            lambda: v.engine.identify(data, purpose=purpose, case=case, authorisation=authorisation.strip() or None)
+            lambda: v.engine.identify(data, SearchRequest(purpose, case, authorisation.strip() or None))
         )
         preview = await run_in_threadpool(preview_of, data, v.settings)
     except FacesearchError as exc:
