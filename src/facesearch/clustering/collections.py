@@ -14,10 +14,8 @@ sealed like the gallery's.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
-import html
 import io
 import itertools
 import secrets
@@ -41,6 +39,7 @@ from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
 from facesearch.pipeline.decode import decode
 from facesearch.pipeline.faces import FacePipeline, map_photos
+from facesearch.reports.contact_sheet import ContactSheet, SheetCluster, SheetFace, write_sheet
 from facesearch.types import SearchRequest, Serialisable
 
 if TYPE_CHECKING:
@@ -378,23 +377,28 @@ class CollectionService:
             faces = _faces(session, row.id)
             summaries = [s for s in _summaries(faces, session) if s.size >= min_size]
             by_id = {f.id: f for f in faces}
-            sections = []
-            for summary in summaries:
-                tiles = []
-                for face_id in summary.face_ids:
-                    f = by_id[face_id]
-                    crop = (
-                        context.store.unseal(f.crop_jpeg, context=crop_context(row.id, f.photo_sha256, f.face_index))
-                        if f.crop_jpeg is not None
-                        else b""
-                    )
-                    data = base64.b64encode(crop).decode()
-                    tiles.append(
-                        f'<figure><img alt="face {face_id}" src="data:image/jpeg;base64,{data}">'
-                        f"<figcaption>face {face_id}<br>{html.escape(f.filename)}</figcaption></figure>"
-                    )
-                title = f"cluster {summary.cluster_id}" + (f": {html.escape(summary.label)}" if summary.label else "")
-                sections.append(f"<section><h2>{title} ({summary.size} faces)</h2>{''.join(tiles)}</section>")
+
+            def shown(face_id: int) -> SheetFace:
+                f = by_id[face_id]
+                crop = (
+                    context.store.unseal(f.crop_jpeg, context=crop_context(row.id, f.photo_sha256, f.face_index))
+                    if f.crop_jpeg is not None
+                    else b""
+                )
+                return SheetFace(face_id, f.filename, crop)
+
+            sheet = ContactSheet(
+                collection=row.name,
+                purpose=row.purpose,
+                case=row.case_id,
+                threshold=row.threshold,
+                method=row.method,
+                retain_until=row.retain_until,
+                clusters=tuple(
+                    SheetCluster(s.cluster_id, s.label, tuple(shown(face_id) for face_id in s.face_ids))
+                    for s in summaries
+                ),
+            )
             context.record(
                 session,
                 AuditAction.COLLECTION_REPORT,
@@ -402,23 +406,7 @@ class CollectionService:
                 case=row.case_id,
                 details={"collection_id": row.id, "clusters": len(summaries)},
             )
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        page = (
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>facesearch collection {html.escape(row.name)}</title><style>"
-            "body{font-family:sans-serif;margin:1em}figure{display:inline-block;margin:4px;text-align:center;"
-            "font-size:11px;width:120px}img{width:112px;height:112px;object-fit:cover}section{margin-bottom:1.5em}"
-            "</style></head><body>"
-            f"<h1>Collection {html.escape(row.name)}</h1><p>Purpose: {html.escape(row.purpose)}; case "
-            f"{html.escape(row.case_id)}; threshold {row.threshold:.4f} ({html.escape(row.method)}); retained until "
-            f"{row.retain_until.isoformat()}. Biometric data: keep this page as you keep the gallery. Clusters are "
-            "groups a machine proposed, not identities; correct them with 'facesearch clusters merge / split / "
-            "cannot-link / name'.</p>" + "".join(sections) + "</body></html>"
-        )
-        path = out / "index.html"
-        path.write_text(page, encoding="utf-8")
-        return path
+        return write_sheet(sheet, Path(folder))
 
     # --- curation ----------------------------------------------------------------------------
 
