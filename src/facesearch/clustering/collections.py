@@ -34,6 +34,7 @@ from facesearch.clustering import METHODS, Constraints, Method, cluster
 from facesearch.errors import FacesearchError, InputError, NoRetentionPolicyError
 from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
+from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
 from facesearch.governance import purposes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
@@ -48,14 +49,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 MUST, CANNOT = "must", "cannot"
 DEFAULT_METHOD = "chinese-whispers"
-
-
-def embedding_context(collection_id: str, sha256: str, face_index: int) -> bytes:
-    return f"collection_faces.embedding:{collection_id}:{sha256}:{face_index}".encode()
-
-
-def crop_context(collection_id: str, sha256: str, face_index: int) -> bytes:
-    return f"collection_faces.crop_jpeg:{collection_id}:{sha256}:{face_index}".encode()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,8 +205,12 @@ class CollectionService:
                                 box_right=face.box[2],
                                 box_bottom=face.box[3],
                                 model_id=face.model_id,
-                                embedding=context.store.seal(face.vector, context=embedding_context(row.id, digest, i)),
-                                crop_jpeg=context.store.seal(face.crop_jpeg, context=crop_context(row.id, digest, i)),
+                                embedding=context.store.seal(
+                                    face.vector, context=collection_embedding_context(row.id, digest, i)
+                                ),
+                                crop_jpeg=context.store.seal(
+                                    face.crop_jpeg, context=collection_crop_context(row.id, digest, i)
+                                ),
                             )
                         )
                 session.flush()
@@ -381,7 +378,9 @@ class CollectionService:
             def shown(face_id: int) -> SheetFace:
                 f = by_id[face_id]
                 crop = (
-                    context.store.unseal(f.crop_jpeg, context=crop_context(row.id, f.photo_sha256, f.face_index))
+                    context.store.unseal(
+                        f.crop_jpeg, context=collection_crop_context(row.id, f.photo_sha256, f.face_index)
+                    )
                     if f.crop_jpeg is not None
                     else b""
                 )
@@ -552,7 +551,9 @@ def _vectors(store: GalleryStore, faces: Sequence[CollectionFaceRow]) -> np.ndar
     return np.stack(
         [
             np.frombuffer(
-                store.unseal(f.embedding, context=embedding_context(f.collection_id, f.photo_sha256, f.face_index)),
+                store.unseal(
+                    f.embedding, context=collection_embedding_context(f.collection_id, f.photo_sha256, f.face_index)
+                ),
                 dtype="<f4",
             )
             for f in faces
