@@ -132,6 +132,8 @@ class CalibrationRow(Base):
     genuine_pairs: Mapped[int] = mapped_column(BigInteger, nullable=False)
     impostor_pairs: Mapped[int] = mapped_column(BigInteger, nullable=False)
     fmr_curve: Mapped[str] = mapped_column(Text, nullable=False)  # JSON: scores, fmr, impostor_pairs
+    rule: Mapped[str] = mapped_column(String(32), nullable=False, server_default="overall")
+    groups: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: per-group figures, the rule's cost
 
 
 class UserRow(Base):
