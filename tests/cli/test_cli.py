@@ -245,9 +245,18 @@ def test_evaluate_calibrate_and_model_card(home: Path, labelled_dataset: Path, t
 
     refused = run(home, "calibrate", labelled_dataset, "--target-fmr", "1e-4", *cache)
     assert refused.returncode == 3 and "cannot measure an FMR of 0.0001" in refused.stderr
-    calibrated = run(home, "calibrate", labelled_dataset, "--target-fmr", "0.2", *cache)
+    groups = tmp_path / "groups.csv"
+    groups.write_text("Eileen_Collins_0001.jpg,a\nEileen_Collins_0002.jpg,a\nGrace_Hopper_0001.jpg,b\n")
+    unfair = run(
+        home, "calibrate", labelled_dataset, "--target-fmr", "0.2", "--groups", groups, "--worst-group", *cache
+    )
+    assert unfair.returncode == 3 and "in any one group" in unfair.stderr  # one person a group: nothing to measure
+    no_groups = run(home, "calibrate", labelled_dataset, "--target-fmr", "0.2", "--worst-group", *cache)
+    assert no_groups.returncode == 3 and "needs labelled groups" in no_groups.stderr
+    calibrated = run(home, "calibrate", labelled_dataset, "--target-fmr", "0.2", "--groups", groups, *cache)
     assert calibrated.returncode == 0, calibrated.stderr
-    assert "operating threshold" in calibrated.stdout
+    assert "operating threshold" in calibrated.stdout and "rule: overall" in calibrated.stdout
+    assert "insufficient data" in calibrated.stdout  # the groups' figures, where their pairs cannot show one
 
     found = json.loads(
         run(
