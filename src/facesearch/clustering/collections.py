@@ -37,7 +37,7 @@ from facesearch.errors import FacesearchError, InputError, NoRetentionPolicyErro
 from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
-from facesearch.governance import purposes
+from facesearch.governance import membership, purposes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
 from facesearch.pipeline.decode import decode
@@ -160,6 +160,7 @@ class CollectionService:
         with context.ruled():
             with context.guarded(Permission.CLUSTER) as session:
                 stated = purposes.bind(session, SearchRequest(purpose or "", case or "", authorisation))
+                membership.check_entry(session, context.actor, stated.case, "cluster photos for it")
                 days = context.store.state(session).retention_days
                 if days is None:
                     raise NoRetentionPolicyError(
@@ -182,6 +183,7 @@ class CollectionService:
                 raise InputError(f"{root}: no photos found")
             outcomes = list(self._analysed(paths, known, workers, on_progress))
             with context.writing() as session:
+                membership.enter(session, context, stated.case, "cluster photos for it")
                 row = self._collection(session, found, label, stated, days, cut, method)
                 rejected: list[tuple[str, str]] = []
                 no_face = embedded = 0
@@ -380,14 +382,7 @@ class CollectionService:
                 tiles = []
                 for face_id in summary.face_ids:
                     f = by_id[face_id]
-                    crop = (
-                        context.store.unseal(
-                            f.crop_jpeg, context=collection_crop_context(row.id, f.photo_sha256, f.face_index)
-                        )
-                        if f.crop_jpeg is not None
-                        else b""
-                    )
-                    data = base64.b64encode(crop).decode()
+                    data = base64.b64encode(_crop(context.store, f) or b"").decode()
                     tiles.append(
                         f'<figure><img alt="face {face_id}" src="data:image/jpeg;base64,{data}">'
                         f"<figcaption>face {face_id}<br>{html.escape(f.filename)}</figcaption></figure>"
@@ -556,6 +551,20 @@ def cluster_members(session: Session, store: GalleryStore, cluster_id: int) -> C
     vectors = _vectors(store, faces)
     digest = hashlib.sha256("".join(f"{f.photo_sha256}:{f.face_index};" for f in faces).encode()).hexdigest()
     return ClusterMembers(row.id, tuple(f.id for f in faces), vectors, digest)
+
+
+def member_crop(session: Session, store: GalleryStore, face_id: int) -> bytes | None:
+    """The JPEG crop of one face of a collection (a cluster search shows it as the probe face)."""
+    face = session.get(CollectionFaceRow, face_id)
+    return None if face is None else _crop(store, face)
+
+
+def _crop(store: GalleryStore, face: CollectionFaceRow) -> bytes | None:
+    if face.crop_jpeg is None:
+        return None
+    return store.unseal(
+        face.crop_jpeg, context=collection_crop_context(face.collection_id, face.photo_sha256, face.face_index)
+    )
 
 
 def _vectors(store: GalleryStore, faces: Sequence[CollectionFaceRow]) -> np.ndarray:
