@@ -153,9 +153,7 @@ def add_member(session: Session, context: Context, case: str, user: str) -> Case
     row = find(session, case)
     admin = actor is not None and Permission.MANAGE_GALLERY in ROLE_MATRIX[actor.role]
     if not admin and (row is None or row.owner != context.actor):
-        raise CaseMembershipError(
-            f"refused: only the owner of case {case!r} or an admin adds members to it", case=case
-        )
+        raise CaseMembershipError(f"refused: only the owner of case {case!r} or an admin adds members to it", case=case)
     if row is None:
         raise CaseNotFoundError(f"there is no case {case!r}: a search naming it opens it")
     name = user.strip()
