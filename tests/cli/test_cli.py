@@ -407,6 +407,8 @@ def test_case_members_from_the_command_line(home: Path, photos: dict[str, Path])
     assert wrong_role.returncode == 4 and "permission-denied" in wrong_role.stderr
     assert run(home, "cases", "add-member", "MP-6", "verifier").returncode == 3  # only operators work cases
     assert run(home, "cases", "add-member", "MP-6").returncode == 2  # usage: the user is missing
+    stranger = run(home, "--actor", "nobody", "cases", "add-member", "MP-6", "operator-2")
+    assert stranger.returncode == 4 and "not a user of this gallery" in stranger.stderr
     assert run(home, "--actor", "cli-tester", "cases", "add-member", "NO-SUCH", "operator-2").returncode == 5
 
     added = run(home, "cases", "add-member", "MP-6", "operator-2")
@@ -415,7 +417,7 @@ def test_case_members_from_the_command_line(home: Path, photos: dict[str, Path])
     members = json.loads(run(home, "--actor", "auditor", "cases", "members", "MP-6", "--json").stdout)
     assert [m["user"] for m in members["members"]] == ["operator", "operator-2"]
     events = json.loads(run(home, "audit", "show", "--case", "MP-6", "--json").stdout)
-    assert [e["actor"] for e in events if e["action"] == "policy.refused"] == ["operator-2"] * 5
+    assert [e["actor"] for e in events if e["action"] == "policy.refused"] == ["operator-2"] * 5  # with the case
     assert run(home, "audit", "verify").returncode == 0
 
 

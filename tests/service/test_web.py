@@ -40,6 +40,7 @@ def test_pages_need_a_session(client: TestClient) -> None:
         assert response.status_code == 303, page
         assert response.headers["location"] == "/login"
     assert client.post("/subjects/erase", data={"subject": "x", "reason": "r"}).headers["location"] == "/login"
+    assert client.post("/case-members", data={"case": "c1", "user": "x"}).headers["location"] == "/login"
     assert client.get("/faces/1/thumbnail").status_code == 401
     assert client.get("/nominations/1/probe").status_code == 401  # an image: no page to go back to
     login = client.get("/login")
@@ -247,9 +248,14 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
 @pytest.mark.model
 def test_the_case_page_shows_its_members_and_lets_the_owner_add_one(enrolled: Engine, photos: dict[str, Path]) -> None:
     enrolled.accounts.add_user("operator-2", "operator")
-    enrolled.acting_as("operator").identify(photos["probe"], purpose="missing person search", case="MP-8")
+    search = enrolled.acting_as("operator").identify(photos["probe"], purpose="missing person search", case="MP-8")
+    nid = enrolled.acting_as("operator").cases.nominate(search.audit_seq, "Eileen Collins").nomination_id
     with TestClient(create_app(enrolled.home.root, engine=enrolled), follow_redirects=False) as client:
+        sign_in(client, enrolled, "verifier")  # verifiers decide, and add no one
+        assert client.post("/case-members", data={"case": "MP-8", "user": "operator-2"}).status_code == 403
+        assert client.get("/nominations/not-a-number/probe").status_code == 422
         sign_in(client, enrolled, "operator-2")  # not a member: the case is refused, and so is adding oneself
+        assert client.get(f"/nominations/{nid}/probe").status_code == 403  # another case's probe face
         refused = client.get("/cases/MP-8")
         assert refused.status_code == 403 and "not-a-case-member" in refused.text and "MP-8" in refused.text
         added = client.post("/case-members", data={"case": "MP-8", "user": "operator-2"})
@@ -289,4 +295,4 @@ def test_the_case_page_shows_its_members_and_lets_the_owner_add_one(enrolled: En
         assert 'action="/case-members"' in client.get("/cases/MP-8").text
         assert client.get("/cases/NEVER-OPENED").status_code == 200  # an admin may look up any reference
     refusals = enrolled.acting_as("auditor").audit_events(action="policy.refused", case="MP-8")
-    assert [e.actor for e in refusals] == ["operator-2"] * 3
+    assert [e.actor for e in refusals] == ["operator-2"] * 4
