@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.orm import Session
 
-from facesearch.clustering import collections
+from facesearch.clustering import rows
 from facesearch.errors import InputError, NoFaceError
 from facesearch.governance import membership, optout, probes, purposes, usage
 from facesearch.governance.audit import AuditAction
@@ -83,7 +83,7 @@ class SearchService:
         with context.ruled():
             bound = self._allowed(Permission.IDENTIFY, request)
             with context.writing() as session:
-                members = collections.cluster_members(session, context.store, cluster_id)
+                members = rows.cluster_members(session, context.store, cluster_id)
                 vector = fuse(members.vectors, context.spec.metric)
                 fused = Embedding(vector, context.spec.model_id, context.spec.metric)
                 cluster = {
@@ -95,7 +95,7 @@ class SearchService:
                 found = self._ranked(session, bound, members.digest, [fused], {"cluster": cluster})
                 # The verifiers see the member face nearest the fused template as the probe face.
                 nearest = members.face_ids[representative(members.vectors, context.spec.metric)]
-                crop = collections.member_crop(session, context.store, nearest)
+                crop = rows.member_crop(session, context.store, nearest)
                 probes.keep(session, context.store, bound.case, found.audit_seq, [crop] if crop else [])
         return ClusterSearchResult(
             collection_id=members.collection_id,
@@ -266,10 +266,10 @@ class _Ranked:
 
 def representative(vectors: npt.NDArray[np.float32], metric: Metric) -> int:
     """The index of the face nearest the template :func:`fuse` makes of them all."""
-    rows = np.asarray(vectors, dtype=np.float32)
+    faces = np.asarray(vectors, dtype=np.float32)
     if metric is Metric.COSINE:
-        rows = unit_rows(rows)
-    return int(np.argmin(np.linalg.norm(rows - rows.mean(axis=0), axis=1)))
+        faces = unit_rows(faces)
+    return int(np.argmin(np.linalg.norm(faces - faces.mean(axis=0), axis=1)))
 
 
 def fuse(vectors: npt.NDArray[np.float32], metric: Metric) -> npt.NDArray[np.float32]:
