@@ -1,10 +1,11 @@
 """The facade: enroll, identify, verify, erase, with policy checked first and every use audited.
 
-The work lives beside it: :mod:`~facesearch.operations.enroll`, :mod:`~facesearch.operations.search` and
-:mod:`~facesearch.operations.administer` for the entry points below, and services reached through
-properties for the rest (``accounts``, ``purposes``, ``retention``, ``opt_outs``, ``cases``). This
-module keeps what they share: who acts and what they may do, refusals audited once, the audit
-record, the lock that keeps gallery and index in step.
+The work lives in services the engine composes, each given the one
+:class:`~facesearch.governance.context.Context` it needs (who acts, the store, the pipeline and
+index, the audit record, the lock and the permission check), never the engine itself: enrollment,
+search and administration (:mod:`facesearch.operations`) behind the verbs below, and the rest
+reached through properties (``accounts``, ``purposes``, ``retention``, ``opt_outs``, ``cases``,
+``collections``).
 
 Each public method checks policy before doing any work, computes what it can outside any
 transaction, then changes the gallery and appends its audit event in one transaction, and only
@@ -17,43 +18,37 @@ from __future__ import annotations
 
 import copy
 import getpass
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
-
-from sqlalchemy.orm import Session
+from typing import Any
 
 from facesearch.clustering.collections import CollectionService
 from facesearch.config import Settings
-from facesearch.errors import (
-    AuthenticationError,
-    PermissionDeniedError,
-    PolicyError,
-)
+from facesearch.errors import AuthenticationError
 from facesearch.evaluation.extract import EmbeddingCache
 from facesearch.gallery import GalleryStore
 from facesearch.governance import accounts, audit
-from facesearch.governance.accounts import AccountService, User
+from facesearch.governance.accounts import AccountService
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.casework import CaseService
+from facesearch.governance.context import Context
 from facesearch.governance.optout import OptOutService
 from facesearch.governance.policy import Permission
 from facesearch.governance.purposes import PurposeService
 from facesearch.governance.retention import RetentionService
+from facesearch.governance.users import User
 from facesearch.index.base import IndexInfo
 from facesearch.index.keeper import keeper_for
-from facesearch.operations import administer as administration
-from facesearch.operations import enroll as enrolling
-from facesearch.operations import search as searching
+from facesearch.operations.administer import AdministrationService
+from facesearch.operations.enroll import EnrollService
+from facesearch.operations.search import SearchService
 from facesearch.pipeline.decode import PhotoInput
 from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.models import EmbedderSpec, Models
+from facesearch.pipeline.recognizers.registered import RegisteredModel
 from facesearch.reports.transparency import TransparencyReport, period_bounds, read_report
-from facesearch.scoring.calibration import Calibration
-from facesearch.scoring.scores import ScoreMeaning, score_meaning
+from facesearch.scoring.calibration import OVERALL, Calibration
 from facesearch.storage.home import Home
 from facesearch.types import (
     AuditEvent,
@@ -64,6 +59,7 @@ from facesearch.types import (
     EnrollResult,
     ErasureResult,
     IdentifyResult,
+    SearchRequest,
     SubjectReport,
     SubjectSummary,
     VerifyResult,
@@ -82,15 +78,47 @@ class Engine:
         models: Models | None = None,
         spec: EmbedderSpec | None = None,
     ) -> None:
-        self.home = home
-        self.store = store
-        self.settings = settings
-        self.actor = (actor or "").strip() or getpass.getuser()
-        self.pipeline = FacePipeline(settings, models, spec)  # spec: the gallery's recipe (see lifecycle)
-        self.spec = self.pipeline.spec
-        self.keeper = keeper_for(home.index_dir, self.spec, settings.index_backend, store, **settings.index_options())
-        self._thread_lock = threading.RLock()
+        pipeline = FacePipeline(settings, models, spec)  # spec: the gallery's recipe (see lifecycle)
+        keeper = keeper_for(home.index_dir, pipeline.spec, settings.index_backend, store, **settings.index_options())
+        self._context = Context(
+            actor=(actor or "").strip() or getpass.getuser(),
+            home=home,
+            store=store,
+            settings=settings,
+            pipeline=pipeline,
+            keeper=keeper,
+        )
         self._owns_store = True
+
+    @property
+    def actor(self) -> str:
+        """Who acts: the user every check, refusal and audit event of this engine names."""
+        return self._context.actor
+
+    @property
+    def home(self) -> Home:
+        """The gallery's home folder."""
+        return self._context.home
+
+    @property
+    def store(self) -> GalleryStore:
+        """The gallery's metadata store."""
+        return self._context.store
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this engine was opened with."""
+        return self._context.settings
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        """The face pipeline (detect, align, quality, embed) this gallery's templates are made with."""
+        return self._context.pipeline
+
+    @property
+    def spec(self) -> EmbedderSpec:
+        """The recipe of this gallery's templates: model id, dimension and metric."""
+        return self._context.spec
 
     def close(self) -> None:
         if self._owns_store:
@@ -119,7 +147,9 @@ class Engine:
         :class:`facesearch.LawfulBasis` (required). All photos are checked first: if any is refused,
         nothing is stored. A photo already enrolled for this subject is reported, not stored twice.
         """
-        return enrolling.enroll(self, photos, subject=subject, source=source, basis=basis, retain_until=retain_until)
+        return EnrollService(self._context).enroll(
+            photos, subject=subject, source=source, basis=basis, retain_until=retain_until
+        )
 
     def enroll_directory(
         self,
@@ -138,8 +168,7 @@ class Engine:
         skipped before any analysis, so rerunning after a crash or a kill finishes the job with no
         photo enrolled twice. Photos of opted-out people are rejected as ``opted-out``.
         """
-        return enrolling.enroll_directory(
-            self,
+        return EnrollService(self._context).enroll_directory(
             directory,
             source=source,
             basis=basis,
@@ -153,45 +182,49 @@ class Engine:
     def identify(
         self,
         probe: PhotoInput,
+        request: SearchRequest | None = None,
         *,
-        purpose: str,
-        case: str,
+        purpose: str | None = None,
+        case: str | None = None,
         authorisation: str | None = None,
         top_k: int | None = None,
     ) -> IdentifyResult:
         """1:N search: for each face in the probe photo, the top-k candidate subjects, best first.
 
-        purpose and case are required, the purpose must be one the gallery allows, and some
-        purposes require an authorisation reference; all are recorded in the audit log. A
-        subject's score is that of its best face; ``clears_threshold`` says whether it reaches the
-        operating threshold. Faces matching the opt-out list are never returned; the audit event
-        counts how many were withheld, naming no one.
+        Why it is run is given as one :class:`~facesearch.SearchRequest` or as its fields (purpose,
+        case, authorisation, top_k), not both. Purpose and case are required, the purpose must be
+        one the gallery allows, and some purposes require an authorisation reference; all are
+        recorded in the audit log. A subject's score is that of its best face;
+        ``clears_threshold`` says whether it reaches the operating threshold. Faces matching the
+        opt-out list are never returned; the audit event counts how many were withheld, naming no one.
         """
-        return searching.identify(self, probe, purpose=purpose, case=case, authorisation=authorisation, top_k=top_k)
+        wanted = SearchRequest.of(request, purpose, case, authorisation, top_k)
+        return SearchService(self._context).identify(probe, wanted)
 
     def identify_cluster(
         self,
         cluster_id: int,
+        request: SearchRequest | None = None,
         *,
-        purpose: str,
-        case: str,
+        purpose: str | None = None,
+        case: str | None = None,
         authorisation: str | None = None,
         top_k: int | None = None,
     ) -> ClusterSearchResult:
         """1:N search of a collection's cluster: its faces fused into one template (the mean of
         their unit vectors) and searched like a probe face, under the same purpose binding, quotas,
         opt-out screen and audit as :meth:`identify`; its candidates can be nominated the same way."""
-        return searching.identify_cluster(
-            self, cluster_id, purpose=purpose, case=case, authorisation=authorisation, top_k=top_k
-        )
+        wanted = SearchRequest.of(request, purpose, case, authorisation, top_k)
+        return SearchService(self._context).identify_cluster(cluster_id, wanted)
 
     def verify(
         self,
         photo_a: PhotoInput,
         photo_b: PhotoInput,
+        request: SearchRequest | None = None,
         *,
-        purpose: str,
-        case: str,
+        purpose: str | None = None,
+        case: str | None = None,
         authorisation: str | None = None,
     ) -> VerifyResult:
         """1:1 comparison of the main face of each photo (see :func:`facesearch.pipeline.faces.main_face`).
@@ -199,13 +232,14 @@ class Engine:
         ``score``: higher is more alike; ``same_person`` is ``score >= threshold.score``, a
         likelihood, not proof. Bound to an allowed purpose and a case like :meth:`identify`.
         """
-        return searching.verify(self, photo_a, photo_b, purpose=purpose, case=case, authorisation=authorisation)
+        wanted = SearchRequest.of(request, purpose, case, authorisation)
+        return SearchService(self._context).verify(photo_a, photo_b, wanted)
 
     # --- subjects and erasure ---------------------------------------------------------
 
     def subjects(self) -> list[SubjectSummary]:
         """Every enrolled subject with image and face counts and the earliest retain-until."""
-        self.authorize(Permission.MANAGE_GALLERY, Permission.ENROLL, Permission.READ_REPORTS)
+        self._context.authorize(Permission.MANAGE_GALLERY, Permission.ENROLL, Permission.READ_REPORTS)
         with self.store.transaction() as session:
             self.store.state(session)
             return self.store.subject_summaries(session)
@@ -215,30 +249,30 @@ class Engine:
 
         The audit event names the subject's opaque id and the counts removed, never biometric data.
         """
-        with self.ruled():
-            return administration.erase(self, subject, reason)
+        with self._context.ruled():
+            return AdministrationService(self._context).erase(subject, reason)
 
     def subject_report(self, subject: str) -> SubjectReport:
         """Everything held about a subject and every search that returned them (admins and
         auditors); making the report is itself audited."""
-        return administration.subject_report(self, subject)
+        return AdministrationService(self._context).subject_report(subject)
 
     def face_thumbnail(self, face_id: int) -> bytes | None:
         """The JPEG crop kept of an enrolled face (setting ``keep_crops``), or None if none was kept,
         for review screens: operators, verifiers and admins; every view is audited (``face.view``)."""
-        return administration.face_thumbnail(self, face_id)
+        return AdministrationService(self._context).face_thumbnail(face_id)
 
     # --- audit and index --------------------------------------------------------------
 
     def audit_verify(self) -> ChainReport:
         """Recompute the audit hash chain; ``ok`` is False at the first event that was altered."""
-        self.authorize(Permission.READ_AUDIT, Permission.MANAGE_GALLERY)
+        self._context.authorize(Permission.READ_AUDIT, Permission.MANAGE_GALLERY)
         with self.store.transaction() as session:
             return audit.verify(session)
 
     def audit_events(self, *, action: str | None = None, case: str | None = None) -> list[AuditEvent]:
         """The audit log's events, oldest first, optionally of one action or case (auditors)."""
-        self.authorize(Permission.READ_AUDIT)
+        self._context.authorize(Permission.READ_AUDIT)
         with self.store.transaction() as session:
             return audit.events(session, action=action, case=case)
 
@@ -252,6 +286,8 @@ class Engine:
         workers: int = 1,
         cache: EmbeddingCache | None = None,
         progress: Callable[[int, int], None] | None = None,
+        groups: Sequence[str] = (),
+        rule: str = OVERALL,
     ) -> Calibration:
         """Set the operating threshold from impostor scores measured on a labelled dataset.
 
@@ -259,78 +295,75 @@ class Engine:
         score that at most ``target_fmr`` of its impostor pairs reach. It is stored with the dataset's
         hash, the model id and the date, audited, and used by identify and verify from then on.
         Raises CalibrationError when the dataset has too few impostor pairs for the target.
+
+        ``groups`` label the dataset's photos (``LABEL=FILE`` or ``FILE`` of ``name,label`` lines);
+        the calibration then reports each group's FMR and FNMR at its threshold. ``rule`` is
+        ``"overall"`` (the whole dataset meets ``target_fmr``) or ``"worst-group"`` (the threshold
+        is raised until every group with enough pairs meets it on its own; ``fnmr_cost`` says how
+        many more genuine pairs that leaves below it). Groups come from labelled data only: no
+        group is ever inferred for an enrolled or searched face.
         """
-        return administration.calibrate(
-            self, dataset, target_fmr=target_fmr, workers=workers, cache=cache, progress=progress
+        return AdministrationService(self._context).calibrate(
+            dataset, target_fmr=target_fmr, workers=workers, cache=cache, progress=progress, groups=groups, rule=rule
         )
+
+    def register_model(self, file: str | Path, **options: Any) -> RegisteredModel:
+        """Register an ArcFace-class ONNX model from a local file in this gallery's home (admins
+        only; audited as ``model.register``), for galleries created with it afterwards. ``options``:
+        name, licence, threshold, threshold_source (required), colour_order, mean, std, metric,
+        mirror_average (see :func:`facesearch.pipeline.recognizers.registered.register_model`). A
+        file that is not ONNX or takes another input shape is refused and nothing changes."""
+        return AdministrationService(self._context).register_model(Path(file), **options)
 
     def calibration(self) -> Calibration | None:
         """The calibration in force for this gallery's model, or None (the published threshold is used)."""
-        self.authorize(*Permission)  # any user
+        self._context.authorize(*Permission)  # any user
         with self.store.transaction() as session:
             return self.store.latest_calibration(session, self.spec.model_id)
 
     def index_info(self) -> IndexInfo:
         """The vector index in use, brought in step with the gallery first (rebuilt if stale)."""
-        self.authorize(Permission.MANAGE_GALLERY, Permission.READ_REPORTS)
-        with self.writing() as session:
-            return self.keeper.synced(session, self.store).info
+        self._context.authorize(Permission.MANAGE_GALLERY, Permission.READ_REPORTS)
+        with self._context.writing() as session:
+            return self._context.keeper.synced(session, self.store).info
 
     def rebuild_index(self) -> IndexInfo:
         """Rebuild the vector index from the gallery's stored embeddings, whatever its state."""
-        self.authorize(Permission.MANAGE_GALLERY)
-        with self.writing() as session:
-            return self.keeper.rebuild(session, self.store).info
-
-    def score_meaning(self, session: Session) -> ScoreMeaning:
-        return score_meaning(self.spec, self.store.latest_calibration(session, self.spec.model_id))
-
-    def audit_at(self, session: Session, action: AuditAction, generation: int, **fields: Any) -> int:
-        """Append this engine's actor's event to the audit chain, in the caller's transaction."""
-        return audit.append(session, actor=self.actor, action=action, gallery_generation=generation, **fields)
-
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Serialises gallery-plus-index changes across threads and processes. If anything fails
-        inside, the in-memory index is dropped and re-synced from disk or the gallery next time."""
-        with self._thread_lock, self.home.locked():
-            try:
-                yield
-            except BaseException:
-                self.keeper.forget()
-                raise
+        self._context.authorize(Permission.MANAGE_GALLERY)
+        with self._context.writing() as session:
+            return self._context.keeper.rebuild(session, self.store).info
 
     # --- who acts ------------------------------------------------------------------------
 
     @property
     def accounts(self) -> AccountService:
         """Users and API tokens (admin only)."""
-        return AccountService(self)
+        return AccountService(self._context)
 
     @property
     def purposes(self) -> PurposeService:
         """The search purposes this gallery allows (admins declare them)."""
-        return PurposeService(self)
+        return PurposeService(self._context)
 
     @property
     def retention(self) -> RetentionService:
         """Retention period, purge and legal holds."""
-        return RetentionService(self)
+        return RetentionService(self._context)
 
     @property
     def opt_outs(self) -> OptOutService:
         """The do-not-enroll list (enrollers record it)."""
-        return OptOutService(self)
+        return OptOutService(self._context)
 
     @property
     def collections(self) -> CollectionService:
         """Collections of unknown faces, their clusters, and people's corrections to them."""
-        return CollectionService(self)
+        return CollectionService(self._context)
 
     @property
     def cases(self) -> CaseService:
         """Nominations, their two separate confirmations, and export of confirmed identifications."""
-        return CaseService(self)
+        return CaseService(self._context)
 
     def authenticate(self, token: str) -> User:
         """The user an API token belongs to; AuthenticationError, audited, if it is not valid."""
@@ -338,77 +371,22 @@ class Engine:
             with self.store.transaction() as session:
                 return accounts.authenticate(session, token)
         except AuthenticationError as exc:
-            with self.writing() as session:
-                self.record(session, AuditAction.AUTH_FAILED, details={"reason": exc.code})
-            raise
-
-    @contextmanager
-    def guarded(self, *permissions: Permission) -> Iterator[Session]:
-        """A locked transaction for this engine's actor, if the role matrix grants any of
-        ``permissions``; otherwise the refusal is audited and PermissionDeniedError raised. A
-        refusal under any other rule that escapes the block is audited too (see :meth:`ruled`)."""
-        with self.ruled():
-            with self.writing() as session:
-                refusal = self._refusal(session, permissions)
-                if refusal is None:
-                    yield session
-                    return
-            self._refuse(refusal, permissions)
-
-    @contextmanager
-    def ruled(self) -> Iterator[None]:
-        """Audit, once, a refusal under a rule of accountable use (a PolicyError) that escapes the
-        block: a search outside the gallery's purposes, an opted-out face, a held subject. Use it
-        outside any transaction of this engine: the refusal is written after the block's own work
-        has been rolled back."""
-        try:
-            yield
-        except PolicyError as exc:
-            if not exc.audited:
-                with self.writing() as session:
-                    details = {"rule": exc.rule, "code": exc.code, "reason": exc.message}
-                    self.record(session, AuditAction.REFUSED, details=details)
-                exc.audited = True
+            with self._context.writing() as session:
+                self._context.record(session, AuditAction.AUTH_FAILED, details={"reason": exc.code})
             raise
 
     def acting_as(self, actor: str) -> Engine:
         """This engine for another actor (a service acts for each request's user): the same gallery,
-        index and models; closing it leaves the original open."""
+        index, models and lock; closing it leaves the original open."""
         view = copy.copy(self)
-        view.actor = actor.strip()
+        view._context = self._context.for_actor(actor)
         view._owns_store = False
         return view
 
     def authorize(self, *permissions: Permission) -> None:
-        """Go on if the actor's role grants any of ``permissions``; else audit the refusal and raise."""
-        with self.store.transaction() as session:
-            refusal = self._refusal(session, permissions)
-        if refusal is not None:
-            self._refuse(refusal, permissions)
-
-    def _refusal(self, session: Session, permissions: Sequence[Permission]) -> PermissionDeniedError | None:
-        try:
-            accounts.authorize(session, self.actor, *permissions)
-        except PermissionDeniedError as exc:
-            return exc
-        return None
-
-    def _refuse(self, refusal: PermissionDeniedError, permissions: Sequence[Permission]) -> NoReturn:
-        with self.writing() as session:
-            permission = " or ".join(p.value for p in permissions)
-            details = {"rule": refusal.rule, "permission": permission, "reason": refusal.message}
-            self.record(session, AuditAction.REFUSED, details=details)
-        refusal.audited = True
-        raise refusal
-
-    def record(self, session: Session, action: AuditAction, **fields: Any) -> int:
-        """Audit an event of this engine's actor at the gallery's current generation."""
-        return self.audit_at(session, action, self.store.state(session).generation, **fields)
-
-    @contextmanager
-    def writing(self) -> Iterator[Session]:
-        with self.locked(), self.store.transaction() as session:
-            yield session
+        """Go on if the actor's role grants any of ``permissions``; else audit the refusal and raise
+        PermissionDeniedError (front ends ask before showing a page of one role's work)."""
+        self._context.authorize(*permissions)
 
     # --- transparency -----------------------------------------------------------------------
 
@@ -418,10 +396,10 @@ class Engine:
         holds, opt-outs, refusals and anomaly flags; never who searched or whom (see
         :mod:`facesearch.reports.transparency`). Admins and auditors; making it is audited. InputError if
         END precedes START."""
-        self.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
+        self._context.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
         period_bounds(start, end)  # a reversed period is refused before the lock is taken
-        with self.writing() as session:
+        with self._context.writing() as session:
             report = read_report(session, start, end)
             period = {"from": start.isoformat(), "to": end.isoformat()}
-            self.record(session, AuditAction.TRANSPARENCY_REPORT, details=period)
+            self._context.record(session, AuditAction.TRANSPARENCY_REPORT, details=period)
         return report

@@ -88,40 +88,35 @@ class DuplicateImageError(InputError):
     code = "duplicate-image"
 
 
-class ModelFileError(InputError):
-    """A face model file cannot be used; nothing that was stored changes."""
+class ModelRegistrationError(InputError):
+    """A model cannot be registered as asked: no licence statement, a name taken, a bad option, a
+    file that is not there; nothing is written."""
 
-    code = "bad-model-file"
-
-
-class ModelFileMissingError(ModelFileError):
-    """A model file is not where it was installed or registered."""
-
-    code = "model-file-missing"
+    code = "bad-model-registration"
 
 
-class NotAnOnnxModelError(ModelFileError):
+class NotAnOnnxModelError(ModelRegistrationError):
     """The file given as a model is not an ONNX model."""
 
     code = "not-onnx"
 
 
-class ModelShapeError(ModelFileError):
+class ModelShapeError(ModelRegistrationError):
     """An ONNX model whose input or output does not have the shape its recipe needs."""
 
     code = "wrong-model-shape"
 
 
-class ModelChecksumError(ModelFileError):
-    """A model file is not the file that was measured (built in) or registered: its SHA-256 differs."""
+class DatasetError(InputError):
+    """The evaluation dataset, pairs file or groups file cannot be used as given."""
 
-    code = "model-checksum-changed"
+    code = "bad-dataset"
 
 
-class ModelRegistrationError(ModelFileError):
-    """A model cannot be registered as asked: a missing licence statement, a name taken, a bad option."""
+class CalibrationError(InputError):
+    """The dataset cannot support a calibration at the requested false-match rate."""
 
-    code = "bad-model-registration"
+    code = "calibration-unsupported"
 
 
 # --- policy: the request lacks what accountability requires -----------------------------
@@ -226,6 +221,19 @@ class NotConfirmedError(PolicyError):
     rule = "confirmation"
 
 
+class CaseMembershipError(PolicyError):
+    """The actor does not work this case: searching under it, reading or exporting its nominations,
+    nominating from its searches or adding to its members is for its members (and, for reading, for
+    admins and auditors). ``case`` names it for the audit log."""
+
+    code = "not-a-case-member"
+    rule = "case"
+
+    def __init__(self, message: str, case: str | None = None) -> None:
+        super().__init__(message)
+        self.case = case
+
+
 class QuotaExceededError(PolicyError):
     """The actor has used up their search quota for the hour or the day; ``retry_at`` is when the
     next search is allowed (None if unknown)."""
@@ -267,6 +275,10 @@ class NominationNotFoundError(GalleryError):
     code = "nomination-not-found"
 
 
+class CaseNotFoundError(GalleryError):
+    code = "case-not-found"
+
+
 class MasterKeyMissingError(GalleryError):
     """No master key was given (environment or key file), or the one given is malformed."""
 
@@ -300,3 +312,30 @@ class TamperedDataError(GalleryError):
 
 class ConfigError(FacesearchError):
     code = "bad-config"
+
+
+# --- models: the weights a stage loads ---------------------------------------------------
+
+
+class ModelFileError(ConfigError):
+    """A model's weights file cannot be used: missing, altered, or not in the format expected."""
+
+    code = "bad-model-file"
+
+
+class ModelFileMissingError(ModelFileError):
+    """A model file is not where it was installed or registered."""
+
+    code = "model-file-missing"
+
+
+class ModelChecksumError(ModelFileError):
+    """A model file is not the file that was measured (built in) or registered: its SHA-256 differs."""
+
+    code = "model-checksum-changed"
+
+
+class DlibFormatError(ModelFileError):
+    """A file read as dlib's serialised network is not one (or not the network expected)."""
+
+    code = "bad-dlib-file"

@@ -29,8 +29,16 @@ from facesearch.errors import (
     PermissionDeniedError,
 )
 from facesearch.gallery import GalleryStore
-from facesearch.gallery.schema import AuditHeadRow, FaceRow, ImageRow, LegalHoldRow, OptOutRow, SubjectRow
-from facesearch.governance import accounts, audit
+from facesearch.gallery.schema import (
+    AuditHeadRow,
+    FaceRow,
+    ImageRow,
+    LegalHoldRow,
+    OptOutRow,
+    ProbeFaceRow,
+    SubjectRow,
+)
+from facesearch.governance import accounts, audit, users
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission, Role
 from facesearch.pipeline.models import EmbedderSpec, Models
@@ -91,9 +99,15 @@ def init(
                     gallery_generation=0,
                     details={"model_id": engine.spec.model_id, "schema": schema},
                 )
-                if accounts.find_user(session, engine.actor) is None:  # whoever creates a gallery runs it
+                if users.find_user(session, engine.actor) is None:  # whoever creates a gallery runs it
                     accounts.add_user(session, engine.actor, Role.ADMIN, by=engine.actor)
-                    engine.record(session, AuditAction.USER_ADD, details={"user": engine.actor, "role": "admin"})
+                    audit.append(
+                        session,
+                        actor=engine.actor,
+                        action=AuditAction.USER_ADD,
+                        gallery_generation=store.state(session).generation,
+                        details={"user": engine.actor, "role": "admin"},
+                    )
     engine.retention.purge(trigger="open")
     return engine
 
@@ -149,12 +163,7 @@ def register_model(
         who = (actor or "").strip() or getpass.getuser()
         return registered.register_model(place.models_dir, Path(file), by=who, **options)
     with open_engine(home, actor=actor, settings=settings, models=models) as engine:
-        engine.authorize(Permission.MANAGE_GALLERY)
-        with engine.writing() as session:
-            model = registered.register_model(place.models_dir, Path(file), by=engine.actor, **options)
-            details = {k: getattr(model, k) for k in ("name", "sha256", "dimension", "licence", "threshold")}
-            engine.record(session, AuditAction.MODEL_REGISTER, details={"model_id": model.model_id, **details})
-        return model
+        return engine.register_model(Path(file), **options)
 
 
 def _open_store(place: Home, settings: Settings) -> GalleryStore:
@@ -229,6 +238,7 @@ class DestructionCertificate(Serialisable):
     images: int
     faces: int
     opt_outs: int
+    probe_faces: int  # searched faces kept for review of their case
     audit_events: int
     audit_head_hash: str | None  # the last audit event's hash: which log was destroyed
     content_hash: str  # of the embeddings destroyed (see facesearch.gallery.digest)
@@ -284,7 +294,7 @@ def _certify(place: Home, store: GalleryStore, actor: str) -> DestructionCertifi
     with store.transaction() as session:
         state = store.state(session)
         try:
-            accounts.authorize(session, actor, Permission.MANAGE_GALLERY)
+            users.authorize(session, actor, Permission.MANAGE_GALLERY)
             refusal: FacesearchError | None = None
         except PermissionDeniedError as exc:
             refusal = exc
@@ -303,7 +313,7 @@ def _certify(place: Home, store: GalleryStore, actor: str) -> DestructionCertifi
             )
         else:
 
-            def count(table: type[SubjectRow | ImageRow | FaceRow | OptOutRow]) -> int:
+            def count(table: type[SubjectRow | ImageRow | FaceRow | OptOutRow | ProbeFaceRow]) -> int:
                 return int(session.scalar(select(func.count()).select_from(table)) or 0)
 
             head = session.get(AuditHeadRow, 1)
@@ -318,6 +328,7 @@ def _certify(place: Home, store: GalleryStore, actor: str) -> DestructionCertifi
                 images=count(ImageRow),
                 faces=count(FaceRow),
                 opt_outs=count(OptOutRow),
+                probe_faces=count(ProbeFaceRow),
                 audit_events=int(head.seq) if head else 0,
                 audit_head_hash=head.hash if head else None,
                 content_hash=state.content_hash,

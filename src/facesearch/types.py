@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facesearch.errors import ModelMismatchError
+from facesearch.errors import InputError, ModelMismatchError
 
 RGBArray = npt.NDArray[np.uint8]
 Vector = npt.NDArray[np.float32]
@@ -210,45 +210,76 @@ class ProbeFace(Serialisable):
     candidates: tuple[Candidate, ...]
 
 
-@dataclasses.dataclass(frozen=True)
-class IdentifyResult(Serialisable):
-    """The answer to a 1:N search: candidates per probe face, never a bare identity."""
+CANDIDATE_NOTICE = (
+    "candidates, not identifications: a score above the threshold means the faces are alike, "
+    "not that they are the same person; two separate confirmations are required before any action"
+)
 
-    probe_sha256: str
+
+@dataclasses.dataclass(frozen=True)
+class SearchRequest(Serialisable):
+    """Why a search is run, carried as one value from the front end to the audit event.
+
+    ``purpose``: one of the purposes the gallery allows; ``case``: the case or file it serves;
+    ``authorisation``: the reference (a warrant, an approval number) that some purposes require;
+    ``top_k``: how many candidates to list per face (None: the gallery's ``top_k`` setting; 1:1
+    comparisons ignore it). A search lacking any required field is refused before any work.
+    """
+
+    purpose: str
+    case: str
+    authorisation: str | None = None
+    top_k: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        request: SearchRequest | None,
+        purpose: str | None,
+        case: str | None,
+        authorisation: str | None,
+        top_k: int | None = None,
+    ) -> SearchRequest:
+        """The request given whole, or one made of the loose fields (not both)."""
+        if request is None:
+            return cls(purpose or "", case or "", authorisation, top_k)
+        if any(v is not None for v in (purpose, case, authorisation, top_k)):
+            raise InputError("give the search's purpose, case, authorisation and top-k once: as a request or as fields")
+        return request
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SearchAnswer(Serialisable):
+    """What every 1:N answer states beside its candidates: the model, the threshold and its meaning,
+    the purpose, case and authorisation it was bound to, the gallery's size, and its audit number."""
+
     model_id: str
     threshold: Threshold
     purpose: str
     case: str
     gallery_size: int
-    faces: tuple[ProbeFace, ...]
     audit_seq: int
     authorisation: str | None = None
-    notice: str = (
-        "candidates, not identifications: a score above the threshold means the faces are alike, "
-        "not that they are the same person; two separate confirmations are required before any action"
-    )
+    notice: str = CANDIDATE_NOTICE
 
 
-@dataclasses.dataclass(frozen=True)
-class ClusterSearchResult(Serialisable):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IdentifyResult(SearchAnswer):
+    """The answer to a 1:N search: candidates per probe face, never a bare identity."""
+
+    probe_sha256: str
+    faces: tuple[ProbeFace, ...]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClusterSearchResult(SearchAnswer):
     """A cluster of a collection searched against the gallery as one fused template: candidates,
     never an identity."""
 
     collection_id: str
     cluster_id: int
     faces: int  # fused into the one template searched
-    model_id: str
-    threshold: Threshold
-    purpose: str
-    case: str
-    gallery_size: int
     candidates: tuple[Candidate, ...]
-    audit_seq: int
-    authorisation: str | None = None
-    notice: str = (
-        "candidates, not identifications: a score above the threshold means the faces are alike, "
-        "not that they are the same person; two separate confirmations are required before any action"
-    )
 
 
 @dataclasses.dataclass(frozen=True)

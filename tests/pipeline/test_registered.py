@@ -16,7 +16,6 @@ import facesearch
 from facesearch.engine import Engine
 from facesearch.errors import (
     ModelChecksumError,
-    ModelFileMissingError,
     ModelRegistrationError,
     ModelShapeError,
     NotAnOnnxModelError,
@@ -119,7 +118,7 @@ def test_registering_in_a_gallery_home_is_for_admins_and_audited(engine: Engine,
         ("not-onnx", NotAnOnnxModelError),
         ("input-224", ModelShapeError),
         ("no-licence", ModelRegistrationError),
-        ("missing", ModelFileMissingError),
+        ("missing", ModelRegistrationError),
         ("name-taken", ModelRegistrationError),
     ],
 )

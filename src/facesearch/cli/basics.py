@@ -36,7 +36,7 @@ from facesearch.cli.common import (
 from facesearch.config import Settings
 from facesearch.governance.audit import summary as event_summary
 from facesearch.storage import keys
-from facesearch.types import EnrollProgress, IdentifyResult
+from facesearch.types import EnrollProgress, IdentifyResult, SearchRequest
 
 
 @app.command()
@@ -134,7 +134,7 @@ def identify(
 ) -> None:
     """1:N search of a probe photo against the gallery; prints candidates, never identities."""
     with handled(), open_engine() as engine:
-        result = engine.identify(probe, purpose=purpose or "", case=case or "", authorisation=authorisation, top_k=top)
+        result = engine.identify(probe, SearchRequest(purpose or "", case or "", authorisation, top))
     if json_out:
         print_json(result.to_dict())
     else:
@@ -183,7 +183,7 @@ def verify(
 ) -> None:
     """1:1 comparison of the main face of two photos."""
     with handled(), open_engine() as engine:
-        result = engine.verify(photo_a, photo_b, purpose=purpose or "", case=case or "", authorisation=authorisation)
+        result = engine.verify(photo_a, photo_b, SearchRequest(purpose or "", case or "", authorisation))
     if json_out:
         print_json(result.to_dict())
         return

@@ -11,7 +11,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from facesearch.cli.common import app, handled, open_engine, out, print_json
-from facesearch.clustering.collections import DEFAULT_METHOD, ClusterSummary
+from facesearch.clustering.collections import DEFAULT_METHOD
+from facesearch.clustering.rows import ClusterSummary
+from facesearch.types import SearchRequest
 
 clusters_app = typer.Typer(help="Read and correct the clusters of a collection.", no_args_is_help=True)
 app.add_typer(clusters_app, name="clusters")
@@ -144,9 +146,7 @@ def clusters_search(
 ) -> None:
     """Search a cluster (all its faces, fused) against the gallery; prints candidates (operators)."""
     with handled(), open_engine() as engine:
-        result = engine.identify_cluster(
-            cluster_id, purpose=purpose or "", case=case or "", authorisation=authorisation, top_k=top
-        )
+        result = engine.identify_cluster(cluster_id, SearchRequest(purpose or "", case or "", authorisation, top))
     if json_out:
         print_json(result.to_dict())
         return

@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from facesearch.errors import DataKeyMissingError, GalleryError, GalleryNotInitialisedError, SubjectNotFoundError
 from facesearch.gallery.digest import EMPTY, combine, face_digest
 from facesearch.gallery.schema import Base, CalibrationRow, FaceRow, GalleryStateRow, ImageRow, OptOutRow, SubjectRow
+from facesearch.gallery.seals import face_crop_context, face_embedding_context
 from facesearch.scoring.calibration import Calibration, FmrCurve
 from facesearch.storage.crypto import DataCipher
 from facesearch.types import FaceObservation, SubjectSummary
@@ -78,15 +79,6 @@ OPT_OUT_CONTEXT = b"opt_outs.template"
 # The key of the advisory lock that serialises a PostgreSQL gallery's transactions (any constant
 # bigint; one database holds one gallery). "facesearch" in ASCII, truncated to 8 bytes.
 GALLERY_LOCK = int.from_bytes(b"facesear", "big") >> 1
-
-
-def embedding_context(face_id: int) -> bytes:
-    """A face's sealed embedding is bound to its row: copied to another face it fails its check."""
-    return b"faces.embedding:%d" % face_id
-
-
-def crop_context(face_id: int) -> bytes:
-    return b"faces.crop_jpeg:%d" % face_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,10 +203,10 @@ class GalleryStore:
                     [
                         {
                             "id": face_id,
-                            "embedding": cipher.seal(bytes(vector), context=embedding_context(face_id)),
+                            "embedding": cipher.seal(bytes(vector), context=face_embedding_context(face_id)),
                             "crop_jpeg": None
                             if crop is None
-                            else cipher.seal(bytes(crop), context=crop_context(face_id)),
+                            else cipher.seal(bytes(crop), context=face_crop_context(face_id)),
                         }
                         for face_id, vector, crop in part
                     ],
@@ -309,7 +301,13 @@ class GalleryStore:
 
     def add_calibration(self, session: Session, calibration: Calibration, actor: str) -> int:
         values = {name: getattr(calibration, name) for name in _CALIBRATION_COLUMNS}
-        row = CalibrationRow(**values, created_by=actor, fmr_curve=calibration.curve.to_json())
+        row = CalibrationRow(
+            **values,
+            created_by=actor,
+            fmr_curve=calibration.curve.to_json(),
+            rule=calibration.rule,
+            groups=calibration.groups_json(),
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -327,7 +325,12 @@ class GalleryStore:
         values = {name: getattr(row, name) for name in _CALIBRATION_COLUMNS}
         if values["created_at"].tzinfo is None:  # SQLite keeps no zone; everything is stored in UTC
             values["created_at"] = values["created_at"].replace(tzinfo=UTC)
-        return Calibration(**values, curve=FmrCurve.from_json(row.fmr_curve))
+        return Calibration(
+            **values,
+            curve=FmrCurve.from_json(row.fmr_curve),
+            rule=row.rule,
+            **Calibration.groups_from_json(row.groups),
+        )
 
     # --- subjects and images -------------------------------------------------------------
 
@@ -417,20 +420,20 @@ class GalleryStore:
         session.add(face_row)
         session.flush()
         if self.cipher:
-            face_row.embedding = self.cipher.seal(vector, context=embedding_context(face_row.id))
+            face_row.embedding = self.cipher.seal(vector, context=face_embedding_context(face_row.id))
             if crop_jpeg is not None:
-                face_row.crop_jpeg = self.cipher.seal(crop_jpeg, context=crop_context(face_row.id))
+                face_row.crop_jpeg = self.cipher.seal(crop_jpeg, context=face_crop_context(face_row.id))
         self._account(session, [(face_row.id, face_row.model_id, vector)])
         return face_row.id
 
     def _plain(self, face_id: int, embedding: bytes) -> bytes:
-        return self.unseal(embedding, context=embedding_context(face_id))
+        return self.unseal(embedding, context=face_embedding_context(face_id))
 
     def face_crop(self, session: Session, face_id: int) -> bytes | None:
         """The JPEG crop kept of a face (``keep_crops``), or None."""
         self._sealed_state(session)
         crop = session.scalar(select(FaceRow.crop_jpeg).where(FaceRow.id == face_id))
-        return None if crop is None else self.unseal(crop, context=crop_context(face_id))
+        return None if crop is None else self.unseal(crop, context=face_crop_context(face_id))
 
     def face_embedding(self, session: Session, face_id: int) -> np.ndarray:
         """One stored face's embedding (float32)."""
@@ -511,7 +514,7 @@ class GalleryStore:
             if cipher is None:
                 plain = b"".join(r[1] for r in part)
             else:
-                plain = b"".join(cipher.unseal(r[1], context=embedding_context(r[0])) for r in part)
+                plain = b"".join(cipher.unseal(r[1], context=face_embedding_context(r[0])) for r in part)
             vectors = np.frombuffer(plain, dtype="<f4").reshape(len(part), -1)
             yield ids, vectors.astype(np.float32)
 

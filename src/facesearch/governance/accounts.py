@@ -22,26 +22,15 @@ from facesearch.gallery.schema import TokenRow, UserRow
 from facesearch.governance import policy
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission, Role
+from facesearch.governance.users import User, find_user, user_of
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
 
-    from facesearch.engine import Engine
+    from facesearch.governance.context import Context
 
 TOKEN_PREFIX = "fs"
 T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True)
-class User:
-    name: str
-    role: Role
-    disabled: bool
-    created_at: datetime
-    created_by: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {**dataclasses.asdict(self), "role": self.role.value, "created_at": self.created_at.isoformat()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,23 +48,6 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher()
 
 
-def _user(row: UserRow) -> User:
-    return User(row.name, Role(row.role), row.disabled, row.created_at, row.created_by)
-
-
-def find_user(session: Session, name: str) -> User | None:
-    row = session.get(UserRow, name)
-    return _user(row) if row is not None else None
-
-
-def authorize(session: Session, actor: str, *permissions: Permission) -> User:
-    """The acting user, if enabled and allowed any of ``permissions``; PermissionDeniedError otherwise."""
-    user = find_user(session, actor)
-    policy.require_permission(actor, user.role if user else None, bool(user and user.disabled), *permissions)
-    assert user is not None
-    return user
-
-
 def add_user(session: Session, name: str, role: str | Role, by: str) -> User:
     name = name.strip()
     if not name:
@@ -85,11 +57,11 @@ def add_user(session: Session, name: str, role: str | Role, by: str) -> User:
     row = UserRow(name=name, role=policy.require_role(role).value, disabled=False, created_at=_now(), created_by=by)
     session.add(row)
     session.flush()
-    return _user(row)
+    return user_of(row)
 
 
 def list_users(session: Session) -> list[User]:
-    return [_user(r) for r in session.scalars(select(UserRow).order_by(UserRow.name))]
+    return [user_of(r) for r in session.scalars(select(UserRow).order_by(UserRow.name))]
 
 
 def disable_user(session: Session, name: str) -> int:
@@ -168,11 +140,11 @@ def _now() -> datetime:
 
 
 class AccountService:
-    """User and token management for one engine's actor: every call is checked against the role
+    """User and token management for the acting user: every call is checked against the role
     matrix and audited; a refusal is audited too, in its own transaction, before it is raised."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, context: Context) -> None:
+        self._context = context
 
     def _act(
         self,
@@ -181,14 +153,14 @@ class AccountService:
         work: Callable[[Session], T],
         details: Callable[[T], dict[str, object]],
     ) -> T:
-        engine = self._engine
-        with engine.guarded(permission) as session:
+        context = self._context
+        with context.guarded(permission) as session:
             result = work(session)
-            engine.record(session, action, details=details(result))
+            context.record(session, action, details=details(result))
         return result
 
     def add_user(self, name: str, role: str | Role) -> User:
-        actor = self._engine.actor
+        actor = self._context.actor
         return self._act(
             Permission.MANAGE_USERS,
             AuditAction.USER_ADD,
@@ -197,7 +169,7 @@ class AccountService:
         )
 
     def users(self) -> list[User]:
-        with self._engine.guarded(Permission.MANAGE_USERS) as session:
+        with self._context.guarded(Permission.MANAGE_USERS) as session:
             return list_users(session)
 
     def disable_user(self, name: str) -> int:
@@ -209,7 +181,7 @@ class AccountService:
         )
 
     def issue_token(self, name: str) -> IssuedToken:
-        actor = self._engine.actor
+        actor = self._context.actor
         return self._act(
             Permission.MANAGE_TOKENS,
             AuditAction.TOKEN_ISSUE,

@@ -32,7 +32,7 @@ from facesearch.scoring.scores import SubjectLookup, score_matrix
 from facesearch.types import Serialisable
 
 if TYPE_CHECKING:
-    from facesearch.engine import Engine
+    from facesearch.governance.context import Context
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +78,7 @@ class Screen:
         return matched
 
     def lookup(self, session: Session, store: GalleryStore) -> SubjectLookup:
-        """A face-to-subject lookup for :func:`facesearch.scoring.scores.rank_subjects` that leaves out every
+        """A face-to-subject lookup for :func:`facesearch.operations.ranking.rank_subjects` that leaves out every
         face matching an opt-out, so the ranking goes on to the next subjects."""
 
         def plain(face_ids: list[int]) -> Mapping[int, tuple[str, str]]:
@@ -103,38 +103,38 @@ class Screen:
 
 
 class OptOutService:
-    """Recording and listing opt-outs for one engine's actor (enrollers record them)."""
+    """Recording and listing opt-outs for the acting user (enrollers record them)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, context: Context) -> None:
+        self._context = context
 
     def record(self, photo: PhotoInput, *, request_ref: str) -> OptOut:
         """Put the person in PHOTO (exactly one usable face) on the do-not-enroll list."""
-        engine = self._engine
+        context = self._context
         reference = (request_ref or "").strip()
-        with engine.ruled():
-            engine.authorize(Permission.RECORD_OPT_OUT)
+        with context.ruled():
+            context.authorize(Permission.RECORD_OPT_OUT)
             if not reference:
                 raise InputError("an opt-out needs the reference of the person's request (--request)")
-            prepared = prepare(photo, engine.pipeline)
+            prepared = prepare(photo, context.pipeline)
             vector = prepared.face.embedding.vector.astype("<f4").tobytes()
-            with engine.writing() as session:  # the actor was authorised above, before the costly analysis
+            with context.writing() as session:  # the actor was authorised above, before the costly analysis
                 row = OptOutRow(
                     request_ref=reference,
                     model_id=prepared.face.embedding.model_id,
-                    template=engine.store.seal(vector, context=OPT_OUT_CONTEXT),
+                    template=context.store.seal(vector, context=OPT_OUT_CONTEXT),
                     recorded_at=datetime.now(UTC),
-                    recorded_by=engine.actor,
+                    recorded_by=context.actor,
                 )
                 session.add(row)
                 session.flush()
-                seq = engine.record(
+                seq = context.record(
                     session, AuditAction.OPT_OUT, details={"opt_out_id": row.id, "request_ref": reference}
                 )
         return OptOut(row.id, reference, row.recorded_at, row.recorded_by, seq)
 
     def list(self) -> list[OptOut]:
-        with self._engine.guarded(Permission.RECORD_OPT_OUT, Permission.MANAGE_GALLERY, Permission.READ_REPORTS) as s:
+        with self._context.guarded(Permission.RECORD_OPT_OUT, Permission.MANAGE_GALLERY, Permission.READ_REPORTS) as s:
             rows = s.scalars(select(OptOutRow).order_by(OptOutRow.id))
             return [OptOut(r.id, r.request_ref, r.recorded_at, r.recorded_by) for r in rows]
 

@@ -21,7 +21,7 @@ from facesearch.errors import (
     PermissionDeniedError,
     RetentionError,
 )
-from facesearch.types import LawfulBasis
+from facesearch.types import LawfulBasis, SearchRequest
 
 BASES = ", ".join(b.value for b in LawfulBasis)
 
@@ -33,15 +33,6 @@ class Provenance:
     source: str
     basis: LawfulBasis
     retain_until: date
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchPurpose:
-    """Why a search is run, for which case, and under which authorisation (when one is given)."""
-
-    purpose: str
-    case: str
-    authorisation: str | None = None
 
 
 def _text(value: str | None) -> str:
@@ -98,13 +89,13 @@ def _retention(value: date | str | None) -> date | None:
     return value
 
 
-def require_search_purpose(purpose: str | None, case: str | None) -> SearchPurpose:
-    """A 1:N search must state its purpose and the case it serves."""
-    if not _text(purpose):
+def require_search_purpose(request: SearchRequest) -> SearchRequest:
+    """A search must state its purpose and the case it serves; the request with both trimmed."""
+    if not _text(request.purpose):
         raise MissingPurposeError("search refused: a search must state its purpose (--purpose)")
-    if not _text(case):
+    if not _text(request.case):
         raise MissingCaseError("search refused: a search must name the case it serves (--case)")
-    return SearchPurpose(_text(purpose), _text(case))
+    return dataclasses.replace(request, purpose=_text(request.purpose), case=_text(request.case))
 
 
 def require_reason(reason: str | None, action: str) -> str:

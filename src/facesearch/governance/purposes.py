@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from facesearch.errors import InputError, MissingAuthorisationError, PurposeNotAllowedError
 from facesearch.gallery.schema import SearchPurposeRow
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.policy import Permission, SearchPurpose, require_search_purpose
-from facesearch.types import Serialisable
+from facesearch.governance.policy import Permission, require_search_purpose
+from facesearch.types import SearchRequest, Serialisable
 
 if TYPE_CHECKING:
-    from facesearch.engine import Engine
+    from facesearch.governance.context import Context
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,9 +45,10 @@ def allowed(session: Session) -> list[AllowedPurpose]:
     return [AllowedPurpose(r.name, r.require_authorisation, r.added_at, r.added_by) for r in rows]
 
 
-def bind(session: Session, purpose: str | None, case: str | None, authorisation: str | None) -> SearchPurpose:
-    """The search's purpose, case and authorisation, if the gallery allows them; else refuse."""
-    stated = require_search_purpose(purpose, case)
+def bind(session: Session, request: SearchRequest) -> SearchRequest:
+    """The search request as the gallery allows it (its purpose named as declared, its
+    authorisation trimmed or None); else refuse."""
+    stated = require_search_purpose(request)
     row = _row(session, stated.purpose)
     if row is None:
         names = ", ".join(repr(p.name) for p in allowed(session))
@@ -59,36 +60,36 @@ def bind(session: Session, purpose: str | None, case: str | None, authorisation:
         raise PurposeNotAllowedError(
             f"search refused: {stated.purpose!r} is not a purpose this gallery allows (allowed: {names})"
         )
-    reference = (authorisation or "").strip() or None
+    reference = (request.authorisation or "").strip() or None
     if row.require_authorisation and reference is None:
         raise MissingAuthorisationError(
             f"search refused: searches for {row.name!r} must carry an authorisation reference (--authorisation)"
         )
-    return SearchPurpose(row.name, stated.case, reference)
+    return dataclasses.replace(stated, purpose=row.name, authorisation=reference)
 
 
 class PurposeService:
-    """The purposes of one engine's gallery: admins declare them; anyone may read them."""
+    """The purposes of the gallery: admins declare them; anyone may read them."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, context: Context) -> None:
+        self._context = context
 
     def add(self, name: str, *, require_authorisation: bool = False) -> AllowedPurpose:
         text = name.strip()
         if not text:
             raise InputError("name the purpose")
-        engine = self._engine
-        with engine.guarded(Permission.MANAGE_GALLERY) as session:
+        context = self._context
+        with context.guarded(Permission.MANAGE_GALLERY) as session:
             if _row(session, text) is not None:
                 raise InputError(f"{text!r} is already an allowed purpose")
             row = SearchPurposeRow(
                 name=text,
                 require_authorisation=require_authorisation,
                 added_at=datetime.now(UTC),
-                added_by=engine.actor,
+                added_by=context.actor,
             )
             session.add(row)
-            engine.record(
+            context.record(
                 session,
                 AuditAction.PURPOSE_ADD,
                 purpose=text,
@@ -97,14 +98,14 @@ class PurposeService:
         return AllowedPurpose(row.name, row.require_authorisation, row.added_at, row.added_by)
 
     def remove(self, name: str) -> None:
-        engine = self._engine
-        with engine.guarded(Permission.MANAGE_GALLERY) as session:
+        context = self._context
+        with context.guarded(Permission.MANAGE_GALLERY) as session:
             row = _row(session, name)
             if row is None:
                 raise InputError(f"{name.strip()!r} is not an allowed purpose")
             session.delete(row)
-            engine.record(session, AuditAction.PURPOSE_REMOVE, purpose=row.name, details={"purpose": row.name})
+            context.record(session, AuditAction.PURPOSE_REMOVE, purpose=row.name, details={"purpose": row.name})
 
     def list(self) -> list[AllowedPurpose]:
-        with self._engine.guarded(*Permission) as session:
+        with self._context.guarded(*Permission) as session:
             return allowed(session)

@@ -5,8 +5,10 @@ A gallery takes no enrollment before it has a retention period; each image gets 
 date (the one given, at most the period, or the whole period). :meth:`RetentionService.purge`
 destroys every image past its date, with its face, template, crop and index entry, and writes a
 destruction certificate to the audit log: what (counts, the subjects' opaque ids), when, why, by
-whom, never biometric data. It runs on every open of the engine. A subject under a legal hold
-keeps everything until the hold is released, and cannot be erased meanwhile.
+whom, never biometric data. It runs on every open of the context. A subject under a legal hold
+keeps everything until the hold is released, and cannot be erased meanwhile. The same purge
+destroys the probe faces kept for review of every case nobody has worked for a whole retention
+period (see :mod:`facesearch.governance.membership`), and counts them in the certificate.
 """
 
 from __future__ import annotations
@@ -19,16 +21,15 @@ import numpy as np
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from facesearch.clustering.collections import purge_expired
 from facesearch.errors import InputError, LegalHoldError
-from facesearch.gallery.schema import FaceRow, ImageRow, LegalHoldRow, SubjectRow
-from facesearch.governance import audit
+from facesearch.gallery.schema import CollectionFaceRow, CollectionRow, FaceRow, ImageRow, LegalHoldRow, SubjectRow
+from facesearch.governance import audit, probes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission, require_reason
 from facesearch.types import Serialisable
 
 if TYPE_CHECKING:
-    from facesearch.engine import Engine
+    from facesearch.governance.context import Context
 
 SYSTEM_ACTOR = "facesearch"  # who acts when the engine purges on open
 MAX_RETENTION_DAYS = 100 * 366
@@ -50,6 +51,8 @@ class PurgeCertificate(Serialisable):
     audit_seq: int | None
     collections_removed: int = 0  # collections of unknown faces past their retain-until
     collection_faces_removed: int = 0
+    probe_faces_removed: int = 0  # searched faces kept for review, of cases past their retain-until
+    probe_cases: tuple[str, ...] = ()  # those cases
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,16 +86,16 @@ def _held_subjects() -> Select[Any]:
 
 
 class RetentionService:
-    """The retention period, purge and legal holds of one engine's gallery (admins)."""
+    """The retention period, purge and legal holds of the gallery (admins)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, context: Context) -> None:
+        self._context = context
 
     def period(self) -> int | None:
         """The gallery's retention period in days, or None if it has none yet (any user may read it)."""
-        engine = self._engine
-        with engine.guarded(*Permission) as session:
-            return engine.store.state(session).retention_days
+        context = self._context
+        with context.guarded(*Permission) as session:
+            return context.store.state(session).retention_days
 
     def set_period(self, days: int) -> int:
         """Set the retention period. Photos enrolled before a period existed are kept for it from
@@ -100,15 +103,15 @@ class RetentionService:
         photos got a retain-until."""
         if not 1 <= days <= MAX_RETENTION_DAYS:
             raise InputError(f"a retention period is 1 to {MAX_RETENTION_DAYS} days, not {days}")
-        engine = self._engine
-        with engine.guarded(Permission.SET_RETENTION) as session:
-            state = engine.store.state(session)
+        context = self._context
+        with context.guarded(Permission.SET_RETENTION) as session:
+            state = context.store.state(session)
             previous = state.retention_days
             state.retention_days = days
             undated = session.scalars(select(ImageRow).where(ImageRow.retain_until.is_(None))).all()
             for image in undated:
                 image.retain_until = image.enrolled_at.date() + timedelta(days=days)
-            engine.record(
+            context.record(
                 session,
                 AuditAction.RETENTION_SET,
                 details={"retention_days": days, "previous_days": previous, "images_dated": len(undated)},
@@ -122,14 +125,14 @@ class RetentionService:
         ``trigger="open"`` is the engine's own purge on opening: it needs no permission, acts as
         ``facesearch`` and writes a certificate only when it destroyed something.
         """
-        engine = self._engine
+        context = self._context
         why = require_reason(reason, "purge")
         if trigger == "manual":
-            engine.authorize(Permission.PURGE)
+            context.authorize(Permission.PURGE)
         today = datetime.now(UTC).date()
         expired = (ImageRow.retain_until < today) & ImageRow.subject_id.not_in(_held_subjects())
-        with engine.locked():  # gallery and index change together
-            with engine.store.transaction() as session:
+        with context.locked():  # gallery and index change together
+            with context.store.transaction() as session:
                 held_kept = session.scalar(
                     select(func.count())
                     .select_from(ImageRow)
@@ -142,30 +145,31 @@ class RetentionService:
                 ).all()
                 touched = sorted({str(r[1]) for r in doomed})
                 images = faces = subjects = 0
-                collections, collection_faces = purge_expired(session, today)
-                if doomed or collections or trigger == "manual":
-                    index = engine.keeper.synced(session, engine.store)
+                collections, collection_faces = _purge_expired_collections(session, today)
+                probe_cases, probe_faces = probes.purge_expired(session, today)
+                if doomed or collections or probe_faces or trigger == "manual":
+                    index = context.keeper.synced(session, context.store)
                     face_ids = np.array([int(r[0]) for r in doomed], dtype=np.int64)
-                    in_index = engine.keeper.present(session, index, face_ids) if doomed else 0
+                    in_index = context.keeper.present(session, index, face_ids) if doomed else 0
                     if doomed:  # a database index: its rows go in this transaction, before the faces
-                        engine.keeper.stage_remove(session, index, face_ids)
-                    images, faces = engine.store.delete_images(session, expired)
+                        context.keeper.stage_remove(session, index, face_ids)
+                    images, faces = context.store.delete_images(session, expired)
                     empty = select(SubjectRow.id).where(SubjectRow.id.in_(touched), ~SubjectRow.images.any())
                     gone = [str(s) for s in session.scalars(empty)]
                     if gone:
                         session.execute(delete(SubjectRow).where(SubjectRow.id.in_(gone)))
                     subjects = len(gone)
                     generation = (
-                        engine.store.bump_generation(session) if faces else engine.store.state(session).generation
+                        context.store.bump_generation(session) if faces else context.store.state(session).generation
                     )
-                    state_hash = engine.store.state(session).content_hash
+                    state_hash = context.store.state(session).content_hash
                     if faces:
-                        engine.keeper.stage_stamp(session, index, generation, state_hash)
+                        context.keeper.stage_stamp(session, index, generation, state_hash)
                     details = {
                         "reason": why,
                         "trigger": trigger,
                         "cutoff": today.isoformat(),
-                        "retention_days": engine.store.state(session).retention_days,
+                        "retention_days": context.store.state(session).retention_days,
                         "images_removed": images,
                         "faces_removed": faces,
                         "subjects_removed": subjects,
@@ -175,17 +179,19 @@ class RetentionService:
                         "collections_removed": len(collections),
                         "collection_faces_removed": collection_faces,
                         "collection_ids": collections,
+                        "probe_faces_removed": probe_faces,
+                        "probe_cases": probe_cases,
                     }
-                    actor = engine.actor if trigger == "manual" else SYSTEM_ACTOR
+                    actor = context.actor if trigger == "manual" else SYSTEM_ACTOR
                     seq: int | None = audit.append(
                         session, actor=actor, action=AuditAction.PURGE, gallery_generation=generation, details=details
                     )
                 else:
                     seq, in_index = None, 0
             if faces:
-                engine.keeper.removed(index, face_ids, generation, state_hash)
+                context.keeper.removed(index, face_ids, generation, state_hash)
         if faces:
-            engine.keeper.settle()  # a database index's VACUUM, outside the locks: nobody waits for it
+            context.keeper.settle()  # a database index's VACUUM, outside the locks: nobody waits for it
         return PurgeCertificate(
             today,
             why,
@@ -199,32 +205,34 @@ class RetentionService:
             seq,
             len(collections),
             collection_faces,
+            probe_faces,
+            tuple(probe_cases),
         )
 
     def hold(self, subject: str, *, reference: str) -> LegalHold:
         """Place a legal hold on a subject: purge and erasure leave its data alone until released."""
-        engine = self._engine
+        context = self._context
         ref_text = (reference or "").strip()
         if not ref_text:
             raise InputError("a legal hold needs its reference (--reference), for example a court order number")
-        with engine.guarded(Permission.HOLD) as session:
-            who = engine.store.require_subject(session, subject)
+        with context.guarded(Permission.HOLD) as session:
+            who = context.store.require_subject(session, subject)
             row = LegalHoldRow(
-                subject_id=who.subject_id, reference=ref_text, placed_at=datetime.now(UTC), placed_by=engine.actor
+                subject_id=who.subject_id, reference=ref_text, placed_at=datetime.now(UTC), placed_by=context.actor
             )
             session.add(row)
             session.flush()
-            engine.record(
+            context.record(
                 session, AuditAction.HOLD_PLACE, details={"subject_id": who.subject_id, "reference": ref_text}
             )
         return LegalHold(row.id, who.subject_id, who.name, ref_text, row.placed_at, row.placed_by)
 
     def release(self, subject: str, *, reference: str) -> int:
         """Release the subject's holds with this reference; returns how many were released."""
-        engine = self._engine
+        context = self._context
         ref_text = (reference or "").strip()
-        with engine.guarded(Permission.HOLD) as session:
-            who = engine.store.require_subject(session, subject)
+        with context.guarded(Permission.HOLD) as session:
+            who = context.store.require_subject(session, subject)
             result = session.execute(
                 update(LegalHoldRow)
                 .where(
@@ -232,19 +240,19 @@ class RetentionService:
                     LegalHoldRow.reference == ref_text,
                     LegalHoldRow.released_at.is_(None),
                 )
-                .values(released_at=datetime.now(UTC), released_by=engine.actor)
+                .values(released_at=datetime.now(UTC), released_by=context.actor)
             )
             count = int(result.rowcount or 0)  # type: ignore[attr-defined]
             if count == 0:
                 raise InputError(f"{who.name!r} has no active hold with reference {ref_text!r}")
-            engine.record(
+            context.record(
                 session, AuditAction.HOLD_RELEASE, details={"subject_id": who.subject_id, "reference": ref_text}
             )
         return count
 
     def holds(self) -> list[LegalHold]:
         """Active legal holds (admins and auditors)."""
-        with self._engine.guarded(Permission.HOLD, Permission.READ_REPORTS) as session:
+        with self._context.guarded(Permission.HOLD, Permission.READ_REPORTS) as session:
             rows = session.execute(
                 select(LegalHoldRow, SubjectRow.name)
                 .join(SubjectRow, LegalHoldRow.subject_id == SubjectRow.id)
@@ -252,3 +260,19 @@ class RetentionService:
                 .order_by(LegalHoldRow.id)
             ).all()
             return [LegalHold(h.id, h.subject_id, name, h.reference, h.placed_at, h.placed_by) for h, name in rows]
+
+
+def _purge_expired_collections(session: Session, today: date) -> tuple[list[str], int]:
+    """Delete every collection of unknown faces retained until before TODAY (its faces, clusters
+    and links go with it); returns their ids and how many faces were removed."""
+    expired = list(session.scalars(select(CollectionRow).where(CollectionRow.retain_until < today)))
+    faces = 0
+    for row in expired:
+        faces += (
+            session.scalar(
+                select(func.count()).select_from(CollectionFaceRow).where(CollectionFaceRow.collection_id == row.id)
+            )
+            or 0
+        )
+        session.execute(delete(CollectionRow).where(CollectionRow.id == row.id))
+    return [r.id for r in expired], faces

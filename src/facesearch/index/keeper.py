@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -173,12 +173,10 @@ class IndexKeeper:
                 path.unlink()
 
 
-Keeper = IndexKeeper | dbkeeper.PgVectorKeeper
+Keeper: TypeAlias = IndexKeeper | dbkeeper.PgVectorKeeper
 
 
-def keeper_for(
-    folder: Path, spec: EmbedderSpec, backend: str, store: GalleryStore, **options: Any
-) -> IndexKeeper | dbkeeper.PgVectorKeeper:
+def keeper_for(folder: Path, spec: EmbedderSpec, backend: str, store: GalleryStore, **options: Any) -> Keeper:
     """The keeper of ``backend``'s index for the gallery in ``store`` (index files in ``folder``)."""
     if backend == "pgvector":
         return dbkeeper.PgVectorKeeper(folder, spec, store, **options)

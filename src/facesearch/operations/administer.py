@@ -1,4 +1,4 @@
-"""Administration of the gallery's content: erasure, subject access reports, calibration.
+"""Administration of the gallery's content: erasure, subject access reports, calibration, models.
 
 The functions take the :class:`~facesearch.engine.Engine` they act for; the engine's public methods
 are the entry points and carry the documentation.
@@ -7,9 +7,9 @@ are the entry points and carry the documentation.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,90 +18,119 @@ from facesearch.evaluation.measure import measure_calibration
 from facesearch.governance import policy, retention
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
+from facesearch.pipeline.recognizers import registered
+from facesearch.pipeline.recognizers.registered import RegisteredModel
 from facesearch.reports import subject_access as reports
-from facesearch.scoring.calibration import Calibration
+from facesearch.scoring.calibration import OVERALL, Calibration
 from facesearch.types import (
     ErasureResult,
     SubjectReport,
 )
 
 if TYPE_CHECKING:
-    from facesearch.engine import Engine
+    from facesearch.governance.context import Context
 
 
-def erase(engine: Engine, subject: str, reason: str) -> ErasureResult:
-    engine.authorize(Permission.ERASE)
-    why = policy.require_reason(reason, "erasure")
-    with engine.locked():
-        with engine.store.transaction() as session:
-            index = engine.keeper.synced(session, engine.store)
-            ref = engine.store.require_subject(session, subject)
-            retention.require_not_held(session, ref.subject_id, ref.name)
-            face_ids = np.array(engine.store.subject_face_ids(session, ref.subject_id), dtype=np.int64)
-            in_index = engine.keeper.present(session, index, face_ids)
-            engine.keeper.stage_remove(session, index, face_ids)  # a database index: in this transaction
-            images, faces = engine.store.delete_subject(session, ref.subject_id)
-            generation = engine.store.bump_generation(session)
-            state_hash = engine.store.state(session).content_hash
-            engine.keeper.stage_stamp(session, index, generation, state_hash)
-            seq = engine.audit_at(
-                session,
-                AuditAction.ERASE,
-                generation,
-                details={
-                    "subject_id": ref.subject_id,
-                    "images_removed": images,
-                    "faces_removed": faces,
-                    "index_entries_removed": in_index,
-                    "reason": why,
-                },
-            )
-        removed = engine.keeper.removed(index, face_ids, generation, state_hash)
-    engine.keeper.settle()  # a database index's VACUUM, outside the locks: nobody waits for it
-    return ErasureResult(ref.subject_id, images, faces, removed, seq)
+class AdministrationService:
+    """Erasure, subject access reports, face crops for review and calibration, for the acting user."""
 
+    def __init__(self, context: Context) -> None:
+        self._context = context
 
-def subject_report(engine: Engine, subject: str) -> SubjectReport:
-    """See :meth:`facesearch.engine.Engine.subject_report`."""
-    engine.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
-    with engine.writing() as session:
-        report = reports.subject_report(session, engine.store, subject)
-        details = {
-            "subject_id": report.subject_id,
-            "images": len(report.images),
-            "appearances": len(report.appearances),
-        }
-        seq = engine.record(session, AuditAction.SUBJECT_REPORT, details=details)
-    return dataclasses.replace(report, audit_seq=seq)
+    def erase(self, subject: str, reason: str) -> ErasureResult:
+        context = self._context
+        context.authorize(Permission.ERASE)
+        why = policy.require_reason(reason, "erasure")
+        with context.locked():
+            with context.store.transaction() as session:
+                index = context.keeper.synced(session, context.store)
+                ref = context.store.require_subject(session, subject)
+                retention.require_not_held(session, ref.subject_id, ref.name)
+                face_ids = np.array(context.store.subject_face_ids(session, ref.subject_id), dtype=np.int64)
+                in_index = context.keeper.present(session, index, face_ids)
+                context.keeper.stage_remove(session, index, face_ids)  # a database index: in this transaction
+                images, faces = context.store.delete_subject(session, ref.subject_id)
+                generation = context.store.bump_generation(session)
+                state_hash = context.store.state(session).content_hash
+                context.keeper.stage_stamp(session, index, generation, state_hash)
+                seq = context.record_at(
+                    session,
+                    AuditAction.ERASE,
+                    generation,
+                    details={
+                        "subject_id": ref.subject_id,
+                        "images_removed": images,
+                        "faces_removed": faces,
+                        "index_entries_removed": in_index,
+                        "reason": why,
+                    },
+                )
+            removed = context.keeper.removed(index, face_ids, generation, state_hash)
+        context.keeper.settle()  # a database index's VACUUM, outside the locks: nobody waits for it
+        return ErasureResult(ref.subject_id, images, faces, removed, seq)
 
+    def subject_report(self, subject: str) -> SubjectReport:
+        """See :meth:`facesearch.engine.Engine.subject_report`."""
+        context = self._context
+        context.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
+        with context.writing() as session:
+            report = reports.subject_report(session, context.store, subject)
+            details = {
+                "subject_id": report.subject_id,
+                "images": len(report.images),
+                "appearances": len(report.appearances),
+            }
+            seq = context.record(session, AuditAction.SUBJECT_REPORT, details=details)
+        return dataclasses.replace(report, audit_seq=seq)
 
-def face_thumbnail(engine: Engine, face_id: int) -> bytes | None:
-    with engine.guarded(Permission.IDENTIFY, Permission.CONFIRM, Permission.MANAGE_GALLERY) as session:
-        crop = engine.store.face_crop(session, face_id)
-        if crop is not None:
-            engine.record(session, AuditAction.FACE_VIEW, details={"face": face_id})
-        return crop
+    def face_thumbnail(self, face_id: int) -> bytes | None:
+        context = self._context
+        with context.guarded(Permission.IDENTIFY, Permission.CONFIRM, Permission.MANAGE_GALLERY) as session:
+            crop = context.store.face_crop(session, face_id)
+            if crop is not None:
+                context.record(session, AuditAction.FACE_VIEW, details={"face": face_id})
+            return crop
 
-
-def calibrate(
-    engine: Engine,
-    dataset: Path,
-    *,
-    target_fmr: float,
-    workers: int = 1,
-    cache: EmbeddingCache | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> Calibration:
-    """See :meth:`facesearch.engine.Engine.calibrate`."""
-    engine.authorize(Permission.MANAGE_GALLERY)
-    calibration = measure_calibration(
-        dataset, engine.pipeline, target_fmr, cache=cache, workers=workers, progress=progress
-    )
-    with engine.writing() as session:
-        engine.store.add_calibration(session, calibration, engine.actor)
-        seq = engine.record(
-            session,
-            AuditAction.CALIBRATE,
-            details=calibration.audit_details(),
+    def calibrate(
+        self,
+        dataset: Path,
+        *,
+        target_fmr: float,
+        workers: int = 1,
+        cache: EmbeddingCache | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        groups: Sequence[str] = (),
+        rule: str = OVERALL,
+    ) -> Calibration:
+        """See :meth:`facesearch.engine.Engine.calibrate`."""
+        context = self._context
+        context.authorize(Permission.MANAGE_GALLERY)
+        calibration = measure_calibration(
+            dataset,
+            context.pipeline,
+            target_fmr,
+            cache=cache,
+            workers=workers,
+            progress=progress,
+            group_files=groups,
+            rule=rule,
         )
-    return dataclasses.replace(calibration, audit_seq=seq)
+        with context.writing() as session:
+            context.store.add_calibration(session, calibration, context.actor)
+            seq = context.record(
+                session,
+                AuditAction.CALIBRATE,
+                details=calibration.audit_details(),
+            )
+        return dataclasses.replace(calibration, audit_seq=seq)
+
+    def register_model(self, file: Path, **options: Any) -> RegisteredModel:
+        """Register an ONNX face model in the gallery's home (admins); audited as ``model.register``
+        with its model id, SHA-256, dimension, threshold and licence statement. A refused file or
+        option writes nothing, the audit log included."""
+        context = self._context
+        with context.guarded(Permission.MANAGE_GALLERY) as session:
+            model = registered.register_model(context.home.models_dir, file, by=context.actor, **options)
+            details = {k: getattr(model, k) for k in ("name", "sha256", "dimension", "licence", "threshold")}
+            context.record(session, AuditAction.MODEL_REGISTER, details={"model_id": model.model_id, **details})
+        return model

@@ -1,11 +1,13 @@
 """Enrollment: photos in, faces stored with their provenance, retention and audit events, index updated.
 
-The functions take the :class:`~facesearch.engine.Engine` they act for; the engine's public methods
-are the entry points and carry the documentation.
+:class:`EnrollService` enrolls the photos of one subject, or a folder of subjects' photos analysed in
+parallel and committed in batches, resumably. The engine's public methods are the entry points and
+carry the documentation; a photo becomes an enrollable face in :mod:`facesearch.pipeline.prepare`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
@@ -23,9 +25,9 @@ from facesearch.gallery import ImageRecord, SubjectRef
 from facesearch.governance import optout, policy
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
-from facesearch.operations import ingest
 from facesearch.pipeline.decode import PhotoInput
-from facesearch.pipeline.prepare import PreparedFace, prepare
+from facesearch.pipeline.faces import FacePipeline
+from facesearch.pipeline.prepare import PreparedFace, collect_directory, prepare, prepare_many
 from facesearch.types import (
     EnrollDirectoryResult,
     EnrolledImage,
@@ -36,63 +38,132 @@ from facesearch.types import (
 )
 
 if TYPE_CHECKING:
-    from facesearch.engine import Engine
+    from facesearch.governance.context import Context
+
+Batch = list[tuple[str, PreparedFace]]
+Commit = Callable[[Batch, list[Rejection]], Sequence[tuple[SubjectRef, EnrolledImage]]]
+Work = list[tuple[str, Path]]
 
 
-def enroll(
-    engine: Engine,
-    photos: PhotoInput | Iterable[PhotoInput],
+def pending(work: Work, enrolled: set[tuple[str, str]]) -> Work:
+    """The (subject, photo) pairs whose photo bytes are not yet enrolled for that subject."""
+    todo = []
+    for name, path in work:
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            todo.append((name, path))  # analysing it reports the problem
+            continue
+        if (name, digest) not in enrolled:
+            todo.append((name, path))
+    return todo
+
+
+def _walk_directory(
+    root: Path,
     *,
-    subject: str,
-    source: str,
-    basis: str,
-    retain_until: date | str | None = None,
-) -> EnrollResult:
-    """See :meth:`facesearch.engine.Engine.enroll`."""
-    with engine.ruled():
-        provenance = _provenance(engine, source, basis, retain_until)
-        name = policy.require_subject_name(subject)
-        items = [(name, prepare(photo, engine.pipeline)) for photo in _as_list(photos)]
-        images = _commit(engine, items, provenance, reject_duplicates=None)
-    ref_id = images[0][0].subject_id if images else ""
-    return EnrollResult(subject=name, subject_id=ref_id, images=tuple(img for _, img in images))
-
-
-def enroll_directory(
-    engine: Engine,
-    directory: str | Path,
-    *,
-    source: str,
-    basis: str,
-    retain_until: date | str | None = None,
-    on_progress: Callable[[EnrollProgress], None] | None = None,
+    pipeline: FacePipeline,
+    enrolled: set[tuple[str, str]],
+    commit: Commit,
+    batch_faces: int,
     workers: int = 1,
+    on_progress: Callable[[EnrollProgress], None] | None = None,
 ) -> EnrollDirectoryResult:
-    """See :meth:`facesearch.engine.Engine.enroll_directory`."""
-    with engine.ruled():
-        provenance = _provenance(engine, source, basis, retain_until)
-    with engine.store.transaction() as session:
-        enrolled = engine.store.enrolled_images(session)
-    return ingest.enroll_directory(
-        Path(directory),
-        pipeline=engine.pipeline,
-        enrolled=enrolled,
-        commit=lambda batch, rejected: _commit(engine, batch, provenance, reject_duplicates=rejected),
-        batch_faces=engine.settings.enroll_batch_faces,
-        workers=workers,
-        on_progress=on_progress,
-    )
+    """Analyse ROOT/<subject>/<photo> in ``workers`` processes and commit every ``batch_faces`` faces:
+    the walk over a folder, resumable after a crash or a kill.
+
+    Photos in ``enrolled`` (subject name, sha256) are counted as already enrolled without analysis.
+    """
+    if not root.is_dir():
+        raise InputError(f"{root}: not a directory")
+    work, rejected = collect_directory(root)
+    if not work:
+        raise InputError(f"{root}: no photos found in sub-folders (expected DIR/<subject>/<photo>)")
+    todo = pending(work, enrolled)
+    already = done = len(work) - len(todo)
+    if on_progress:
+        on_progress(EnrollProgress(done=done, total=len(work), current=""))
+    enrolled_now = 0
+    batch: Batch = []
+    outcomes = prepare_many([path for _, path in todo], pipeline, workers)
+    for (name, path), (prepared, rejection) in zip(todo, outcomes, strict=True):
+        done += 1
+        if prepared is not None:
+            batch.append((name, prepared))
+        if rejection is not None:
+            rejected.append(rejection)
+        if len(batch) >= batch_faces or done == len(work):
+            results = commit(batch, rejected)
+            enrolled_now += sum(1 for _, r in results if r.status is EnrollStatus.ENROLLED)
+            already += sum(1 for _, r in results if r.status is EnrollStatus.ALREADY_ENROLLED)
+            batch = []
+        if on_progress:
+            on_progress(EnrollProgress(done=done, total=len(work), current=str(path)))
+    subjects = len({name for name, _ in work})
+    return EnrollDirectoryResult(subjects, enrolled_now, already, tuple(rejected))
 
 
-def _provenance(engine: Engine, source: str, basis: str, retain_until: date | str | None) -> policy.Provenance:
+class EnrollService:
+    """Enrollment for the acting user (enrollers): one subject's photos, or a folder of subjects."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    def enroll(
+        self,
+        photos: PhotoInput | Iterable[PhotoInput],
+        *,
+        subject: str,
+        source: str,
+        basis: str,
+        retain_until: date | str | None = None,
+    ) -> EnrollResult:
+        """See :meth:`facesearch.engine.Engine.enroll`."""
+        context = self._context
+        with context.ruled():
+            provenance = _provenance(context, source, basis, retain_until)
+            name = policy.require_subject_name(subject)
+            items = [(name, prepare(photo, context.pipeline)) for photo in _as_list(photos)]
+            images = _commit(context, items, provenance, reject_duplicates=None)
+        ref_id = images[0][0].subject_id if images else ""
+        return EnrollResult(subject=name, subject_id=ref_id, images=tuple(img for _, img in images))
+
+    def enroll_directory(
+        self,
+        directory: str | Path,
+        *,
+        source: str,
+        basis: str,
+        retain_until: date | str | None = None,
+        on_progress: Callable[[EnrollProgress], None] | None = None,
+        workers: int = 1,
+    ) -> EnrollDirectoryResult:
+        """See :meth:`facesearch.engine.Engine.enroll_directory`."""
+        context = self._context
+        with context.ruled():
+            provenance = _provenance(context, source, basis, retain_until)
+        with context.store.transaction() as session:
+            enrolled = context.store.enrolled_images(session)
+        return _walk_directory(
+            Path(directory),
+            pipeline=context.pipeline,
+            enrolled=enrolled,
+            commit=lambda batch, rejected: _commit(context, batch, provenance, reject_duplicates=rejected),
+            batch_faces=context.settings.enroll_batch_faces,
+            workers=workers,
+            on_progress=on_progress,
+        )
+
+
+def _provenance(context: Context, source: str, basis: str, retain_until: date | str | None) -> policy.Provenance:
     """The actor may enroll, and the photos' provenance and retention meet the gallery's rules."""
-    with engine.guarded(Permission.ENROLL) as session:
-        days = engine.store.state(session).retention_days
+    with context.guarded(Permission.ENROLL) as session:
+        days = context.store.state(session).retention_days
         return policy.require_provenance(source, basis, retain_until, days)
 
 
 def _commit(
-    engine: Engine,
+    context: Context,
     items: Sequence[tuple[str, PreparedFace]],
     provenance: policy.Provenance,
     reject_duplicates: list[Rejection] | None,
@@ -108,12 +179,12 @@ def _commit(
         return out
     new_ids: list[int] = []
     new_vectors: list[np.ndarray] = []
-    with engine.locked():
-        with engine.store.transaction() as session:
-            index = engine.keeper.synced(session, engine.store)
-            generation = engine.store.state(session).generation + 1  # taken only if a face is stored
+    with context.locked():
+        with context.store.transaction() as session:
+            index = context.keeper.synced(session, context.store)
+            generation = context.store.state(session).generation + 1  # taken only if a face is stored
             screen = optout.Screen.load(
-                session, engine.store, engine.spec, engine.score_meaning(session).threshold.score
+                session, context.store, context.spec, context.score_meaning(session).threshold.score
             )
             opted_out = screen.matches(np.stack([p.face.embedding.vector for _, p in items]))
             refused = 0
@@ -125,7 +196,7 @@ def _commit(
                             f"{prepared.image.name}: this face matches a person on the do-not-enroll list; "
                             "it may not be enrolled"
                         )
-                    ref, image = _store_face(engine, session, name, prepared, provenance, generation)
+                    ref, image = _store_face(context, session, name, prepared, provenance, generation)
                 except (DuplicateImageError, OptedOutError) as exc:
                     if reject_duplicates is None:
                         raise
@@ -136,28 +207,33 @@ def _commit(
                     new_ids.append(image.face_id)
                     new_vectors.append(prepared.face.embedding.vector)
             if refused and reject_duplicates is not None:
-                engine.audit_at(session, AuditAction.REFUSED, generation - 1, details=optout.refusal_details(refused))
+                context.record_at(session, AuditAction.REFUSED, generation - 1, details=optout.refusal_details(refused))
             if new_ids:
-                engine.store.bump_generation(session)
-            state_hash = engine.store.state(session).content_hash
+                context.store.bump_generation(session)
+            state_hash = context.store.state(session).content_hash
             if new_ids:  # a database index takes the vectors in this transaction, with the faces
                 ids, vectors = np.array(new_ids, dtype=np.int64), np.stack(new_vectors)
-                engine.keeper.stage_add(session, index, ids, vectors)
-                engine.keeper.stage_stamp(session, index, generation, state_hash)
+                context.keeper.stage_add(session, index, ids, vectors)
+                context.keeper.stage_stamp(session, index, generation, state_hash)
         if new_ids:
-            engine.keeper.added(index, ids, vectors, generation, state_hash)
+            context.keeper.added(index, ids, vectors, generation, state_hash)
     return out
 
 
 def _store_face(
-    engine: Engine, session: Session, name: str, prepared: PreparedFace, provenance: policy.Provenance, generation: int
+    context: Context,
+    session: Session,
+    name: str,
+    prepared: PreparedFace,
+    provenance: policy.Provenance,
+    generation: int,
 ) -> tuple[SubjectRef, EnrolledImage]:
     """Store one prepared face under subject NAME and audit it, or report it already enrolled."""
     image = prepared.image
-    if any(s.name != name for s in engine.store.image_subjects(session, image.sha256)):
+    if any(s.name != name for s in context.store.image_subjects(session, image.sha256)):
         raise DuplicateImageError(f"{image.name}: this file is already enrolled under another subject")
-    ref = engine.store.ensure_subject(session, name)
-    face_id = engine.store.face_of_image(session, ref.subject_id, image.sha256)
+    ref = context.store.ensure_subject(session, name)
+    face_id = context.store.face_of_image(session, ref.subject_id, image.sha256)
     if face_id is not None:
         return ref, EnrolledImage(image.name, image.sha256, EnrollStatus.ALREADY_ENROLLED, face_id)
     record = ImageRecord(
@@ -165,13 +241,15 @@ def _store_face(
         filename=Path(image.name).name,
         source=provenance.source,
         lawful_basis=provenance.basis.value,
-        enrolled_by=engine.actor,
+        enrolled_by=context.actor,
         retain_until=provenance.retain_until,
         width=image.width,
         height=image.height,
     )
-    face_id = engine.store.add_face(session, ref, observation=prepared.face, image=record, crop_jpeg=prepared.crop_jpeg)
-    engine.audit_at(
+    face_id = context.store.add_face(
+        session, ref, observation=prepared.face, image=record, crop_jpeg=prepared.crop_jpeg
+    )
+    context.record_at(
         session,
         AuditAction.ENROLL,
         generation,

@@ -1,7 +1,11 @@
 """Search: 1:N identify and 1:1 verify, bound to an allowed purpose, within quota, flagged when unusual, audited.
 
-The functions take the :class:`~facesearch.engine.Engine` they act for; the engine's public methods
-are the entry points and carry the documentation.
+:class:`SearchService` runs the searches of the acting user. Each takes one
+:class:`~facesearch.types.SearchRequest` (purpose, case, authorisation, top-k) and carries it to
+the audit event. The request is checked before any work (role, purpose binding, quota), the photo
+analysed outside any lock, and the ranking and its audit event done in one locked transaction,
+where the quota is checked again so concurrent searches cannot slip past it. The engine's public
+methods are the entry points and carry the documentation.
 """
 
 from __future__ import annotations
@@ -15,19 +19,17 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.orm import Session
 
-from facesearch.clustering import collections
-from facesearch.errors import (
-    InputError,
-    NoFaceError,
-)
-from facesearch.governance import optout, policy, purposes, usage
+from facesearch.clustering import rows
+from facesearch.errors import InputError, NoFaceError
+from facesearch.governance import membership, optout, probes, purposes, usage
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
 from facesearch.index.base import unit_rows
+from facesearch.operations.ranking import rank_subjects
 from facesearch.pipeline.decode import PhotoInput, decode
 from facesearch.pipeline.faces import main_face
-from facesearch.pipeline.prepare import describe_issues
-from facesearch.scoring.scores import compare, rank_subjects
+from facesearch.pipeline.prepare import chip_jpeg, describe_issues
+from facesearch.scoring.scores import compare
 from facesearch.types import (
     Candidate,
     ClusterSearchResult,
@@ -36,96 +38,210 @@ from facesearch.types import (
     IdentifyResult,
     Metric,
     ProbeFace,
+    SearchRequest,
     Threshold,
     VerifyResult,
 )
 
 if TYPE_CHECKING:
-    from facesearch.engine import Engine
+    from facesearch.governance.context import Context
 
 
-def identify(
-    engine: Engine,
-    probe: PhotoInput,
-    *,
-    purpose: str,
-    case: str,
-    authorisation: str | None = None,
-    top_k: int | None = None,
-) -> IdentifyResult:
-    """See :meth:`facesearch.engine.Engine.identify`."""
-    with engine.ruled():
-        stated, k = _identify_allowed(engine, purpose, case, authorisation, top_k)
-        image = decode(probe, engine.settings)
-        observations = engine.pipeline.analyze(image)
-        if not observations:
-            raise NoFaceError(f"{image.name}: no face found in the probe photo")
-        with engine.writing() as session:
-            found = _ranked(engine, session, stated, k, image.sha256, [o.embedding for o in observations], {})
-    faces = tuple(
-        ProbeFace(
-            box=obs.box,
-            quality=obs.quality,
-            warnings=describe_issues(obs.quality, engine.settings),
-            candidates=candidates,
+class SearchService:
+    """1:N and 1:1 searches for the acting user (operators), each bound to one search request."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    def identify(self, probe: PhotoInput, request: SearchRequest) -> IdentifyResult:
+        """See :meth:`facesearch.engine.Engine.identify`."""
+        context = self._context
+        with context.ruled():
+            bound = self._allowed(Permission.IDENTIFY, request)
+            image = decode(probe, context.settings)
+            observations = context.pipeline.analyze(image)
+            if not observations:
+                raise NoFaceError(f"{image.name}: no face found in the probe photo")
+            crops = [chip_jpeg(o) for o in observations]  # kept for the verifiers, sealed, with the case
+            with context.writing() as session:
+                found = self._ranked(session, bound, image.sha256, [o.embedding for o in observations], {})
+                probes.keep(session, context.store, bound.case, found.audit_seq, crops)
+        faces = tuple(
+            ProbeFace(
+                box=obs.box,
+                quality=obs.quality,
+                warnings=describe_issues(obs.quality, context.settings),
+                candidates=candidates,
+            )
+            for obs, candidates in zip(observations, found.candidates, strict=True)
         )
-        for obs, candidates in zip(observations, found.candidates, strict=True)
-    )
-    return IdentifyResult(
-        probe_sha256=image.sha256,
-        model_id=engine.spec.model_id,
-        threshold=found.threshold,
-        purpose=stated.purpose,
-        case=stated.case,
-        gallery_size=found.gallery_size,
-        faces=faces,
-        audit_seq=found.audit_seq,
-        authorisation=stated.authorisation,
-    )
+        return IdentifyResult(probe_sha256=image.sha256, faces=faces, **found.answer(bound, context.spec.model_id))
 
+    def identify_cluster(self, cluster_id: int, request: SearchRequest) -> ClusterSearchResult:
+        """See :meth:`facesearch.engine.Engine.identify_cluster`."""
+        context = self._context
+        with context.ruled():
+            bound = self._allowed(Permission.IDENTIFY, request)
+            with context.writing() as session:
+                members = rows.cluster_members(session, context.store, cluster_id)
+                vector = fuse(members.vectors, context.spec.metric)
+                fused = Embedding(vector, context.spec.model_id, context.spec.metric)
+                cluster = {
+                    "collection_id": members.collection_id,
+                    "cluster_id": cluster_id,
+                    "faces": len(members.face_ids),
+                }
+                # The members' digest stands for the probe photo: the same cluster searched again is flagged.
+                found = self._ranked(session, bound, members.digest, [fused], {"cluster": cluster})
+                # The verifiers see the member face nearest the fused template as the probe face.
+                nearest = members.face_ids[representative(members.vectors, context.spec.metric)]
+                crop = rows.member_crop(session, context.store, nearest)
+                probes.keep(session, context.store, bound.case, found.audit_seq, [crop] if crop else [])
+        return ClusterSearchResult(
+            collection_id=members.collection_id,
+            cluster_id=cluster_id,
+            faces=len(members.face_ids),
+            candidates=found.candidates[0],
+            **found.answer(bound, context.spec.model_id),
+        )
 
-def identify_cluster(
-    engine: Engine,
-    cluster_id: int,
-    *,
-    purpose: str,
-    case: str,
-    authorisation: str | None = None,
-    top_k: int | None = None,
-) -> ClusterSearchResult:
-    """See :meth:`facesearch.engine.Engine.identify_cluster`."""
-    with engine.ruled():
-        stated, k = _identify_allowed(engine, purpose, case, authorisation, top_k)
-        with engine.writing() as session:
-            members = collections.cluster_members(session, engine.store, cluster_id)
-            fused = Embedding(fuse(members.vectors, engine.spec.metric), engine.spec.model_id, engine.spec.metric)
-            cluster = {"collection_id": members.collection_id, "cluster_id": cluster_id, "faces": len(members.face_ids)}
-            # The members' digest stands for the probe photo: the same cluster searched again is flagged.
-            found = _ranked(engine, session, stated, k, members.digest, [fused], {"cluster": cluster})
-    return ClusterSearchResult(
-        collection_id=members.collection_id,
-        cluster_id=cluster_id,
-        faces=len(members.face_ids),
-        model_id=engine.spec.model_id,
-        threshold=found.threshold,
-        purpose=stated.purpose,
-        case=stated.case,
-        gallery_size=found.gallery_size,
-        candidates=found.candidates[0],
-        audit_seq=found.audit_seq,
-        authorisation=stated.authorisation,
-    )
+    def verify(self, photo_a: PhotoInput, photo_b: PhotoInput, request: SearchRequest) -> VerifyResult:
+        """See :meth:`facesearch.engine.Engine.verify`."""
+        context = self._context
+        with context.ruled():
+            bound = self._allowed(Permission.VERIFY, request)
+            face_a, warn_a, sha_a = self._main_face(photo_a, "first")
+            face_b, warn_b, sha_b = self._main_face(photo_b, "second")
+            score = compare(face_a.embedding, face_b.embedding)
+            with context.writing() as session:
+                meaning = context.score_meaning(session)
+                threshold = meaning.threshold
+                same = score >= threshold.score
+                fmr, fmr_meaning = meaning.expected_fmr(score)
+                seq = self._searched(
+                    session,
+                    AuditAction.VERIFY,
+                    bound,
+                    sha_a,
+                    {
+                        "authorisation": bound.authorisation,
+                        "other_sha256": sha_b,
+                        "score": round(score, 6),
+                        "threshold": threshold.score,
+                        "threshold_source": threshold.source,
+                        "same_person": same,
+                        "model_id": context.spec.model_id,
+                    },
+                )
+        return VerifyResult(
+            score=round(score, 6),
+            threshold=threshold,
+            same_person=same,
+            model_id=context.spec.model_id,
+            a_sha256=sha_a,
+            b_sha256=sha_b,
+            warnings=warn_a + warn_b,
+            audit_seq=seq,
+            expected_fmr=fmr,
+            fmr_meaning=fmr_meaning,
+        )
 
+    def _allowed(self, permission: Permission, request: SearchRequest) -> SearchRequest:
+        """The request as bound to the gallery's purposes, with top-k resolved, if the actor may
+        search, for a purpose the gallery allows, with the fields it requires, within quota."""
+        context = self._context
+        with context.guarded(permission) as session:
+            bound = purposes.bind(session, request)
+            membership.check_entry(session, context.actor, bound.case, "search under it")
+            usage.check_quota(session, context.actor, context.settings, datetime.now(UTC))
+        top_k = request.top_k if request.top_k is not None else context.settings.top_k
+        if permission is Permission.IDENTIFY and top_k < 1:
+            raise InputError(f"top-k must be at least 1, not {top_k}")
+        return dataclasses.replace(bound, top_k=top_k)
 
-def _identify_allowed(
-    engine: Engine, purpose: str, case: str, authorisation: str | None, top_k: int | None
-) -> tuple[policy.SearchPurpose, int]:
-    """The search's bound purpose and how many candidates it asks for, or a refusal."""
-    stated = _search_allowed(engine, Permission.IDENTIFY, purpose, case, authorisation)
-    k = top_k if top_k is not None else engine.settings.top_k
-    if k < 1:
-        raise InputError(f"top-k must be at least 1, not {k}")
-    return stated, k
+    def _ranked(
+        self,
+        session: Session,
+        request: SearchRequest,
+        probe_sha256: str,
+        templates: Sequence[Embedding],
+        details: dict[str, Any],
+    ) -> _Ranked:
+        """Rank the gallery's subjects for each probe template (opt-outs withheld) and record the
+        identify search with ``details`` added, in the caller's locked transaction."""
+        context = self._context
+        k = request.top_k or context.settings.top_k
+        index = context.keeper.synced(session, context.store)
+        meaning = context.score_meaning(session)
+        threshold = meaning.threshold
+        screen = optout.Screen.load(session, context.store, context.spec, threshold.score)
+        lookup = screen.lookup(session, context.store)
+        ranked = [rank_subjects(index, template, k, meaning, lookup) for template in templates]
+        seq = self._searched(
+            session,
+            AuditAction.IDENTIFY,
+            request,
+            probe_sha256,
+            {
+                "authorisation": request.authorisation,
+                **details,
+                "top_k": k,
+                "threshold": threshold.score,
+                "threshold_source": threshold.source,
+                "model_id": context.spec.model_id,
+                "gallery_faces": len(index),
+                "suppressed": screen.suppressed,
+                "faces": [
+                    [{"rank": c.rank, "subject_id": c.subject_id, "score": c.score} for c in found] for found in ranked
+                ],
+            },
+        )
+        return _Ranked(ranked, threshold, len(index), seq)
+
+    def _searched(
+        self,
+        session: Session,
+        action: AuditAction,
+        request: SearchRequest,
+        probe_sha256: str,
+        details: dict[str, Any],
+    ) -> int:
+        """Record a search, in the transaction that ran it: the actor's quota is checked again
+        (under the lock, so concurrent searches cannot slip past it), and each anomaly the search
+        shows (a burst, a probe searched again and again, a search out of hours) is flagged for the
+        auditors in an event of its own. The case is opened for the actor if nobody has named it
+        before; otherwise they must be one of its members (checked again here, under the lock).
+        Returns the search's audit number."""
+        context = self._context
+        now = datetime.now(UTC)
+        usage.check_quota(session, context.actor, context.settings, now)
+        membership.enter(session, context, request.case, "search under it")
+        flags = usage.anomaly_flags(session, context.actor, probe_sha256, context.settings, now)
+        seq = context.record(
+            session, action, purpose=request.purpose, case=request.case, probe_sha256=probe_sha256, details=details
+        )
+        for flag in flags:
+            context.record(
+                session,
+                AuditAction.FLAGGED,
+                case=request.case,
+                details={"flag": flag.name, "detail": flag.detail, "search_seq": seq},
+            )
+        return seq
+
+    def _main_face(self, photo: PhotoInput, which: str) -> tuple[FaceObservation, tuple[str, ...], str]:
+        settings = self._context.settings
+        image = decode(photo, settings)
+        observations = self._context.pipeline.analyze(image)
+        if not observations:
+            raise NoFaceError(f"{image.name}: no face found in the {which} photo")
+        main = main_face(observations, image.width, image.height)
+        assert main is not None
+        warnings = tuple(f"{which} photo: {w}" for w in describe_issues(main.quality, settings))
+        usable = sum(1 for o in observations if o.quality.usable)
+        if usable > 1:
+            warnings += (f"{which} photo: {usable} usable faces found; compared the most central large one",)
+        return main, warnings, image.sha256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,45 +251,25 @@ class _Ranked:
     gallery_size: int
     audit_seq: int
 
+    def answer(self, request: SearchRequest, model_id: str) -> dict[str, Any]:
+        """The fields every 1:N answer states (see :class:`~facesearch.types.SearchAnswer`)."""
+        return {
+            "model_id": model_id,
+            "threshold": self.threshold,
+            "purpose": request.purpose,
+            "case": request.case,
+            "gallery_size": self.gallery_size,
+            "audit_seq": self.audit_seq,
+            "authorisation": request.authorisation,
+        }
 
-def _ranked(
-    engine: Engine,
-    session: Session,
-    stated: policy.SearchPurpose,
-    k: int,
-    probe_sha256: str,
-    templates: Sequence[Embedding],
-    details: dict[str, Any],
-) -> _Ranked:
-    """Rank the gallery's subjects for each probe template (opt-outs withheld) and record the
-    identify search with ``details`` added, in the caller's locked transaction."""
-    index = engine.keeper.synced(session, engine.store)
-    meaning = engine.score_meaning(session)
-    threshold = meaning.threshold
-    screen = optout.Screen.load(session, engine.store, engine.spec, threshold.score)
-    lookup = screen.lookup(session, engine.store)
-    ranked = [rank_subjects(index, template, k, meaning, lookup) for template in templates]
-    seq = _searched(
-        engine,
-        session,
-        AuditAction.IDENTIFY,
-        stated,
-        probe_sha256,
-        {
-            "authorisation": stated.authorisation,
-            **details,
-            "top_k": k,
-            "threshold": threshold.score,
-            "threshold_source": threshold.source,
-            "model_id": engine.spec.model_id,
-            "gallery_faces": len(index),
-            "suppressed": screen.suppressed,
-            "faces": [
-                [{"rank": c.rank, "subject_id": c.subject_id, "score": c.score} for c in found] for found in ranked
-            ],
-        },
-    )
-    return _Ranked(ranked, threshold, len(index), seq)
+
+def representative(vectors: npt.NDArray[np.float32], metric: Metric) -> int:
+    """The index of the face nearest the template :func:`fuse` makes of them all."""
+    faces = np.asarray(vectors, dtype=np.float32)
+    if metric is Metric.COSINE:
+        faces = unit_rows(faces)
+    return int(np.argmin(np.linalg.norm(faces - faces.mean(axis=0), axis=1)))
 
 
 def fuse(vectors: npt.NDArray[np.float32], metric: Metric) -> npt.NDArray[np.float32]:
@@ -184,105 +280,3 @@ def fuse(vectors: npt.NDArray[np.float32], metric: Metric) -> npt.NDArray[np.flo
         rows = unit_rows(rows)
     fused: npt.NDArray[np.float32] = rows.mean(axis=0).astype(np.float32)
     return fused
-
-
-def verify(
-    engine: Engine,
-    photo_a: PhotoInput,
-    photo_b: PhotoInput,
-    *,
-    purpose: str,
-    case: str,
-    authorisation: str | None = None,
-) -> VerifyResult:
-    """See :meth:`facesearch.engine.Engine.verify`."""
-    with engine.ruled():
-        stated = _search_allowed(engine, Permission.VERIFY, purpose, case, authorisation)
-        face_a, warn_a, sha_a = _main_face(engine, photo_a, "first")
-        face_b, warn_b, sha_b = _main_face(engine, photo_b, "second")
-        score = compare(face_a.embedding, face_b.embedding)
-        with engine.writing() as session:
-            meaning = engine.score_meaning(session)
-            threshold = meaning.threshold
-            same = score >= threshold.score
-            fmr, fmr_meaning = meaning.expected_fmr(score)
-            seq = _searched(
-                engine,
-                session,
-                AuditAction.VERIFY,
-                stated,
-                sha_a,
-                {
-                    "authorisation": stated.authorisation,
-                    "other_sha256": sha_b,
-                    "score": round(score, 6),
-                    "threshold": threshold.score,
-                    "threshold_source": threshold.source,
-                    "same_person": same,
-                    "model_id": engine.spec.model_id,
-                },
-            )
-    return VerifyResult(
-        score=round(score, 6),
-        threshold=threshold,
-        same_person=same,
-        model_id=engine.spec.model_id,
-        a_sha256=sha_a,
-        b_sha256=sha_b,
-        warnings=warn_a + warn_b,
-        audit_seq=seq,
-        expected_fmr=fmr,
-        fmr_meaning=fmr_meaning,
-    )
-
-
-def _search_allowed(
-    engine: Engine, permission: Permission, purpose: str | None, case: str | None, authorisation: str | None
-) -> policy.SearchPurpose:
-    """The actor may search, for a purpose the gallery allows, with the fields it requires."""
-    with engine.guarded(permission) as session:
-        stated = purposes.bind(session, purpose, case, authorisation)
-        usage.check_quota(session, engine.actor, engine.settings, datetime.now(UTC))
-        return stated
-
-
-def _searched(
-    engine: Engine,
-    session: Session,
-    action: AuditAction,
-    stated: policy.SearchPurpose,
-    probe_sha256: str,
-    details: dict[str, Any],
-) -> int:
-    """Record a search, in the transaction that ran it: the actor's quota is checked again
-    (under the lock, so concurrent searches cannot slip past it), and each anomaly the search
-    shows (a burst, a probe searched again and again, a search out of hours) is flagged for the
-    auditors in an event of its own. Returns the search's audit number."""
-    now = datetime.now(UTC)
-    usage.check_quota(session, engine.actor, engine.settings, now)
-    flags = usage.anomaly_flags(session, engine.actor, probe_sha256, engine.settings, now)
-    seq = engine.record(
-        session, action, purpose=stated.purpose, case=stated.case, probe_sha256=probe_sha256, details=details
-    )
-    for flag in flags:
-        engine.record(
-            session,
-            AuditAction.FLAGGED,
-            case=stated.case,
-            details={"flag": flag.name, "detail": flag.detail, "search_seq": seq},
-        )
-    return seq
-
-
-def _main_face(engine: Engine, photo: PhotoInput, which: str) -> tuple[FaceObservation, tuple[str, ...], str]:
-    image = decode(photo, engine.settings)
-    observations = engine.pipeline.analyze(image)
-    if not observations:
-        raise NoFaceError(f"{image.name}: no face found in the {which} photo")
-    main = main_face(observations, image.width, image.height)
-    assert main is not None
-    warnings = tuple(f"{which} photo: {w}" for w in describe_issues(main.quality, engine.settings))
-    usable = sum(1 for o in observations if o.quality.usable)
-    if usable > 1:
-        warnings += (f"{which} photo: {usable} usable faces found; compared the most central large one",)
-    return main, warnings, image.sha256

@@ -1,4 +1,5 @@
-"""1:N candidate ranking and 1:1 scoring. Scores are always *higher means more alike*."""
+"""What a score means (the threshold in force, the false-match rate at any score) and 1:1 scoring.
+Scores are always *higher means more alike*; 1:N ranking is :mod:`facesearch.operations.ranking`."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facesearch.errors import ModelMismatchError
-from facesearch.index.base import VectorIndex
 from facesearch.pipeline.models import EmbedderSpec
 from facesearch.scoring.calibration import Calibration, FmrCurve, reference_curve
-from facesearch.types import Candidate, Embedding, Metric, Threshold
+from facesearch.types import Embedding, Metric, Threshold
 
 SubjectLookup = Callable[[list[int]], Mapping[int, tuple[str, str]]]  # face id -> (subject id, name)
 
@@ -95,51 +94,3 @@ def score_matrix(a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric) -> npt.NDAr
     sq = np.einsum("ij,ij->i", va, va)[:, None] + np.einsum("ij,ij->i", vb, vb)[None, :] - 2 * (va @ vb.T)
     scores = 1.0 - np.sqrt(np.maximum(sq, 0.0))
     return scores
-
-
-def rank_subjects(
-    index: VectorIndex, probe: Embedding, k: int, meaning: ScoreMeaning, lookup: SubjectLookup
-) -> tuple[Candidate, ...]:
-    """The k best subjects for one probe face; a subject's score is that of its best face.
-
-    Asks the index for more faces until k distinct subjects are found or the index is exhausted.
-    """
-    if probe.model_id != index.info.model_id:
-        raise ModelMismatchError(
-            f"cannot search an index of model {index.info.model_id!r} with an embedding of {probe.model_id!r}"
-        )
-    total = len(index)
-    n_faces = max(1, min(total, max(4 * k, 32)))
-    while True:
-        hits = index.search(probe.vector, n_faces)
-        found = hits.ids[0] >= 0
-        ids = [int(i) for i in hits.ids[0][found]]
-        subjects = lookup(ids)
-        best: dict[str, tuple[float, int, str]] = {}
-        for face_id, score in zip(ids, hits.scores[0][found], strict=True):
-            if face_id in subjects:
-                subject_id, name = subjects[face_id]
-                if subject_id not in best:
-                    best[subject_id] = (float(score), face_id, name)
-        if len(best) >= k or n_faces >= total:
-            break
-        n_faces = min(total, n_faces * 4)
-    ranked = sorted(best.items(), key=lambda item: -item[1][0])[:k]
-    candidates = []
-    for rank, (subject_id, (score, face_id, name)) in enumerate(ranked, start=1):
-        fmr, fmr_meaning = meaning.expected_fmr(score)
-        if fmr is not None and total > 1:  # one search compares the probe with every face
-            fmr_meaning += f"; over this gallery's {total:,} faces, about {fmr * total:.2g} such scores per search"
-        candidates.append(
-            Candidate(
-                rank=rank,
-                subject=name,
-                subject_id=subject_id,
-                score=round(score, 6),
-                clears_threshold=score >= meaning.threshold.score,
-                face_id=face_id,
-                expected_fmr=fmr,
-                fmr_meaning=fmr_meaning,
-            )
-        )
-    return tuple(candidates)

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from facesearch.engine import Engine
 from facesearch.errors import AuthenticationError
 from facesearch.governance import accounts
-from facesearch.governance.accounts import User
+from facesearch.governance.users import User
 
 COOKIE = "facesearch_token"
 bearer = HTTPBearer(auto_error=False, description="An API token from 'facesearch tokens issue USER'.")

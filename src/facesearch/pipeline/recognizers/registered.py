@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from facesearch.config import Settings
-from facesearch.errors import FacesearchError, ModelFileMissingError, ModelRegistrationError, ModelShapeError
+from facesearch.errors import FacesearchError, ModelRegistrationError, ModelShapeError
 from facesearch.pipeline.models import EmbedderSpec, Models
 from facesearch.pipeline.onnx_files import CPU, checked_bytes, image_inputs, keep_only_input, read_onnx
 from facesearch.pipeline.recognizers.arcface import ArcFaceRecognizer, ChipNetwork
@@ -120,13 +120,12 @@ def register_model(
     metric: str = "cosine",
     mirror_average: bool = False,
 ) -> RegisteredModel:
-    """Check ``file`` and record it under ``name`` in ``folder``; raises ModelFileError (not ONNX,
-    wrong shape) or ModelRegistrationError (no licence statement, a name taken, a bad option),
-    having written nothing."""
+    """Check ``file`` and record it under ``name`` in ``folder``; raises ModelRegistrationError (not
+    ONNX, the wrong shape, no licence statement, a name taken, a bad option) having written nothing."""
     _check_options(folder, name, licence, threshold_source, colour_order, std, metric)
     path = file.resolve()
     if not path.is_file():
-        raise ModelFileMissingError(f"model file {file} does not exist (or is not a file)")
+        raise ModelRegistrationError(f"model file {file} does not exist (or is not a file)")
     data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
     dimension = _inspect(data, str(file))

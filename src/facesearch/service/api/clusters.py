@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from facesearch.clustering.collections import ClusterSummary
+from facesearch.clustering.rows import ClusterSummary
 from facesearch.service.api.schemas import (
     MAX_ID,
     CannotLink,
@@ -21,7 +21,7 @@ from facesearch.service.api.schemas import (
 )
 from facesearch.service.auth import Acting
 from facesearch.service.rendering import UtcRoute
-from facesearch.types import ClusterSearchResult
+from facesearch.types import ClusterSearchResult, SearchRequest
 
 router = APIRouter(tags=["collections"], route_class=UtcRoute)
 
@@ -48,9 +48,7 @@ def clusters(
     "audit as identify; its candidates can be nominated the same way. Operators.",
 )
 def identify_cluster(engine: Acting, cluster_id: ClusterId, body: ClusterSearch) -> ClusterSearchResult:
-    return engine.identify_cluster(
-        cluster_id, purpose=body.purpose, case=body.case, authorisation=body.authorisation, top_k=body.top_k
-    )
+    return engine.identify_cluster(cluster_id, SearchRequest(body.purpose, body.case, body.authorisation, body.top_k))
 
 
 @router.post("/clusters/merge", summary="Merge two clusters (a person's correction)", description="Operators.")

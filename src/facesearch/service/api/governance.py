@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from facesearch.governance.accounts import IssuedToken, User
+from facesearch.governance.accounts import IssuedToken
 from facesearch.governance.purposes import AllowedPurpose
 from facesearch.governance.retention import LegalHold, PurgeCertificate
+from facesearch.governance.users import User
 from facesearch.service.api.schemas import (
     Disabled,
     HoldRequest,

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from facesearch.service.auth import Acting
 from facesearch.service.rendering import UtcRoute
 from facesearch.service.uploads import read_photo
-from facesearch.types import IdentifyResult, VerifyResult
+from facesearch.types import IdentifyResult, SearchRequest, VerifyResult
 
 router = APIRouter(tags=["search"], route_class=UtcRoute)
 
@@ -38,9 +38,7 @@ async def identify(
     top_k: Annotated[int | None, Form(ge=1, le=1000, description="Candidates per face.")] = None,
 ) -> IdentifyResult:
     probe = await read_photo(file, engine.settings, "file")
-    return await run_in_threadpool(
-        engine.identify, probe, purpose=purpose, case=case, authorisation=authorisation or None, top_k=top_k
-    )
+    return await run_in_threadpool(engine.identify, probe, SearchRequest(purpose, case, authorisation or None, top_k))
 
 
 @router.post(
@@ -59,4 +57,4 @@ async def verify(
 ) -> VerifyResult:
     a = await read_photo(file_a, engine.settings, "file_a")
     b = await read_photo(file_b, engine.settings, "file_b")
-    return await run_in_threadpool(engine.verify, a, b, purpose=purpose, case=case, authorisation=authorisation or None)
+    return await run_in_threadpool(engine.verify, a, b, SearchRequest(purpose, case, authorisation or None))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from facesearch.index import ExactIndex
+from facesearch.operations.ranking import rank_subjects
 from facesearch.pipeline.faces import main_face
 from facesearch.pipeline.models import DLIB_RESNET_V1
-from facesearch.scoring.scores import rank_subjects, score_meaning
+from facesearch.scoring.scores import score_meaning
 from facesearch.types import AlignedFace, Box, Detection, Embedding, FaceObservation, Metric, Quality
 
 MODEL = DLIB_RESNET_V1.model_id

@@ -1,0 +1,156 @@
+"""What every service of one gallery needs, handed to it by the engine that composes them.
+
+A service (accounts, purposes, retention, opt-outs, cases, collections, enrollment, search,
+administration) receives a :class:`Context`, never the :class:`~facesearch.engine.Engine` facade:
+who acts, the gallery's store and settings, its face pipeline and vector index, and the plumbing
+of accountable use that they all share:
+
+- the permission check against the role matrix, its refusals audited once (:meth:`authorize`,
+  :meth:`guarded`), and refusals under any other rule audited once too (:meth:`ruled`);
+- the audit record, in the caller's transaction (:meth:`record`);
+- the lock that keeps gallery and index in step across threads and processes (:meth:`writing`).
+
+The facade builds one context per gallery and one view of it per acting user (:meth:`for_actor`);
+the views share the store, the index, the models and the lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+from sqlalchemy.orm import Session
+
+from facesearch.config import Settings
+from facesearch.errors import PermissionDeniedError, PolicyError
+from facesearch.gallery import GalleryStore
+from facesearch.governance import audit, users
+from facesearch.governance.audit import AuditAction
+from facesearch.governance.policy import Permission
+from facesearch.index.keeper import Keeper
+from facesearch.pipeline.faces import FacePipeline
+from facesearch.pipeline.models import EmbedderSpec
+from facesearch.scoring.scores import ScoreMeaning, score_meaning
+from facesearch.storage.home import Home
+
+
+class Context:
+    """One acting user's view of one gallery: its store, settings, pipeline and index, and the
+    plumbing of accountable use (permission checks, audited refusals, the audit record, the lock)."""
+
+    def __init__(
+        self,
+        *,
+        actor: str,
+        home: Home,
+        store: GalleryStore,
+        settings: Settings,
+        pipeline: FacePipeline,
+        keeper: Keeper,
+    ) -> None:
+        self.actor = actor
+        self.home = home
+        self.store = store
+        self.settings = settings
+        self.pipeline = pipeline
+        self.keeper = keeper
+        self._thread_lock = threading.RLock()
+
+    @property
+    def spec(self) -> EmbedderSpec:
+        """The recipe this gallery's templates are made with: model id, dimension, metric."""
+        return self.pipeline.spec
+
+    def for_actor(self, actor: str) -> Context:
+        """The same gallery, index, models and lock, acting for ``actor``."""
+        view = copy.copy(self)
+        view.actor = actor.strip()
+        return view
+
+    # --- the lock and the audit record ------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialises gallery-plus-index changes across threads and processes. If anything fails
+        inside, the in-memory index is dropped and re-synced from disk or the gallery next time."""
+        with self._thread_lock, self.home.locked():
+            try:
+                yield
+            except BaseException:
+                self.keeper.forget()
+                raise
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A transaction under the lock: what it writes to the gallery and the audit chain commits together."""
+        with self.locked(), self.store.transaction() as session:
+            yield session
+
+    def record(self, session: Session, action: AuditAction, **fields: Any) -> int:
+        """Audit an event of the acting user at the gallery's current generation; returns its number."""
+        return self.record_at(session, action, self.store.state(session).generation, **fields)
+
+    def record_at(self, session: Session, action: AuditAction, generation: int, **fields: Any) -> int:
+        """Audit an event of the acting user at ``generation`` (the one a change has just made)."""
+        return audit.append(session, actor=self.actor, action=action, gallery_generation=generation, **fields)
+
+    def score_meaning(self, session: Session) -> ScoreMeaning:
+        """What a score means in this gallery now: the threshold in force and the FMR at any score."""
+        return score_meaning(self.spec, self.store.latest_calibration(session, self.spec.model_id))
+
+    # --- who may do what ----------------------------------------------------------------------
+
+    def authorize(self, *permissions: Permission) -> None:
+        """Go on if the actor's role grants any of ``permissions``; else audit the refusal and raise."""
+        with self.store.transaction() as session:
+            refusal = self._refusal(session, permissions)
+        if refusal is not None:
+            self._refuse(refusal, permissions)
+
+    @contextmanager
+    def guarded(self, *permissions: Permission) -> Iterator[Session]:
+        """A locked transaction for the acting user, if the role matrix grants any of
+        ``permissions``; otherwise the refusal is audited and PermissionDeniedError raised. A
+        refusal under any other rule that escapes the block is audited too (see :meth:`ruled`)."""
+        with self.ruled():
+            with self.writing() as session:
+                refusal = self._refusal(session, permissions)
+                if refusal is None:
+                    yield session
+                    return
+            self._refuse(refusal, permissions)
+
+    @contextmanager
+    def ruled(self) -> Iterator[None]:
+        """Audit, once, a refusal under a rule of accountable use (a PolicyError) that escapes the
+        block: a search outside the gallery's purposes, an opted-out face, a held subject. Use it
+        outside any transaction of this context: the refusal is written after the block's own work
+        has been rolled back."""
+        try:
+            yield
+        except PolicyError as exc:
+            if not exc.audited:
+                with self.writing() as session:
+                    details = {"rule": exc.rule, "code": exc.code, "reason": exc.message}
+                    case = getattr(exc, "case", None)  # a refusal about a case names it, for the auditors
+                    self.record(session, AuditAction.REFUSED, case=case, details=details)
+                exc.audited = True
+            raise
+
+    def _refusal(self, session: Session, permissions: Sequence[Permission]) -> PermissionDeniedError | None:
+        try:
+            users.authorize(session, self.actor, *permissions)
+        except PermissionDeniedError as exc:
+            return exc
+        return None
+
+    def _refuse(self, refusal: PermissionDeniedError, permissions: Sequence[Permission]) -> NoReturn:
+        with self.writing() as session:
+            permission = " or ".join(p.value for p in permissions)
+            details = {"rule": refusal.rule, "permission": permission, "reason": refusal.message}
+            self.record(session, AuditAction.REFUSED, details=details)
+        refusal.audited = True
+        raise refusal
