@@ -45,8 +45,7 @@ from facesearch.operations.enroll import EnrollService
 from facesearch.operations.search import SearchService
 from facesearch.pipeline.decode import PhotoInput
 from facesearch.pipeline.faces import FacePipeline
-from facesearch.pipeline.models import EmbedderSpec, Models
-from facesearch.pipeline.recognizers.registered import RegisteredModel
+from facesearch.pipeline.models import EmbedderSpec, Models, RegisteredModel
 from facesearch.reports.transparency import TransparencyReport, period_bounds, read_report
 from facesearch.scoring.calibration import OVERALL, Calibration
 from facesearch.storage.home import Home

@@ -41,9 +41,9 @@ from facesearch.gallery.schema import (
 from facesearch.governance import accounts, audit, users
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission, Role
-from facesearch.pipeline.models import EmbedderSpec, Models
+from facesearch.pipeline.models import EmbedderSpec, Models, RegisteredModel
 from facesearch.pipeline.recognizers import registered, spec_for_model, spec_for_settings
-from facesearch.pipeline.recognizers.registered import RegisteredModel, registered_models
+from facesearch.pipeline.recognizers.registered import registered_models
 from facesearch.storage import keys
 from facesearch.storage.home import Home
 from facesearch.types import Serialisable

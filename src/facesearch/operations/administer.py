@@ -18,8 +18,8 @@ from facesearch.evaluation.measure import measure_calibration
 from facesearch.governance import policy, retention
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
+from facesearch.pipeline.models import RegisteredModel
 from facesearch.pipeline.recognizers import registered
-from facesearch.pipeline.recognizers.registered import RegisteredModel
 from facesearch.reports import subject_access as reports
 from facesearch.scoring.calibration import OVERALL, Calibration
 from facesearch.types import (

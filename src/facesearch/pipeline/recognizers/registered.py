@@ -13,85 +13,25 @@ registration is one JSON file in HOME/models/, written only once every check has
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from facesearch.config import Settings
 from facesearch.errors import FacesearchError, ModelRegistrationError, ModelShapeError
-from facesearch.pipeline.models import EmbedderSpec, Models
+from facesearch.pipeline.models import EmbedderSpec, Models, RegisteredModel
 from facesearch.pipeline.onnx_files import CPU, checked_bytes, image_inputs, keep_only_input, read_onnx
 from facesearch.pipeline.recognizers.arcface import ArcFaceRecognizer, ChipNetwork
-from facesearch.types import Metric, Serialisable
+from facesearch.types import Metric
 
 INPUT_SIZE = 112
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 COLOUR_ORDERS = ("rgb", "bgr")
-
-
-@dataclasses.dataclass(frozen=True)
-class RegisteredModel(Serialisable):
-    """A user's ONNX face embedder as registered: input = (pixel - mean) / std, channels in
-    ``colour_order``, laid out (n, 3, 112, 112); scores by ``metric``, higher is more alike."""
-
-    name: str
-    path: str
-    sha256: str
-    input_size: int
-    dimension: int
-    colour_order: str
-    mean: float
-    std: float
-    metric: Metric
-    mirror_average: bool
-    threshold: float  # the operating point on facesearch's score scale, as given at registration
-    threshold_source: str  # where the user says it comes from
-    licence: str  # the user's statement of the licence under which they may use the model
-    registered_at: datetime
-    registered_by: str
-
-    @property
-    def model_id(self) -> str:
-        mirror = "mirror+" if self.mirror_average else ""
-        return f"onnx-{self.name}-{self.sha256[:12]}+{mirror}{self.metric.value}"
-
-    def spec(self) -> EmbedderSpec:
-        meaning = (
-            f"score = {'cosine similarity' if self.metric is Metric.COSINE else '1 - Euclidean distance'} of "
-            f"{self.dimension}-d embeddings of the registered model {self.name!r} (SHA-256 {self.sha256[:12]}); "
-            f"higher is more alike. Threshold {self.threshold:g} was given at registration by {self.registered_by} "
-            f"({self.threshold_source}); facesearch has not measured it: calibrate on photos like yours."
-        )
-        return EmbedderSpec(
-            model_id=self.model_id,
-            dimension=self.dimension,
-            metric=self.metric,
-            chip_size=self.input_size,
-            chip_padding=0.0,
-            published_threshold=self.threshold,
-            threshold_meaning=meaning,
-            mirror_average=self.mirror_average,
-            cluster_threshold=self.threshold,  # unmeasured: the 1:1 point, until 'cluster --threshold' says
-            recognizer="onnx",
-            registered=self,
-        )
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1) + "\n"
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RegisteredModel:
-        values = dict(data)
-        values["metric"] = Metric(values["metric"])
-        values["registered_at"] = datetime.fromisoformat(values["registered_at"])
-        return cls(**values)
 
 
 def registered_models(folder: Path) -> dict[str, RegisteredModel]:
