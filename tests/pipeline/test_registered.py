@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +165,25 @@ def test_a_registered_file_changed_since_is_refused_and_nothing_stored_changes(
         with pytest.raises(ModelChecksumError):
             engine.acting_as("operator").identify(photos["probe"], purpose="p", case="c")
         assert snapshot(engine) == before
+
+
+def test_the_cli_registers_a_model_and_its_gallery_card_shows_it(tmp_path: Path) -> None:
+    home, file = tmp_path / "home", arcface_like(tmp_path / "vendor.onnx")
+    env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "facesearch", "--actor", "ada", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+    register = ("models", "register", "vendor", str(file), "--threshold", "0.4", "--threshold-source", "vendor sheet")
+    refused = cli(*register, "--licence", " ")
+    assert refused.returncode == 3 and "licence statement is required" in refused.stderr
+    done = cli(*register, "--licence", LICENCE, "--json")
+    assert done.returncode == 0, done.stderr
+    model = json.loads(done.stdout)
+    assert cli("--recognizer", "vendor", "init").returncode == 0
+    card = json.loads(cli("model-card", "--json").stdout)
+    assert card["model_id"] == f"onnx-vendor-{model['sha256'][:12]}+cosine"
+    assert card["registration"]["licence"] == LICENCE and card["registration"]["sha256"] == model["sha256"]
+    listed = json.loads(cli("models", "list", "--json").stdout)
+    assert [m["name"] for m in listed] == ["vendor"]

@@ -271,11 +271,14 @@ def _render_card(card: dict[str, Any]) -> None:
     for line in card["companions"]:
         out.print(f"- {line}", highlight=False)
     for title, key in (
+        ("registered from a local file (as its registrant stated)", "registration"),
         ("measured by facesearch on LFW (shipped)", "reference_measurement"),
         ("latest evaluation in this home", "latest_evaluation"),
         ("this gallery's calibration", "calibration"),
     ):
         data = card[key]
+        if key == "registration" and not data:
+            continue  # a built-in recognizer
         out.print(f"[bold]{title}[/]: " + ("none" if not data else ""), highlight=False)
         if data:
             print_json(data)
