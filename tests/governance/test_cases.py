@@ -165,9 +165,10 @@ def test_the_verifier_sees_the_probe_face_beside_the_enrolled_faces(searched: tu
     assert item.probe_kept and item.face_ids  # enrolled crops are kept by default now
     assert item.status is None  # still blind
     probe = engine.acting_as("verifier").cases.probe_face(nid)
-    assert probe is not None and Image.open(io.BytesIO(probe)).size == (150, 150)  # the aligned chip
+    chip = (engine.spec.chip_size, engine.spec.chip_size)  # 112 px for sface, 150 for dlib
+    assert probe is not None and Image.open(io.BytesIO(probe)).size == chip  # the aligned chip
     enrolled_face = engine.acting_as("verifier").face_thumbnail(item.face_ids[0])
-    assert enrolled_face is not None and Image.open(io.BytesIO(enrolled_face)).size == (150, 150)
+    assert enrolled_face is not None and Image.open(io.BytesIO(enrolled_face)).size == chip
     [view] = events(engine, "probe.view")
     assert (view.actor, view.case, view.details) == (
         "verifier",
