@@ -110,6 +110,38 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path])
     return paths
 
 
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def malformed_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    """Real files that Pillow recognises and then fails on with errors of its own (issue 17: they
+    escaped as tracebacks), named by what is wrong, with the error code each must produce."""
+    folder = tmp_path_factory.mktemp("malformed")
+    photo = Image.fromarray(skimage.data.astronaut()).resize((128, 128))
+    jpeg, webp, jp2, bmp, ico = (_encoded(photo, f) for f in ("JPEG", "WEBP", "JPEG2000", "BMP", "ICO"))
+    third_box = 32  # the JP2 signature box (12 bytes) and the ftyp box (20) come first
+    assert jp2[third_box + 4 : third_box + 8] == b"jp2h"
+    files = {
+        "jpeg-head.jpg": (jpeg[:200], "truncated-image"),  # Pillow: "Truncated File Read"
+        "webp-half.webp": (webp[: len(webp) // 2], "not-an-image"),  # "could not create decoder object"
+        # a box declaring 1 MiB: "Expected to read 1048568 bytes but only got ..."
+        "jp2-box-too-long.jp2": (jp2[:third_box] + struct.pack(">I", 1 << 20) + jp2[third_box + 4 :], "not-an-image"),
+        # "Unsupported BMP header type (10)", "Unsupported BMP pixel depth (227)"
+        "bmp-header-type.bmp": (bmp[:14] + struct.pack("<I", 10) + bmp[18:], "not-an-image"),
+        "bmp-pixel-depth.bmp": (bmp[:28] + struct.pack("<H", 227) + bmp[30:], "not-an-image"),
+        "ico-half.ico": (ico[: len(ico) // 2], "truncated-image"),  # "image file is truncated", raised by open
+    }
+    paths = {}
+    for name, (data, code) in files.items():
+        paths[name] = (folder / name, code)
+        paths[name][0].write_bytes(data)
+    return paths
+
+
 @pytest.fixture
 def engine(tmp_path: Path, models: DlibModels) -> Iterator[Engine]:
     with init_staffed(tmp_path / "home", actor="tester", models=models) as eng:

@@ -80,3 +80,25 @@ def test_grey_and_alpha_images_become_rgb() -> None:
         Image.new(mode, (8, 6)).save(buffer, format="PNG")
         decoded = decode(buffer.getvalue(), Settings())
         assert decoded.pixels.shape == (6, 8, 3)
+
+
+MALFORMED = (
+    "jpeg-head.jpg",
+    "webp-half.webp",
+    "jp2-box-too-long.jp2",
+    "bmp-header-type.bmp",
+    "bmp-pixel-depth.bmp",
+    "ico-half.ico",
+)
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+def test_files_pillow_fails_on_are_bad_input_naming_the_problem(
+    malformed_files: dict[str, tuple[Path, str]], name: str
+) -> None:
+    path, code = malformed_files[name]
+    with pytest.raises(InputError) as caught:
+        decode(path, Settings())
+    assert caught.value.code == code
+    assert caught.value.message.startswith(f"{path}: image data is ")
+    assert "(" in caught.value.message  # Pillow's own reason is quoted: what is wrong with the file

@@ -221,7 +221,11 @@ def test_enroll_identify_nominate_confirm_export_erase(api: Api, photos: dict[st
 
 @pytest.mark.model
 def test_malformed_uploads_are_named_and_change_nothing(
-    api: Api, photos: dict[str, Path], bad_files: dict[str, Path], tmp_path: Path
+    api: Api,
+    photos: dict[str, Path],
+    bad_files: dict[str, Path],
+    malformed_files: dict[str, tuple[Path, str]],
+    tmp_path: Path,
 ) -> None:
     enroll = {"subject": "Ada", "source": "badge photos", "basis": "consent"}
     before = snapshot(api.engine)
@@ -229,6 +233,7 @@ def test_malformed_uploads_are_named_and_change_nothing(
     oversize.write_bytes(photos["astronaut"].read_bytes() + b"\0" * MAX_IMAGE_BYTES)
     cases = [(code, path) for code, path in bad_files.items()]
     cases += [("image-too-large", oversize), ("no-face", photos["cat"])]
+    cases += [(code, path) for path, code in malformed_files.values()]  # Pillow's own errors: once a 500
     for code, path in cases:
         status = 413 if code == "image-too-large" else 422
         body = problem(api("enroller", "POST", "/api/enroll", files=upload(path, "files"), data=enroll), status, code)
@@ -239,6 +244,8 @@ def test_malformed_uploads_are_named_and_change_nothing(
     both.append(("files", ("b.jpg", bad_files["truncated-image"].read_bytes(), "image/jpeg")))
     problem(api("enroller", "POST", "/api/enroll", files=both, data=enroll), 422, "truncated-image")
     problem(api("operator", "POST", "/api/identify", files=upload(bad_files["not-an-image"]), data=IDENTIFY), 422)
+    for path, code in malformed_files.values():
+        problem(api("operator", "POST", "/api/identify", files=upload(path), data=IDENTIFY), 422, code)
     assert snapshot(api.engine) == before
 
     huge = b"\xff\xd8" + b"\0" * (3 * MAX_IMAGE_BYTES)

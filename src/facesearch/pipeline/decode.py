@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import struct
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from facesearch.errors import (
     EmptyImageError,
     ImageFileNotFoundError,
     ImageTooLargeError,
+    InputError,
     NotAnImageError,
     TruncatedImageError,
 )
@@ -70,19 +72,40 @@ def decode(photo: PhotoInput, settings: Settings) -> DecodedImage:
     return decode_bytes(data, name, settings)
 
 
+# What Pillow raises, besides UnidentifiedImageError, on bytes it cannot parse: its plugins raise
+# OSError ("Truncated File Read", webp's "could not create decoder object", jp2's "Expected to read
+# N bytes", "Unsupported BMP header type"), ValueError, SyntaxError, EOFError, struct.error, and the
+# AVIF codec RuntimeError, some while the file is opened, some while it is loaded. Every one means
+# the file cannot be used: bad input, never a crash. (MemoryError is not among them.)
+PILLOW_ERRORS = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    RuntimeError,
+    struct.error,
+    IndexError,
+    TypeError,
+    KeyError,
+)
+
+
 def decode_bytes(data: bytes, name: str, settings: Settings) -> DecodedImage:
     if not data:
         raise EmptyImageError(f"{name}: file is empty (0 bytes)")
     digest = hashlib.sha256(data).hexdigest()
     with warnings.catch_warnings():
-        # Pillow's own bomb check warns first; ours below is the one that decides.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Pillow's own bomb check warns first (ours below is the one that decides), and its plugins
+        # warn about odd files ("Image was not the expected size"): none of it is for the user.
+        warnings.simplefilter("ignore")
         try:
             image = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
             raise NotAnImageError(f"{name}: not an image in a format Pillow can read") from None
         except Image.DecompressionBombError as exc:
             raise ImageTooLargeError(f"{name}: {exc}") from None
+        except PILLOW_ERRORS as exc:
+            raise _unreadable(name, exc) from None
         with image:
             width, height = image.size
             if width * height > settings.max_image_pixels:
@@ -91,19 +114,17 @@ def decode_bytes(data: bytes, name: str, settings: Settings) -> DecodedImage:
                     f"limit of {settings.max_image_pixels}"
                 )
             fmt = image.format or "unknown"
-            scale = _decode_at_reduced_scale(image, settings.decode_max_side)
             try:
+                scale = _decode_at_reduced_scale(image, settings.decode_max_side)
                 image.load()
                 oriented = ImageOps.exif_transpose(image)
                 if oriented.size != image.size:  # turned a quarter: the photo's own size turns too
                     width, height = height, width
                 rgb = oriented.convert("RGB")
-            except OSError as exc:
-                if "truncated" in str(exc).lower():
-                    raise TruncatedImageError(f"{name}: image data is truncated ({exc})") from None
+            except Image.DecompressionBombError as exc:
                 raise NotAnImageError(f"{name}: image data is corrupt ({exc})") from None
-            except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-                raise NotAnImageError(f"{name}: image data is corrupt ({exc})") from None
+            except PILLOW_ERRORS as exc:
+                raise _unreadable(name, exc) from None
     pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
     return DecodedImage(
         pixels=pixels,
@@ -114,6 +135,13 @@ def decode_bytes(data: bytes, name: str, settings: Settings) -> DecodedImage:
         name=name,
         scale=scale,
     )
+
+
+def _unreadable(name: str, exc: Exception) -> InputError:
+    """The named error for a file Pillow recognised but could not read, with Pillow's reason."""
+    if "truncated" in str(exc).lower():
+        return TruncatedImageError(f"{name}: image data is truncated ({exc})")
+    return NotAnImageError(f"{name}: image data is corrupt or unsupported ({exc})")
 
 
 def _decode_at_reduced_scale(image: Image.Image, max_side: int) -> float:

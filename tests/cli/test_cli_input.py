@@ -1,0 +1,51 @@
+"""Hostile input at the command line: malformed photos, names that try to pass for others, a full
+disk. Each is refused with its exit status and a one-line message naming the problem, never a
+traceback, and leaves the gallery as it was."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import facesearch
+
+from helpers import init_staffed, snapshot
+
+
+def cli(home: Path, actor: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "facesearch", "--actor", actor, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    place = tmp_path / "home"
+    init_staffed(place, actor="cli-tester").close()
+    return place
+
+
+def test_photos_pillow_fails_on_exit_3_naming_the_problem(
+    home: Path, malformed_files: dict[str, tuple[Path, str]]
+) -> None:
+    with facesearch.open(home, actor="cli-tester") as engine:
+        before = snapshot(engine)
+    for name in ("jpeg-head.jpg", "webp-half.webp"):
+        path, code = malformed_files[name]
+        done = cli(home, "operator", "identify", path, "--purpose", "p", "--case", "c")
+        assert done.returncode == 3, done.stderr
+        assert f"({code})" in done.stderr and str(path) in done.stderr
+        assert "Traceback" not in done.stderr
+        done = cli(home, "enroller", "enroll", path, "--subject", "Ada", "--source", "s", "--basis", "consent")
+        assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    with facesearch.open(home, actor="cli-tester") as engine:
+        assert snapshot(engine) == before
