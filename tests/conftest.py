@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib.cbook
+import numpy as np
 import pytest
 import skimage.data
 from PIL import Image, ImageEnhance
@@ -179,3 +180,23 @@ def labelled_dataset(tmp_path_factory: pytest.TempPathFactory, photos: dict[str,
     (root / "Chelsea").mkdir()
     (root / "Chelsea" / "Chelsea_0001.jpg").write_bytes(photos["cat"].read_bytes())
     return root
+
+
+@pytest.fixture(scope="session")
+def deep_photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The astronaut photo in greyscale deeper than 8 bits, as scientific and medical tools write
+    it: Pillow's conversion to RGB clips these to white (or black), so they once read as no-face."""
+    folder = tmp_path_factory.mktemp("deep")
+    grey = np.asarray(Image.fromarray(skimage.data.astronaut()).convert("L"), dtype=np.int64)
+    arrays = {
+        "png16.png": (grey * 257).astype(np.uint16),
+        "tiff16.tif": (grey * 257).astype(np.uint16),
+        "int32-16bit.tif": (grey * 257).astype(np.int32),
+        "int32-full.tif": (grey * 2**23).astype(np.int32),
+        "float-0-1.tif": (grey / 255).astype(np.float32),
+    }
+    paths = {}
+    for name, array in arrays.items():
+        paths[name] = folder / name
+        Image.fromarray(array).save(paths[name])
+    return paths

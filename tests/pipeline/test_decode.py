@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
+import skimage.data
 from PIL import Image
 
 from facesearch.config import Settings
@@ -102,3 +104,11 @@ def test_files_pillow_fails_on_are_bad_input_naming_the_problem(
     assert caught.value.code == code
     assert caught.value.message.startswith(f"{path}: image data is ")
     assert "(" in caught.value.message  # Pillow's own reason is quoted: what is wrong with the file
+
+
+@pytest.mark.parametrize("name", ["png16.png", "tiff16.tif", "int32-16bit.tif", "int32-full.tif", "float-0-1.tif"])
+def test_greyscale_deeper_than_8_bits_is_scaled_not_clipped(deep_photos: dict[str, Path], name: str) -> None:
+    grey = np.asarray(Image.fromarray(skimage.data.astronaut()).convert("L"), dtype=np.int16)
+    decoded = decode(deep_photos[name], Settings())
+    assert decoded.pixels.dtype == np.uint8 and decoded.pixels.shape == (512, 512, 3)
+    assert np.abs(decoded.pixels[..., 0].astype(np.int16) - grey).max() <= 1  # the photo's own tones

@@ -1,5 +1,6 @@
 """Needless work is skipped without changing answers: large JPEGs decode at reduced scale, and
-enrollment upsamples only when no large face is found."""
+enrollment upsamples only when no large face is found. Greyscale deeper than 8 bits is read as the
+photo it is."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image
 
 from facesearch.config import Settings
+from facesearch.engine import Engine
 from facesearch.pipeline.decode import decode
 from facesearch.pipeline.faces import FacePipeline, main_face
 from facesearch.pipeline.models import DlibModels
@@ -101,3 +103,14 @@ def test_one_set_of_models_serves_many_threads_at_once(photos: dict[str, Path], 
     for thread in threads:
         thread.join(timeout=120)
     assert found == [expected] * 4
+
+
+def test_deep_greyscale_photos_enroll_and_are_found(engine: Engine, deep_photos: dict[str, Path]) -> None:
+    enrolled = engine.acting_as("enroller").enroll(
+        deep_photos["png16.png"], subject="Eileen Collins", source="16-bit scan", basis="consent"
+    )
+    assert len(enrolled.images) == 1
+    for probe in ("int32-full.tif", "float-0-1.tif"):
+        result = engine.acting_as("operator").identify(deep_photos[probe], purpose="p", case="c")
+        top = result.faces[0].candidates[0]
+        assert (top.subject, top.clears_threshold) == ("Eileen Collins", True)

@@ -21,7 +21,7 @@ from facesearch.errors import (
     NotAnImageError,
     TruncatedImageError,
 )
-from facesearch.types import DecodedImage
+from facesearch.types import DecodedImage, RGBArray
 
 
 class NamedPhoto(bytes):
@@ -120,12 +120,11 @@ def decode_bytes(data: bytes, name: str, settings: Settings) -> DecodedImage:
                 oriented = ImageOps.exif_transpose(image)
                 if oriented.size != image.size:  # turned a quarter: the photo's own size turns too
                     width, height = height, width
-                rgb = oriented.convert("RGB")
+                pixels = rgb_pixels(oriented)
             except Image.DecompressionBombError as exc:
                 raise NotAnImageError(f"{name}: image data is corrupt ({exc})") from None
             except PILLOW_ERRORS as exc:
                 raise _unreadable(name, exc) from None
-    pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
     return DecodedImage(
         pixels=pixels,
         sha256=digest,
@@ -153,3 +152,26 @@ def _decode_at_reduced_scale(image: Image.Image, max_side: int) -> float:
     factor = max_side / max(width, height)
     image.draft("RGB", (math.ceil(width * factor), math.ceil(height * factor)))
     return image.size[0] / width
+
+
+def rgb_pixels(image: Image.Image) -> RGBArray:
+    """8-bit RGB pixels of an image of any mode. Pillow's own conversion clips deeper greyscale to
+    8 bits, turning a 16-bit photo white and a 0-1 floating one black, so those are scaled here:
+    16-bit greyscale is divided by 257 (65535 becomes 255); 32-bit integer and floating greyscale
+    are read as the depth their values fit (0-1 for floats, 0-255, 0-65535), else stretched from
+    their own lowest to their highest value."""
+    if image.mode.startswith("I;16"):
+        grey = (np.asarray(image).astype(np.uint32) + 128) // 257
+    elif image.mode in ("I", "F"):
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        low, high = float(values.min()), float(values.max())
+        if low < 0 or high > 65535:
+            values = (values - low) * (255.0 / max(high - low, 1e-12))
+        elif high > 255:
+            values = values / 257.0
+        elif image.mode == "F" and high <= 1.0:
+            values = values * 255.0
+        grey = np.clip(np.rint(values), 0, 255)
+    else:
+        return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    return np.ascontiguousarray(np.repeat(grey.astype(np.uint8)[..., np.newaxis], 3, axis=2))
