@@ -36,6 +36,12 @@ class Settings:
     max_image_bytes: int = _setting(
         50 * 1024 * 1024, "Largest image file accepted, in bytes; larger files are refused unread."
     )
+    max_decode_bytes: int = _setting(
+        256 * 1024 * 1024,
+        "Most memory decoding one image may take, in bytes, estimated from the size its header "
+        "declares and its format (about 6 bytes a pixel; WebP 16, JPEG 2000 20, AVIF 10) before "
+        "any pixel is decoded; larger images are refused as too large.",
+    )
     detector: str = _setting(
         "hog",
         "Face detector: 'hog' (dlib's HOG + linear SVM, fast on CPU) or 'cnn' (dlib's MMOD CNN, "
@@ -59,9 +65,10 @@ class Settings:
     )
     decode_max_side: int = _setting(
         2048,
-        "A JPEG more than twice this size on its longer side is decoded at 1/2, 1/4 or 1/8 scale, "
-        "keeping at least this many pixels (much less work; faces under about 80 pixels in the "
-        "reduced image are then not found). Boxes are reported in the photo's own pixels.",
+        "Faces are sought in the photo reduced to at most this many pixels on its longer side (a "
+        "JPEG decoded at 1/2, 1/4 or 1/8 scale by its DCT, then resampled): it bounds the time and "
+        "memory of detection. Faces under about 40 pixels in the reduced image are then not found; "
+        "boxes are reported in the photo's own pixels.",
     )
     enroll_min_face_px: int = _setting(
         40,
@@ -205,7 +212,14 @@ class Settings:
             raise ConfigError(f"setting 'index_storage' must be 'float32' or 'float16', not {self.index_storage!r}")
         if not 0 <= self.upsample <= 3:
             raise ConfigError(f"setting 'upsample' must be between 0 and 3, not {self.upsample}")
-        for name in ("max_image_pixels", "max_image_bytes", "top_k", "enroll_batch_faces", "decode_max_side"):
+        for name in (
+            "max_image_pixels",
+            "max_image_bytes",
+            "max_decode_bytes",
+            "top_k",
+            "enroll_batch_faces",
+            "decode_max_side",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.num_jitters < 0:
