@@ -52,6 +52,12 @@ class ImageTooLargeError(InputError):
     code = "image-too-large"
 
 
+class InvalidTextError(InputError):
+    """A name, purpose, case, reference or reason holds a control character or is too long."""
+
+    code = "invalid-text"
+
+
 class FaceRefusedError(InputError):
     """A photo was decoded but holds no face that can be used for the request."""
 

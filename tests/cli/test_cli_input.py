@@ -15,6 +15,8 @@ import facesearch
 
 from helpers import init_staffed, snapshot
 
+pytestmark = pytest.mark.model
+
 
 def cli(home: Path, actor: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200"}
@@ -49,3 +51,18 @@ def test_photos_pillow_fails_on_exit_3_naming_the_problem(
         assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
     with facesearch.open(home, actor="cli-tester") as engine:
         assert snapshot(engine) == before
+
+
+def test_names_print_as_the_text_they_are(home: Path, photos: dict[str, Path]) -> None:
+    with facesearch.open(home, actor="enroller") as engine:
+        engine.enroll(photos["astronaut"], subject="Al_Gore[i][/i] :smile:", source="s", basis="consent")
+    listed = cli(home, "cli-tester", "subjects")
+    assert listed.returncode == 0, listed.stderr
+    assert "Al_Gore[i][/i] :smile:" in listed.stdout  # Rich once printed "Al_Gore 😄"
+
+
+def test_a_name_with_a_control_character_exits_3_naming_the_field(home: Path, photos: dict[str, Path]) -> None:
+    name = "Grace\x1b[2JHopper"  # an escape sequence that clears the screen
+    done = cli(home, "enroller", "enroll", photos["hopper"], "--subject", name, "--source", "s", "--basis", "consent")
+    assert done.returncode == 3, done.stderr
+    assert "(invalid-text)" in done.stderr and "subject name" in done.stderr and "\x1b" not in done.stderr

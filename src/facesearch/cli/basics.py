@@ -142,7 +142,7 @@ def identify(
 
 
 def _render_identify(result: IdentifyResult) -> None:
-    out.print(f"[bold]{result.notice}[/]")
+    out.print(Text(result.notice, style="bold"))
     out.print(
         f"model {result.model_id}; gallery of {result.gallery_size} faces; threshold score "
         f"{result.threshold.score:.4f} ({result.threshold.source}); search #{result.audit_seq} "
@@ -168,8 +168,8 @@ def _render_identify(result: IdentifyResult) -> None:
         if not face.candidates:
             out.print("  (the gallery is empty)")
         for warning in face.warnings:
-            out.print(f"  [yellow]warning[/]: {warning}", highlight=False)
-    out.print(f"[dim]{result.threshold.meaning}[/]")
+            out.print(Text.assemble("  ", ("warning", "yellow"), f": {warning}"))
+    out.print(Text(result.threshold.meaning, style="dim"))
 
 
 @app.command()
@@ -195,8 +195,8 @@ def verify(
     if result.fmr_meaning:
         out.print(f"at this score, {result.fmr_meaning}", highlight=False)
     for warning in result.warnings:
-        out.print(f"[yellow]warning[/]: {warning}", highlight=False)
-    out.print(f"[dim]{result.threshold.meaning}[/]")
+        out.print(Text.assemble(("warning", "yellow"), f": {warning}"))
+    out.print(Text(result.threshold.meaning, style="dim"))
 
 
 @app.command()
@@ -320,7 +320,7 @@ def audit_verify() -> None:
     if report.ok:
         out.print(f"audit chain intact: {report.events} events")
         return
-    err.print(f"[bold red]audit chain broken[/] at event #{report.first_bad_seq}: {report.problem}")
+    err.print(Text.assemble(("audit chain broken", "bold red"), f" at event #{report.first_bad_seq}: {report.problem}"))
     raise typer.Exit(1)
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from facesearch import lifecycle as core
 from facesearch.config import Settings
@@ -31,8 +32,10 @@ app.add_typer(audit_app, name="audit")
 index_app = typer.Typer(help="Show and repair the vector index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
+# Names, purposes, cases and every other value print as the text they are: no Rich markup (a subject
+# named "Al_Gore[i][/i]" would print as "Al_Gore") and no emoji codes. Styles are given as Text.
+out = Console(markup=False, emoji=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 EXIT_CODES: list[tuple[type[FacesearchError], int]] = [
     (InputError, 3),
@@ -58,7 +61,7 @@ def handled() -> Iterator[None]:
     try:
         yield
     except FacesearchError as exc:
-        err.print(f"[bold red]error[/] ({exc.code}): {exc.message}", highlight=False)
+        err.print(Text.assemble(("error", "bold red"), f" ({exc.code}): {exc.message}"))
         code = next((c for cls, c in EXIT_CODES if isinstance(exc, cls)), 1)
         raise typer.Exit(code) from None
 

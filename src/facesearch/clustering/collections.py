@@ -38,7 +38,7 @@ from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
 from facesearch.governance import purposes
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.policy import Permission
+from facesearch.governance.policy import TEXT_MAX_CHARS, Permission, clean_text
 from facesearch.pipeline.decode import decode
 from facesearch.pipeline.faces import FacePipeline, map_photos
 from facesearch.types import SearchRequest, Serialisable
@@ -159,7 +159,7 @@ class CollectionService:
         (default: the folder's name), adding photos new to it, and store the clusters."""
         context = self._context
         root = Path(directory)
-        label = (name or root.resolve().name).strip()
+        label = clean_text(name or root.resolve().name, "collection name")
         if min_size < 1:
             raise InputError(f"min-size must be at least 1, not {min_size}")
         if method not in METHODS:
@@ -491,7 +491,7 @@ class CollectionService:
 
     def name(self, cluster_id: int, label: str) -> ClusterSummary:
         """Give a cluster a name (a person's working label); it follows the cluster's faces."""
-        text = (label or "").strip()
+        text = clean_text(label, "cluster name")
         if not text:
             raise InputError("give the cluster a name")
 
@@ -525,7 +525,7 @@ class CollectionService:
         """Erase a collection physically: its faces, crops, clusters and decisions. Returns the
         number of faces removed."""
         context = self._context
-        why = (reason or "").strip()
+        why = clean_text(reason, "reason", TEXT_MAX_CHARS)
         with context.ruled():
             if not why:
                 raise InputError("give the reason for deleting the collection (--reason)")

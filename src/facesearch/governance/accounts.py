@@ -49,7 +49,7 @@ def _hasher() -> PasswordHasher:
 
 
 def add_user(session: Session, name: str, role: str | Role, by: str) -> User:
-    name = name.strip()
+    name = policy.clean_text(name, "user name")
     if not name:
         raise InputError("name the user to add")
     if session.get(UserRow, name) is not None:

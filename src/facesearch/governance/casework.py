@@ -35,7 +35,7 @@ from facesearch.gallery.schema import (
 )
 from facesearch.governance import audit
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.policy import Permission
+from facesearch.governance.policy import TEXT_MAX_CHARS, Permission, clean_text
 from facesearch.types import Serialisable
 
 if TYPE_CHECKING:
@@ -253,11 +253,11 @@ class CaseService:
 
     def confirm(self, nomination_id: int, *, note: str | None = None) -> RecordedDecision:
         """Confirm a nomination (verifiers). It is confirmed once two verifiers have."""
-        return self._decide(nomination_id, Decision.CONFIRM, note)
+        return self._decide(nomination_id, Decision.CONFIRM, clean_text(note, "note", TEXT_MAX_CHARS) or None)
 
     def reject(self, nomination_id: int, *, reason: str) -> RecordedDecision:
         """Reject a nomination (verifiers), giving the reason; one rejection ends it."""
-        why = (reason or "").strip()
+        why = clean_text(reason, "reason", TEXT_MAX_CHARS)
         if not why:
             raise InputError("a rejection needs its reason (--reason)")
         return self._decide(nomination_id, Decision.REJECT, why)
@@ -321,7 +321,7 @@ class CaseService:
         with context.guarded(
             Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
         ) as s:
-            return _views(s, NominationRow.case_id == case.strip(), status=True)
+            return _views(s, NominationRow.case_id == clean_text(case, "case"), status=True)
 
     def decisions(self, nomination_id: int) -> tuple[DecisionRecord, ...]:
         """Who decided what on a nomination: for auditors only."""
@@ -333,7 +333,7 @@ class CaseService:
         """The confirmed identifications of CASE (or just ``nominations`` of it, every one of which
         must be confirmed); refused if there is none."""
         context = self._context
-        case_id = case.strip()
+        case_id = clean_text(case, "case")
         with context.guarded(Permission.EXPORT) as session:
             listed = {n.nomination_id: n for n in _views(session, NominationRow.case_id == case_id, status=True)}
             wanted = nominations if nominations is not None else sorted(listed)
