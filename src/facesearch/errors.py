@@ -215,6 +215,12 @@ class GalleryError(FacesearchError):
     code = "gallery-error"
 
 
+class AmbiguousSubjectError(InputError):
+    """A reference to a subject could mean two subjects (one's name, the other's id)."""
+
+    code = "ambiguous-subject"
+
+
 class GalleryNotInitialisedError(GalleryError):
     code = "not-initialised"
 

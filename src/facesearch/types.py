@@ -20,6 +20,9 @@ from facesearch.errors import InputError, ModelMismatchError
 RGBArray = npt.NDArray[np.uint8]
 Vector = npt.NDArray[np.float32]
 
+# Marks a reference to a subject as its id ("id:6eb6a36764f4145c"); anything else is its name.
+SUBJECT_ID_PREFIX = "id:"
+
 
 class LawfulBasis(enum.StrEnum):
     """GDPR article 6 lawful bases; every enrolled image records one."""

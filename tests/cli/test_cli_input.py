@@ -66,3 +66,19 @@ def test_a_name_with_a_control_character_exits_3_naming_the_field(home: Path, ph
     done = cli(home, "enroller", "enroll", photos["hopper"], "--subject", name, "--source", "s", "--basis", "consent")
     assert done.returncode == 3, done.stderr
     assert "(invalid-text)" in done.stderr and "subject name" in done.stderr and "\x1b" not in done.stderr
+
+
+def test_erase_takes_a_bare_reference_as_a_name_and_refuses_an_ambiguous_one(
+    home: Path, photos: dict[str, Path]
+) -> None:
+    with facesearch.open(home, actor="enroller") as engine:
+        first = engine.enroll(photos["astronaut"], subject="123", source="s", basis="consent").subject_id
+        second = engine.enroll(photos["hopper"], subject=first, source="s", basis="consent").subject_id
+    refused = cli(home, "cli-tester", "erase", first, "--reason", "r")
+    assert refused.returncode == 3 and "(ambiguous-subject)" in refused.stderr, refused.stderr
+    report = cli(home, "cli-tester", "subject-report", f"id:{second}")
+    assert report.returncode == 0 and f"subject {second}" in report.stdout, report.stderr
+    erased = cli(home, "cli-tester", "erase", f"id:{first}", "--reason", "r")
+    assert erased.returncode == 0 and f"erased subject id:{first}" in erased.stdout, erased.stderr
+    with facesearch.open(home, actor="cli-tester") as engine:
+        assert [s.name for s in engine.subjects()] == [first]

@@ -257,6 +257,25 @@ def test_malformed_uploads_are_named_and_change_nothing(
     problem(api("operator", "POST", "/api/identify", content=b"{}", headers={"content-type": "application/json"}), 422)
 
 
+@pytest.mark.model
+def test_subjects_are_addressed_by_name_or_marked_id_and_ambiguity_is_refused(
+    api: Api, photos: dict[str, Path]
+) -> None:
+    enroller = api.engine.acting_as("enroller")
+    first = enroller.enroll(photos["astronaut"], subject="123", source="s", basis="consent").subject_id
+    second = enroller.enroll(photos["hopper"], subject=first, source="s", basis="consent").subject_id
+    before = snapshot(api.engine)
+    problem(api("tester", "POST", f"/api/subjects/{first}/erase", json={"reason": "r"}), 422, "ambiguous-subject")
+    problem(api("auditor", "GET", f"/api/subjects/{first}/report"), 422, "ambiguous-subject")
+    body = problem(api("auditor", "GET", f"/api/subjects/{second}/report"), 404, "subject-not-found")
+    assert f"id:{second}" in body["detail"]  # a bare id is a name; the answer says how to write an id
+    assert snapshot(api.engine) == before
+    assert api("auditor", "GET", f"/api/subjects/id:{second}/report").json()["name"] == first
+    erased = api("tester", "POST", f"/api/subjects/id:{first}/erase", json={"reason": "r"}).json()
+    assert erased["subject_id"] == first
+    assert [s["name"] for s in api("tester", "GET", "/api/subjects").json()] == [first]
+
+
 def test_an_unexpected_failure_is_a_500_problem_without_a_trace(
     api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -204,7 +204,7 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
         assert "/faces/" not in page  # no crops kept in this gallery: no thumbnails offered
         assert client.get("/faces/1/thumbnail").status_code == 404  # an enrolled face, but no crop kept
         search = re.search(r'name="search" value="(\d+)"', page)
-        subject = re.search(r'name="subject" value="([0-9a-f]+)"', page)
+        subject = re.search(r'name="subject" value="(id:[0-9a-f]+)"', page)  # the candidate by its id
         assert search and subject
         nominated = client.post("/nominate", data={"search": search[1], "subject": subject[1], "face": "0"})
         assert nominated.status_code == 303 and nominated.headers["location"].startswith("/cases/MP-7?nominated=")

@@ -22,6 +22,7 @@ from rich.text import Text
 from facesearch import lifecycle as core
 from facesearch.cli.common import (
     BASIS_HELP,
+    SUBJECT_HELP,
     app,
     audit_app,
     current_settings,
@@ -215,7 +216,7 @@ def subjects(json_out: Annotated[bool, typer.Option("--json", help="Print as JSO
 
 @app.command("subject-report")
 def subject_report(
-    subject: Annotated[str, typer.Argument(help="Subject name or id.")],
+    subject: Annotated[str, typer.Argument(help=SUBJECT_HELP)],
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Everything held about a subject and every search that returned them (a subject access request)."""
@@ -268,14 +269,14 @@ def subject_report(
 
 @app.command()
 def erase(
-    subject: Annotated[str, typer.Argument(help="Subject name or id.")],
+    subject: Annotated[str, typer.Argument(help=SUBJECT_HELP)],
     reason: Annotated[str | None, typer.Option(help="Why the subject is erased (required, audited).")] = None,
 ) -> None:
     """Erase a subject physically: rows, templates, crops and index entries."""
     with handled(), open_engine() as engine:
         result = engine.erase(subject, reason=reason or "")
     out.print(
-        f"erased subject {result.subject_id}: {result.images_removed} images, {result.faces_removed} faces, "
+        f"erased subject id:{result.subject_id}: {result.images_removed} images, {result.faces_removed} faces, "
         f"{result.index_entries_removed} index entries; audit event #{result.audit_seq}",
         highlight=False,
     )

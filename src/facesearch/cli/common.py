@@ -43,6 +43,7 @@ EXIT_CODES: list[tuple[type[FacesearchError], int]] = [
     (GalleryError, 5),
     (ConfigError, 6),
 ]
+SUBJECT_HELP = "Subject name, or id:ID for the subject whose id is ID (as 'subjects' lists it)."
 BASIS_HELP = "Lawful basis: " + ", ".join(b.value for b in LawfulBasis) + "."
 
 

@@ -23,7 +23,7 @@ from facesearch.errors import (
     PermissionDeniedError,
     RetentionError,
 )
-from facesearch.types import LawfulBasis, SearchRequest
+from facesearch.types import SUBJECT_ID_PREFIX, LawfulBasis, SearchRequest
 
 BASES = ", ".join(b.value for b in LawfulBasis)
 
@@ -139,6 +139,10 @@ def require_subject_name(name: str | None) -> str:
     text = clean_text(name, "subject name")
     if not text:
         raise InputError("enrollment refused: name the subject the photos show (--subject)")
+    if text[: len(SUBJECT_ID_PREFIX)].lower() == SUBJECT_ID_PREFIX:
+        raise InvalidTextError(
+            f"the subject name {text!r} begins with {SUBJECT_ID_PREFIX!r}, which marks a subject's id; name the person"
+        )
     return text
 
 
