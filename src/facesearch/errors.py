@@ -225,6 +225,13 @@ class GalleryNotInitialisedError(GalleryError):
     code = "not-initialised"
 
 
+class StorageFullError(GalleryError):
+    """The disk (or the database server's disk) the gallery writes to is full. What the step was
+    writing was rolled back, or is repaired from the gallery on the next run; nothing is doubled."""
+
+    code = "storage-full"
+
+
 class SubjectNotFoundError(GalleryError):
     code = "subject-not-found"
 

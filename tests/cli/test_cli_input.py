@@ -4,9 +4,11 @@ traceback, and leaves the gallery as it was."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,60 @@ def test_erase_takes_a_bare_reference_as_a_name_and_refuses_an_ambiguous_one(
     assert erased.returncode == 0 and f"erased subject id:{first}" in erased.stdout, erased.stderr
     with facesearch.open(home, actor="cli-tester") as engine:
         assert [s.name for s in engine.subjects()] == [first]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 16 MiB file system (tmpfs), mounted for the test and unmounted after it."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root; tests/operations/test_full_disk.py covers a full database")
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()})")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def _fill(disk: Path, leave_bytes: int) -> Path:
+    """Fill DISK with one file until the file system refuses more, then give back LEAVE_BYTES."""
+    filler = disk / "filler"
+    with filler.open("wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    os.truncate(filler, filler.stat().st_size - leave_bytes)
+    return filler
+
+
+def test_enroll_dir_on_a_full_file_system_exits_7_and_a_rerun_finishes(
+    small_disk: Path, labelled_dataset: Path
+) -> None:
+    home = small_disk / "home"
+    init_staffed(home, actor="cli-tester").close()
+    (home / "facesearch.toml").write_text("enroll_batch_faces = 1\n")
+    filler = _fill(small_disk, leave_bytes=48 * 1024)
+    args = ("enroll-dir", labelled_dataset, "--source", "HR archive", "--basis", "contract", "--workers", "1")
+    full = cli(home, "enroller", *args)
+    assert full.returncode == 7, full.stderr
+    assert "(storage-full)" in full.stderr and "Traceback" not in full.stderr and "sqlalchemy" not in full.stderr
+
+    filler.unlink()
+    with facesearch.open(home, actor="cli-tester") as engine:  # consistent: chain intact, index = gallery
+        assert engine.audit_verify().ok
+        stored = sum(s.images for s in engine.subjects())
+        assert engine.index_info().size == sum(s.faces for s in engine.subjects())
+    again = cli(home, "enroller", *args)
+    assert again.returncode == 0, again.stderr
+    with facesearch.open(home, actor="cli-tester") as engine:
+        assert {s.name: s.images for s in engine.subjects()} == {"Eileen Collins": 4, "Grace Hopper": 4}
+        assert engine.index_info().size == 8 and engine.audit_verify().ok
+    assert f"{8 - stored} faces enrolled" in again.stdout

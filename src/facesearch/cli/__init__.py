@@ -3,7 +3,8 @@
 Exit status: 0 success; 1 audit chain broken; 2 usage error; 3 bad input (photo, value or
 dataset); 4 refused by policy (missing source, basis, purpose, case, reason; a role without the permission;
 a token that is not valid); 5 gallery problem
-(not initialised, unknown subject); 6 bad configuration.
+(not initialised, unknown subject); 6 bad configuration; 7 the gallery's storage is full (free space
+and run the command again: the gallery stays consistent and enroll-dir resumes).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from rich.text import Text
 from facesearch import lifecycle as core
 from facesearch.config import Settings
 from facesearch.engine import Engine
-from facesearch.errors import ConfigError, FacesearchError, GalleryError, InputError, PolicyError
+from facesearch.errors import ConfigError, FacesearchError, GalleryError, InputError, PolicyError, StorageFullError
 from facesearch.storage.home import default_home
 from facesearch.types import LawfulBasis
 
@@ -40,6 +40,7 @@ err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 EXIT_CODES: list[tuple[type[FacesearchError], int]] = [
     (InputError, 3),
     (PolicyError, 4),
+    (StorageFullError, 7),
     (GalleryError, 5),
     (ConfigError, 6),
 ]

@@ -23,6 +23,7 @@ from facesearch.errors import (
     NominationNotFoundError,
     PolicyError,
     QuotaExceededError,
+    StorageFullError,
     SubjectNotFoundError,
 )
 
@@ -39,6 +40,7 @@ STATUS: list[tuple[type[FacesearchError], int]] = [
     (InputError, 422),
     (SubjectNotFoundError, 404),
     (NominationNotFoundError, 404),
+    (StorageFullError, 507),
     (GalleryError, 409),
     (ConfigError, 500),
 ]
