@@ -16,6 +16,7 @@ loaded models included; their baseline is shown).
 
     python bench/bombs.py                 # new path only
     python bench/bombs.py --old           # old beside new (the old path takes minutes)
+    python bench/bombs.py --old --only png-black jpeg   # some of the files
 
 Results: a table on stdout and ``bench/out/bombs.json``. Times are of a shared machine: compare
 the two paths of one run.
@@ -173,6 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--old", action="store_true", help="also run the path before issue 17")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds before a run is killed")
+    parser.add_argument("--only", nargs="*", default=[], help="only the files whose names contain one of these")
     parser.add_argument("--child", nargs=2, metavar=("PATH", "WAY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -182,6 +184,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for path in make_files(Path(folder)):
+            if args.only and not any(part in path.name for part in args.only):
+                continue
             for way in ways:
                 result = measure(path, way, args.timeout)
                 result |= {"file": path.name, "kb": round(path.stat().st_size / 1024, 1), "way": way}
