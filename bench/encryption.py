@@ -42,7 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facesearch.gallery import GalleryStore, ImageRecord
-from facesearch.gallery.store import crop_context, embedding_context
+from facesearch.gallery.seals import face_crop_context, face_embedding_context
 from facesearch.index.exact import ExactIndex
 from facesearch.index.keeper import IndexKeeper
 from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED as SPEC
@@ -125,8 +125,8 @@ def seal_cost_ms(cipher: DataCipher) -> float:
     rounds = 2000
     t0 = time.perf_counter()
     for i in range(rounds):
-        cipher.seal(vector, context=embedding_context(i))
-        cipher.seal(crop, context=crop_context(i))
+        cipher.seal(vector, context=face_embedding_context(i))
+        cipher.seal(crop, context=face_crop_context(i))
     return 1e3 * (time.perf_counter() - t0) / rounds
 
 
@@ -179,7 +179,7 @@ def bulk_rows(folder: Path, vectors: np.ndarray, cipher: DataCipher | None) -> G
             for i in range(start, min(len(vectors), start + 50_000)):
                 plain = vectors[i].tobytes()
                 face_id = i + 1
-                blob = cipher.seal(plain, context=embedding_context(face_id)) if cipher else plain
+                blob = cipher.seal(plain, context=face_embedding_context(face_id)) if cipher else plain
                 rows.append((face_id, face_id, "[]", "bench", SPEC.model_id, blob))
             conn.executemany(
                 "INSERT INTO faces (id, image_id, box_left, box_top, box_right, box_bottom, landmarks, detector,"

@@ -46,7 +46,7 @@ from sqlalchemy import insert, text
 
 import facesearch
 from facesearch.gallery.schema import FaceRow, ImageRow, SubjectRow
-from facesearch.gallery.store import embedding_context
+from facesearch.gallery.seals import face_embedding_context
 from pgserver import private_server
 from search import templates  # bench/search.py: the same synthetic templates
 
@@ -126,7 +126,7 @@ def fill(home: Path, photos: Path, n: int, seed: int) -> float:
                             sharpness=100.0,
                             model_id=model_id,
                             embedding=engine.store.seal(
-                                data[i - FIRST_ID].astype("<f4").tobytes(), context=embedding_context(i)
+                                data[i - FIRST_ID].astype("<f4").tobytes(), context=face_embedding_context(i)
                             ),
                             crop_jpeg=None,
                         )

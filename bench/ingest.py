@@ -42,7 +42,7 @@ from rich.table import Table
 
 import facesearch
 from facesearch.evaluation import load_dataset
-from facesearch.gallery.store import embedding_context
+from facesearch.gallery.seals import face_embedding_context
 
 OUT = Path(__file__).resolve().parent / "out"
 DEFAULT_LFW = Path(__file__).resolve().parents[2] / "shared/data/lfw"
@@ -139,7 +139,7 @@ def main() -> int:
                 "SELECT i.filename, f.id, f.embedding FROM faces f JOIN images i ON i.id = f.image_id"
             ).fetchall()
         with facesearch.open(homes["the peer's work"], actor="bench") as gallery:  # its data key unseals them
-            stored = [(name, gallery.store.unseal(b, context=embedding_context(i))) for name, i, b in sealed]
+            stored = [(name, gallery.store.unseal(b, context=face_embedding_context(i))) for name, i, b in sealed]
         cosines = []
         for filename, blob in stored[:200]:
             path = next(p for p in (dataset.paths[i] for i in chosen) if p.name == Path(filename).name)

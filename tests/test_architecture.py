@@ -85,3 +85,20 @@ def test_a_wrong_import_breaks_a_contract(
     assert run.returncode != 0, run.stdout
     broken = run.stdout.split("Broken contracts", 1)[-1]
     assert contract in broken, run.stdout
+
+
+def test_every_error_class_lives_in_errors_py() -> None:
+    """One error tree: front ends translate errors.py's classes, so none may hide elsewhere in the core
+    (a front end's own control flow, such as the web UI's redirect to sign in, is its business)."""
+    import ast
+
+    strays = []
+    for path in SRC.rglob("*.py"):
+        if path == SRC / "errors.py" or path.relative_to(SRC).parts[0] in {"cli", "service"}:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = [ast.unparse(b) for b in node.bases]
+                if node.name.endswith("Error") or any(b.endswith(("Error", "Exception")) for b in bases):
+                    strays.append(f"{path.relative_to(SRC)}: {node.name}({', '.join(bases)})")
+    assert strays == []

@@ -94,6 +94,18 @@ class DuplicateImageError(InputError):
     code = "duplicate-image"
 
 
+class DatasetError(InputError):
+    """The evaluation dataset, pairs file or groups file cannot be used as given."""
+
+    code = "bad-dataset"
+
+
+class CalibrationError(InputError):
+    """The dataset cannot support a calibration at the requested false-match rate."""
+
+    code = "calibration-unsupported"
+
+
 # --- policy: the request lacks what accountability requires -----------------------------
 
 
@@ -283,3 +295,18 @@ class TamperedDataError(GalleryError):
 
 class ConfigError(FacesearchError):
     code = "bad-config"
+
+
+# --- models: the weights a stage loads ---------------------------------------------------
+
+
+class ModelFileError(ConfigError):
+    """A model's weights file cannot be used: missing, altered, or not in the format expected."""
+
+    code = "bad-model-file"
+
+
+class DlibFormatError(ModelFileError):
+    """A file read as dlib's serialised network is not one (or not the network expected)."""
+
+    code = "bad-dlib-file"

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facesearch.evaluation.dataset import DatasetError, load_dataset, read_groups, read_lfw_pairs
+from facesearch.errors import DatasetError
+from facesearch.evaluation.dataset import load_dataset, read_groups, read_lfw_pairs
 from facesearch.evaluation.groups import group_report
 from facesearch.evaluation.protocols import genuine_pairs, identification_searches, impostor_pairs
 from facesearch.types import Metric

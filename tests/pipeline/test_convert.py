@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from facesearch.config import Settings
-from facesearch.pipeline.convert import DlibFormatError, convert_resnet_v1
+from facesearch.errors import DlibFormatError
+from facesearch.pipeline.convert import convert_resnet_v1
 from facesearch.pipeline.decode import decode
 from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.models import DlibModels, OnnxResNet, weights_path

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from facesearch.engine import Engine
+from facesearch.errors import CalibrationError
 from facesearch.evaluation import EmbeddingCache, EvaluationOptions, evaluate
 from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED
 from facesearch.reports.evaluation import write_report
-from facesearch.scoring.calibration import CalibrationError, FmrCurve, calibrate_from_scores, reference_curve
+from facesearch.scoring.calibration import FmrCurve, calibrate_from_scores, reference_curve
 
 from helpers import snapshot
 

@@ -14,15 +14,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from facesearch.errors import InputError
+from facesearch.errors import DatasetError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
-
-
-class DatasetError(InputError):
-    """The evaluation dataset, pairs file or groups file cannot be used as given."""
-
-    code = "bad-dataset"
 
 
 @dataclasses.dataclass(frozen=True)

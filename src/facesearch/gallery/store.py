@@ -61,6 +61,7 @@ from facesearch.errors import (
 )
 from facesearch.gallery.digest import EMPTY, combine, face_digest
 from facesearch.gallery.schema import Base, CalibrationRow, FaceRow, GalleryStateRow, ImageRow, OptOutRow, SubjectRow
+from facesearch.gallery.seals import face_crop_context, face_embedding_context
 from facesearch.scoring.calibration import Calibration, FmrCurve
 from facesearch.storage.crypto import DataCipher
 from facesearch.types import SUBJECT_ID_PREFIX, FaceObservation, SubjectSummary
@@ -84,15 +85,6 @@ OPT_OUT_CONTEXT = b"opt_outs.template"
 # The key of the advisory lock that serialises a PostgreSQL gallery's transactions (any constant
 # bigint; one database holds one gallery). "facesearch" in ASCII, truncated to 8 bytes.
 GALLERY_LOCK = int.from_bytes(b"facesear", "big") >> 1
-
-
-def embedding_context(face_id: int) -> bytes:
-    """A face's sealed embedding is bound to its row: copied to another face it fails its check."""
-    return b"faces.embedding:%d" % face_id
-
-
-def crop_context(face_id: int) -> bytes:
-    return b"faces.crop_jpeg:%d" % face_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,10 +209,10 @@ class GalleryStore:
                     [
                         {
                             "id": face_id,
-                            "embedding": cipher.seal(bytes(vector), context=embedding_context(face_id)),
+                            "embedding": cipher.seal(bytes(vector), context=face_embedding_context(face_id)),
                             "crop_jpeg": None
                             if crop is None
-                            else cipher.seal(bytes(crop), context=crop_context(face_id)),
+                            else cipher.seal(bytes(crop), context=face_crop_context(face_id)),
                         }
                         for face_id, vector, crop in part
                     ],
@@ -440,20 +432,20 @@ class GalleryStore:
         session.add(face_row)
         session.flush()
         if self.cipher:
-            face_row.embedding = self.cipher.seal(vector, context=embedding_context(face_row.id))
+            face_row.embedding = self.cipher.seal(vector, context=face_embedding_context(face_row.id))
             if crop_jpeg is not None:
-                face_row.crop_jpeg = self.cipher.seal(crop_jpeg, context=crop_context(face_row.id))
+                face_row.crop_jpeg = self.cipher.seal(crop_jpeg, context=face_crop_context(face_row.id))
         self._account(session, [(face_row.id, face_row.model_id, vector)])
         return face_row.id
 
     def _plain(self, face_id: int, embedding: bytes) -> bytes:
-        return self.unseal(embedding, context=embedding_context(face_id))
+        return self.unseal(embedding, context=face_embedding_context(face_id))
 
     def face_crop(self, session: Session, face_id: int) -> bytes | None:
         """The JPEG crop kept of a face (``keep_crops``), or None."""
         self._sealed_state(session)
         crop = session.scalar(select(FaceRow.crop_jpeg).where(FaceRow.id == face_id))
-        return None if crop is None else self.unseal(crop, context=crop_context(face_id))
+        return None if crop is None else self.unseal(crop, context=face_crop_context(face_id))
 
     def face_embedding(self, session: Session, face_id: int) -> np.ndarray:
         """One stored face's embedding (float32)."""
@@ -534,7 +526,7 @@ class GalleryStore:
             if cipher is None:
                 plain = b"".join(r[1] for r in part)
             else:
-                plain = b"".join(cipher.unseal(r[1], context=embedding_context(r[0])) for r in part)
+                plain = b"".join(cipher.unseal(r[1], context=face_embedding_context(r[0])) for r in part)
             vectors = np.frombuffer(plain, dtype="<f4").reshape(len(part), -1)
             yield ids, vectors.astype(np.float32)
 

@@ -24,18 +24,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facesearch.errors import InputError
+from facesearch.errors import CalibrationError
 from facesearch.pipeline.models import EmbedderSpec
 from facesearch.scoring import error_rates as metrics
 from facesearch.types import Serialisable
 
 CURVE_POINTS = 256
-
-
-class CalibrationError(InputError):
-    """The dataset cannot support a calibration at the requested false-match rate."""
-
-    code = "calibration-unsupported"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,9 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-
-class DlibFormatError(ValueError):
-    pass
+from facesearch.errors import DlibFormatError
 
 
 class Reader:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facesearch.pipeline.convert.dlib_format import DlibFormatError, Node, read_resnet_v1
+from facesearch.errors import DlibFormatError
+from facesearch.pipeline.convert.dlib_format import Node, read_resnet_v1
 
 Shape = tuple[int, ...]
 OPSET = 17
