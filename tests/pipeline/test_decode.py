@@ -130,7 +130,7 @@ def test_a_large_jpeg_is_decoded_at_reduced_scale_to_decode_max_side() -> None:
     Image.new("L", (6000, 6600)).save(buffer, format="JPEG", quality=10)
     image = decode(buffer.getvalue(), Settings())
     assert (image.width, image.height) == (6000, 6600)
-    assert image.pixels.shape == (2048, 1862, 3) and image.scale == 1862 / 6000
+    assert image.pixels.shape == (2048, 1862, 3) and image.scale == 2048 / 6600
 
 
 def test_a_reduced_tiff_keeps_its_orientation() -> None:

@@ -138,7 +138,7 @@ def decode_bytes(data: bytes, name: str, settings: Settings) -> DecodedImage:
                     oriented = oriented.transpose(turn)
                     if turn in _QUARTER_TURNS:  # the photo's own size turns too
                         width, height = height, width
-                scale = oriented.size[0] / width
+                scale = max(oriented.size) / max(width, height)  # the longer side: the least rounded
                 pixels = rgb_pixels(oriented)
             except Image.DecompressionBombError as exc:
                 raise NotAnImageError(f"{name}: image data is corrupt ({exc})") from None
