@@ -17,6 +17,7 @@ loaded models included; their baseline is shown).
     python bench/bombs.py                 # new path only
     python bench/bombs.py --old           # old beside new (the old path takes minutes)
     python bench/bombs.py --old --only png-black jpeg   # some of the files
+    python bench/bombs.py --decode-only   # bytes a declared pixel each decoder takes (limits lifted)
 
 Results: a table on stdout and ``bench/out/bombs.json``. Times are of a shared machine: compare
 the two paths of one run.
@@ -112,6 +113,31 @@ def _old_decode(data: bytes, max_side: int) -> tuple[np.ndarray, float]:
     return np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(image).convert("RGB"))), scale
 
 
+def per_pixel(path: Path) -> None:
+    """Decode only, with max_decode_bytes lifted: the peak memory above the process's baseline over
+    the pixels the header declares (what DECODE_BYTES_PER_PIXEL in pipeline/decode.py estimates)."""
+    from PIL import Image as PILImage
+
+    from facesearch.config import Settings
+    from facesearch.errors import InputError
+    from facesearch.pipeline.decode import decode
+
+    with PILImage.open(path) as image:
+        declared = image.size[0] * image.size[1]
+    baseline = _status_mb("VmRSS")
+    start, cpu = time.perf_counter(), time.process_time()
+    outcome = "decoded"
+    try:
+        decode(path, Settings(max_decode_bytes=1 << 40))
+    except InputError as exc:
+        outcome = f"refused: {exc.code}"
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = _status_mb("VmHWM")
+    per = (peak - baseline) * 2**20 / declared
+    outcome = f"decode only: {per:.1f} bytes a declared pixel" if per > 0.5 else outcome
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_mb": peak, "baseline_mb": baseline, "outcome": outcome}))
+
+
 def child(path: Path, way: str) -> None:
     from facesearch.config import Settings
     from facesearch.errors import InputError
@@ -161,7 +187,7 @@ def measure(path: Path, way: str, timeout_s: float) -> dict[str, Any]:
 
 
 def _row(result: dict[str, Any]) -> str:
-    head = f"{result['file']:30s} {result['kb']:>7.1f} KB  {result['way']:3s}"
+    head = f"{result['file']:30s} {result['kb']:>7.1f} KB  {result['way']:6s}"
     if result["seconds"] is None:
         return f"{head}  {result['outcome']}"
     return (
@@ -175,12 +201,16 @@ def main() -> None:
     parser.add_argument("--old", action="store_true", help="also run the path before issue 17")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds before a run is killed")
     parser.add_argument("--only", nargs="*", default=[], help="only the files whose names contain one of these")
+    parser.add_argument("--decode-only", action="store_true", help="bytes a declared pixel each decoder takes")
     parser.add_argument("--child", nargs=2, metavar=("PATH", "WAY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child[0]), args.child[1])
+        if args.child[1] == "decode":
+            per_pixel(Path(args.child[0]))
+        else:
+            child(Path(args.child[0]), args.child[1])
         return
-    ways = ("old", "new") if args.old else ("new",)
+    ways = ("decode",) if args.decode_only else ("old", "new") if args.old else ("new",)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for path in make_files(Path(folder)):

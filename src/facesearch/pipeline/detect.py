@@ -14,11 +14,14 @@ from facesearch.pipeline.models import DlibModels
 from facesearch.types import Box, Detection, RGBArray
 
 # The detectors' memory and time grow with the pixels they scan, after upsampling: HOG about 11
-# bytes and 0.15 us a pixel, the CNN about 1 KB and 10 us (measured by bench/bombs.py on one core).
-# Above these counts the HOG detector upsamples less, and the CNN scans a smaller copy of the image,
-# so that no photo, however large or featureless, costs more than a few seconds and 250 MB here.
+# bytes and 0.15 us a pixel, the CNN about 1 KB and 9 us (its image pyramid; measured here on one
+# core). Above these counts HOG upsamples less and the CNN scans a smaller copy of the image, so no
+# photo, however large or featureless, costs more than a few seconds and a few hundred MB
+# (bench/bombs.py). The CNN fallback is for turned and partly covered faces, which fill much of a
+# photo: at 150,000 pixels it still finds Grace Hopper's photo turned 30 or 45 degrees as surely as
+# at 1,000,000, in 1.4 s instead of 9.
 HOG_MAX_PIXELS = 4 * 2048 * 2048  # a photo reduced to decode_max_side (2,048), upsampled once
-CNN_MAX_PIXELS = 250_000
+CNN_MAX_PIXELS = 150_000
 
 
 def _box(rect: Any, scale: float, width: int, height: int) -> Box:
