@@ -192,7 +192,7 @@ def _row(result: dict[str, Any]) -> str:
         return f"{head}  {result['outcome']}"
     return (
         f"{head}  {result['seconds']:6.2f} s wall  {result['cpu_s']:6.2f} s cpu  {result['peak_mb']:5.0f} MB peak "
-        f"({result['baseline_mb']:.0f} with models loaded)  {result['outcome']}"
+        f"({result['baseline_mb']:.0f} before the photo)  {result['outcome']}"
     )
 
 

@@ -37,10 +37,11 @@ class Settings:
         50 * 1024 * 1024, "Largest image file accepted, in bytes; larger files are refused unread."
     )
     max_decode_bytes: int = _setting(
-        256 * 1024 * 1024,
+        320 * 1024 * 1024,
         "Most memory decoding one image may take, in bytes, estimated from the size its header "
-        "declares and its format (about 6 bytes a pixel; WebP 16, JPEG 2000 20, AVIF 10) before "
-        "any pixel is decoded; larger images are refused as too large.",
+        "declares and its format (8 bytes a pixel; WebP 18, JPEG 2000 21, AVIF 10) before any pixel "
+        "is decoded; larger images are refused as too large. The default admits 40 megapixels "
+        "(max_image_pixels) in most formats, 18 in WebP, 16 in JPEG 2000.",
     )
     detector: str = _setting(
         "hog",

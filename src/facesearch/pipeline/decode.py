@@ -75,12 +75,13 @@ def decode(photo: PhotoInput, settings: Settings) -> DecodedImage:
     return decode_bytes(data, name, settings)
 
 
-# Peak memory of decoding, in bytes per pixel the header declares (measured by bench/bombs.py at
-# 40 megapixels, rounded up). Most decoders hold the image once or twice (a progressive JPEG keeps
-# every DCT coefficient, 2 bytes each); libwebp holds its canvas, the frame it hands over and
-# Pillow's copy; OpenJPEG an int32 per component.
-DECODE_BYTES_PER_PIXEL = {"WEBP": 16, "JPEG2000": 20, "AVIF": 10}
-DEFAULT_DECODE_BYTES_PER_PIXEL = 6
+# Peak memory of decoding, in bytes per pixel the header declares, rounded up from what
+# `bench/bombs.py --decode-only` measured (PNG 5.7 black and 7.6 for a photo, GIF 6.7, TIFF 5.7,
+# WebP 16.0, JPEG 2000 19.3, AVIF 9.2). Most decoders hold the image and a resampled copy (a
+# progressive JPEG keeps every DCT coefficient, 2 bytes each); libwebp holds its canvas, the frame
+# it hands over and Pillow's copy; OpenJPEG an int32 per component.
+DECODE_BYTES_PER_PIXEL = {"WEBP": 18, "JPEG2000": 21, "AVIF": 10}
+DEFAULT_DECODE_BYTES_PER_PIXEL = 8
 # A progressive JPEG decodes each scan over the whole image: thousands of empty scans in a few KB
 # make a CPU bomb. libjpeg writes 10 scans, the most elaborate encoders a few dozen.
 MAX_JPEG_SCANS = 100
