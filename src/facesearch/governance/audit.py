@@ -62,6 +62,9 @@ class AuditAction(enum.StrEnum):
     COLLECTION_DELETE = "collection.delete"
     COLLECTION_REPORT = "collection.report"
     FACE_VIEW = "face.view"  # an enrolled face's crop was shown to someone
+    CASE_OPEN = "case.open"  # the first search or nomination naming a case opened it, owned by its actor
+    CASE_ADD_MEMBER = "case.add_member"
+    PROBE_VIEW = "probe.view"  # the kept crop of a searched face was shown to someone
 
 
 def stamp(moment: datetime) -> str:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facesearch.errors import (
     AuthenticationError,
+    CaseNotFoundError,
     ConfigError,
     FacesearchError,
     GalleryError,
@@ -41,6 +42,7 @@ STATUS: list[tuple[type[FacesearchError], int]] = [
     (SubjectNotFoundError, 404),
     (NominationNotFoundError, 404),
     (StorageFullError, 507),
+    (CaseNotFoundError, 404),
     (GalleryError, 409),
     (ConfigError, 500),
 ]
