@@ -45,6 +45,12 @@ def staffed(engine: Engine) -> Engine:
     return engine
 
 
+def token_for(engine: Engine, name: str) -> str:
+    """User NAME's own token, as they would get it: an admin (the engine's actor) issues them an
+    activation code, and they redeem it."""
+    return engine.signin.redeem(engine.accounts.invite(name).code).token
+
+
 def init_staffed(home: Path, **options: Any) -> Engine:
     """facesearch.init, then :func:`staffed`."""
     return staffed(facesearch.init(home, **options))
