@@ -51,6 +51,11 @@ def token_for(engine: Engine, name: str) -> str:
     return engine.signin.redeem(engine.accounts.invite(name).code).token
 
 
+def as_user(engine: Engine, name: str) -> dict[str, str]:
+    """The environment of a CLI process run by user NAME: their own token (see :func:`token_for`)."""
+    return {"FACESEARCH_TOKEN": token_for(engine, name)}
+
+
 def init_staffed(home: Path, **options: Any) -> Engine:
     """facesearch.init, then :func:`staffed`."""
     return staffed(facesearch.init(home, **options))
