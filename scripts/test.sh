@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Sets up the environment if needed, then runs the linters, the type checker and the whole test
-# suite. Extra arguments go to pytest (for example: scripts/test.sh -m "not model").
+# Sets up the environment if needed, then runs the linters, the layer rules (import-linter's
+# contracts in pyproject.toml), the type checker and the whole test suite. Extra arguments go to
+# pytest (for example: scripts/test.sh -m "not model").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/ruff check src tests bench scripts
+.venv/bin/lint-imports --no-cache
 .venv/bin/mypy
 set +e
 .venv/bin/python -m pytest "$@"

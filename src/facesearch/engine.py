@@ -116,6 +116,11 @@ class Engine:
         return self._context.settings
 
     @property
+    def pipeline(self) -> FacePipeline:
+        """The face pipeline (detect, align, quality, embed) this gallery's templates are made with."""
+        return self._context.pipeline
+
+    @property
     def spec(self) -> EmbedderSpec:
         """The recipe of this gallery's templates: model id, dimension and metric."""
         return self._context.spec

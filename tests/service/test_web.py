@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from facesearch.engine import Engine
+from facesearch.reports.rendering import STYLESHEET
 from facesearch.service import create_app
 from facesearch.service.auth import COOKIE
 from facesearch.service.web.pages import CANDIDATE_NOTICE
@@ -72,6 +73,15 @@ def test_sign_in_keeps_a_session_not_the_token_in_a_strict_http_only_cookie(clie
     [start] = engine.acting_as("auditor").audit_events(action="session.start")
     [end] = engine.acting_as("auditor").audit_events(action="session.end")
     assert start.actor == end.actor == "operator" and start.details["session_id"] == end.details["session_id"]
+
+
+def test_pages_link_the_products_one_stylesheet_from_their_own_origin(client: TestClient) -> None:
+    login = client.get("/login")
+    assert '<link rel="stylesheet" href="/static/facesearch.css">' in login.text
+    assert "style-src 'self'" in login.headers["content-security-policy"]
+    css = client.get("/static/facesearch.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert css.text == STYLESHEET.read_text(encoding="utf-8")  # the file the reports inline
 
 
 def test_a_bad_token_is_refused_with_the_core_message(client: TestClient, engine: Engine) -> None:

@@ -11,7 +11,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from facesearch.cli.common import app, handled, open_engine, out, print_json
-from facesearch.clustering.collections import DEFAULT_METHOD, ClusterSummary
+from facesearch.clustering.collections import DEFAULT_METHOD
+from facesearch.clustering.rows import ClusterSummary
 from facesearch.types import SearchRequest
 
 clusters_app = typer.Typer(help="Read and correct the clusters of a collection.", no_args_is_help=True)

@@ -14,11 +14,8 @@ sealed like the gallery's.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
-import html
-import io
 import itertools
 import secrets
 from collections import Counter
@@ -27,46 +24,41 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
-import numpy as np
-from PIL import Image
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from facesearch.clustering import METHODS, Constraints, Method, cluster
-from facesearch.errors import FacesearchError, InputError, NoRetentionPolicyError
-from facesearch.gallery import GalleryStore
+from facesearch.clustering.photos import FoundPhotoFace, analyse_photo, photos_under
+from facesearch.clustering.rows import (
+    CANNOT,
+    MUST,
+    ClusterSummary,
+    add_link,
+    cluster_faces,
+    cluster_summaries,
+    collection_face,
+    collection_faces,
+    of_cluster,
+    of_face,
+    require_collection,
+    sealed_vectors,
+    summary_of,
+)
+from facesearch.errors import InputError, NoRetentionPolicyError
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
 from facesearch.governance import purposes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
-from facesearch.pipeline.decode import decode
-from facesearch.pipeline.faces import FacePipeline, map_photos
+from facesearch.pipeline.faces import map_photos
+from facesearch.reports.contact_sheet import ContactSheet, SheetCluster, SheetFace, write_sheet
 from facesearch.types import SearchRequest, Serialisable
 
 if TYPE_CHECKING:
     from facesearch.governance.context import Context
 
 T = TypeVar("T")
-MUST, CANNOT = "must", "cannot"
 DEFAULT_METHOD = "chinese-whispers"
-
-
-@dataclasses.dataclass(frozen=True)
-class FoundPhotoFace:
-    box: tuple[int, int, int, int]
-    vector: bytes  # float32, little-endian
-    crop_jpeg: bytes
-    model_id: str
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterSummary(Serialisable):
-    cluster_id: int
-    label: str | None
-    size: int
-    face_ids: tuple[int, ...]
-    photos: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,42 +80,6 @@ class ClusterRun(Serialisable):
     method: str
     retain_until: date
     audit_seq: int
-
-
-def _photos(root: Path) -> list[Path]:
-    if not root.is_dir():
-        raise InputError(f"{root}: not a directory")
-    return sorted(p for p in root.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.parts))
-
-
-def _analyse(path: Path, pipeline: FacePipeline) -> tuple[str, list[FoundPhotoFace], str | None]:
-    """(sha256, every usable face found, None) or (sha256 or "", [], reason code). Faces below the
-    enrollment quality thresholds (too small, blurred, or a doubtful detection) are left out: they
-    group badly and would flood a collection with false faces. Runs in workers."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return "", [], "unreadable"
-    digest = hashlib.sha256(data).hexdigest()
-    try:
-        image = decode(data, pipeline.settings)
-        observations = pipeline.analyze(image)
-    except FacesearchError as exc:
-        return digest, [], exc.code
-    faces = []
-    for obs in observations:
-        if not obs.quality.usable:
-            continue
-        buffer = io.BytesIO()
-        Image.fromarray(obs.aligned.chip).save(buffer, format="JPEG", quality=85)
-        box = obs.box
-        vector = obs.embedding.vector.astype("<f4").tobytes()
-        faces.append(
-            FoundPhotoFace(
-                (box.left, box.top, box.right, box.bottom), vector, buffer.getvalue(), obs.embedding.model_id
-            )
-        )
-    return digest, faces, None
 
 
 class CollectionService:
@@ -177,7 +133,7 @@ class CollectionService:
                     else set()
                 )
             cut = threshold if threshold is not None else context.settings.cluster_threshold
-            paths = _photos(root)
+            paths = photos_under(root)
             if not paths:
                 raise InputError(f"{root}: no photos found")
             outcomes = list(self._analysed(paths, known, workers, on_progress))
@@ -274,7 +230,7 @@ class CollectionService:
             on_progress(done, len(paths))
         pipeline = self._context.pipeline
         for i, outcome in zip(
-            todo, map_photos(_analyse, [paths[i] for i in todo], pipeline, workers, chunksize=4), strict=True
+            todo, map_photos(analyse_photo, [paths[i] for i in todo], pipeline, workers, chunksize=4), strict=True
         ):
             results[i] = outcome
             done += 1
@@ -320,12 +276,12 @@ class CollectionService:
         """Cluster every face of the collection under its people's decisions; replace its clusters,
         carrying each name to the new cluster that holds most of the named one's faces."""
         store = self._context.store
-        faces = _faces(session, row.id)
+        faces = collection_faces(session, row.id)
         if not faces:
             session.execute(delete(ClusterRow).where(ClusterRow.collection_id == row.id))
             return []
         position = {f.id: i for i, f in enumerate(faces)}
-        vectors = _vectors(store, faces)
+        vectors = sealed_vectors(store, faces)
         links = session.scalars(select(ClusterLinkRow).where(ClusterLinkRow.collection_id == row.id)).all()
         constraints = Constraints(
             must_link=tuple((position[link.face_a], position[link.face_b]) for link in links if link.kind == MUST),
@@ -356,44 +312,49 @@ class CollectionService:
         for f, value in zip(faces, labels, strict=True):
             f.cluster_id = new_rows[int(value)].id
         session.flush()
-        return _summaries(faces, session)
+        return cluster_summaries(faces, session)
 
     # --- reading -------------------------------------------------------------------------------
 
     def clusters(self, collection: str, *, min_size: int = 1) -> list[ClusterSummary]:
         """The collection's clusters of at least ``min_size`` faces, largest first."""
         with self._context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
-            row = _require(session, collection)
-            return [s for s in _summaries(_faces(session, row.id), session) if s.size >= min_size]
+            row = require_collection(session, collection)
+            return [s for s in cluster_summaries(collection_faces(session, row.id), session) if s.size >= min_size]
 
     def contact_sheet(self, collection: str, folder: str | Path, *, min_size: int = 1) -> Path:
         """Write FOLDER/index.html: each cluster of at least ``min_size`` faces as a contact sheet
         of its face crops, with cluster and face numbers for curation. Audited: it shows faces."""
         context = self._context
         with context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
-            row = _require(session, collection)
-            faces = _faces(session, row.id)
-            summaries = [s for s in _summaries(faces, session) if s.size >= min_size]
+            row = require_collection(session, collection)
+            faces = collection_faces(session, row.id)
+            summaries = [s for s in cluster_summaries(faces, session) if s.size >= min_size]
             by_id = {f.id: f for f in faces}
-            sections = []
-            for summary in summaries:
-                tiles = []
-                for face_id in summary.face_ids:
-                    f = by_id[face_id]
-                    crop = (
-                        context.store.unseal(
-                            f.crop_jpeg, context=collection_crop_context(row.id, f.photo_sha256, f.face_index)
-                        )
-                        if f.crop_jpeg is not None
-                        else b""
+
+            def shown(face_id: int) -> SheetFace:
+                f = by_id[face_id]
+                crop = (
+                    context.store.unseal(
+                        f.crop_jpeg, context=collection_crop_context(row.id, f.photo_sha256, f.face_index)
                     )
-                    data = base64.b64encode(crop).decode()
-                    tiles.append(
-                        f'<figure><img alt="face {face_id}" src="data:image/jpeg;base64,{data}">'
-                        f"<figcaption>face {face_id}<br>{html.escape(f.filename)}</figcaption></figure>"
-                    )
-                title = f"cluster {summary.cluster_id}" + (f": {html.escape(summary.label)}" if summary.label else "")
-                sections.append(f"<section><h2>{title} ({summary.size} faces)</h2>{''.join(tiles)}</section>")
+                    if f.crop_jpeg is not None
+                    else b""
+                )
+                return SheetFace(face_id, f.filename, crop)
+
+            sheet = ContactSheet(
+                collection=row.name,
+                purpose=row.purpose,
+                case=row.case_id,
+                threshold=row.threshold,
+                method=row.method,
+                retain_until=row.retain_until,
+                clusters=tuple(
+                    SheetCluster(s.cluster_id, s.label, tuple(shown(face_id) for face_id in s.face_ids))
+                    for s in summaries
+                ),
+            )
             context.record(
                 session,
                 AuditAction.COLLECTION_REPORT,
@@ -401,23 +362,7 @@ class CollectionService:
                 case=row.case_id,
                 details={"collection_id": row.id, "clusters": len(summaries)},
             )
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        page = (
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>facesearch collection {html.escape(row.name)}</title><style>"
-            "body{font-family:sans-serif;margin:1em}figure{display:inline-block;margin:4px;text-align:center;"
-            "font-size:11px;width:120px}img{width:112px;height:112px;object-fit:cover}section{margin-bottom:1.5em}"
-            "</style></head><body>"
-            f"<h1>Collection {html.escape(row.name)}</h1><p>Purpose: {html.escape(row.purpose)}; case "
-            f"{html.escape(row.case_id)}; threshold {row.threshold:.4f} ({html.escape(row.method)}); retained until "
-            f"{row.retain_until.isoformat()}. Biometric data: keep this page as you keep the gallery. Clusters are "
-            "groups a machine proposed, not identities; correct them with 'facesearch clusters merge / split / "
-            "cannot-link / name'.</p>" + "".join(sections) + "</body></html>"
-        )
-        path = out / "index.html"
-        path.write_text(page, encoding="utf-8")
-        return path
+        return write_sheet(sheet, Path(folder))
 
     # --- curation ----------------------------------------------------------------------------
 
@@ -425,24 +370,24 @@ class CollectionService:
         """Clusters A and B show one person: B's faces join A, now and in every later run."""
 
         def work(session: Session, row: CollectionRow) -> tuple[ClusterSummary, dict[str, object]]:
-            a, b = _cluster_faces(session, row.id, cluster_a), _cluster_faces(session, row.id, cluster_b)
+            a, b = cluster_faces(session, row.id, cluster_a), cluster_faces(session, row.id, cluster_b)
             if cluster_a == cluster_b:
                 raise InputError("name two different clusters to merge")
-            _link(session, row.id, a[0].id, b[0].id, MUST, self._context.actor)
+            add_link(session, row.id, a[0].id, b[0].id, MUST, self._context.actor)
             for f in b:
                 f.cluster_id = cluster_a
             session.flush()
             session.execute(delete(ClusterRow).where(ClusterRow.id == cluster_b))
-            return _summary_of(session, row.id, cluster_a), {"cluster": cluster_a, "merged": cluster_b}
+            return summary_of(session, row.id, cluster_a), {"cluster": cluster_a, "merged": cluster_b}
 
-        return self._curate(_of_cluster(cluster_a), AuditAction.CLUSTER_MERGE, work)
+        return self._curate(of_cluster(cluster_a), AuditAction.CLUSTER_MERGE, work)
 
     def split(self, cluster_id: int, face_ids: Sequence[int]) -> ClusterSummary:
         """FACE_IDS of a cluster are another person: they become a cluster of their own, and stay
         apart from the rest in every later run."""
 
         def work(session: Session, row: CollectionRow) -> tuple[ClusterSummary, dict[str, object]]:
-            members = _cluster_faces(session, row.id, cluster_id)
+            members = cluster_faces(session, row.id, cluster_id)
             chosen = [f for f in members if f.id in set(face_ids)]
             rest = [f for f in members if f.id not in set(face_ids)]
             missing = set(face_ids) - {f.id for f in chosen}
@@ -453,31 +398,31 @@ class CollectionService:
             actor = self._context.actor
             for group in (chosen, rest):
                 for a, b in itertools.pairwise(group):
-                    _link(session, row.id, a.id, b.id, MUST, actor)
-            _link(session, row.id, chosen[0].id, rest[0].id, CANNOT, actor)
+                    add_link(session, row.id, a.id, b.id, MUST, actor)
+            add_link(session, row.id, chosen[0].id, rest[0].id, CANNOT, actor)
             new = ClusterRow(collection_id=row.id, label=None)
             session.add(new)
             session.flush()
             for f in chosen:
                 f.cluster_id = new.id
             session.flush()
-            return _summary_of(session, row.id, new.id), {
+            return summary_of(session, row.id, new.id), {
                 "cluster": cluster_id,
                 "new_cluster": new.id,
                 "faces": len(chosen),
             }
 
-        return self._curate(_of_cluster(cluster_id), AuditAction.CLUSTER_SPLIT, work)
+        return self._curate(of_cluster(cluster_id), AuditAction.CLUSTER_SPLIT, work)
 
     def cannot_link(self, face_a: int, face_b: int) -> None:
         """Faces A and B are different people: never group them (siblings, look-alikes). If they are
         grouped now, B leaves the cluster on its own until the collection is clustered again."""
 
         def work(session: Session, row: CollectionRow) -> tuple[None, dict[str, object]]:
-            a, b = _face(session, row.id, face_a), _face(session, row.id, face_b)
+            a, b = collection_face(session, row.id, face_a), collection_face(session, row.id, face_b)
             if a.id == b.id:
                 raise InputError("name two different faces")
-            _link(session, row.id, a.id, b.id, CANNOT, self._context.actor)
+            add_link(session, row.id, a.id, b.id, CANNOT, self._context.actor)
             if a.cluster_id is not None and a.cluster_id == b.cluster_id:
                 alone = ClusterRow(collection_id=row.id, label=None)
                 session.add(alone)
@@ -486,7 +431,7 @@ class CollectionService:
                 session.flush()
             return None, {"face_a": a.id, "face_b": b.id}
 
-        self._curate(_of_face(face_a), AuditAction.CLUSTER_CANNOT_LINK, work)
+        self._curate(of_face(face_a), AuditAction.CLUSTER_CANNOT_LINK, work)
 
     def name(self, cluster_id: int, label: str) -> ClusterSummary:
         """Give a cluster a name (a person's working label); it follows the cluster's faces."""
@@ -499,9 +444,9 @@ class CollectionService:
             if target is None or target.collection_id != row.id:
                 raise InputError(f"collection {row.name!r} has no cluster {cluster_id}")
             target.label = text
-            return _summary_of(session, row.id, cluster_id), {"cluster": cluster_id}
+            return summary_of(session, row.id, cluster_id), {"cluster": cluster_id}
 
-        return self._curate(_of_cluster(cluster_id), AuditAction.CLUSTER_NAME, work)
+        return self._curate(of_cluster(cluster_id), AuditAction.CLUSTER_NAME, work)
 
     def _curate(
         self,
@@ -529,8 +474,8 @@ class CollectionService:
             if not why:
                 raise InputError("give the reason for deleting the collection (--reason)")
             with context.guarded(Permission.ERASE) as session:
-                row = _require(session, collection)
-                faces = len(_faces(session, row.id))
+                row = require_collection(session, collection)
+                faces = len(collection_faces(session, row.id))
                 session.execute(delete(CollectionRow).where(CollectionRow.id == row.id))
                 context.record(
                     session,
@@ -539,130 +484,3 @@ class CollectionService:
                     details={"collection_id": row.id, "faces_removed": faces, "reason": why},
                 )
         return faces
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterMembers:
-    collection_id: str
-    face_ids: tuple[int, ...]
-    vectors: np.ndarray  # (faces, dimension) float32, unsealed
-    digest: str  # sha256 over the member faces' photos and positions: stands for the probe in the audit
-
-
-def cluster_members(session: Session, store: GalleryStore, cluster_id: int) -> ClusterMembers:
-    """A cluster's faces and their embeddings, for searching the cluster against the gallery."""
-    row = _of_cluster(cluster_id)(session)
-    faces = _cluster_faces(session, row.id, cluster_id)
-    vectors = _vectors(store, faces)
-    digest = hashlib.sha256("".join(f"{f.photo_sha256}:{f.face_index};" for f in faces).encode()).hexdigest()
-    return ClusterMembers(row.id, tuple(f.id for f in faces), vectors, digest)
-
-
-def _vectors(store: GalleryStore, faces: Sequence[CollectionFaceRow]) -> np.ndarray:
-    """The faces' embeddings, unsealed, as a (faces, dimension) float32 matrix."""
-    return np.stack(
-        [
-            np.frombuffer(
-                store.unseal(
-                    f.embedding, context=collection_embedding_context(f.collection_id, f.photo_sha256, f.face_index)
-                ),
-                dtype="<f4",
-            )
-            for f in faces
-        ]
-    ).astype(np.float32)
-
-
-def _require(session: Session, collection: str) -> CollectionRow:
-    key = collection.strip()
-    row = session.scalars(select(CollectionRow).where((CollectionRow.name == key) | (CollectionRow.id == key))).first()
-    if row is None:
-        raise InputError(f"there is no collection {key!r}")
-    return row
-
-
-def _of_cluster(cluster_id: int) -> Callable[[Session], CollectionRow]:
-    """The collection a cluster belongs to (cluster and face numbers are unique across collections)."""
-    return _owner(ClusterRow, cluster_id, "cluster")
-
-
-def _of_face(face_id: int) -> Callable[[Session], CollectionRow]:
-    return _owner(CollectionFaceRow, face_id, "face")
-
-
-def _owner(
-    model: type[ClusterRow] | type[CollectionFaceRow], key: int, what: str
-) -> Callable[[Session], CollectionRow]:
-    def locate(session: Session) -> CollectionRow:
-        owner = session.scalar(select(model.collection_id).where(model.id == key))
-        row = session.get(CollectionRow, owner) if owner else None
-        if row is None:
-            raise InputError(f"there is no {what} {key}")
-        return row
-
-    return locate
-
-
-def _faces(session: Session, collection_id: str) -> list[CollectionFaceRow]:
-    return list(
-        session.scalars(
-            select(CollectionFaceRow)
-            .where(CollectionFaceRow.collection_id == collection_id)
-            .order_by(CollectionFaceRow.id)
-        )
-    )
-
-
-def _face(session: Session, collection_id: str, face_id: int) -> CollectionFaceRow:
-    face = session.get(CollectionFaceRow, face_id)
-    if face is None or face.collection_id != collection_id:
-        raise InputError(f"the collection has no face {face_id}")
-    return face
-
-
-def _cluster_faces(session: Session, collection_id: str, cluster_id: int) -> list[CollectionFaceRow]:
-    faces = list(
-        session.scalars(
-            select(CollectionFaceRow)
-            .where(CollectionFaceRow.collection_id == collection_id, CollectionFaceRow.cluster_id == cluster_id)
-            .order_by(CollectionFaceRow.id)
-        )
-    )
-    if not faces:
-        raise InputError(f"the collection has no cluster {cluster_id}")
-    return faces
-
-
-def _link(session: Session, collection_id: str, a: int, b: int, kind: str, actor: str) -> None:
-    session.add(
-        ClusterLinkRow(
-            collection_id=collection_id, face_a=a, face_b=b, kind=kind, created_at=datetime.now(UTC), created_by=actor
-        )
-    )
-
-
-def _summaries(faces: Sequence[CollectionFaceRow], session: Session | None = None) -> list[ClusterSummary]:
-    groups: dict[int, list[CollectionFaceRow]] = {}
-    for f in faces:
-        if f.cluster_id is not None:
-            groups.setdefault(f.cluster_id, []).append(f)
-    labels: dict[int, str | None] = {}
-    if session is not None and groups:
-        found = session.execute(select(ClusterRow.id, ClusterRow.label).where(ClusterRow.id.in_(groups)))
-        labels = {int(cid): label for cid, label in found}
-    out = [
-        ClusterSummary(
-            cluster_id=cid,
-            label=labels.get(cid),
-            size=len(members),
-            face_ids=tuple(m.id for m in members),
-            photos=tuple(sorted({m.filename for m in members})),
-        )
-        for cid, members in groups.items()
-    ]
-    return sorted(out, key=lambda s: (-s.size, s.cluster_id))
-
-
-def _summary_of(session: Session, collection_id: str, cluster_id: int) -> ClusterSummary:
-    [summary] = [s for s in _summaries(_faces(session, collection_id), session) if s.cluster_id == cluster_id]
-    return summary

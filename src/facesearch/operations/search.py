@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.orm import Session
 
-from facesearch.clustering import collections
+from facesearch.clustering import rows
 from facesearch.errors import InputError, NoFaceError
 from facesearch.governance import optout, purposes, usage
 from facesearch.governance.audit import AuditAction
@@ -81,7 +81,7 @@ class SearchService:
         with context.ruled():
             bound = self._allowed(Permission.IDENTIFY, request)
             with context.writing() as session:
-                members = collections.cluster_members(session, context.store, cluster_id)
+                members = rows.cluster_members(session, context.store, cluster_id)
                 vector = fuse(members.vectors, context.spec.metric)
                 fused = Embedding(vector, context.spec.model_id, context.spec.metric)
                 cluster = {

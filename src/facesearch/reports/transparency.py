@@ -13,7 +13,6 @@ session; :func:`write_report` writes the JSON and a self-contained HTML page.
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -28,6 +27,7 @@ from facesearch.errors import InputError
 from facesearch.gallery.schema import FaceRow, ImageRow, LegalHoldRow, OptOutRow, SubjectRow
 from facesearch.governance import audit
 from facesearch.governance.audit import AuditAction
+from facesearch.reports import rendering
 from facesearch.types import AuditEvent, Serialisable
 
 JSON_NAME = "transparency.json"
@@ -273,105 +273,6 @@ def write_report(report: TransparencyReport, folder: Path) -> tuple[Path, Path]:
     return html_path, json_path
 
 
-def _table(head: tuple[str, str], rows: Iterable[tuple[str, int]]) -> str:
-    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    body = "".join(f"<tr><td>{html.escape(label)}</td><td>{count:,}</td></tr>" for label, count in rows)
-    return f"<table><tr>{cells}</tr>{body}</table>"
-
-
-def _counts(data: Serialisable, labels: Mapping[str, str]) -> str:
-    values = data.to_dict()
-    return _table(("", "count"), [(label, int(values[name])) for name, label in labels.items()])
-
-
-def _by(title: str, counts: Mapping[str, int]) -> str:
-    if not counts:
-        return f"<p>{html.escape(title)}: none.</p>"
-    return f"<h3>{html.escape(title)}</h3>" + _table(("", "count"), sorted(counts.items()))
-
-
-SEARCH_LABELS = {
-    "total": "searches",
-    "cases": "distinct cases",
-    "with_authorisation": "searches citing an authorisation",
-    "suppressed_candidates": "candidates withheld because the person opted out",
-}
-
-
 def render_html(report: TransparencyReport) -> str:
-    r = report
-    parts = [
-        f"<h1>facesearch transparency report, {r.start.isoformat()} to {r.end.isoformat()}</h1>",
-        f"<p>Whole days in UTC, both included; made {r.generated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC from "
-        f"{r.events:,} audit events. {html.escape(r.note)}</p>",
-        "<h2>1:N searches (identify)</h2>",
-        _counts(r.identify, SEARCH_LABELS),
-        _by("Identify searches by stated purpose", r.identify.by_purpose),
-        "<h2>1:1 comparisons (verify)</h2>",
-        _counts(r.verify, {k: v for k, v in SEARCH_LABELS.items() if k in ("total", "cases")}),
-        _by("Verify comparisons by stated purpose", r.verify.by_purpose),
-        "<h2>Review of candidates</h2>",
-        "<p>A candidate is only a possible match; an operator nominates it and two verifiers, neither "
-        "the operator, must confirm it before it can be exported or acted on.</p>",
-        _counts(
-            r.review,
-            {
-                "nominations": "candidates nominated",
-                "nominated_cases": "distinct cases with nominations",
-                "confirm_decisions": "confirmations given",
-                "reject_decisions": "rejections given",
-                "reached_confirmed": "nominations that became confirmed identifications",
-                "reached_rejected": "nominations rejected",
-                "exports": "exports of confirmed identifications",
-                "exported_identifications": "identifications exported",
-            },
-        ),
-        "<h2>Erasure, retention and opt-outs</h2>",
-        _counts(
-            r.removals,
-            {
-                "erasures": "subjects erased on request",
-                "erased_images": "images erased",
-                "erased_faces": "face templates erased",
-                "purges": "retention purges run",
-                "purged_subjects": "subjects purged",
-                "purged_images": "images purged",
-                "purged_faces": "face templates purged",
-                "held_images_kept": "expired images kept under legal hold",
-                "holds_placed": "legal holds placed",
-                "holds_released": "legal holds released",
-                "opt_outs_recorded": "opt-outs recorded",
-            },
-        ),
-        "<h2>Oversight</h2>",
-        _counts(
-            r.oversight,
-            {
-                "refusals": "requests refused",
-                "failed_authentications": "failed authentications",
-                "subject_access_reports": "subject access reports made",
-            },
-        ),
-        _by("Refusals for lack of a permission", r.oversight.refusals_by_permission),
-        _by("Refusals by rule", r.oversight.refusals_by_rule),
-        _by("Searches flagged as unusual", r.oversight.flags_by_kind),
-    ]
-    if r.gallery:
-        parts += [
-            "<h2>The gallery when this report was made</h2>",
-            _counts(
-                r.gallery,
-                {
-                    "subjects": "subjects",
-                    "images": "images",
-                    "faces": "face templates",
-                    "subjects_on_hold": "subjects under legal hold",
-                    "opt_outs": "opt-outs on the do-not-enroll list",
-                },
-            ),
-        ]
-    style = "body{font-family:sans-serif;max-width:60em;margin:auto}td,th{border:1px solid #ccc;padding:.2em .5em}"
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>facesearch transparency report</title>"
-        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
-    )
+    """The report as one self-contained HTML page (template ``transparency.html``)."""
+    return rendering.render("transparency.html", report=report, generated_utc=report.generated_at.astimezone(UTC))

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from facesearch.clustering.collections import ClusterSummary
+from facesearch.clustering.rows import ClusterSummary
 from facesearch.service.api.schemas import (
     MAX_ID,
     CannotLink,

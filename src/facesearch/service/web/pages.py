@@ -45,6 +45,7 @@ from facesearch.governance.policy import ROLE_MATRIX, Permission
 from facesearch.governance.users import User
 from facesearch.pipeline.decode import decode_bytes
 from facesearch.reports.model_card import build_model_card
+from facesearch.reports.rendering import STYLESHEET
 from facesearch.service.auth import COOKIE, engine_of
 from facesearch.service.problems import status_of
 from facesearch.service.uploads import read_photo
@@ -52,7 +53,6 @@ from facesearch.types import IdentifyResult, LawfulBasis, SearchRequest
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
-STYLESHEET = HERE / "static" / "facesearch.css"
 
 CANDIDATE_NOTICE = "candidate — not an identification; two separate confirmations are required before any action"
 PREVIEW_SIDE = 960  # the inline probe preview's longer side, in pixels

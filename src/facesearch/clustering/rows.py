@@ -1,0 +1,161 @@
+"""A collection's rows: finding a collection, its clusters and faces, their summaries, the
+people's must-link and cannot-link decisions, and a cluster's members unsealed for a search."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from facesearch.errors import InputError
+from facesearch.gallery import GalleryStore
+from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
+from facesearch.gallery.seals import collection_embedding_context
+from facesearch.types import Serialisable
+
+MUST, CANNOT = "must", "cannot"  # the kinds of a people's decision about two faces
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterSummary(Serialisable):
+    """A cluster: its faces and the photos they come from, and the name people gave it."""
+
+    cluster_id: int
+    label: str | None
+    size: int
+    face_ids: tuple[int, ...]
+    photos: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterMembers:
+    collection_id: str
+    face_ids: tuple[int, ...]
+    vectors: np.ndarray  # (faces, dimension) float32, unsealed
+    digest: str  # sha256 over the member faces' photos and positions: stands for the probe in the audit
+
+
+def cluster_members(session: Session, store: GalleryStore, cluster_id: int) -> ClusterMembers:
+    """A cluster's faces and their embeddings, for searching the cluster against the gallery."""
+    row = of_cluster(cluster_id)(session)
+    faces = cluster_faces(session, row.id, cluster_id)
+    vectors = sealed_vectors(store, faces)
+    digest = hashlib.sha256("".join(f"{f.photo_sha256}:{f.face_index};" for f in faces).encode()).hexdigest()
+    return ClusterMembers(row.id, tuple(f.id for f in faces), vectors, digest)
+
+
+def sealed_vectors(store: GalleryStore, faces: Sequence[CollectionFaceRow]) -> np.ndarray:
+    """The faces' embeddings, unsealed, as a (faces, dimension) float32 matrix."""
+    return np.stack(
+        [
+            np.frombuffer(
+                store.unseal(
+                    f.embedding, context=collection_embedding_context(f.collection_id, f.photo_sha256, f.face_index)
+                ),
+                dtype="<f4",
+            )
+            for f in faces
+        ]
+    ).astype(np.float32)
+
+
+def require_collection(session: Session, collection: str) -> CollectionRow:
+    key = collection.strip()
+    row = session.scalars(select(CollectionRow).where((CollectionRow.name == key) | (CollectionRow.id == key))).first()
+    if row is None:
+        raise InputError(f"there is no collection {key!r}")
+    return row
+
+
+def of_cluster(cluster_id: int) -> Callable[[Session], CollectionRow]:
+    """The collection a cluster belongs to (cluster and face numbers are unique across collections)."""
+    return _owner(ClusterRow, cluster_id, "cluster")
+
+
+def of_face(face_id: int) -> Callable[[Session], CollectionRow]:
+    return _owner(CollectionFaceRow, face_id, "face")
+
+
+def _owner(
+    model: type[ClusterRow] | type[CollectionFaceRow], key: int, what: str
+) -> Callable[[Session], CollectionRow]:
+    def locate(session: Session) -> CollectionRow:
+        owner = session.scalar(select(model.collection_id).where(model.id == key))
+        row = session.get(CollectionRow, owner) if owner else None
+        if row is None:
+            raise InputError(f"there is no {what} {key}")
+        return row
+
+    return locate
+
+
+def collection_faces(session: Session, collection_id: str) -> list[CollectionFaceRow]:
+    return list(
+        session.scalars(
+            select(CollectionFaceRow)
+            .where(CollectionFaceRow.collection_id == collection_id)
+            .order_by(CollectionFaceRow.id)
+        )
+    )
+
+
+def collection_face(session: Session, collection_id: str, face_id: int) -> CollectionFaceRow:
+    face = session.get(CollectionFaceRow, face_id)
+    if face is None or face.collection_id != collection_id:
+        raise InputError(f"the collection has no face {face_id}")
+    return face
+
+
+def cluster_faces(session: Session, collection_id: str, cluster_id: int) -> list[CollectionFaceRow]:
+    faces = list(
+        session.scalars(
+            select(CollectionFaceRow)
+            .where(CollectionFaceRow.collection_id == collection_id, CollectionFaceRow.cluster_id == cluster_id)
+            .order_by(CollectionFaceRow.id)
+        )
+    )
+    if not faces:
+        raise InputError(f"the collection has no cluster {cluster_id}")
+    return faces
+
+
+def add_link(session: Session, collection_id: str, a: int, b: int, kind: str, actor: str) -> None:
+    session.add(
+        ClusterLinkRow(
+            collection_id=collection_id, face_a=a, face_b=b, kind=kind, created_at=datetime.now(UTC), created_by=actor
+        )
+    )
+
+
+def cluster_summaries(faces: Sequence[CollectionFaceRow], session: Session | None = None) -> list[ClusterSummary]:
+    groups: dict[int, list[CollectionFaceRow]] = {}
+    for f in faces:
+        if f.cluster_id is not None:
+            groups.setdefault(f.cluster_id, []).append(f)
+    labels: dict[int, str | None] = {}
+    if session is not None and groups:
+        found = session.execute(select(ClusterRow.id, ClusterRow.label).where(ClusterRow.id.in_(groups)))
+        labels = {int(cid): label for cid, label in found}
+    out = [
+        ClusterSummary(
+            cluster_id=cid,
+            label=labels.get(cid),
+            size=len(members),
+            face_ids=tuple(m.id for m in members),
+            photos=tuple(sorted({m.filename for m in members})),
+        )
+        for cid, members in groups.items()
+    ]
+    return sorted(out, key=lambda s: (-s.size, s.cluster_id))
+
+
+def summary_of(session: Session, collection_id: str, cluster_id: int) -> ClusterSummary:
+    [summary] = [
+        s for s in cluster_summaries(collection_faces(session, collection_id), session) if s.cluster_id == cluster_id
+    ]
+    return summary
