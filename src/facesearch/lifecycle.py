@@ -246,11 +246,12 @@ def gallery_id(home: str | Path, *, settings: Settings | None = None) -> str | N
         return None
     store = _open_store(place, settings)
     try:
-        store.migrate()
-        if not store.is_initialised():
-            return None
-        with store.transaction() as session:
-            return store.state(session).gallery_id
+        with place.locked():
+            store.migrate()
+            if not store.is_initialised():
+                return None
+            with store.transaction() as session:
+                return store.state(session).gallery_id
     finally:
         store.close()
 

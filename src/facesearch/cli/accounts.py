@@ -108,7 +108,8 @@ def tokens_rotate() -> None:
     """Replace your token with a new one (valid for the gallery's token_days): the old one is
     revoked and the web sessions begun with it end. Do it before your token expires."""
     with handled():
-        read_credentials()
+        if not credentials.env_token():
+            read_credentials()  # the new token goes there: refused before the old one is revoked
         with open_gallery() as engine:
             gallery_id = engine.gallery_id
             issued = engine.signin.rotate(user_token(gallery_id))
