@@ -96,7 +96,12 @@ class Settings:
         "Extra randomly jittered copies of each face averaged into its embedding; higher is slightly "
         "more accurate and proportionally slower. 0 embeds the face once.",
     )
-    keep_crops: bool = _setting(False, "Store a JPEG crop of each enrolled face in the gallery (for review screens).")
+    keep_crops: bool = _setting(
+        True,
+        "Store a JPEG crop of each enrolled face (its aligned chip, sealed like the templates) so that "
+        "review screens can show it: the verifiers compare it with the probe face a nomination was made "
+        "for. Erased and purged with the face. False keeps none: verifiers then see only the probe face.",
+    )
     top_k: int = _setting(5, "Candidates returned per probe face when the request does not say.")
     enroll_batch_faces: int = _setting(
         128,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import getpass
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -46,7 +46,7 @@ from facesearch.pipeline.decode import PhotoInput
 from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.models import DlibModels, EmbedderSpec
 from facesearch.reports.transparency import TransparencyReport, period_bounds, read_report
-from facesearch.scoring.calibration import Calibration
+from facesearch.scoring.calibration import OVERALL, Calibration
 from facesearch.storage.home import Home
 from facesearch.types import (
     AuditEvent,
@@ -291,6 +291,8 @@ class Engine:
         workers: int = 1,
         cache: EmbeddingCache | None = None,
         progress: Callable[[int, int], None] | None = None,
+        groups: Sequence[str] = (),
+        rule: str = OVERALL,
     ) -> Calibration:
         """Set the operating threshold from impostor scores measured on a labelled dataset.
 
@@ -298,9 +300,16 @@ class Engine:
         score that at most ``target_fmr`` of its impostor pairs reach. It is stored with the dataset's
         hash, the model id and the date, audited, and used by identify and verify from then on.
         Raises CalibrationError when the dataset has too few impostor pairs for the target.
+
+        ``groups`` label the dataset's photos (``LABEL=FILE`` or ``FILE`` of ``name,label`` lines);
+        the calibration then reports each group's FMR and FNMR at its threshold. ``rule`` is
+        ``"overall"`` (the whole dataset meets ``target_fmr``) or ``"worst-group"`` (the threshold
+        is raised until every group with enough pairs meets it on its own; ``fnmr_cost`` says how
+        many more genuine pairs that leaves below it). Groups come from labelled data only: no
+        group is ever inferred for an enrolled or searched face.
         """
         return AdministrationService(self._context).calibrate(
-            dataset, target_fmr=target_fmr, workers=workers, cache=cache, progress=progress
+            dataset, target_fmr=target_fmr, workers=workers, cache=cache, progress=progress, groups=groups, rule=rule
         )
 
     def calibration(self) -> Calibration | None:

@@ -222,6 +222,19 @@ class NotConfirmedError(PolicyError):
     rule = "confirmation"
 
 
+class CaseMembershipError(PolicyError):
+    """The actor does not work this case: searching under it, reading or exporting its nominations,
+    nominating from its searches or adding to its members is for its members (and, for reading, for
+    admins and auditors). ``case`` names it for the audit log."""
+
+    code = "not-a-case-member"
+    rule = "case"
+
+    def __init__(self, message: str, case: str | None = None) -> None:
+        super().__init__(message)
+        self.case = case
+
+
 class QuotaExceededError(PolicyError):
     """The actor has used up their search quota for the hour or the day; ``retry_at`` is when the
     next search is allowed (None if unknown)."""
@@ -261,6 +274,10 @@ class IndexCorruptError(GalleryError):
 
 class NominationNotFoundError(GalleryError):
     code = "nomination-not-found"
+
+
+class CaseNotFoundError(GalleryError):
+    code = "case-not-found"
 
 
 class MasterKeyMissingError(GalleryError):

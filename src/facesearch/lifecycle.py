@@ -29,7 +29,15 @@ from facesearch.errors import (
     PermissionDeniedError,
 )
 from facesearch.gallery import GalleryStore
-from facesearch.gallery.schema import AuditHeadRow, FaceRow, ImageRow, LegalHoldRow, OptOutRow, SubjectRow
+from facesearch.gallery.schema import (
+    AuditHeadRow,
+    FaceRow,
+    ImageRow,
+    LegalHoldRow,
+    OptOutRow,
+    ProbeFaceRow,
+    SubjectRow,
+)
 from facesearch.governance import accounts, audit, credentials, users
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.credentials import IssuedToken
@@ -274,6 +282,7 @@ class DestructionCertificate(Serialisable):
     images: int
     faces: int
     opt_outs: int
+    probe_faces: int  # searched faces kept for review of their case
     audit_events: int
     audit_head_hash: str | None  # the last audit event's hash: which log was destroyed
     content_hash: str  # of the embeddings destroyed (see facesearch.gallery.digest)
@@ -374,7 +383,7 @@ def _certify(place: Home, store: GalleryStore, actor: str) -> DestructionCertifi
             )
         else:
 
-            def count(table: type[SubjectRow | ImageRow | FaceRow | OptOutRow]) -> int:
+            def count(table: type[SubjectRow | ImageRow | FaceRow | OptOutRow | ProbeFaceRow]) -> int:
                 return int(session.scalar(select(func.count()).select_from(table)) or 0)
 
             head = session.get(AuditHeadRow, 1)
@@ -389,6 +398,7 @@ def _certify(place: Home, store: GalleryStore, actor: str) -> DestructionCertifi
                 images=count(ImageRow),
                 faces=count(FaceRow),
                 opt_outs=count(OptOutRow),
+                probe_faces=count(ProbeFaceRow),
                 audit_events=int(head.seq) if head else 0,
                 audit_head_hash=head.hash if head else None,
                 content_hash=state.content_hash,

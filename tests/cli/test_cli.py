@@ -37,6 +37,7 @@ ACTOR_FOR = {
     "report": "auditor",
     "cluster": "operator",
     "clusters": "operator",
+    "cases": "operator",
 }
 
 
@@ -52,6 +53,8 @@ def run(home: Path, *args: str | Path, user: str | None = None) -> subprocess.Co
     user = user or ("auditor" if args[:2] == ("audit", "show") else ACTOR_FOR.get(command, "cli-tester"))
     if user in TOKENS.get(home, {}):
         env["FACESEARCH_TOKEN"] = TOKENS[home][user]
+    elif user != "cli-tester":  # someone with no token of their own: not the admin's credentials file
+        env["FACESEARCH_CREDENTIALS"] = str(home.parent / f"no-credentials-of-{user}.toml")
     return subprocess.run(
         [sys.executable, "-m", "facesearch", *map(str, args)],
         capture_output=True,
@@ -270,9 +273,18 @@ def test_evaluate_calibrate_and_model_card(home: Path, labelled_dataset: Path, t
 
     refused = run(home, "calibrate", labelled_dataset, "--target-fmr", "1e-4", *cache)
     assert refused.returncode == 3 and "cannot measure an FMR of 0.0001" in refused.stderr
-    calibrated = run(home, "calibrate", labelled_dataset, "--target-fmr", "0.2", *cache)
+    groups = tmp_path / "groups.csv"
+    groups.write_text("Eileen_Collins_0001.jpg,a\nEileen_Collins_0002.jpg,a\nGrace_Hopper_0001.jpg,b\n")
+    unfair = run(
+        home, "calibrate", labelled_dataset, "--target-fmr", "0.2", "--groups", groups, "--worst-group", *cache
+    )
+    assert unfair.returncode == 3 and "in any one group" in unfair.stderr  # one person a group: nothing to measure
+    no_groups = run(home, "calibrate", labelled_dataset, "--target-fmr", "0.2", "--worst-group", *cache)
+    assert no_groups.returncode == 3 and "needs labelled groups" in no_groups.stderr
+    calibrated = run(home, "calibrate", labelled_dataset, "--target-fmr", "0.2", "--groups", groups, *cache)
     assert calibrated.returncode == 0, calibrated.stderr
-    assert "operating threshold" in calibrated.stdout
+    assert "operating threshold" in calibrated.stdout and "rule: overall" in calibrated.stdout
+    assert "insufficient data" in calibrated.stdout  # the groups' figures, where their pairs cannot show one
 
     found = json.loads(
         run(
@@ -411,6 +423,47 @@ def test_a_candidate_is_nominated_confirmed_twice_and_exported(
     assert "Eileen" not in report.stdout and (tmp_path / "report" / "transparency.html").exists()
     review = published["review"]
     assert (review["nominations"], review["confirm_decisions"], review["reached_confirmed"]) == (1, 2, 1)
+    assert run(home, "audit", "verify").returncode == 0
+
+
+def test_case_members_from_the_command_line(home: Path, photos: dict[str, Path]) -> None:
+    assert run(home, "users", "add", "operator-2", "--role", "operator").returncode == 0
+    staff_tokens(home, "operator-2")
+    found = run(home, "identify", photos["probe"], "--purpose", "missing person search", "--case", "MP-6", "--json")
+    search = json.loads(found.stdout)["audit_seq"]
+    assert run(home, "nominate", str(search), "Eileen Collins").returncode == 0
+    queue = run(home, "queue")
+    assert "kept" in queue.stdout and "/queue" in queue.stdout and "/api/nominations/N/probe" in queue.stdout
+    assert json.loads(run(home, "queue", "--json").stdout)[0]["probe_kept"] is True
+    shown = run(home, "cases", "members", "MP-6")
+    assert shown.returncode == 0 and "owner operator" in shown.stdout
+
+    refusals = {
+        ("nominations", "MP-6"): "may not read its nominations",
+        ("export", "MP-6"): "may not export it",
+        ("cases", "members", "MP-6"): "may not read its members",
+        ("cases", "add-member", "MP-6", "operator-2"): "only the owner of case 'MP-6'",
+        ("nominate", str(search), "Eileen Collins"): "may not nominate from its searches",
+    }
+    for args, message in refusals.items():
+        refused = run(home, *args, user="operator-2")
+        assert refused.returncode == 4 and "(not-a-case-member)" in refused.stderr and message in refused.stderr, args
+        assert "Traceback" not in refused.stderr
+    wrong_role = run(home, "cases", "add-member", "MP-6", "operator-2", user="verifier")
+    assert wrong_role.returncode == 4 and "permission-denied" in wrong_role.stderr
+    assert run(home, "cases", "add-member", "MP-6", "verifier").returncode == 3  # only operators work cases
+    assert run(home, "cases", "add-member", "MP-6").returncode == 2  # usage: the user is missing
+    stranger = run(home, "cases", "add-member", "MP-6", "operator-2", user="nobody")  # no token: no one
+    assert stranger.returncode == 4 and "no token of yours" in stranger.stderr
+    assert run(home, "cases", "add-member", "NO-SUCH", "operator-2", user="cli-tester").returncode == 5
+
+    added = run(home, "cases", "add-member", "MP-6", "operator-2")
+    assert added.returncode == 0 and "operator-2 is now a member of case MP-6" in added.stdout
+    assert run(home, "nominations", "MP-6", user="operator-2").returncode == 0
+    members = json.loads(run(home, "cases", "members", "MP-6", "--json", user="auditor").stdout)
+    assert [m["user"] for m in members["members"]] == ["operator", "operator-2"]
+    events = json.loads(run(home, "audit", "show", "--case", "MP-6", "--json").stdout)
+    assert [e["actor"] for e in events if e["action"] == "policy.refused"] == ["operator-2"] * 5  # with the case
     assert run(home, "audit", "verify").returncode == 0
 
 

@@ -10,7 +10,7 @@ from PIL import Image, ImageEnhance
 
 import facesearch
 from facesearch.engine import Engine
-from facesearch.errors import PermissionDeniedError, PurposeNotAllowedError
+from facesearch.errors import CaseMembershipError, PermissionDeniedError, PurposeNotAllowedError
 from facesearch.pipeline.models import DlibModels
 
 pytestmark = pytest.mark.model
@@ -136,3 +136,13 @@ def test_a_cluster_is_searched_against_the_gallery_and_its_candidate_nominated(e
     assert event.details["cluster"] == {"collection_id": run.collection_id, "cluster_id": astro.cluster_id, "faces": 4}
     nominated = operator.cases.nominate(found.audit_seq, "Eileen Collins")
     assert nominated.case == "MP-40"
+    # The verifier sees, as the probe face, the cluster's face nearest its fused template.
+    [queued] = enrolled.acting_as("verifier").cases.queue()
+    probe = enrolled.acting_as("verifier").cases.probe_face(nominated.nomination_id)
+    assert queued.probe_kept and probe is not None and probe[:2] == b"\xff\xd8"
+    # Clustering for a case is work in it: another operator may not cluster photos for MP-40.
+    enrolled.accounts.add_user("operator-2", "operator")
+    with pytest.raises(CaseMembershipError, match="may not cluster photos for it"):
+        enrolled.acting_as("operator-2").collections.cluster(seized, name="drive-6", **WHY)
+    with pytest.raises(CaseMembershipError, match="may not search under it"):
+        enrolled.acting_as("operator-2").identify_cluster(astro.cluster_id, **WHY)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -76,6 +77,39 @@ def test_upgrading_an_older_gallery_keeps_its_faces_and_audit_chain(empty_store:
         assert migrated == combine(EMPTY, face_digest(7, MODEL, embedding)) == store.recompute_content_hash(session)
         founder = users.find_user(session, "t")  # 0004: who ran init administers the gallery
         assert founder is not None and founder.role is Role.ADMIN
+
+
+def test_upgrading_opens_the_cases_earlier_searches_named(empty_store: GalleryStore) -> None:
+    """0008: a case for every case searched or nominated under, owned by whoever worked it first, its
+    members all who worked it, dated by the gallery's retention period from its latest work."""
+    store = empty_store
+    store.migrate("0007")
+    with store.transaction() as session:
+        store.initialise(session, MODEL)
+        store.state(session).retention_days = 30
+        for name, role in (("ana", "operator"), ("ben", "operator"), ("vic", "verifier"), ("eve", "operator")):
+            session.execute(
+                sa.text("INSERT INTO users VALUES (:name, :role, :disabled, :at, 'admin')"),
+                {"name": name, "role": role, "disabled": False, "at": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
+        for day, actor, action, case in (
+            (10, "ana", AuditAction.IDENTIFY, "C-1"),
+            (11, "ana", AuditAction.NOMINATE, "C-1"),
+            (12, "ben", AuditAction.IDENTIFY, "C-1"),
+            (40, "vic", AuditAction.CONFIRM, "C-1"),  # work in the case, by no member
+            (20, "ben", AuditAction.VERIFY, "C-2"),
+            (21, "eve", AuditAction.REFUSED, "C-3"),  # a refusal opens nothing
+        ):
+            at = datetime(2026, 1, 1, 9, tzinfo=UTC) + timedelta(days=day - 1)
+            audit.append(session, actor=actor, action=action, gallery_generation=0, case=case, ts=at)
+    store.migrate()
+    with store.engine.connect() as conn:
+        cases = conn.execute(sa.text("SELECT id, owner, retain_until FROM cases ORDER BY id")).all()
+        members = conn.execute(sa.text("SELECT case_id, user_name FROM case_members ORDER BY case_id, user_name")).all()
+        kept = conn.execute(sa.text("SELECT count(*) FROM probe_faces")).scalar()
+    assert [(c, o, str(u)) for c, o, u in cases] == [("C-1", "ana", "2026-03-11"), ("C-2", "ben", "2026-02-19")]
+    assert [tuple(m) for m in members] == [("C-1", "ana"), ("C-1", "ben"), ("C-2", "ben")]
+    assert kept == 0  # no probe face was kept before: none is made up
 
 
 def test_content_hash_follows_adds_and_erasures(store: GalleryStore) -> None:

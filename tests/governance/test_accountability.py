@@ -114,6 +114,7 @@ def test_two_separate_confirmations_make_an_identification_exportable(nominated:
     assert [(n.nomination_id, n.case, n.status) for n in held.nominations] == [(nid, "MP-9", "confirmed")]
     steps = [(e.action, e.actor) for e in engine.acting_as("auditor").audit_events() if e.case == "MP-9"]
     assert steps == [
+        ("case.open", "operator"),  # the first search naming the case opened it, owned by its operator
         ("search.identify", "operator"),
         ("candidate.nominate", "operator"),
         ("candidate.confirm", "verifier"),

@@ -173,7 +173,7 @@ def test_every_use_is_audited_and_chain_verifies(enrolled: Engine, photos: dict[
     actions = [e.action for e in enrolled.acting_as("auditor").audit_events()]
     staff = ["user.add"] * 5  # the creator as admin, then one user of each other role
     rules = ["gallery.retention"] + ["purpose.add"] * (len(PURPOSES) + 1)  # helpers.staffed
-    used = ["face.enroll", "face.enroll", "search.identify", "search.verify"]
+    used = ["face.enroll", "face.enroll", "case.open", "search.identify", "search.verify"]  # the search opened MP-7
     assert actions == ["gallery.init", *staff, *rules, *used]
     search = enrolled.acting_as("auditor").audit_events(action="search.identify")[0]
     assert (search.purpose, search.case, search.actor) == ("missing person search", "MP-7", "operator")

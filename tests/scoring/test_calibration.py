@@ -14,7 +14,15 @@ from facesearch.errors import CalibrationError
 from facesearch.evaluation import EmbeddingCache, EvaluationOptions, evaluate
 from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED
 from facesearch.reports.evaluation import write_report
-from facesearch.scoring.calibration import FmrCurve, calibrate_from_scores, reference_curve
+from facesearch.scoring import error_rates
+from facesearch.scoring.calibration import (
+    OVERALL,
+    WORST_GROUP,
+    FmrCurve,
+    GroupScores,
+    calibrate_from_scores,
+    reference_curve,
+)
 
 from helpers import snapshot
 
@@ -43,6 +51,59 @@ def test_calibration_refuses_a_target_the_impostors_cannot_measure() -> None:
             dataset_sha256="0" * 64,
             created_at=None,  # type: ignore[arg-type]
         )
+
+
+def _calibrate(genuine: np.ndarray, impostor: np.ndarray, rule: str, groups: list[GroupScores]):  # type: ignore[no-untyped-def]
+    return calibrate_from_scores(
+        genuine,
+        impostor,
+        1e-3,
+        model_id="m",
+        dataset="d",
+        dataset_sha256="0" * 64,
+        created_at=None,
+        groups=groups,
+        rule=rule,  # type: ignore[arg-type]
+    )
+
+
+def test_the_worst_group_rule_keeps_every_measurable_group_to_the_target() -> None:
+    rng = np.random.default_rng(7)
+    # Group "a" draws its impostor scores higher than group "b": at the overall threshold it bears
+    # more than its share of false matches, as women did under the stronger models on LFW.
+    a = GroupScores("a", rng.normal(0.8, 0.05, 2_000), rng.normal(0.35, 0.1, 20_000))
+    b = GroupScores("b", rng.normal(0.8, 0.05, 2_000), rng.normal(0.25, 0.1, 20_000))
+    small = GroupScores("c", rng.normal(0.8, 0.05, 50), rng.normal(0.3, 0.1, 500))  # too few to measure 1e-3
+    genuine = np.concatenate([a.genuine, b.genuine, small.genuine])
+    impostor = np.concatenate([a.impostor, b.impostor, small.impostor, rng.normal(0.3, 0.1, 20_000)])
+
+    overall = _calibrate(genuine, impostor, OVERALL, [a, b, small])
+    fair = _calibrate(genuine, impostor, WORST_GROUP, [a, b, small])
+
+    assert overall.rule == OVERALL and overall.threshold == error_rates.threshold_for_fmr(impostor, 1e-3)
+    by_group = {g.group: g for g in overall.groups}
+    assert by_group["a"].fmr is not None and by_group["a"].fmr > 1e-3  # the differential, reported
+    assert by_group["c"].fmr is None and by_group["c"].own_threshold is None  # 500 pairs cannot show 1e-3
+
+    assert fair.rule == WORST_GROUP and fair.overall_threshold == overall.threshold
+    assert fair.threshold == by_group["a"].own_threshold > overall.threshold
+    for g in fair.groups:
+        assert g.fmr is None or g.fmr <= 1e-3
+    assert fair.fnmr_cost == pytest.approx(fair.fnmr_at_threshold - overall.fnmr_at_threshold)
+    assert fair.fnmr_cost is not None and fair.fnmr_cost >= 0
+    assert fair.audit_details()["groups"][0]["group"] == "a"
+
+
+def test_the_worst_group_rule_needs_a_group_that_can_measure_the_target() -> None:
+    rng = np.random.default_rng(1)
+    genuine, impostor = rng.normal(0.8, 0.05, 100), rng.normal(0.3, 0.1, 10_000)
+    with pytest.raises(CalibrationError, match="needs labelled groups"):
+        _calibrate(genuine, impostor, WORST_GROUP, [])
+    tiny = [GroupScores("x", genuine[:10], impostor[:100]), GroupScores("y", genuine[10:20], impostor[100:200])]
+    with pytest.raises(CalibrationError, match="100 impostor pairs cannot measure an FMR of 0.001 in any one group"):
+        _calibrate(genuine, impostor, WORST_GROUP, tiny)
+    with pytest.raises(CalibrationError, match="not a calibration rule"):
+        _calibrate(genuine, impostor, "fairest", tiny)
 
 
 @pytest.mark.model
@@ -112,6 +173,19 @@ def test_calibration_sets_the_threshold_and_scores_carry_their_fmr(
     assert event.seq == calibration.audit_seq
     assert event.details["dataset_sha256"] == calibration.dataset_sha256
     assert event.details["threshold"] == calibration.threshold
+
+    groups = labelled_dataset.parent / "groups.csv"
+    groups.write_text("".join(f"{p.name},{p.parent.name[0]}\n" for p in labelled_dataset.rglob("*.jpg")))
+    unchanged = snapshot(engine)
+    with pytest.raises(CalibrationError, match="in any one group"):  # each group holds one person
+        engine.calibrate(labelled_dataset, target_fmr=0.2, groups=[str(groups)], rule=WORST_GROUP)
+    assert snapshot(engine) == unchanged
+    grouped = engine.calibrate(labelled_dataset, target_fmr=0.2, groups=[str(groups)])
+    assert grouped.threshold == calibration.threshold and grouped.groups
+    assert all(g.fmr is None for g in grouped.groups)  # one person a group: no impostor pair within
+    again = engine.calibration()
+    assert again is not None and (again.rule, again.groups, again.fnmr_cost) == (OVERALL, grouped.groups, 0.0)
+    calibration = grouped
 
     after = engine.acting_as("operator").identify(photos["probe"], purpose="check", case="C-1")
     assert after.threshold.source == "calibrated"

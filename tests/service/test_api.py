@@ -28,7 +28,7 @@ from helpers import init_staffed, snapshot, token_for
 
 MAX_IMAGE_BYTES = 1_000_000
 IDENTIFY = {"purpose": "missing person search", "case": "case-7"}
-USERS = ("tester", "enroller", "operator", "verifier", "verifier2", "auditor")
+USERS = ("tester", "enroller", "operator", "operator2", "verifier", "verifier2", "auditor")
 
 
 class Api:
@@ -79,6 +79,7 @@ def api(tmp_path: Path, models: DlibModels) -> Iterator[Api]:
     settings = Settings(keep_crops=True, max_image_bytes=MAX_IMAGE_BYTES)
     engine = init_staffed(tmp_path / "home", actor="tester", settings=settings, models=models)
     engine.accounts.add_user("verifier2", "verifier")
+    engine.accounts.add_user("operator2", "operator")
     tokens = {name: token_for(engine, name) for name in USERS}
     try:
         with TestClient(create_app(engine.home.root, engine=engine)) as client:
@@ -216,6 +217,70 @@ def test_enroll_identify_nominate_confirm_export_erase(api: Api, photos: dict[st
     problem(api("verifier", "GET", f"/api/faces/{face_id}/thumbnail"), 404, "no-crop")
     again = api("operator", "POST", "/api/identify", files=upload(photos["probe"]), data=IDENTIFY).json()
     assert "Eileen Collins" not in {c["subject"] for f in again["faces"] for c in f["candidates"]}
+    assert api("auditor", "GET", "/api/audit/verify").json()["ok"] is True
+
+
+@pytest.mark.model
+def test_case_members_and_the_probe_face_over_the_api(api: Api, photos: dict[str, Path]) -> None:
+    api.engine.acting_as("enroller").enroll(
+        photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent"
+    )
+    search = api("operator", "POST", "/api/identify", files=upload(photos["probe"]), data=IDENTIFY).json()["audit_seq"]
+    nominated = api("operator", "POST", "/api/nominations", json={"search": search, "subject": "Eileen Collins"})
+    nomination = nominated.json()["nomination_id"]
+    case = IDENTIFY["case"]
+
+    # The probe face, for the verifier, beside the enrolled face the queue names.
+    [queued] = api("verifier", "GET", "/api/queue").json()
+    assert queued["probe_kept"] is True and queued["face_ids"] and queued["status"] is None
+    probe = api("verifier", "GET", f"/api/nominations/{nomination}/probe")
+    assert probe.status_code == 200 and probe.headers["content-type"] == "image/jpeg"
+    assert probe.content[:2] == b"\xff\xd8" and probe.headers["cache-control"] == "private, no-store"
+    assert api("operator", "GET", f"/api/nominations/{nomination}/probe").content == probe.content  # a member
+    problem(api("operator2", "GET", f"/api/nominations/{nomination}/probe"), 403, "not-a-case-member")
+    problem(api("auditor", "GET", f"/api/nominations/{nomination}/probe"), 403, "permission-denied")
+    problem(api("", "GET", f"/api/nominations/{nomination}/probe"), 401, "authentication-failed")
+    problem(api("verifier", "GET", "/api/nominations/999/probe"), 404, "nomination-not-found")
+    for bad in ("0", "-1", "x", str(2**63)):
+        problem(api("verifier", "GET", f"/api/nominations/{bad}/probe"), 422, "invalid-request")
+    views = api("auditor", "GET", "/api/audit", params={"action": "probe.view"}).json()
+    assert [(e["actor"], e["case"]) for e in views] == [("verifier", case), ("operator", case)]
+
+    # Another case's data: an operator who is no member may not search, nominate, read, export.
+    members = api("operator", "GET", f"/api/cases/{case}/members").json()
+    assert members["owner"] == "operator" and [m["user"] for m in members["members"]] == ["operator"]
+    for method, url, kwargs in (
+        ("POST", "/api/identify", {"files": upload(photos["probe"]), "data": IDENTIFY}),
+        ("POST", "/api/nominations", {"json": {"search": search, "subject": "Eileen Collins"}}),
+        ("GET", f"/api/cases/{case}/nominations", {}),
+        ("GET", f"/api/cases/{case}/members", {}),
+        ("GET", f"/api/cases/{case}/export", {}),
+        ("POST", f"/api/cases/{case}/members", {"json": {"user": "operator2"}}),  # only the owner adds
+    ):
+        body = problem(api("operator2", method, url, **kwargs), 403, "not-a-case-member")
+        assert body["rule"] == "case"
+    refused = api("auditor", "GET", "/api/audit", params={"action": "policy.refused", "case": case}).json()
+    assert len(refused) == 7 and {e["actor"] for e in refused} == {"operator2"}  # with the probe view above
+    assert api("auditor", "GET", f"/api/cases/{case}/members").json()["owner"] == "operator"  # oversight
+    problem(api("auditor", "GET", "/api/cases/no-such-case/members"), 404, "case-not-found")
+    problem(api("verifier", "GET", f"/api/cases/{case}/members"), 403, "permission-denied")
+    problem(api("", "GET", f"/api/cases/{case}/members"), 401, "authentication-failed")
+
+    # Adding a member: the owner (or an admin), an operator, a well-formed body.
+    problem(api("verifier", "POST", f"/api/cases/{case}/members", json={"user": "operator2"}), 403)
+    problem(api("auditor", "POST", f"/api/cases/{case}/members", json={"user": "operator2"}), 403)
+    problem(api("", "POST", f"/api/cases/{case}/members", json={"user": "operator2"}), 401)
+    for body in ({}, {"user": ""}, {"user": "x" * 300}, {"user": ["operator2"]}):
+        problem(api("operator", "POST", f"/api/cases/{case}/members", json=body), 422, "invalid-request")
+    problem(api("operator", "POST", f"/api/cases/{case}/members", json={"user": "verifier2"}), 422, "bad-input")
+    problem(api("tester", "POST", "/api/cases/no-such-case/members", json={"user": "operator2"}), 404)
+    added = api("operator", "POST", f"/api/cases/{case}/members", json={"user": "operator2"})
+    assert added.status_code == 201, added.text
+    assert [m["user"] for m in added.json()["members"]] == ["operator", "operator2"]
+    assert [n["nomination_id"] for n in api("operator2", "GET", f"/api/cases/{case}/nominations").json()] == [
+        nomination
+    ]
+    assert api("operator2", "POST", "/api/identify", files=upload(photos["probe"]), data=IDENTIFY).is_success
     assert api("auditor", "GET", "/api/audit/verify").json()["ok"] is True
 
 

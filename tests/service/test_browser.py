@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 import uvicorn
 
-from facesearch.config import Settings
 from facesearch.pipeline.models import DlibModels
 from facesearch.service import create_app
 from facesearch.service.web.pages import CANDIDATE_NOTICE
@@ -94,9 +93,9 @@ def screenshots(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def live(tmp_path: Path, models: DlibModels) -> Iterator[tuple[str, dict[str, str]]]:
-    """A gallery that keeps face crops, staffed with a second verifier; its URL and each user's own
-    token, except verifier2's: theirs is an activation code, which they redeem in the browser."""
-    engine = init_staffed(tmp_path / "home", actor="admin", settings=Settings(keep_crops=True), models=models)
+    """A gallery (keeping face crops, as by default), staffed with a second verifier; its URL and each
+    user's own token, except verifier2's: theirs is an activation code, which they redeem in the browser."""
+    engine = init_staffed(tmp_path / "home", actor="admin", models=models)
     engine.accounts.add_user("verifier2", "verifier")
     users = ("admin", "enroller", "operator", "verifier", "auditor")
     tokens = {user: token_for(engine, user) for user in users} | {"verifier2": engine.accounts.invite("verifier2").code}
@@ -189,8 +188,13 @@ def test_the_whole_flow_in_chromium(
         first.goto("/queue")
         item = first.get_by_test_id("nomination-1")
         assert "Eileen Collins" in item.inner_text() and CASE in item.inner_text()
-        queued_thumb = item.locator("img.thumb").first
-        first.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=queued_thumb.element_handle())
+        # The searched face beside the candidate's enrolled face, both shown (each view audited).
+        compare = item.get_by_test_id("compare-1")
+        probe_face = compare.get_by_role("img", name="searched face 1 of search")
+        enrolled_face = compare.get_by_role("img", name="enrolled face 1 of Eileen Collins")
+        for img in (probe_face, enrolled_face):
+            first.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
+        assert probe_face.bounding_box()["x"] < enrolled_face.bounding_box()["x"]  # side by side
         shot(first, "queue-verifier-1")
         item.get_by_label("Note (optional)").fill(NOTE)
         item.get_by_role("button", name="Confirm").click()
@@ -251,6 +255,8 @@ def test_the_whole_flow_in_chromium(
             "case.export",
             "subject.erase",
             "face.view",
+            "probe.view",
+            "case.open",
             "activation.redeem",
             "session.start",
         ):

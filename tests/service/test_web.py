@@ -43,7 +43,9 @@ def test_pages_need_a_session(client: TestClient) -> None:
         assert response.status_code == 303, page
         assert response.headers["location"] == "/login"
     assert client.post("/subjects/erase", data={"subject": "x", "reason": "r"}).headers["location"] == "/login"
+    assert client.post("/case-members", data={"case": "c1", "user": "x"}).headers["location"] == "/login"
     assert client.get("/faces/1/thumbnail").status_code == 401
+    assert client.get("/nominations/1/probe").status_code == 401  # an image: no page to go back to
     login = client.get("/login")
     assert login.status_code == 200
     assert 'name="token"' in login.text and "text/html" in login.headers["content-type"]
@@ -221,8 +223,9 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
         assert CANDIDATE_NOTICE in page
         assert "data:image/jpeg;base64," in page and page.count('class="face-box"') >= 1
         assert "Eileen Collins" in page and "Nominate" in page
-        assert "/faces/" not in page  # no crops kept in this gallery: no thumbnails offered
-        assert client.get("/faces/1/thumbnail").status_code == 404  # an enrolled face, but no crop kept
+        assert 'src="/faces/1/thumbnail"' in page  # enrolled crops are kept by default
+        thumb = client.get("/faces/1/thumbnail")
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
         search = re.search(r'name="search" value="(\d+)"', page)
         subject = re.search(r'name="subject" value="([0-9a-f]+)"', page)
         assert search and subject
@@ -237,6 +240,15 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
         sign_in(client, enrolled, "verifier")
         queue = client.get("/queue")
         assert queue.status_code == 200 and "Nomination #1" in queue.text and "pending" not in queue.text
+        # The searched face beside the candidate's enrolled faces, each view audited.
+        compare = queue.text.split('data-testid="compare-1"')[1].split("</div>\n  <p")[0]
+        assert compare.index('src="/nominations/1/probe"') < compare.index('src="/faces/')
+        probe = client.get("/nominations/1/probe")
+        assert probe.status_code == 200 and probe.headers["content-type"] == "image/jpeg"
+        assert probe.headers["cache-control"] == "private, no-store"
+        assert client.get("/nominations/99/probe").status_code == 404
+        views = enrolled.acting_as("auditor").audit_events(action="probe.view")
+        assert [(e.actor, e.case) for e in views] == [("verifier", "MP-7")]
         no_reason = client.post("/queue/1/reject", data={"reason": " "})
         assert no_reason.status_code == 422 and "needs its reason" in no_reason.text
         assert "Nomination #1" in no_reason.text  # the queue is shown again, the nomination still in it
@@ -250,6 +262,60 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
         assert export.status_code == 403 and "no identification confirmed" in export.text
         sign_in(client, enrolled, "auditor")
         assert client.get("/faces/1/thumbnail").status_code == 403
+        assert client.get("/nominations/1/probe").status_code == 403
+
+
+@pytest.mark.model
+def test_the_case_page_shows_its_members_and_lets_the_owner_add_one(enrolled: Engine, photos: dict[str, Path]) -> None:
+    enrolled.accounts.add_user("operator-2", "operator")
+    search = enrolled.acting_as("operator").identify(photos["probe"], purpose="missing person search", case="MP-8")
+    nid = enrolled.acting_as("operator").cases.nominate(search.audit_seq, "Eileen Collins").nomination_id
+    with TestClient(create_app(enrolled.home.root, engine=enrolled), follow_redirects=False) as client:
+        sign_in(client, enrolled, "verifier")  # verifiers decide, and add no one
+        assert client.post("/case-members", data={"case": "MP-8", "user": "operator-2"}).status_code == 403
+        assert client.get("/nominations/not-a-number/probe").status_code == 422
+        sign_in(client, enrolled, "operator-2")  # not a member: the case is refused, and so is adding oneself
+        assert client.get(f"/nominations/{nid}/probe").status_code == 403  # another case's probe face
+        refused = client.get("/cases/MP-8")
+        assert refused.status_code == 403 and "not-a-case-member" in refused.text and "MP-8" in refused.text
+        added = client.post("/case-members", data={"case": "MP-8", "user": "operator-2"})
+        assert added.status_code == 403 and "only the owner of case" in added.text
+        assert "Who works this case" not in added.text
+        searched = client.post(
+            "/search",
+            data={"purpose": "missing person search", "case": "MP-8"},
+            files={"probe": ("probe.jpg", photos["probe"].read_bytes(), "image/jpeg")},
+        )
+        assert searched.status_code == 403 and "may not search under it" in searched.text
+
+        sign_in(client, enrolled, "operator")  # the owner
+        page = client.get("/cases/MP-8")
+        assert page.status_code == 200 and 'data-testid="case-members"' in page.text
+        assert "Opened by <strong>operator</strong>" in page.text and 'action="/case-members"' in page.text
+        wrong = client.post("/case-members", data={"case": "MP-8", "user": "verifier"})
+        assert wrong.status_code == 422 and "only operators work cases" in wrong.text
+        assert 'value="verifier"' in wrong.text  # the form keeps what was typed
+        empty = client.post("/case-members", data={"case": "MP-8", "user": " "})
+        assert empty.status_code == 422 and "name the operator" in empty.text
+        foreign = client.post(
+            "/case-members", data={"case": "MP-8", "user": "operator-2"}, headers={"Origin": "https://evil.example"}
+        )
+        assert foreign.status_code == 403 and "cross-site-request" in foreign.text
+        done = client.post("/case-members", data={"case": "MP-8", "user": "operator-2"})
+        assert done.status_code == 200 and "operator-2 is now a member of case MP-8" in done.text
+
+        sign_in(client, enrolled, "operator-2")  # now a member, not the owner: reads, adds nobody
+        member = client.get("/cases/MP-8")
+        assert member.status_code == 200 and "operator-2, added by operator" in member.text
+        assert 'action="/case-members"' not in member.text
+        sign_in(client, enrolled, "auditor")  # oversight: reads the case, adds nobody
+        overseen = client.get("/cases/MP-8")
+        assert overseen.status_code == 200 and 'action="/case-members"' not in overseen.text
+        sign_in(client, enrolled, "tester")  # an admin sees the control
+        assert 'action="/case-members"' in client.get("/cases/MP-8").text
+        assert client.get("/cases/NEVER-OPENED").status_code == 200  # an admin may look up any reference
+    refusals = enrolled.acting_as("auditor").audit_events(action="policy.refused", case="MP-8")
+    assert [e.actor for e in refusals] == ["operator-2"] * 4
 
 
 def test_activation_in_the_browser_shows_the_token_once_and_signs_in(client: TestClient, engine: Engine) -> None:

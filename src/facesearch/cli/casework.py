@@ -1,5 +1,5 @@
-"""facesearch nominate / queue / confirm / reject / nominations / export: acting on a candidate
-takes two separate confirmations."""
+"""facesearch nominate / queue / confirm / reject / nominations / export / cases: acting on a
+candidate takes two separate confirmations, and only a case's members work it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import typer
 from rich.table import Table
 
 from facesearch.cli.common import app, handled, open_engine, out, print_json
+from facesearch.governance.membership import CaseFile
+
+cases_app = typer.Typer(help="Who works a case: its owner and the members they add.", no_args_is_help=True)
+app.add_typer(cases_app, name="cases")
 
 
 @app.command()
@@ -36,7 +40,7 @@ def queue(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON."
     if json_out:
         print_json([n.to_dict() for n in items])
         return
-    table = Table("nomination", "case", "purpose", "candidate", "score", "search", "nominated by", "on")
+    table = Table("nomination", "case", "purpose", "candidate", "score", "search", "nominated by", "on", "probe face")
     for n in items:
         table.add_row(
             str(n.nomination_id),
@@ -47,8 +51,16 @@ def queue(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON."
             f"#{n.search_seq}",
             n.nominated_by,
             f"{n.nominated_at:%Y-%m-%d %H:%M}",
+            "kept" if n.probe_kept else "not kept",
         )
     out.print(table)
+    if items:
+        out.print(
+            "Compare each probe face with the candidate's enrolled faces before deciding: side by side on the "
+            "web UI's /queue page ('facesearch serve'), or GET /api/nominations/N/probe and "
+            "/api/faces/ID/thumbnail. Every view is audited.",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -110,3 +122,40 @@ def export(
 
     out_file.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     out.print(f"{len(result.identifications)} confirmed identification(s) of case {case} written to {out_file}")
+
+
+def _print_case(file: CaseFile) -> None:
+    kept = f"until {file.retain_until:%Y-%m-%d}" if file.retain_until else "not kept (no retention period)"
+    out.print(
+        f"case {file.case}: owner {file.owner}, opened {file.opened_at:%Y-%m-%d}; probe faces {kept}", highlight=False
+    )
+    table = Table("member", "added by", "on")
+    for m in file.members:
+        table.add_row(m.user, m.added_by, f"{m.added_at:%Y-%m-%d %H:%M}")
+    out.print(table)
+
+
+@cases_app.command("add-member")
+def cases_add_member(
+    case: Annotated[str, typer.Argument(help="The case.")],
+    user: Annotated[str, typer.Argument(help="The operator to add.")],
+) -> None:
+    """Let an operator work a case: search under it, nominate from its searches, read and export it
+    (the case's owner or an admin)."""
+    with handled(), open_engine() as engine:
+        file = engine.cases.add_member(case, user)
+    out.print(f"{user.strip()} is now a member of case {file.case}", highlight=False)
+
+
+@cases_app.command("members")
+def cases_members(
+    case: Annotated[str, typer.Argument(help="The case.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Who owns and works a case (its members, admins, auditors)."""
+    with handled(), open_engine() as engine:
+        file = engine.cases.members(case)
+    if json_out:
+        print_json(file.to_dict())
+        return
+    _print_case(file)

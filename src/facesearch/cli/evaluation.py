@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from platformdirs import user_cache_dir
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -21,6 +22,7 @@ from facesearch.evaluation.groups import shown
 from facesearch.pipeline.models import embedder_spec
 from facesearch.reports.evaluation import write_report
 from facesearch.reports.model_card import build_model_card
+from facesearch.scoring.calibration import OVERALL, WORST_GROUP
 from facesearch.storage.home import Home
 
 WorkersOption = Annotated[int | None, typer.Option(help="Processes that embed photos [default: all cores].")]
@@ -172,6 +174,16 @@ def evaluate_command(
 def calibrate_command(
     dataset: DatasetArgument,
     target_fmr: Annotated[float, typer.Option(help="The false-match rate the threshold must keep to.")] = 1e-4,
+    groups: Annotated[
+        list[str] | None,
+        typer.Option(help="Group labels: FILE of 'name,group' lines, or LABEL=FILE listing names (repeatable)."),
+    ] = None,
+    worst_group: Annotated[
+        bool,
+        typer.Option(
+            "--worst-group", help="Raise the threshold until every labelled group keeps to the target on its own."
+        ),
+    ] = False,
     workers: WorkersOption = None,
     cache: CacheOption = None,
     no_cache: NoCacheOption = False,
@@ -185,16 +197,35 @@ def calibrate_command(
             workers=workers or os.cpu_count() or 1,
             cache=_cache(cache, no_cache),
             progress=progress,
+            groups=groups or (),
+            rule=WORST_GROUP if worst_group else OVERALL,
         )
     if json_out:
         print_json(c.to_dict())
         return
     out.print(
-        f"operating threshold {c.threshold:.4f} for FMR {c.target_fmr:g} ({c.impostor_pairs:,} impostor pairs); "
-        f"FNMR there {c.fnmr_at_threshold:.2%} ({c.genuine_pairs:,} genuine pairs); dataset "
+        f"operating threshold {c.threshold:.4f} for FMR {c.target_fmr:g} ({c.impostor_pairs:,} impostor pairs; "
+        f"rule: {c.rule}); FNMR there {c.fnmr_at_threshold:.2%} ({c.genuine_pairs:,} genuine pairs); dataset "
         f"{c.dataset_sha256[:12]}; audit event #{c.audit_seq}",
         highlight=False,
     )
+    if c.groups:
+        assert c.overall_threshold is not None and c.fnmr_cost is not None
+        out.print(
+            f"the overall rule alone gives {c.overall_threshold:.4f}; this threshold costs {c.fnmr_cost:+.2%} FNMR",
+            highlight=False,
+        )
+        table = Table("group", "impostor pairs", "FMR", "genuine pairs", "FNMR", "its own threshold")
+        for g in c.groups:
+            table.add_row(
+                escape(g.group),
+                f"{g.impostor_pairs:,}",
+                shown(g.fmr, ".2g"),
+                f"{g.genuine_pairs:,}",
+                shown(g.fnmr, ".2%"),
+                shown(g.own_threshold, ".4f"),
+            )
+        out.print(table)
 
 
 @app.command("model-card")

@@ -84,7 +84,8 @@ def purge(
     out.print(
         f"destruction certificate (audit #{cert.audit_seq}): {cert.images_removed} image(s), {cert.faces_removed} "
         f"face(s), {cert.index_entries_removed} index entr(ies) and {cert.subjects_removed} subject(s) destroyed; "
-        f"{cert.held_images_kept} expired image(s) kept under legal hold",
+        f"{cert.held_images_kept} expired image(s) kept under legal hold; {cert.probe_faces_removed} probe face(s) "
+        f"of {len(cert.probe_cases)} dormant case(s) destroyed",
         highlight=False,
     )
 

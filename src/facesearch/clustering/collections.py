@@ -47,7 +47,7 @@ from facesearch.clustering.rows import (
 from facesearch.errors import InputError, NoRetentionPolicyError
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
-from facesearch.governance import purposes
+from facesearch.governance import membership, purposes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
 from facesearch.pipeline.faces import map_photos
@@ -116,6 +116,7 @@ class CollectionService:
         with context.ruled():
             with context.guarded(Permission.CLUSTER) as session:
                 stated = purposes.bind(session, SearchRequest(purpose or "", case or "", authorisation))
+                membership.check_entry(session, context.actor, stated.case, "cluster photos for it")
                 days = context.store.state(session).retention_days
                 if days is None:
                     raise NoRetentionPolicyError(
@@ -138,6 +139,7 @@ class CollectionService:
                 raise InputError(f"{root}: no photos found")
             outcomes = list(self._analysed(paths, known, workers, on_progress))
             with context.writing() as session:
+                membership.enter(session, context, stated.case, "cluster photos for it")
                 row = self._collection(session, found, label, stated, days, cut, method)
                 rejected: list[tuple[str, str]] = []
                 no_face = embedded = 0

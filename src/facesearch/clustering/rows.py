@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from facesearch.errors import InputError
 from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
-from facesearch.gallery.seals import collection_embedding_context
+from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
 from facesearch.types import Serialisable
 
 MUST, CANNOT = "must", "cannot"  # the kinds of a people's decision about two faces
@@ -47,6 +47,16 @@ def cluster_members(session: Session, store: GalleryStore, cluster_id: int) -> C
     vectors = sealed_vectors(store, faces)
     digest = hashlib.sha256("".join(f"{f.photo_sha256}:{f.face_index};" for f in faces).encode()).hexdigest()
     return ClusterMembers(row.id, tuple(f.id for f in faces), vectors, digest)
+
+
+def member_crop(session: Session, store: GalleryStore, face_id: int) -> bytes | None:
+    """The JPEG crop of one face of a collection, unsealed (a cluster search shows it as the probe face)."""
+    face = session.get(CollectionFaceRow, face_id)
+    if face is None or face.crop_jpeg is None:
+        return None
+    return store.unseal(
+        face.crop_jpeg, context=collection_crop_context(face.collection_id, face.photo_sha256, face.face_index)
+    )
 
 
 def sealed_vectors(store: GalleryStore, faces: Sequence[CollectionFaceRow]) -> np.ndarray:

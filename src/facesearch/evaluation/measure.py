@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from facesearch.evaluation.dataset import dataset_digest, file_digests, load_dataset
+import numpy as np
+
+from facesearch.evaluation.dataset import dataset_digest, file_digests, load_dataset, read_groups
 from facesearch.evaluation.extract import EmbeddingCache, Progress, extract
 from facesearch.evaluation.protocols import MAX_IMPOSTOR_PAIRS, genuine_pairs, impostor_pairs
 from facesearch.pipeline.faces import FacePipeline
-from facesearch.scoring.calibration import Calibration, calibrate_from_scores
+from facesearch.scoring.calibration import OVERALL, Calibration, GroupScores, calibrate_from_scores
 
 
 def measure_calibration(
@@ -21,14 +24,30 @@ def measure_calibration(
     workers: int = 1,
     progress: Progress | None = None,
     max_impostor_pairs: int = MAX_IMPOSTOR_PAIRS,
+    group_files: Sequence[str] = (),
+    rule: str = OVERALL,
 ) -> Calibration:
-    """The threshold at ``target_fmr`` on DATASET/<identity>/<photo>, embedded by ``pipeline``'s recipe."""
+    """The threshold at ``target_fmr`` on DATASET/<identity>/<photo>, embedded by ``pipeline``'s recipe.
+
+    ``group_files`` (``LABEL=FILE`` or ``FILE`` of ``name,label`` lines, as ``evaluate --groups``
+    takes them) label photos for per-group figures; under ``rule="worst-group"`` the threshold is
+    raised until every measurable group keeps to the target (see
+    :func:`facesearch.scoring.calibration.calibrate_from_scores`)."""
     dataset = load_dataset(dataset_dir)
     digests = file_digests(dataset.paths)
     extraction = extract(dataset.paths, digests, pipeline.settings, cache, workers, progress, pipeline)
     metric = pipeline.spec.metric
     genuine = genuine_pairs(extraction.vectors, dataset.identity_of, metric)
     impostor, _ = impostor_pairs(extraction.vectors, dataset.identity_of, metric, limit=max_impostor_pairs)
+    labels, _ = read_groups(group_files) if group_files else ({}, frozenset())
+    groups = []
+    for group in sorted(set(labels.values())):
+        members = np.asarray([i for i, p in enumerate(dataset.paths) if labels.get(p.name) == group], dtype=np.int64)
+        gen = genuine_pairs(extraction.vectors, dataset.identity_of, metric, among=members)
+        imp, _ = impostor_pairs(
+            extraction.vectors, dataset.identity_of, metric, among=members, limit=max_impostor_pairs
+        )
+        groups.append(GroupScores(group, gen.scores, imp.scores))
     return calibrate_from_scores(
         genuine.scores,
         impostor.scores,
@@ -37,4 +56,6 @@ def measure_calibration(
         dataset=str(Path(dataset_dir)),
         dataset_sha256=dataset_digest(dataset, digests),
         created_at=datetime.now(UTC),
+        groups=groups,
+        rule=rule,
     )

@@ -132,6 +132,8 @@ class CalibrationRow(Base):
     genuine_pairs: Mapped[int] = mapped_column(BigInteger, nullable=False)
     impostor_pairs: Mapped[int] = mapped_column(BigInteger, nullable=False)
     fmr_curve: Mapped[str] = mapped_column(Text, nullable=False)  # JSON: scores, fmr, impostor_pairs
+    rule: Mapped[str] = mapped_column(String(32), nullable=False, server_default="overall")
+    groups: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: per-group figures, the rule's cost
 
 
 class UserRow(Base):
@@ -257,6 +259,49 @@ class NominationDecisionRow(Base):
     decision: Mapped[str] = mapped_column(String(16), nullable=False)  # confirm, reject
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class CaseRow(Base):
+    """A case searches and nominations serve, as they name it. Whoever first searches under it (or
+    nominates from a search naming it) opens it and owns it; only its members work it. It keeps the
+    probe faces of its searches until ``retain_until``: the gallery's retention period from its
+    latest search, nomination, decision or export (see :mod:`facesearch.governance.membership`)."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(256), primary_key=True)  # the reference searches give
+    owner: Mapped[str] = mapped_column(String(256), nullable=False)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    retain_until: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)  # None: no period yet
+
+
+class CaseMemberRow(Base):
+    """A user who works a case: its owner, and each operator the owner or an admin added."""
+
+    __tablename__ = "case_members"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("users.name"), primary_key=True, index=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    added_by: Mapped[str] = mapped_column(String(256), nullable=False)
+
+
+class ProbeFaceRow(Base):
+    """The crop of one face of an identify search's probe, sealed, kept for the verifiers who review
+    its nominations; it lives as long as its case (``cases.retain_until``) and is purged with it."""
+
+    __tablename__ = "probe_faces"
+    __table_args__ = (
+        UniqueConstraint("search_seq", "face_index", name="uq_probe_faces_search_face"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
+    search_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)  # the identify audit event
+    face_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    crop_jpeg: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # sealed, see seals.probe_crop_context
+    kept_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class OptOutRow(Base):

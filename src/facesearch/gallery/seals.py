@@ -27,3 +27,8 @@ def collection_embedding_context(collection_id: str, sha256: str, face_index: in
 def collection_crop_context(collection_id: str, sha256: str, face_index: int) -> bytes:
     """A collection face's crop, bound to its collection, photo and place in the photo."""
     return f"collection_faces.crop_jpeg:{collection_id}:{sha256}:{face_index}".encode()
+
+
+def probe_crop_context(case_id: str, search_seq: int, face_index: int) -> bytes:
+    """A searched face's crop, bound to its case, its search and its place in the probe."""
+    return f"probe_faces.crop_jpeg:{case_id}:{search_seq}:{face_index}".encode()

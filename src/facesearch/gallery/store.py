@@ -301,7 +301,13 @@ class GalleryStore:
 
     def add_calibration(self, session: Session, calibration: Calibration, actor: str) -> int:
         values = {name: getattr(calibration, name) for name in _CALIBRATION_COLUMNS}
-        row = CalibrationRow(**values, created_by=actor, fmr_curve=calibration.curve.to_json())
+        row = CalibrationRow(
+            **values,
+            created_by=actor,
+            fmr_curve=calibration.curve.to_json(),
+            rule=calibration.rule,
+            groups=calibration.groups_json(),
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -319,7 +325,12 @@ class GalleryStore:
         values = {name: getattr(row, name) for name in _CALIBRATION_COLUMNS}
         if values["created_at"].tzinfo is None:  # SQLite keeps no zone; everything is stored in UTC
             values["created_at"] = values["created_at"].replace(tzinfo=UTC)
-        return Calibration(**values, curve=FmrCurve.from_json(row.fmr_curve))
+        return Calibration(
+            **values,
+            curve=FmrCurve.from_json(row.fmr_curve),
+            rule=row.rule,
+            **Calibration.groups_from_json(row.groups),
+        )
 
     # --- subjects and images -------------------------------------------------------------
 

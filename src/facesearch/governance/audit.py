@@ -36,7 +36,7 @@ class AuditAction(enum.StrEnum):
     CALIBRATE = "gallery.calibrate"
     USER_ADD = "user.add"
     USER_DISABLE = "user.disable"
-    TOKEN_ISSUE = "token.issue"  # since 0008 only the first admin's own token, at init
+    TOKEN_ISSUE = "token.issue"  # since migration 0010 only the first admin's own token, at init
     TOKEN_REVOKE = "token.revoke"
     TOKEN_ROTATE = "token.rotate"  # by its owner: the old one revoked, a new one made
     ACTIVATION_ISSUE = "activation.issue"  # an admin issued a one-time code for a user
@@ -68,6 +68,9 @@ class AuditAction(enum.StrEnum):
     COLLECTION_DELETE = "collection.delete"
     COLLECTION_REPORT = "collection.report"
     FACE_VIEW = "face.view"  # an enrolled face's crop was shown to someone
+    CASE_OPEN = "case.open"  # the first search or nomination naming a case opened it, owned by its actor
+    CASE_ADD_MEMBER = "case.add_member"
+    PROBE_VIEW = "probe.view"  # the kept crop of a searched face was shown to someone
 
 
 def stamp(moment: datetime) -> str:

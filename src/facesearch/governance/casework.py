@@ -6,6 +6,12 @@ the search, have each confirmed it; either of them may reject it, which ends it.
 the nominations awaiting their decision with nothing of anyone else's decision (not even whether
 there is one), decides once, and is told only that their decision was recorded. Only confirmed
 identifications can be exported for a case. Every step is an audit event naming the person.
+
+Who works a case is :mod:`facesearch.governance.membership`: only the case's members nominate from
+its searches, read its nominations and export it (admins and auditors read every case). Verifiers
+are the independent check: they decide the nominations in their queue whatever the case, and are
+never members of one. A verifier sees, beside the candidate's enrolled faces, the probe face the
+nomination was made for (:mod:`facesearch.governance.probes`); every view of either is audited.
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ from facesearch.gallery.schema import (
     NominationRow,
     SubjectRow,
 )
-from facesearch.governance import audit
+from facesearch.governance import audit, membership, probes
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.policy import Permission
+from facesearch.governance.membership import CaseFile
+from facesearch.governance.policy import ROLE_MATRIX, Permission
+from facesearch.governance.users import find_user
 from facesearch.types import Serialisable
 
 if TYPE_CHECKING:
@@ -75,6 +83,9 @@ class Nomination(Serialisable):
     # The candidate's enrolled faces whose crop the gallery keeps (setting keep_crops), for review
     # screens to show through Engine.face_thumbnail; empty when none is kept.
     face_ids: tuple[int, ...] = ()
+    # Whether the crop of the probe face it was nominated for is kept (CaseService.probe_face): not
+    # for searches from before it was kept, nor once its case's retention has run out.
+    probe_kept: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,9 +157,26 @@ def _views(session: Session, *where: ColumnElement[bool], status: bool) -> list[
         ).all()
         for subject_id, face_id in faces:
             cropped.setdefault(subject_id, []).append(face_id)
+    kept = probes.kept(session, [(row.search_seq, row.face_index) for row, _, _ in rows])
     return [
-        dataclasses.replace(_view(row, name, probe, status=status), face_ids=tuple(cropped.get(row.subject_id, ())))
+        dataclasses.replace(
+            _view(row, name, probe, status=status),
+            face_ids=tuple(cropped.get(row.subject_id, ())),
+            probe_kept=(row.search_seq, row.face_index) in kept,
+        )
         for row, name, probe in rows
+    ]
+
+
+def _awaiting(actor: str) -> list[ColumnElement[bool]]:
+    """What makes a nomination await ACTOR's decision: pending, not decided by them, neither
+    nominated by them nor from their own search."""
+    mine = select(NominationDecisionRow.nomination_id).where(NominationDecisionRow.verifier == actor)
+    return [
+        NominationRow.status == Status.PENDING.value,
+        NominationRow.id.not_in(mine),
+        NominationRow.nominated_by != actor,
+        AuditEventRow.actor != actor,
     ]
 
 
@@ -195,6 +223,7 @@ class CaseService:
         context = self._context
         with context.guarded(Permission.NOMINATE) as session:
             search = _search_event(session, search_seq)
+            membership.enter(session, context, search.case_id or "", "nominate from its searches")
             who = context.store.require_subject(session, subject)
             faces = audit.details_of(search).get("faces", [])
             if not 0 <= face_index < len(faces):
@@ -238,18 +267,11 @@ class CaseService:
 
     def queue(self) -> list[Nomination]:
         """The nominations awaiting this verifier's decision, oldest first, blind: no status and
-        nothing of any other verifier's decision. Their own nominations and searches are left out."""
+        nothing of any other verifier's decision. Their own nominations and searches are left out.
+        Every case's nominations are listed: verifiers are the independent check, not members of a case."""
         context = self._context
         with context.guarded(Permission.CONFIRM) as session:
-            mine = select(NominationDecisionRow.nomination_id).where(NominationDecisionRow.verifier == context.actor)
-            return _views(
-                session,
-                NominationRow.status == Status.PENDING.value,
-                NominationRow.id.not_in(mine),
-                NominationRow.nominated_by != context.actor,
-                AuditEventRow.actor != context.actor,
-                status=False,
-            )
+            return _views(session, *_awaiting(context.actor), status=False)
 
     def confirm(self, nomination_id: int, *, note: str | None = None) -> RecordedDecision:
         """Confirm a nomination (verifiers). It is confirmed once two verifiers have."""
@@ -300,6 +322,7 @@ class CaseService:
                     NominationDecisionRow.decision == Decision.CONFIRM.value,
                 )
             )
+            membership.touch(session, context, row.case_id)  # a decision is work in the case
             if decision is Decision.REJECT:
                 row.status, row.decided_at = Status.REJECTED.value, now
             elif (confirmations or 0) >= CONFIRMATIONS_NEEDED:
@@ -315,13 +338,59 @@ class CaseService:
         return RecordedDecision(nomination_id, decision, context.actor, now, seq)
 
     def case(self, case: str) -> list[Nomination]:
-        """The nominations of a case with their status (operators, admins, auditors; not verifiers,
-        who decide blind)."""
+        """The nominations of a case with their status: its members, admins and auditors; not
+        verifiers, who decide blind. Anyone else is refused (CaseMembershipError), audited."""
         context = self._context
+        case_id = case.strip()
         with context.guarded(
             Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
         ) as s:
-            return _views(s, NominationRow.case_id == case.strip(), status=True)
+            membership.require_reader(s, context.actor, case_id, "read its nominations")
+            return _views(s, NominationRow.case_id == case_id, status=True)
+
+    def members(self, case: str) -> CaseFile:
+        """Who owns and works a case, and until when it keeps its probe faces: its members, admins
+        and auditors; CaseNotFoundError for a case nobody has named."""
+        context = self._context
+        case_id = case.strip()
+        with context.guarded(
+            Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
+        ) as s:
+            membership.require_reader(s, context.actor, case_id, "read its members")
+            return membership.case_file(s, case_id)
+
+    def add_member(self, case: str, user: str) -> CaseFile:
+        """Let USER, an operator, work CASE: search under it, nominate from its searches, read and
+        export it. The case's owner or an admin only; audited (``case.add_member``)."""
+        context = self._context
+        with context.guarded(Permission.NOMINATE, Permission.MANAGE_GALLERY) as s:
+            return membership.add_member(s, context, case.strip(), user)
+
+    def probe_face(self, nomination_id: int) -> bytes | None:
+        """The JPEG crop of the probe face a nomination was made for, to compare with the candidate's
+        enrolled faces (:meth:`facesearch.engine.Engine.face_thumbnail`); None if none is kept.
+        Verifiers see it for the nominations awaiting their decision, whatever the case; operators for
+        the cases they are members of; admins for any. Every view is audited (``probe.view``)."""
+        context = self._context
+        with context.guarded(Permission.CONFIRM, Permission.NOMINATE, Permission.MANAGE_GALLERY) as s:
+            row = s.get(NominationRow, nomination_id)
+            if row is None:
+                raise NominationNotFoundError(f"there is no nomination #{nomination_id}")
+            user = find_user(s, context.actor)
+            assert user is not None  # guarded: an enabled user
+            if Permission.CONFIRM in ROLE_MATRIX[user.role]:
+                if not _views(s, NominationRow.id == nomination_id, *_awaiting(context.actor), status=False):
+                    raise ConfirmationError(
+                        f"refused: nomination #{nomination_id} is not awaiting your decision; a verifier sees "
+                        "the probe faces of the nominations in their queue"
+                    )
+            elif not membership.oversees(user):
+                membership.require_member(s, context.actor, row.case_id, "see its probe faces")
+            crop = probes.crop(s, context.store, row.search_seq, row.face_index)
+            if crop is not None:
+                details = {"nomination_id": row.id, "search_seq": row.search_seq, "face_index": row.face_index}
+                context.record(s, AuditAction.PROBE_VIEW, case=row.case_id, details=details)
+            return crop
 
     def decisions(self, nomination_id: int) -> tuple[DecisionRecord, ...]:
         """Who decided what on a nomination: for auditors only."""
@@ -335,6 +404,8 @@ class CaseService:
         context = self._context
         case_id = case.strip()
         with context.guarded(Permission.EXPORT) as session:
+            membership.require_member(session, context.actor, case_id, "export it")
+            membership.touch(session, context, case_id)
             listed = {n.nomination_id: n for n in _views(session, NominationRow.case_id == case_id, status=True)}
             wanted = nominations if nominations is not None else sorted(listed)
             for nomination_id in wanted:

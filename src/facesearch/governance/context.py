@@ -135,7 +135,8 @@ class Context:
             if not exc.audited:
                 with self.writing() as session:
                     details = {"rule": exc.rule, "code": exc.code, "reason": exc.message}
-                    self.record(session, AuditAction.REFUSED, details=details)
+                    case = getattr(exc, "case", None)  # a refusal about a case names it, for the auditors
+                    self.record(session, AuditAction.REFUSED, case=case, details=details)
                 exc.audited = True
             raise
 

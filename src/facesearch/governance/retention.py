@@ -6,7 +6,9 @@ date (the one given, at most the period, or the whole period). :meth:`RetentionS
 destroys every image past its date, with its face, template, crop and index entry, and writes a
 destruction certificate to the audit log: what (counts, the subjects' opaque ids), when, why, by
 whom, never biometric data. It runs on every open of the context. A subject under a legal hold
-keeps everything until the hold is released, and cannot be erased meanwhile.
+keeps everything until the hold is released, and cannot be erased meanwhile. The same purge
+destroys the probe faces kept for review of every case nobody has worked for a whole retention
+period (see :mod:`facesearch.governance.membership`), and counts them in the certificate.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from facesearch.errors import InputError, LegalHoldError
 from facesearch.gallery.schema import CollectionFaceRow, CollectionRow, FaceRow, ImageRow, LegalHoldRow, SubjectRow
-from facesearch.governance import audit
+from facesearch.governance import audit, probes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission, require_reason
 from facesearch.types import Serialisable
@@ -49,6 +51,8 @@ class PurgeCertificate(Serialisable):
     audit_seq: int | None
     collections_removed: int = 0  # collections of unknown faces past their retain-until
     collection_faces_removed: int = 0
+    probe_faces_removed: int = 0  # searched faces kept for review, of cases past their retain-until
+    probe_cases: tuple[str, ...] = ()  # those cases
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +146,8 @@ class RetentionService:
                 touched = sorted({str(r[1]) for r in doomed})
                 images = faces = subjects = 0
                 collections, collection_faces = _purge_expired_collections(session, today)
-                if doomed or collections or trigger == "manual":
+                probe_cases, probe_faces = probes.purge_expired(session, today)
+                if doomed or collections or probe_faces or trigger == "manual":
                     index = context.keeper.synced(session, context.store)
                     face_ids = np.array([int(r[0]) for r in doomed], dtype=np.int64)
                     in_index = context.keeper.present(session, index, face_ids) if doomed else 0
@@ -174,6 +179,8 @@ class RetentionService:
                         "collections_removed": len(collections),
                         "collection_faces_removed": collection_faces,
                         "collection_ids": collections,
+                        "probe_faces_removed": probe_faces,
+                        "probe_cases": probe_cases,
                     }
                     actor = context.actor if trigger == "manual" else SYSTEM_ACTOR
                     seq: int | None = audit.append(
@@ -198,6 +205,8 @@ class RetentionService:
             seq,
             len(collections),
             collection_faces,
+            probe_faces,
+            tuple(probe_cases),
         )
 
     def hold(self, subject: str, *, reference: str) -> LegalHold:

@@ -7,7 +7,7 @@ are the entry points and carry the documentation.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,7 @@ from facesearch.governance import policy, retention
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
 from facesearch.reports import subject_access as reports
-from facesearch.scoring.calibration import Calibration
+from facesearch.scoring.calibration import OVERALL, Calibration
 from facesearch.types import (
     ErasureResult,
     SubjectReport,
@@ -97,12 +97,21 @@ class AdministrationService:
         workers: int = 1,
         cache: EmbeddingCache | None = None,
         progress: Callable[[int, int], None] | None = None,
+        groups: Sequence[str] = (),
+        rule: str = OVERALL,
     ) -> Calibration:
         """See :meth:`facesearch.engine.Engine.calibrate`."""
         context = self._context
         context.authorize(Permission.MANAGE_GALLERY)
         calibration = measure_calibration(
-            dataset, context.pipeline, target_fmr, cache=cache, workers=workers, progress=progress
+            dataset,
+            context.pipeline,
+            target_fmr,
+            cache=cache,
+            workers=workers,
+            progress=progress,
+            group_files=groups,
+            rule=rule,
         )
         with context.writing() as session:
             context.store.add_calibration(session, calibration, context.actor)

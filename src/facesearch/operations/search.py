@@ -21,14 +21,14 @@ from sqlalchemy.orm import Session
 
 from facesearch.clustering import rows
 from facesearch.errors import InputError, NoFaceError
-from facesearch.governance import optout, purposes, usage
+from facesearch.governance import membership, optout, probes, purposes, usage
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
 from facesearch.index.base import unit_rows
 from facesearch.operations.ranking import rank_subjects
 from facesearch.pipeline.decode import PhotoInput, decode
 from facesearch.pipeline.faces import main_face
-from facesearch.pipeline.prepare import describe_issues
+from facesearch.pipeline.prepare import chip_jpeg, describe_issues
 from facesearch.scoring.scores import compare
 from facesearch.types import (
     Candidate,
@@ -62,8 +62,10 @@ class SearchService:
             observations = context.pipeline.analyze(image)
             if not observations:
                 raise NoFaceError(f"{image.name}: no face found in the probe photo")
+            crops = [chip_jpeg(o) for o in observations]  # kept for the verifiers, sealed, with the case
             with context.writing() as session:
                 found = self._ranked(session, bound, image.sha256, [o.embedding for o in observations], {})
+                probes.keep(session, context.store, bound.case, found.audit_seq, crops)
         faces = tuple(
             ProbeFace(
                 box=obs.box,
@@ -91,6 +93,10 @@ class SearchService:
                 }
                 # The members' digest stands for the probe photo: the same cluster searched again is flagged.
                 found = self._ranked(session, bound, members.digest, [fused], {"cluster": cluster})
+                # The verifiers see the member face nearest the fused template as the probe face.
+                nearest = members.face_ids[representative(members.vectors, context.spec.metric)]
+                crop = rows.member_crop(session, context.store, nearest)
+                probes.keep(session, context.store, bound.case, found.audit_seq, [crop] if crop else [])
         return ClusterSearchResult(
             collection_id=members.collection_id,
             cluster_id=cluster_id,
@@ -146,6 +152,7 @@ class SearchService:
         context = self._context
         with context.guarded(permission) as session:
             bound = purposes.bind(session, request)
+            membership.check_entry(session, context.actor, bound.case, "search under it")
             usage.check_quota(session, context.actor, context.settings, datetime.now(UTC))
         top_k = request.top_k if request.top_k is not None else context.settings.top_k
         if permission is Permission.IDENTIFY and top_k < 1:
@@ -202,10 +209,13 @@ class SearchService:
         """Record a search, in the transaction that ran it: the actor's quota is checked again
         (under the lock, so concurrent searches cannot slip past it), and each anomaly the search
         shows (a burst, a probe searched again and again, a search out of hours) is flagged for the
-        auditors in an event of its own. Returns the search's audit number."""
+        auditors in an event of its own. The case is opened for the actor if nobody has named it
+        before; otherwise they must be one of its members (checked again here, under the lock).
+        Returns the search's audit number."""
         context = self._context
         now = datetime.now(UTC)
         usage.check_quota(session, context.actor, context.settings, now)
+        membership.enter(session, context, request.case, "search under it")
         flags = usage.anomaly_flags(session, context.actor, probe_sha256, context.settings, now)
         seq = context.record(
             session, action, purpose=request.purpose, case=request.case, probe_sha256=probe_sha256, details=details
@@ -252,6 +262,14 @@ class _Ranked:
             "audit_seq": self.audit_seq,
             "authorisation": request.authorisation,
         }
+
+
+def representative(vectors: npt.NDArray[np.float32], metric: Metric) -> int:
+    """The index of the face nearest the template :func:`fuse` makes of them all."""
+    faces = np.asarray(vectors, dtype=np.float32)
+    if metric is Metric.COSINE:
+        faces = unit_rows(faces)
+    return int(np.argmin(np.linalg.norm(faces - faces.mean(axis=0), axis=1)))
 
 
 def fuse(vectors: npt.NDArray[np.float32], metric: Metric) -> npt.NDArray[np.float32]:

@@ -88,13 +88,17 @@ def finish(located: Sequence[tuple[PhotoFacts, FoundFace]], pipeline: FacePipeli
     observations = pipeline.observe([face for _, face in located])
     out = []
     for (facts, _), face in zip(located, observations, strict=True):
-        crop = None
-        if pipeline.settings.keep_crops:
-            buffer = io.BytesIO()
-            Image.fromarray(face.aligned.chip).save(buffer, format="JPEG", quality=90)
-            crop = buffer.getvalue()
+        crop = chip_jpeg(face) if pipeline.settings.keep_crops else None
         out.append(PreparedFace(image=facts, face=face, crop_jpeg=crop))
     return out
+
+
+def chip_jpeg(face: FaceObservation) -> bytes:
+    """The face's aligned chip as a JPEG: the crop review screens show, of an enrolled face and of a
+    searched one alike, so the two are seen at the same scale and pose."""
+    buffer = io.BytesIO()
+    Image.fromarray(face.aligned.chip).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
 
 
 def prepare(photo: PhotoInput, pipeline: FacePipeline) -> PreparedFace:

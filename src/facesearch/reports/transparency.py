@@ -87,6 +87,7 @@ class RemovalCounts(Serialisable):
     purged_images: int = 0
     purged_faces: int = 0
     held_images_kept: int = 0  # expired images a purge kept because of a legal hold
+    purged_probe_faces: int = 0  # searched faces kept for review, destroyed with their dormant case
     holds_placed: int = 0
     holds_released: int = 0
     opt_outs_recorded: int = 0
@@ -202,6 +203,7 @@ def build_report(
         purged_images=sum(_int(e.details, "images_removed") for e in purges),
         purged_faces=sum(_int(e.details, "faces_removed") for e in purges),
         held_images_kept=sum(_int(e.details, "held_images_kept") for e in purges),
+        purged_probe_faces=sum(_int(e.details, "probe_faces_removed") for e in purges),
         holds_placed=len(of(AuditAction.HOLD_PLACE)),
         holds_released=len(of(AuditAction.HOLD_RELEASE)),
         opt_outs_recorded=len(of(AuditAction.OPT_OUT)),

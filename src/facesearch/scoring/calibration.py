@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -96,9 +97,46 @@ def _round_odds(odds: float) -> int:
     return int(round(odds, -digits))
 
 
+OVERALL, WORST_GROUP = "overall", "worst-group"
+RULES = (OVERALL, WORST_GROUP)
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupScores:
+    """One labelled group's within-group comparison scores (both photos of each pair in the group)."""
+
+    group: str
+    genuine: npt.NDArray[np.float64]
+    impostor: npt.NDArray[np.float64]
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupCalibration(Serialisable):
+    """One group's figures at a calibration's threshold. A figure its pairs cannot support (fewer
+    impostor pairs than the rule of three needs for the target, no genuine pair) is None."""
+
+    group: str
+    genuine_pairs: int
+    impostor_pairs: int
+    own_threshold: float | None  # the threshold this group alone would need for the target FMR
+    fmr: float | None  # at the calibration's threshold
+    fnmr: float | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GroupCalibration:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+
+
 @dataclasses.dataclass(frozen=True)
 class Calibration(Serialisable):
-    """A gallery's operating threshold, set from measured impostor scores."""
+    """A gallery's operating threshold, set from measured impostor scores.
+
+    ``rule`` says how: ``overall`` sets the threshold where the whole dataset's impostor pairs
+    reach ``target_fmr``; ``worst-group`` raises it until every labelled group with enough pairs
+    keeps to the target within the group too, so no group bears more false matches than the target
+    (what it costs is ``fnmr_cost``: how many more genuine pairs then fall below it). Groups come
+    from labelled calibration data only; nothing infers a group at search time.
+    """
 
     threshold: float
     target_fmr: float
@@ -111,6 +149,10 @@ class Calibration(Serialisable):
     created_at: datetime
     curve: FmrCurve = dataclasses.field(repr=False)
     audit_seq: int | None = None  # the audit event that recorded it, once stored
+    rule: str = OVERALL
+    overall_threshold: float | None = None  # the threshold the overall rule alone gives (worst-group)
+    fnmr_cost: float | None = None  # FNMR at the threshold minus FNMR at overall_threshold (worst-group)
+    groups: tuple[GroupCalibration, ...] = ()
 
     def audit_details(self) -> dict[str, Any]:
         """What the audit event of this calibration records (no photo, name or embedding)."""
@@ -122,8 +164,37 @@ class Calibration(Serialisable):
             "dataset_sha256",
             "genuine_pairs",
             "impostor_pairs",
+            "rule",
         )
-        return {name: getattr(self, name) for name in names}
+        details = {name: getattr(self, name) for name in names}
+        if self.groups:
+            details["overall_threshold"] = self.overall_threshold
+            details["fnmr_cost"] = self.fnmr_cost
+            details["groups"] = [g.to_dict() for g in self.groups]
+        return details
+
+    def groups_json(self) -> str | None:
+        """The per-group figures and what the rule cost, as stored beside the threshold (None: no groups)."""
+        if not self.groups:
+            return None
+        data = {
+            "overall_threshold": self.overall_threshold,
+            "fnmr_cost": self.fnmr_cost,
+            "groups": [g.to_dict() for g in self.groups],
+        }
+        return json.dumps(data, sort_keys=True)
+
+    @staticmethod
+    def groups_from_json(text: str | None) -> dict[str, Any]:
+        """The keyword fields :meth:`groups_json` stored (none for a calibration without groups)."""
+        if not text:
+            return {}
+        data = json.loads(text)
+        return {
+            "overall_threshold": data["overall_threshold"],
+            "fnmr_cost": data["fnmr_cost"],
+            "groups": tuple(GroupCalibration.from_dict(g) for g in data["groups"]),
+        }
 
 
 def calibrate_from_scores(
@@ -135,21 +206,47 @@ def calibrate_from_scores(
     dataset: str,
     dataset_sha256: str,
     created_at: datetime,
+    groups: Sequence[GroupScores] = (),
+    rule: str = OVERALL,
 ) -> Calibration:
-    """The threshold for ``target_fmr``; refuses when too few impostor pairs support the target."""
+    """The threshold for ``target_fmr``; refuses when too few impostor pairs support the target.
+
+    With ``rule="worst-group"`` the threshold is raised to the highest of the groups' own
+    thresholds, so that each group whose within-group impostor pairs can measure the target keeps
+    to it; it needs ``groups`` and at least one group that can. ``groups`` given under the overall
+    rule are reported (their FMR and FNMR at the overall threshold) but change nothing.
+    """
     if not 0 < target_fmr < 1:
         raise CalibrationError(f"target FMR must be between 0 and 1, not {target_fmr}")
-    if not metrics.supported(len(impostor), target_fmr):
-        need = int(np.ceil(metrics.RULE_OF_THREE / target_fmr))
-        raise CalibrationError(
-            f"{len(impostor):,} impostor pairs cannot measure an FMR of {target_fmr:g}: at least {need:,} are "
-            "needed (rule of three); use a larger dataset or a higher target"
+    if rule not in RULES:
+        raise CalibrationError(f"{rule!r} is not a calibration rule; use one of {', '.join(RULES)}")
+    _require_support(len(impostor), target_fmr, "the dataset")
+    overall = metrics.threshold_for_fmr(impostor, target_fmr)
+    threshold = overall
+    own = {g.group: _own_threshold(g, target_fmr) for g in groups}
+    if rule == WORST_GROUP:
+        if not groups:
+            raise CalibrationError("the worst-group rule needs labelled groups (--groups LABEL=FILE ...)")
+        measurable = [t for t in own.values() if t is not None]
+        if not measurable:
+            _require_support(max(len(g.impostor) for g in groups), target_fmr, "any one group")
+        threshold = max([overall, *(t for t in measurable)])
+    fnmr = metrics.fnmr_at(genuine, threshold)
+    figures = tuple(
+        GroupCalibration(
+            group=g.group,
+            genuine_pairs=len(g.genuine),
+            impostor_pairs=len(g.impostor),
+            own_threshold=own[g.group],
+            fmr=metrics.fmr_at(g.impostor, threshold) if own[g.group] is not None else None,
+            fnmr=metrics.fnmr_at(g.genuine, threshold) if len(g.genuine) else None,
         )
-    threshold = metrics.threshold_for_fmr(impostor, target_fmr)
+        for g in sorted(groups, key=lambda g: g.group)
+    )
     return Calibration(
         threshold=threshold,
         target_fmr=target_fmr,
-        fnmr_at_threshold=metrics.fnmr_at(genuine, threshold),
+        fnmr_at_threshold=fnmr,
         model_id=model_id,
         dataset=dataset,
         dataset_sha256=dataset_sha256,
@@ -157,7 +254,27 @@ def calibrate_from_scores(
         impostor_pairs=len(impostor),
         created_at=created_at,
         curve=FmrCurve.from_impostor_scores(impostor),
+        rule=rule,
+        overall_threshold=overall if figures else None,
+        fnmr_cost=fnmr - metrics.fnmr_at(genuine, overall) if figures else None,
+        groups=figures,
     )
+
+
+def _own_threshold(group: GroupScores, target_fmr: float) -> float | None:
+    """The threshold at which this group's own impostor pairs reach the target (None: too few pairs)."""
+    if not metrics.supported(len(group.impostor), target_fmr):
+        return None
+    return metrics.threshold_for_fmr(group.impostor, target_fmr)
+
+
+def _require_support(impostor_pairs: int, target_fmr: float, what: str) -> None:
+    if not metrics.supported(impostor_pairs, target_fmr):
+        need = int(np.ceil(metrics.RULE_OF_THREE / target_fmr))
+        raise CalibrationError(
+            f"{impostor_pairs:,} impostor pairs cannot measure an FMR of {target_fmr:g} in {what}: at least "
+            f"{need:,} are needed (rule of three); use a larger dataset or a higher target"
+        )
 
 
 @functools.cache

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facesearch.errors import (
     AuthenticationError,
+    CaseNotFoundError,
     ConfigError,
     FacesearchError,
     GalleryError,
@@ -39,6 +40,7 @@ STATUS: list[tuple[type[FacesearchError], int]] = [
     (InputError, 422),
     (SubjectNotFoundError, 404),
     (NominationNotFoundError, 404),
+    (CaseNotFoundError, 404),
     (GalleryError, 409),
     (ConfigError, 500),
 ]

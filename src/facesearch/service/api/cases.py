@@ -1,15 +1,20 @@
 """Casework: a candidate is nominated by an operator and becomes actionable only once two other
-verifiers have each confirmed it; verifiers decide blind. Only confirmed identifications export."""
+verifiers have each confirmed it; verifiers decide blind, seeing the probe face beside the
+candidate's enrolled faces. Only confirmed identifications export, and only a case's members work
+it (admins and auditors read every case)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
 from facesearch.governance.casework import CaseExport, DecisionRecord, Nomination, RecordedDecision
-from facesearch.service.api.schemas import MAX_ID, NominationRequest, Note, Reason
+from facesearch.governance.membership import CaseFile
+from facesearch.service.api.schemas import MAX_ID, CaseMemberRequest, NominationRequest, Note, Reason
 from facesearch.service.auth import Acting
+from facesearch.service.problems import problem
 from facesearch.service.rendering import UtcRoute
 
 router = APIRouter(tags=["cases"], route_class=UtcRoute)
@@ -55,6 +60,22 @@ def reject(engine: Acting, nomination_id: NominationId, body: Reason) -> Recorde
 
 
 @router.get(
+    "/nominations/{nomination_id}/probe",
+    summary="The probe face a nomination was made for",
+    description="The kept JPEG crop of the searched face, to compare with the candidate's enrolled faces "
+    "(/api/faces/{id}/thumbnail). Verifiers, for the nominations awaiting their decision; the case's "
+    "members; admins. Every view is audited (probe.view).",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "The probe face's crop."}},
+)
+def probe(engine: Acting, nomination_id: NominationId) -> Response:
+    data = engine.cases.probe_face(nomination_id)
+    if data is None:
+        return problem(404, "no-crop", f"no probe face is kept for nomination #{nomination_id}")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get(
     "/nominations/{nomination_id}/decisions",
     summary="Who decided what on a nomination",
     description="Auditors only.",
@@ -66,16 +87,37 @@ def decisions(engine: Acting, nomination_id: NominationId) -> list[DecisionRecor
 @router.get(
     "/cases/{case}/nominations",
     summary="The nominations of a case and their status",
-    description="Operators, admins and auditors.",
+    description="The case's members, admins and auditors.",
 )
 def case_nominations(engine: Acting, case: str) -> list[Nomination]:
     return engine.cases.case(case)
 
 
 @router.get(
+    "/cases/{case}/members",
+    summary="Who owns and works a case",
+    description="The case's members, admins and auditors.",
+)
+def case_members(engine: Acting, case: str) -> CaseFile:
+    return engine.cases.members(case)
+
+
+@router.post(
+    "/cases/{case}/members",
+    summary="Add an operator to a case's members",
+    description="The case's owner or an admin. Members search under the case, nominate from its searches, "
+    "read and export it. Audited (case.add_member).",
+    status_code=201,
+)
+def add_case_member(engine: Acting, case: str, body: CaseMemberRequest) -> CaseFile:
+    return engine.cases.add_member(case, body.user)
+
+
+@router.get(
     "/cases/{case}/export",
     summary="Export a case's identifications confirmed by two verifiers",
-    description="Operators. Only confirmed identifications; each with who confirmed it and when. Audited.",
+    description="The case's members (operators). Only confirmed identifications; each with who confirmed it "
+    "and when. Audited.",
 )
 def export(
     engine: Acting,

@@ -32,7 +32,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     400: _problem("The request cannot be carried out."),
     401: _problem("No valid API token (send 'Authorization: Bearer <token>'; cookies are not read under /api/)."),
     403: _problem("Refused under a rule of accountable use (role, purpose, legal hold...); audited."),
-    404: _problem("No such subject, nomination, face or resource."),
+    404: _problem("No such subject, nomination, case, face or resource."),
     409: _problem("The gallery's state does not allow it."),
     413: _problem("The request body or an uploaded photo is larger than allowed."),
     422: _problem("A value or an uploaded photo cannot be used (malformed, no usable face...)."),
@@ -58,6 +58,10 @@ class NominationRequest(BaseModel):
     search: int = Field(ge=1, le=MAX_ID, description="The identify search's number (its audit_seq).")
     subject: str = Field(description="The candidate subject (name or id).")
     face: int = Field(default=1, ge=1, le=1_000_000, description="Which probe face (1 = the first).")
+
+
+class CaseMemberRequest(BaseModel):
+    user: str = Field(min_length=1, max_length=256, description="The operator to add to the case.")
 
 
 class RetentionPeriod(BaseModel):

@@ -7,9 +7,11 @@ The engine checks every role and audits every refusal; the UI uses the role matr
 which links and forms to show. Core errors re-render the page with the core's code and message;
 a page asked for without a valid cookie redirects to ``/login``.
 
-Probes are never stored nor served by URL: the result page carries the photo inline (a ``data:``
-URI in an inline SVG, with each face boxed). Enrolled face crops are served, to authenticated users
-whose role allows it, by ``/faces/{id}/thumbnail``; the engine audits every view.
+Probe photos are never stored nor served by URL: the result page carries the photo inline (a
+``data:`` URI in an inline SVG, with each face boxed). Enrolled face crops are served, to
+authenticated users whose role allows it, by ``/faces/{id}/thumbnail``, and the crop of the probe
+face a nomination was made for (the only part of a probe kept, sealed, with its case) by
+``/nominations/{id}/probe``, side by side on the verifier's queue; the engine audits every view.
 
 Cross-site requests: the cookie is ``SameSite=Strict``, and a POST whose ``Origin`` (or, without
 one, ``Referer``) names another host is refused before it reaches the core.
@@ -37,10 +39,11 @@ from PIL import Image
 
 from facesearch.config import Settings
 from facesearch.engine import Engine
-from facesearch.errors import AuthenticationError, FacesearchError, InputError, PolicyError
+from facesearch.errors import AuthenticationError, CaseNotFoundError, FacesearchError, InputError, PolicyError
 from facesearch.evaluation import history
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.audit import summary as event_summary
+from facesearch.governance.membership import CaseFile
 from facesearch.governance.policy import ROLE_MATRIX, Permission
 from facesearch.governance.users import User
 from facesearch.pipeline.decode import decode_bytes
@@ -85,7 +88,7 @@ def _same_origin(request: Request) -> bool:
 
 
 def _to_login(request: Request, *, clear: bool) -> Response:
-    if request.url.path.startswith("/faces/"):  # an image: no page to go back to
+    if request.url.path.startswith(("/faces/", "/nominations/")):  # an image: no page to go back to
         response: Response = Response(status_code=401, headers={"Cache-Control": "no-store"})
     else:
         response = RedirectResponse("/login", status_code=303)
@@ -327,6 +330,16 @@ def thumbnail(face_id: int, v: Signed) -> Response:
     return Response(crop, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
+@router.get("/nominations/{nomination_id}/probe")
+def probe_face(nomination_id: int, v: Signed) -> Response:
+    """The kept crop of the probe face a nomination was made for (verifiers for their queue, the
+    case's members, admins; the engine audits the view)."""
+    crop = v.engine.cases.probe_face(nomination_id)
+    if crop is None:
+        return Response(status_code=404, headers={"Cache-Control": "no-store"})
+    return Response(crop, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
 # --- the verifier queue ---------------------------------------------------------------------
 
 
@@ -370,13 +383,35 @@ def cases(request: Request, v: Signed, case: str = "") -> Response:
 
 
 def _case_page(request: Request, v: Viewer, case: str, **context: Any) -> Response:
+    """The case's nominations and members; the core refuses (and audits) anyone who may not read them."""
     status = context.pop("status", 200)
-    return render(request, "case.html", status=status, case=case, items=v.engine.cases.case(case), **context)
+    items = v.engine.cases.case(case)
+    try:
+        file: CaseFile | None = v.engine.cases.members(case)
+    except CaseNotFoundError:  # admins and auditors may look up a case nobody has opened
+        file = None
+    return render(request, "case.html", status=status, case=case, items=items, file=file, **context)
 
 
 @router.get("/cases/{case:path}")
 def case_page(request: Request, v: Signed, case: str, nominated: int | None = None) -> Response:
     return _case_page(request, v, case, nominated=nominated)
+
+
+@router.post("/case-members")
+def add_case_member(
+    request: Request, v: Signed, case: Annotated[str, Form()] = "", user: Annotated[str, Form()] = ""
+) -> Response:
+    """Add an operator to a case (its owner or an admin; the core decides and audits)."""
+    try:
+        if not user.strip():
+            raise InputError("name the operator to add to the case")
+        file = v.engine.cases.add_member(case, user)
+    except PolicyError as exc:  # not the owner nor an admin: the refusal alone (they may not read the case)
+        return error_page(request, exc)
+    except FacesearchError as exc:
+        return _case_page(request, v, case, error=_problem(exc), status=status_of(exc), member_form={"user": user})
+    return _case_page(request, v, file.case, added=user.strip())
 
 
 @router.post("/export")

@@ -5,8 +5,8 @@ expiry 30 days after the upgrade, time for each owner to rotate theirs ('facesea
 which makes a secret only the owner sees) or for an admin to send activation codes; after that
 they stop working.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-28
 """
 
@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
