@@ -50,6 +50,16 @@ def master_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
 
 
+@pytest.fixture(autouse=True)
+def credentials_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's CLI runs keep their tokens in a credentials file of the test's own, never in the
+    user's config folder; no token comes from the environment unless a test puts it there."""
+    path = tmp_path / "credentials" / "credentials.toml"
+    monkeypatch.setenv("FACESEARCH_CREDENTIALS", str(path))  # facesearch.cli.credentials.CREDENTIALS_ENV
+    monkeypatch.delenv("FACESEARCH_TOKEN", raising=False)  # ... .TOKEN_ENV
+    return path
+
+
 @pytest.fixture(scope="session")
 def models() -> DlibModels:
     """One set of loaded models shared by every engine in the test run."""

@@ -47,6 +47,17 @@ def staffed(engine: Engine) -> Engine:
     return engine
 
 
+def token_for(engine: Engine, name: str) -> str:
+    """User NAME's own token, as they would get it: an admin (the engine's actor) issues them an
+    activation code, and they redeem it."""
+    return engine.signin.redeem(engine.accounts.invite(name).code).token
+
+
+def as_user(engine: Engine, name: str) -> dict[str, str]:
+    """The environment of a CLI process run by user NAME: their own token (see :func:`token_for`)."""
+    return {"FACESEARCH_TOKEN": token_for(engine, name)}
+
+
 def init_staffed(home: Path, **options: Any) -> Engine:
     """facesearch.init, then :func:`staffed`."""
     return staffed(facesearch.init(home, **options))

@@ -181,6 +181,17 @@ class Settings:
         "When searches are expected, as 'HH:MM-HH:MM' in UTC (may wrap midnight, e.g. '22:00-06:00'); a "
         "search outside them is flagged in the audit log (it still runs). Empty: any time.",
     )
+    token_days: int = _setting(
+        90,
+        "Days an API token stays valid after it is made (by activation or rotation). Its owner rotates it "
+        "before then ('facesearch tokens rotate', POST /api/tokens/rotate); once expired it takes a new "
+        "activation code from an admin. A shorter life bounds how long a copied token can be used.",
+    )
+    session_hours: int = _setting(
+        8,
+        "Hours a web UI sign-in lasts (never beyond its token's expiry); then the user signs in again. "
+        "Signing out, revoking the token or disabling the user ends it at once.",
+    )
     cluster_threshold: float = _setting(
         0.95,
         "Score at or above which two faces of a collection are linked when clustering ('facesearch "
@@ -237,6 +248,9 @@ class Settings:
         for name in ("burst_searches", "repeat_probe_searches"):
             if getattr(self, name) < 0 or getattr(self, name) == 1:  # 1 would flag every search
                 raise ConfigError(f"setting {name!r} must be 0 (never flag) or at least 2")
+        for name in ("token_days", "session_hours"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting {name!r} must be at least 1")
         if self.burst_window_seconds < 1:
             raise ConfigError("setting 'burst_window_seconds' must be at least 1")
         self.search_window()  # raises ConfigError when malformed

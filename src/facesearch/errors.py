@@ -157,8 +157,28 @@ class PermissionDeniedError(PolicyError):
 
 
 class AuthenticationError(PolicyError):
+    """No valid credential. ``reason`` says why for the audit log (``unknown``, ``wrong-secret``,
+    ``revoked``, ``expired``, ``disabled-user``, ``used`` ...); the message tells the user only what
+    they can act on."""
+
     code = "authentication-failed"
     rule = "authentication"
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class CredentialExpiredError(AuthenticationError):
+    """A token or web session past its expiry: rotate before it, or ask an admin for a new code."""
+
+    code = "credential-expired"
+
+
+class ActivationError(AuthenticationError):
+    """An activation code that is unknown, already used, expired or for a disabled user."""
+
+    code = "activation-failed"
 
 
 class PurposeNotAllowedError(PolicyError):
@@ -312,6 +332,13 @@ class TamperedDataError(GalleryError):
 
 class ConfigError(FacesearchError):
     code = "bad-config"
+
+
+class CredentialsFileError(ConfigError):
+    """A user's credentials file cannot be used: others may read it, it is not theirs, or it is not
+    valid TOML. Nothing is read from it then."""
+
+    code = "credentials-file"
 
 
 # --- models: the weights a stage loads ---------------------------------------------------

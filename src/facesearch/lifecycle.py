@@ -11,7 +11,7 @@ import dataclasses
 import getpass
 import logging
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.errors import (
+    AuthenticationError,
     DataKeyMismatchError,
     FacesearchError,
     GalleryNotInitialisedError,
@@ -37,8 +38,9 @@ from facesearch.gallery.schema import (
     ProbeFaceRow,
     SubjectRow,
 )
-from facesearch.governance import accounts, audit, users
+from facesearch.governance import accounts, audit, credentials, users
 from facesearch.governance.audit import AuditAction
+from facesearch.governance.credentials import IssuedToken
 from facesearch.governance.policy import Permission, Role
 from facesearch.pipeline.models import DlibModels
 from facesearch.storage import keys
@@ -57,9 +59,39 @@ def init(
 ) -> Engine:
     """Create (or reopen) a gallery in HOME: database schema, index folder, one init audit event.
 
-    actor: who acts, for the audit log (default: the OS user). settings: default from
-    HOME/facesearch.toml. models: share already loaded models between engines (optional).
+    actor: who acts, for the audit log (default: the OS user); the creator of a new gallery is
+    its first admin. settings: default from HOME/facesearch.toml. models: share already loaded
+    models between engines (optional).
+
+    The Python API trusts its caller: ``actor`` here and in :func:`open_engine` is a claim, as it
+    must be for code that holds the master key and can write the gallery's files anyway. People
+    act through the CLI, the API and the web UI, which take their own token (``token=``).
     """
+    return _create(home, actor, settings, models, admin_token=False)[0]
+
+
+def bootstrap(
+    home: str | Path,
+    *,
+    actor: str | None = None,
+    settings: Settings | None = None,
+    models: DlibModels | None = None,
+) -> tuple[Engine, IssuedToken | None]:
+    """:func:`init`, and for a new gallery its first admin's own API token (shown only to whoever
+    creates the gallery, who is that admin; its creation is audited as ``token.issue``). None when
+    the gallery already existed: its admins get codes from each other (``accounts.invite``)."""
+    return _create(home, actor, settings, models, admin_token=True)
+
+
+def _create(
+    home: str | Path,
+    actor: str | None,
+    settings: Settings | None,
+    models: DlibModels | None,
+    *,
+    admin_token: bool,
+) -> tuple[Engine, IssuedToken | None]:
+    issued: IssuedToken | None = None
     place = Home(Path(home))
     settings = settings or Settings.load(place.root)
     if settings.database_url and place.database.exists():
@@ -101,21 +133,37 @@ def init(
                         gallery_generation=store.state(session).generation,
                         details={"user": engine.actor, "role": "admin"},
                     )
+                if admin_token:
+                    life = timedelta(days=settings.token_days)
+                    issued = credentials.issue_token(session, engine.actor, engine.actor, life)
+                    audit.append(
+                        session,
+                        actor=engine.actor,
+                        action=AuditAction.TOKEN_ISSUE,
+                        gallery_generation=store.state(session).generation,
+                        details={
+                            "user": issued.user,
+                            "token_id": issued.id,
+                            "expires_at": issued.expires_at.isoformat(),
+                        },
+                    )
         else:
             _require_gallery_model(engine)
     engine.retention.purge(trigger="open")
-    return engine
+    return engine, issued
 
 
 def open_engine(
     home: str | Path,
     *,
     actor: str | None = None,
+    token: str | None = None,
     settings: Settings | None = None,
     models: DlibModels | None = None,
 ) -> Engine:
     """Open the gallery in HOME; raises GalleryNotInitialisedError if there is none. Arguments as
-    for :func:`init`."""
+    for :func:`init`; with ``token`` the engine acts for the token's user (checked as by
+    :meth:`Engine.authenticate`, a failure audited as ``actor`` and raised as AuthenticationError)."""
     place = Home(Path(home))
     settings = settings or Settings.load(place.root)
     if not place.exists(settings.database_url):
@@ -132,7 +180,7 @@ def open_engine(
         engine = Engine(place, store, settings, actor, models)
         _require_gallery_model(engine)
         engine.retention.purge(trigger="open")  # expired data never outlives an open
-        return engine
+        return engine if token is None else engine.signed_in(token)
     except FacesearchError:
         store.close()
         raise
@@ -197,6 +245,25 @@ def _unlock(place: Home, store: GalleryStore, master: bytes) -> None:
     )
 
 
+def gallery_id(home: str | Path, *, settings: Settings | None = None) -> str | None:
+    """The id of the gallery in HOME, read without its master key (None: none there, or one from
+    before sealing that was never opened since)."""
+    place = Home(Path(home))
+    settings = settings or Settings.load(place.root)
+    if not place.exists(settings.database_url):
+        return None
+    store = _open_store(place, settings)
+    try:
+        with place.locked():
+            store.migrate()
+            if not store.is_initialised():
+                return None
+            with store.transaction() as session:
+                return store.state(session).gallery_id
+    finally:
+        store.close()
+
+
 # --- deleting a gallery -------------------------------------------------------------------
 
 
@@ -228,7 +295,12 @@ class DestructionCertificate(Serialisable):
 
 
 def delete_gallery(
-    home: str | Path, *, actor: str | None = None, confirm: bool = False, settings: Settings | None = None
+    home: str | Path,
+    *,
+    actor: str | None = None,
+    token: str | None = None,
+    confirm: bool = False,
+    settings: Settings | None = None,
 ) -> DestructionCertificate:
     """Destroy the gallery in HOME for good (admins only, ``confirm=True``): first its data key
     file (overwritten, then unlinked), so that no copy of its database or index files can be
@@ -237,7 +309,8 @@ def delete_gallery(
 
     Refused while any subject is under a legal hold. Needs no master key: a gallery whose master key
     is lost can still be deleted. A refusal is audited (the log still exists then) and changes
-    nothing else.
+    nothing else. With ``token``, the admin is the token's user (a token that is not valid is
+    refused and audited as ``actor``).
     """
     if not confirm:
         raise InputError("deleting a gallery destroys it and everything in it for good: confirm it explicitly")
@@ -252,6 +325,8 @@ def delete_gallery(
             store.migrate()
             if not store.is_initialised():
                 raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised")
+            if token is not None:
+                who = _token_user(store, token, who)
             certificate = _certify(place, store, who)
             destroyed = keys.destroy_data_key(place)
             if store.dialect != "sqlite":
@@ -264,6 +339,24 @@ def delete_gallery(
     finally:
         store.close()
     return dataclasses.replace(certificate, data_key_destroyed=destroyed, files_removed=files)
+
+
+def _token_user(store: GalleryStore, token: str, actor: str) -> str:
+    """The user of ``token``; AuthenticationError, audited as ``actor``, if it is not valid."""
+    try:
+        with store.transaction() as session:
+            return credentials.authenticate(session, token).user.name
+    except AuthenticationError as exc:
+        with store.transaction() as session:
+            audit.append(
+                session,
+                actor=actor,
+                action=AuditAction.AUTH_FAILED,
+                gallery_generation=store.state(session).generation,
+                details={"code": exc.code, "reason": exc.reason},
+            )
+        exc.audited = True
+        raise
 
 
 def _certify(place: Home, store: GalleryStore, actor: str) -> DestructionCertificate:

@@ -15,7 +15,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from facesearch import lifecycle as core
 from facesearch.cli import basics as _gallery  # noqa: F401  (its commands come first in --help)
 from facesearch.cli.common import app, current_settings, err, handled, open_engine, opts, out, print_json
 from facesearch.evaluation import EmbeddingCache, EvaluationOptions, EvaluationReport, evaluate, history
@@ -241,7 +240,7 @@ def model_card_command(
     calibration = None
     with handled():
         if home.exists():
-            with core.open_engine(opts.home, actor=opts.actor, settings=settings) as engine:
+            with open_engine() as engine:  # the calibration in force is for the gallery's users
                 calibration = engine.calibration()
         card = build_model_card(
             spec, latest_evaluation=history.latest(home.evaluations_dir, spec.model_id), calibration=calibration
