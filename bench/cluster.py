@@ -50,7 +50,7 @@ from facesearch.config import Settings
 from facesearch.evaluation import EmbeddingCache, load_dataset
 from facesearch.evaluation.dataset import file_digests
 from facesearch.evaluation.extract import extract
-from facesearch.pipeline.models import embedder_spec
+from facesearch.pipeline.recognizers import spec_for_settings
 from facesearch.types import Metric
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -78,7 +78,7 @@ def lfw_embeddings(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, Me
         photos = np.flatnonzero(dataset.identity_of < args.limit)
     paths = [dataset.paths[i] for i in photos]
     settings = Settings()
-    spec = embedder_spec(settings.embed_mirrored)
+    spec = spec_for_settings(settings)
 
     def progress(done: int, total: int) -> None:
         if done % 1000 == 0 or done == total:

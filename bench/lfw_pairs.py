@@ -51,7 +51,7 @@ from facesearch.evaluation import EmbeddingCache, load_dataset
 from facesearch.evaluation.dataset import LabelledDataset, PairList, file_digests, read_lfw_pairs
 from facesearch.evaluation.extract import extract
 from facesearch.evaluation.protocols import pair_scores
-from facesearch.pipeline.models import embedder_spec
+from facesearch.pipeline.recognizers import spec_for_settings
 from facesearch.scoring import error_rates as metrics
 from facesearch.types import Metric
 
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = Settings().replace(**parse_variant(text))
         except (FacesearchError, TypeError) as exc:
             raise SystemExit(f"--facesearch-settings {text!r}: {exc}") from None
-        spec = embedder_spec(settings.embed_mirrored)
+        spec = spec_for_settings(settings)
         vectors, seconds, embedded = facesearch_vectors(dataset, photos, settings, cache, args.workers)
         results.append(
             row(

@@ -8,7 +8,7 @@ impostor pairs, labelled as such) and gives the model card its figures. Run afte
         --json > bench/out/lfw_eval.json
     python bench/make_reference.py bench/out/lfw_eval.json /tmp/lfwhome/evaluations
 
-It writes ``src/facesearch/reference/<model id>.json`` (numbers only: no image, name or embedding).
+It writes ``src/facesearch/scoring/reference/<model id>.json`` (numbers only: no image, name or embedding).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from facesearch.evaluation.history import latest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "facesearch" / "reference"
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "facesearch" / "scoring" / "reference"
 
 
 def main() -> int:

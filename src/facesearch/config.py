@@ -43,20 +43,37 @@ class Settings:
         "is decoded; larger images are refused as too large. The default admits 40 megapixels "
         "(max_image_pixels) in most formats, 18 in WebP, 16 in JPEG 2000.",
     )
+    recognizer: str = _setting(
+        "sface",
+        "What finds, aligns and embeds faces in a new gallery (and in 'evaluate'): 'sface' (OpenCV Zoo's "
+        "YuNet detector and SFace network: LFW 10-fold 99.4%, the stronger), 'dlib' (dlib's HOG/CNN detector "
+        "and ResNet: 99.2%, the recipe of galleries made before it existed) or the name of a model registered "
+        "with 'facesearch models register'. A gallery keeps the recognizer its templates were made with (its "
+        "model id): changing this changes only galleries created afterwards.",
+    )
+    onnx_providers: str = _setting(
+        "cpu",
+        "Where ONNX Runtime runs the networks: 'cpu', 'auto' (a GPU where the installed onnxruntime build "
+        "has one, e.g. CUDA with the onnxruntime-gpu package, else the CPU) or a comma-separated list of "
+        "ONNX Runtime execution provider names in order of preference, each of which the build must have. "
+        "The same vectors either way (to about 1e-5): the model id does not change.",
+    )
     detector: str = _setting(
         "hog",
-        "Face detector: 'hog' (dlib's HOG + linear SVM, fast on CPU) or 'cnn' (dlib's MMOD CNN, "
-        "finds more rotated faces, several times slower on CPU; it scans at most 150,000 pixels, a "
-        "smaller copy of a larger photo, to bound its memory at about 150 MB).",
+        "The dlib recognizer's face detector: 'hog' (dlib's HOG + linear SVM, fast on CPU) or 'cnn' (dlib's "
+        "MMOD CNN, finds more rotated and small faces, several times slower on CPU; it scans at most 150,000 "
+        "pixels, a smaller copy of a larger photo, to bound its memory at about 150 MB). 'sface' always uses YuNet.",
     )
     fallback_detector: str = _setting(
         "cnn",
-        "Detector tried when the main one finds no face: 'cnn', 'hog' or 'none'. The CNN finds "
-        "faces the HOG detector misses (turned or partly covered) and costs time only on those photos.",
+        "The dlib recognizer's detector tried when the main one finds no face: 'cnn', 'hog' or 'none'. The "
+        "CNN finds faces the HOG detector misses (turned or partly covered) and costs time only on those photos.",
     )
     upsample: int = _setting(
         1,
-        "Times the image is doubled in size before detection; higher finds smaller faces, slower. 0 to 3.",
+        "Times the image is doubled in size before dlib's detection; higher finds smaller faces, slower. 0 to 3. "
+        "YuNet ('sface') finds faces from about 10 pixels at the photo's size; it looks at a large photo "
+        "scaled to 640 pixels for large faces and, when this is above 0, also at up to 2048 pixels for small ones.",
     )
     adaptive_upsample: bool = _setting(
         True,
@@ -91,13 +108,13 @@ class Settings:
     embed_mirrored: bool = _setting(
         True,
         "Embed each face together with its mirror image and average the two (twice the network time; "
-        "on LFW it lifts verification accuracy and makes the published threshold fit better). It "
-        "changes the model id: a gallery keeps the choice it was created with.",
+        "on LFW it lifts verification accuracy for both built-in recognizers). It changes the model id: "
+        "a gallery keeps the choice it was created with.",
     )
     runtime: str = _setting(
         "onnx",
-        "What runs the face network: 'onnx' (ONNX Runtime, over the network converted at load from "
-        "dlib's weights file; about 3x faster) or 'dlib'. Both give the same vectors (to 4e-7), so "
+        "What runs the dlib recognizer's face network: 'onnx' (ONNX Runtime, over the network converted at "
+        "load from dlib's weights file; about 3x faster) or 'dlib'. Both give the same vectors (to 4e-7), so "
         "the model id does not change and a gallery may switch. Jittering always runs on dlib.",
     )
     num_jitters: int = _setting(
@@ -193,11 +210,12 @@ class Settings:
         "Signing out, revoking the token or disabling the user ends it at once.",
     )
     cluster_threshold: float = _setting(
-        0.95,
+        0.0,
         "Score at or above which two faces of a collection are linked when clustering ('facesearch "
-        "cluster'): for the default recipe, measured on all of LFW, 0.95 gives the best BCubed F-measure "
-        "(0.943) and 0.9575 a pairwise precision of 0.99 (README, Clustering). Higher splits more, "
-        "merges less. Stricter than the 1:1 threshold: a chain of links joins people one pair would not.",
+        "cluster'). 0: the gallery's recognizer's own, the best BCubed F-measure on all of LFW (dlib: 0.95, "
+        "F 0.943, and 0.9575 for a pairwise precision of 0.99, README, Clustering; sface: 0.45). Higher "
+        "splits more, merges less. Stricter than the 1:1 threshold: a chain of links joins people one pair "
+        "would not.",
     )
     database_url: str = _setting(
         "",
@@ -224,6 +242,10 @@ class Settings:
             raise ConfigError(
                 f"setting 'index_backend' must be one of {', '.join(INDEX_BACKENDS)}, not {self.index_backend!r}"
             )
+        if not self.recognizer.strip():
+            raise ConfigError("setting 'recognizer' must name a recognizer: 'sface', 'dlib' or a registered model")
+        if not self.onnx_providers.strip():
+            raise ConfigError("setting 'onnx_providers' must be 'cpu', 'auto' or execution provider names")
         if self.runtime not in ("onnx", "dlib"):
             raise ConfigError(f"setting 'runtime' must be 'onnx' or 'dlib', not {self.runtime!r}")
         if self.index_storage not in ("float32", "float16"):

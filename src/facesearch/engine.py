@@ -21,6 +21,7 @@ import getpass
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from facesearch.clustering.collections import CollectionService
 from facesearch.config import Settings
@@ -44,7 +45,7 @@ from facesearch.operations.enroll import EnrollService
 from facesearch.operations.search import SearchService
 from facesearch.pipeline.decode import PhotoInput
 from facesearch.pipeline.faces import FacePipeline
-from facesearch.pipeline.models import DlibModels, EmbedderSpec
+from facesearch.pipeline.models import EmbedderSpec, Models, RegisteredModel
 from facesearch.reports.transparency import TransparencyReport, period_bounds, read_report
 from facesearch.scoring.calibration import OVERALL, Calibration
 from facesearch.storage.home import Home
@@ -73,9 +74,10 @@ class Engine:
         store: GalleryStore,
         settings: Settings,
         actor: str | None = None,
-        models: DlibModels | None = None,
+        models: Models | None = None,
+        spec: EmbedderSpec | None = None,
     ) -> None:
-        pipeline = FacePipeline(settings, models)
+        pipeline = FacePipeline(settings, models, spec)  # spec: the gallery's recipe (see lifecycle)
         keeper = keeper_for(home.index_dir, pipeline.spec, settings.index_backend, store, **settings.index_options())
         self._context = Context(
             actor=(actor or "").strip() or getpass.getuser(),
@@ -311,6 +313,14 @@ class Engine:
         return AdministrationService(self._context).calibrate(
             dataset, target_fmr=target_fmr, workers=workers, cache=cache, progress=progress, groups=groups, rule=rule
         )
+
+    def register_model(self, file: str | Path, **options: Any) -> RegisteredModel:
+        """Register an ArcFace-class ONNX model from a local file in this gallery's home (admins
+        only; audited as ``model.register``), for galleries created with it afterwards. ``options``:
+        name, licence, threshold, threshold_source (required), colour_order, mean, std, metric,
+        mirror_average (see :func:`facesearch.pipeline.recognizers.registered.register_model`). A
+        file that is not ONNX or takes another input shape is refused and nothing changes."""
+        return AdministrationService(self._context).register_model(Path(file), **options)
 
     def calibration(self) -> Calibration | None:
         """The calibration in force for this gallery's model, or None (the published threshold is used)."""

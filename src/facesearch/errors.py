@@ -94,6 +94,25 @@ class DuplicateImageError(InputError):
     code = "duplicate-image"
 
 
+class ModelRegistrationError(InputError):
+    """A model cannot be registered as asked: no licence statement, a name taken, a bad option, a
+    file that is not there; nothing is written."""
+
+    code = "bad-model-registration"
+
+
+class NotAnOnnxModelError(ModelRegistrationError):
+    """The file given as a model is not an ONNX model."""
+
+    code = "not-onnx"
+
+
+class ModelShapeError(ModelRegistrationError):
+    """An ONNX model whose input or output does not have the shape its recipe needs."""
+
+    code = "wrong-model-shape"
+
+
 class DatasetError(InputError):
     """The evaluation dataset, pairs file or groups file cannot be used as given."""
 
@@ -348,6 +367,18 @@ class ModelFileError(ConfigError):
     """A model's weights file cannot be used: missing, altered, or not in the format expected."""
 
     code = "bad-model-file"
+
+
+class ModelFileMissingError(ModelFileError):
+    """A model file is not where it was installed or registered."""
+
+    code = "model-file-missing"
+
+
+class ModelChecksumError(ModelFileError):
+    """A model file is not the file that was measured (built in) or registered: its SHA-256 differs."""
+
+    code = "model-checksum-changed"
 
 
 class DlibFormatError(ModelFileError):

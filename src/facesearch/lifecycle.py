@@ -11,8 +11,10 @@ import dataclasses
 import getpass
 import logging
 import shutil
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -25,7 +27,6 @@ from facesearch.errors import (
     GalleryNotInitialisedError,
     InputError,
     LegalHoldError,
-    ModelMismatchError,
     PermissionDeniedError,
 )
 from facesearch.gallery import GalleryStore
@@ -42,7 +43,9 @@ from facesearch.governance import accounts, audit, credentials, users
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.credentials import IssuedToken
 from facesearch.governance.policy import Permission, Role
-from facesearch.pipeline.models import DlibModels
+from facesearch.pipeline.models import EmbedderSpec, Models, RegisteredModel
+from facesearch.pipeline.recognizers import registered, spec_for_model, spec_for_settings
+from facesearch.pipeline.recognizers.registered import registered_models
 from facesearch.storage import keys
 from facesearch.storage.home import Home
 from facesearch.types import Serialisable
@@ -55,13 +58,14 @@ def init(
     *,
     actor: str | None = None,
     settings: Settings | None = None,
-    models: DlibModels | None = None,
+    models: Models | None = None,
 ) -> Engine:
     """Create (or reopen) a gallery in HOME: database schema, index folder, one init audit event.
 
     actor: who acts, for the audit log (default: the OS user); the creator of a new gallery is
-    its first admin. settings: default from HOME/facesearch.toml. models: share already loaded
-    models between engines (optional).
+    its first admin. settings: default from HOME/facesearch.toml; a new gallery takes the
+    recognizer they name (``recognizer``, with ``embed_mirrored``), an existing one keeps its own.
+    models: share already loaded models between engines (optional).
 
     The Python API trusts its caller: ``actor`` here and in :func:`open_engine` is a claim, as it
     must be for code that holds the master key and can write the gallery's files anyway. People
@@ -75,7 +79,7 @@ def bootstrap(
     *,
     actor: str | None = None,
     settings: Settings | None = None,
-    models: DlibModels | None = None,
+    models: Models | None = None,
 ) -> tuple[Engine, IssuedToken | None]:
     """:func:`init`, and for a new gallery its first admin's own API token (shown only to whoever
     creates the gallery, who is that admin; its creation is audited as ``token.issue``). None when
@@ -87,7 +91,7 @@ def _create(
     home: str | Path,
     actor: str | None,
     settings: Settings | None,
-    models: DlibModels | None,
+    models: Models | None,
     *,
     admin_token: bool,
 ) -> tuple[Engine, IssuedToken | None]:
@@ -109,7 +113,9 @@ def _create(
                 store.cipher = keys.write_data_key(place, master)
             else:
                 _unlock(place, store, master)
-            engine = Engine(place, store, settings, actor, models)
+            known = registered_models(place.models_dir)
+            spec = spec_for_settings(settings, known) if fresh else _gallery_spec(store, known)
+            engine = Engine(place, store, settings, actor, models, spec)
         except FacesearchError:
             store.close()
             raise
@@ -147,8 +153,6 @@ def _create(
                             "expires_at": issued.expires_at.isoformat(),
                         },
                     )
-        else:
-            _require_gallery_model(engine)
     engine.retention.purge(trigger="open")
     return engine, issued
 
@@ -159,7 +163,7 @@ def open_engine(
     actor: str | None = None,
     token: str | None = None,
     settings: Settings | None = None,
-    models: DlibModels | None = None,
+    models: Models | None = None,
 ) -> Engine:
     """Open the gallery in HOME; raises GalleryNotInitialisedError if there is none. Arguments as
     for :func:`init`; with ``token`` the engine acts for the token's user (checked as by
@@ -177,13 +181,36 @@ def open_engine(
                     f"the gallery in {place.root} is not initialised (run 'facesearch init')"
                 )
             _unlock(place, store, keys.load_master_key(settings))
-        engine = Engine(place, store, settings, actor, models)
-        _require_gallery_model(engine)
+        spec = _gallery_spec(store, registered_models(place.models_dir))
+        engine = Engine(place, store, settings, actor, models, spec)
         engine.retention.purge(trigger="open")  # expired data never outlives an open
         return engine if token is None else engine.signed_in(token)
     except FacesearchError:
         store.close()
         raise
+
+
+def register_model(
+    home: str | Path,
+    file: str | Path,
+    *,
+    actor: str | None = None,
+    settings: Settings | None = None,
+    models: Models | None = None,
+    **options: Any,
+) -> RegisteredModel:
+    """Register an ArcFace-class ONNX model from a local FILE in HOME, so that a gallery can be
+    created with it (setting ``recognizer`` = its name); ``options`` as for
+    :func:`facesearch.pipeline.recognizers.registered.register_model` (name, licence, threshold,
+    threshold_source required). Where HOME holds a gallery, only its admins may, and the
+    registration is audited (``model.register``). A refused file or option changes nothing."""
+    place = Home(Path(home))
+    settings = settings or Settings.load(place.root)
+    if not place.exists(settings.database_url):
+        who = (actor or "").strip() or getpass.getuser()
+        return registered.register_model(place.models_dir, Path(file), by=who, **options)
+    with open_engine(home, actor=actor, settings=settings, models=models) as engine:
+        return engine.register_model(Path(file), **options)
 
 
 def _open_store(place: Home, settings: Settings) -> GalleryStore:
@@ -193,16 +220,11 @@ def _open_store(place: Home, settings: Settings) -> GalleryStore:
     return GalleryStore.open_sqlite(place.database)
 
 
-def _require_gallery_model(engine: Engine) -> None:
-    """Refuse an engine whose embeddings differ from those the gallery already holds."""
-    with engine.store.transaction() as session:
-        gallery_model = engine.store.state(session).model_id
-    if gallery_model != engine.spec.model_id:
-        engine.close()
-        raise ModelMismatchError(
-            f"the gallery in {engine.home.root} holds embeddings of {gallery_model!r}; this engine makes "
-            f"{engine.spec.model_id!r}, and the two cannot be compared"
-        )
+def _gallery_spec(store: GalleryStore, known: Mapping[str, RegisteredModel]) -> EmbedderSpec:
+    """The recipe the gallery's templates were made with, whatever the settings say; a gallery of a
+    model this installation lacks is refused (ModelMismatchError), changing nothing."""
+    with store.transaction() as session:
+        return spec_for_model(store.state(session).model_id, known)
 
 
 def _sealed(store: GalleryStore) -> bool:

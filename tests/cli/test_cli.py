@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import facesearch
-from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED
+from facesearch.pipeline.recognizers.sface import SFACE_MIRRORED
 
 from helpers import PURPOSES, STAFF, staffed, token_for
 
@@ -114,7 +114,7 @@ def test_identify_json_lists_candidates_per_face(home: Path, photos: dict[str, P
     [top] = face["candidates"]
     assert (top["subject"], top["rank"]) == ("Eileen Collins", 1)
     assert top["score"] > result["threshold"]["score"]
-    assert result["model_id"] == DLIB_RESNET_V1_MIRRORED.model_id
+    assert result["model_id"] == SFACE_MIRRORED.model_id  # a new gallery's recognizer
     assert "candidates" in result["notice"]
 
 

@@ -24,7 +24,8 @@ from facesearch.errors import (
     SubjectNotFoundError,
 )
 from facesearch.pipeline.decode import NamedPhoto
-from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED, DlibModels
+from facesearch.pipeline.models import DlibModels
+from facesearch.pipeline.recognizers.sface import SFACE_MIRRORED
 from facesearch.scoring.scores import compare
 from facesearch.types import Embedding, EnrollStatus, Metric
 
@@ -54,12 +55,12 @@ def test_identify_finds_enrolled_person_at_rank_one(enrolled: Engine, photos: di
     assert candidates[0].clears_threshold
     assert not candidates[1].clears_threshold
     assert candidates[0].score > candidates[1].score
-    assert result.threshold.score == DLIB_RESNET_V1_MIRRORED.published_threshold
+    assert result.threshold.score == enrolled.spec.published_threshold
     assert result.threshold.source == "published"
     # expected false-match rates from the shipped LFW reference, per comparison and per search
     assert candidates[1].expected_fmr is not None and candidates[1].expected_fmr > candidates[0].expected_fmr
     assert "over this gallery's 2 faces" in candidates[1].fmr_meaning
-    assert result.model_id == DLIB_RESNET_V1_MIRRORED.model_id
+    assert result.model_id == enrolled.spec.model_id == SFACE_MIRRORED.model_id  # new galleries' default
     assert "not identifications" in result.notice
 
 
@@ -68,7 +69,7 @@ def test_same_person_scores_closer_than_different_people(engine: Engine, photos:
     different = engine.acting_as("operator").verify(photos["astronaut"], photos["hopper"], purpose="check", case="C-1")
     assert same.score > different.score
     assert same.same_person and not different.same_person
-    assert same.threshold.score == different.threshold.score == DLIB_RESNET_V1_MIRRORED.published_threshold
+    assert same.threshold.score == different.threshold.score == engine.spec.published_threshold
 
 
 def test_probe_with_several_faces_searches_each(enrolled: Engine, photos: dict[str, Path]) -> None:
@@ -417,7 +418,8 @@ def test_photos_as_bytes_and_optional_crops_are_erased_too(
 def test_cnn_detector_finds_and_embeds_the_same_face(
     tmp_path: Path, photos: dict[str, Path], models: DlibModels
 ) -> None:
-    with init_staffed(tmp_path / "h", actor="t", settings=facesearch.Settings(detector="cnn"), models=models) as e:
+    cnn = facesearch.Settings(recognizer="dlib", detector="cnn")
+    with init_staffed(tmp_path / "h", actor="t", settings=cnn, models=models) as e:
         e.acting_as("enroller").enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
         result = e.acting_as("operator").identify(photos["probe"], purpose="p", case="c")
         top = result.faces[0].candidates[0]
@@ -425,13 +427,16 @@ def test_cnn_detector_finds_and_embeds_the_same_face(
 
 
 def test_fallback_detector_finds_faces_the_hog_detector_misses(
-    enrolled: Engine, photos: dict[str, Path], tmp_path: Path, models: DlibModels
+    photos: dict[str, Path], tmp_path: Path, models: DlibModels
 ) -> None:
-    result = enrolled.acting_as("operator").identify(photos["hopper_tilted"], purpose="p", case="c")
-    top = result.faces[0].candidates[0]
-    assert (top.subject, top.clears_threshold) == ("Grace Hopper", True)
-    hog_only = facesearch.Settings(fallback_detector="none")
-    strict = facesearch.open(enrolled.home.root, actor="t", settings=hog_only, models=models)
+    dlib = facesearch.Settings(recognizer="dlib")  # YuNet, sface's detector, finds the turned face itself
+    with init_staffed(tmp_path / "dlib", actor="t", settings=dlib, models=models) as enrolled:
+        enrolled.acting_as("enroller").enroll(photos["hopper"], subject="Grace Hopper", source="s", basis="consent")
+        result = enrolled.acting_as("operator").identify(photos["hopper_tilted"], purpose="p", case="c")
+        top = result.faces[0].candidates[0]
+        assert (top.subject, top.clears_threshold) == ("Grace Hopper", True)
+    hog_only = facesearch.Settings(recognizer="dlib", fallback_detector="none")
+    strict = facesearch.open(tmp_path / "dlib", actor="t", settings=hog_only, models=models)
     with strict, pytest.raises(NoFaceError):
         strict.acting_as("operator").identify(photos["hopper_tilted"], purpose="p", case="c")
 
@@ -442,7 +447,7 @@ def test_mirror_averaged_embeddings_are_symmetric_and_have_their_own_model_id(
     mirrored = Image.open(photos["astronaut"]).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     buffer = io.BytesIO()
     mirrored.save(buffer, format="JPEG", quality=92)
-    plain_settings = facesearch.Settings(embed_mirrored=False)
+    plain_settings = facesearch.Settings(recognizer="dlib", embed_mirrored=False)
     with init_staffed(tmp_path / "plain", actor="t", settings=plain_settings, models=models) as plain:
         plain_score = (
             plain.acting_as("operator")
@@ -450,15 +455,16 @@ def test_mirror_averaged_embeddings_are_symmetric_and_have_their_own_model_id(
             .score
         )
         assert plain.spec.model_id == "dlib_face_recognition_resnet_model_v1"
-    with init_staffed(tmp_path / "mirror", actor="t", models=models) as mirror:
+    mirrored = facesearch.Settings(recognizer="dlib")
+    with init_staffed(tmp_path / "mirror", actor="t", settings=mirrored, models=models) as mirror:
         mirror_score = (
             mirror.acting_as("operator")
             .verify(photos["astronaut"], buffer.getvalue(), purpose="check", case="C-1")
             .score
         )
     assert mirror_score > 0.9 and mirror_score > plain_score + 0.05  # a face and its mirror embed alike
-    with pytest.raises(ModelMismatchError):
-        facesearch.open(tmp_path / "plain", models=models)  # default settings embed mirrored
+    with facesearch.open(tmp_path / "plain", models=models) as reopened:  # default settings: sface, mirrored
+        assert reopened.spec.model_id == "dlib_face_recognition_resnet_model_v1"  # the gallery keeps its own
 
 
 @pytest.mark.parametrize("backend", ["hnsw", "ivf"])

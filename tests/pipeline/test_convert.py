@@ -22,8 +22,8 @@ pytestmark = pytest.mark.model
 
 
 def _chips(photos: list[Path], models: DlibModels, limit: int) -> list[np.ndarray]:
-    """The aligned 150x150 chip of the first face found in each photo, up to ``limit`` chips."""
-    pipeline = FacePipeline(Settings(), models)
+    """The aligned 150x150 chip (dlib's) of the first face found in each photo, up to ``limit`` chips."""
+    pipeline = FacePipeline(Settings(recognizer="dlib"), models)
     chips = []
     for photo in photos:
         found = pipeline.find(decode(photo, pipeline.settings))

@@ -12,7 +12,7 @@ import pytest
 from facesearch.engine import Engine
 from facesearch.errors import CalibrationError
 from facesearch.evaluation import EmbeddingCache, EvaluationOptions, evaluate
-from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED
+from facesearch.pipeline.recognizers.sface import SFACE_MIRRORED
 from facesearch.reports.evaluation import write_report
 from facesearch.scoring import error_rates
 from facesearch.scoring.calibration import (
@@ -123,7 +123,7 @@ def test_evaluate_a_small_real_dataset_end_to_end(
 
     assert (report.photos, report.identities) == (11, 5)
     assert report.failures_to_acquire == {"empty-file": 1, "no-face": 1, "truncated-image": 1}
-    assert report.model_id == DLIB_RESNET_V1_MIRRORED.model_id
+    assert report.model_id == engine.spec.model_id == SFACE_MIRRORED.model_id
     v = report.verification
     assert (v.genuine_pairs, v.impostor_pairs) == (2 * 6, 4 * 4)
     assert v.eer == 0.0  # every same-person pair scores above every different-person pair

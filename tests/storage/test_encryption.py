@@ -88,8 +88,9 @@ def _digests(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def gallery(tmp_path: Path) -> Engine:
-    """A gallery of three synthetic faces with crops, its index built (sealed). No models needed."""
-    engine = facesearch.init(tmp_path / "home", actor="tester")
+    """A gallery of three synthetic faces (of dlib's model) with crops, its index built (sealed). No
+    models needed."""
+    engine = facesearch.init(tmp_path / "home", actor="tester", settings=Settings(recognizer="dlib"))
     _add_faces(engine.store, range(3), crop=True)
     assert engine.index_info().size == 3
     return engine

@@ -21,6 +21,7 @@ from facesearch.cli import (
     clustering,
     gallery,
     evaluation,
+    models,
     basics,
     governance,
     transparency,
@@ -40,6 +41,7 @@ __all__ = [
     "gallery",
     "governance",
     "main",
+    "models",
     "serve",
     "transparency",
 ]

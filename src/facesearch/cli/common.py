@@ -172,7 +172,11 @@ def _global(
             f"folder]. ${credentials.TOKEN_ENV}, when set, is used instead.",
         ),
     ] = None,
-    detector: Annotated[str | None, typer.Option(help="Face detector: hog (default) or cnn.")] = None,
+    recognizer: Annotated[
+        str | None,
+        typer.Option(help="Recognizer of a new gallery: sface (default), dlib or a registered model's name."),
+    ] = None,
+    detector: Annotated[str | None, typer.Option(help="dlib's face detector: hog (default) or cnn.")] = None,
     upsample: Annotated[int | None, typer.Option(help="Upsampling before detection (0-3).")] = None,
     db: Annotated[
         str | None,
@@ -194,5 +198,5 @@ def _global(
     opts.home = home or default_home()
     opts.actor = actor
     opts.credentials = credentials_file or credentials.default_path()
-    overrides = {"detector": detector, "upsample": upsample, "database_url": db}
+    overrides = {"recognizer": recognizer, "detector": detector, "upsample": upsample, "database_url": db}
     opts.overrides = {k: v for k, v in overrides.items() if v is not None}

@@ -20,7 +20,8 @@ from facesearch.cli.common import app, current_settings, err, handled, open_engi
 from facesearch.evaluation import EmbeddingCache, EvaluationOptions, EvaluationReport, evaluate, history
 from facesearch.evaluation.extract import Progress as ProgressCallback
 from facesearch.evaluation.groups import shown
-from facesearch.pipeline.models import embedder_spec
+from facesearch.pipeline.recognizers import spec_for_settings
+from facesearch.pipeline.recognizers.registered import registered_models
 from facesearch.reports.evaluation import write_report
 from facesearch.reports.model_card import build_model_card
 from facesearch.scoring.calibration import OVERALL, WORST_GROUP
@@ -150,10 +151,12 @@ def evaluate_command(
 ) -> None:
     """Measure accuracy on a labelled dataset: 1:1, 1:N and per-group error rates."""
     options = EvaluationOptions(target_fmr=target_fmr, holdout=holdout, bootstrap=bootstrap, seed=seed)
+    settings = current_settings()
     with handled(), _progress(json_out) as progress:
         result = evaluate(
             dataset,
-            current_settings(),
+            settings,
+            spec=spec_for_settings(settings, registered_models(Home(opts.home).models_dir)),
             pairs_file=pairs,
             group_files=groups or (),
             cache=_cache(cache, no_cache),
@@ -235,13 +238,14 @@ def model_card_command(
 ) -> None:
     """What the model is, where its weights come from, its licence, and what this tool measured."""
     settings = current_settings()
-    spec = embedder_spec(settings.embed_mirrored)
     home = Home(opts.home)
     calibration = None
     with handled():
+        spec = spec_for_settings(settings, registered_models(home.models_dir))
         if home.exists():
             with open_engine() as engine:  # the calibration in force is for the gallery's users
                 calibration = engine.calibration()
+                spec = engine.spec  # the gallery's own recipe
         card = build_model_card(
             spec, latest_evaluation=history.latest(home.evaluations_dir, spec.model_id), calibration=calibration
         )
@@ -267,11 +271,14 @@ def _render_card(card: dict[str, Any]) -> None:
     for line in card["companions"]:
         out.print(f"- {line}", highlight=False)
     for title, key in (
+        ("registered from a local file (as its registrant stated)", "registration"),
         ("measured by facesearch on LFW (shipped)", "reference_measurement"),
         ("latest evaluation in this home", "latest_evaluation"),
         ("this gallery's calibration", "calibration"),
     ):
         data = card[key]
+        if key == "registration" and not data:
+            continue  # a built-in recognizer
         out.print(Text.assemble((title, "bold"), ": " + ("none" if not data else "")))
         if data:
             print_json(data)

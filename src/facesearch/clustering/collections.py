@@ -133,7 +133,11 @@ class CollectionService:
                     if found
                     else set()
                 )
-            cut = threshold if threshold is not None else context.settings.cluster_threshold
+            cut = (
+                threshold
+                if threshold is not None
+                else context.settings.cluster_threshold or context.spec.cluster_threshold
+            )
             paths = photos_under(root)
             if not paths:
                 raise InputError(f"{root}: no photos found")

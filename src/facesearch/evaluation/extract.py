@@ -19,7 +19,7 @@ from facesearch.config import Settings
 from facesearch.errors import FacesearchError
 from facesearch.pipeline.decode import decode
 from facesearch.pipeline.faces import FacePipeline, main_face, map_photos
-from facesearch.pipeline.models import EmbedderSpec, embedder_spec
+from facesearch.pipeline.models import EmbedderSpec
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -102,8 +102,10 @@ def extract(
     pipeline: FacePipeline | None = None,
 ) -> Extraction:
     """Embed the main face of every photo (cached ones are read back) in ``workers`` processes, or
-    in this one (with ``pipeline`` if given, sharing its loaded models) when ``workers`` is 1."""
-    spec = embedder_spec(settings.embed_mirrored)
+    in this one when ``workers`` is 1; by ``pipeline``'s recipe (sharing its loaded models) if
+    given, else by the built-in recognizer the settings name."""
+    pipeline = pipeline or FacePipeline(settings)
+    spec = pipeline.spec
     recipe = recipe_of(settings, spec)
     known = cache.get(digests, recipe) if cache else {}
     todo = [i for i, d in enumerate(digests) if d not in known]
@@ -124,9 +126,7 @@ def extract(
         if progress:
             progress(done, len(paths))
 
-    outcomes = map_photos(
-        _embed_photo, [paths[i] for i in todo], pipeline or FacePipeline(settings), workers, chunksize=4
-    )
+    outcomes = map_photos(_embed_photo, [paths[i] for i in todo], pipeline, workers, chunksize=4)
     for i, outcome in zip(todo, outcomes, strict=True):
         record(i, outcome)
     if cache and pending:

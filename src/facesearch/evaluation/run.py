@@ -31,7 +31,8 @@ from facesearch.evaluation.protocols import (
     impostor_pairs,
     pair_scores,
 )
-from facesearch.pipeline.models import embedder_spec
+from facesearch.pipeline.faces import FacePipeline
+from facesearch.pipeline.models import EmbedderSpec
 from facesearch.scoring import error_rates as metrics
 from facesearch.scoring.calibration import FmrCurve
 from facesearch.types import Metric, Serialisable
@@ -255,15 +256,18 @@ def evaluate(
     workers: int = 1,
     options: EvaluationOptions | None = None,
     progress: Progress | None = None,
+    spec: EmbedderSpec | None = None,
 ) -> EvaluationReport:
     """Embed every photo of ``dataset_dir`` (DATASET/<identity>/<photo>) and measure 1:1, 1:N and
-    per-group error rates. ``progress(done, total)`` is called as photos are embedded."""
+    per-group error rates. ``progress(done, total)`` is called as photos are embedded. ``spec``:
+    the recipe measured (default: the built-in recognizer the settings name)."""
     opts = options or EvaluationOptions()
-    spec = embedder_spec(settings.embed_mirrored)
+    pipeline = FacePipeline(settings, spec=spec)
+    spec = pipeline.spec
     dataset = load_dataset(dataset_dir)
     groups, conflicting = read_groups(group_files) if group_files else ({}, frozenset())
     digests = file_digests(dataset.paths)
-    extraction = extract(dataset.paths, digests, settings, cache, workers, progress)
+    extraction = extract(dataset.paths, digests, settings, cache, workers, progress, pipeline)
     vectors, ids, metric = extraction.vectors, dataset.identity_of, spec.metric
     n_ids = len(dataset.identities)
 

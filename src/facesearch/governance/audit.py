@@ -71,6 +71,7 @@ class AuditAction(enum.StrEnum):
     CASE_OPEN = "case.open"  # the first search or nomination naming a case opened it, owned by its actor
     CASE_ADD_MEMBER = "case.add_member"
     PROBE_VIEW = "probe.view"  # the kept crop of a searched face was shown to someone
+    MODEL_REGISTER = "model.register"  # a face model registered from a local file, with its licence statement
 
 
 def stamp(moment: datetime) -> str:

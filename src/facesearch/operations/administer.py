@@ -1,4 +1,4 @@
-"""Administration of the gallery's content: erasure, subject access reports, calibration.
+"""Administration of the gallery's content: erasure, subject access reports, calibration, models.
 
 The functions take the :class:`~facesearch.engine.Engine` they act for; the engine's public methods
 are the entry points and carry the documentation.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,8 @@ from facesearch.evaluation.measure import measure_calibration
 from facesearch.governance import policy, retention
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
+from facesearch.pipeline.models import RegisteredModel
+from facesearch.pipeline.recognizers import registered
 from facesearch.reports import subject_access as reports
 from facesearch.scoring.calibration import OVERALL, Calibration
 from facesearch.types import (
@@ -121,3 +123,14 @@ class AdministrationService:
                 details=calibration.audit_details(),
             )
         return dataclasses.replace(calibration, audit_seq=seq)
+
+    def register_model(self, file: Path, **options: Any) -> RegisteredModel:
+        """Register an ONNX face model in the gallery's home (admins); audited as ``model.register``
+        with its model id, SHA-256, dimension, threshold and licence statement. A refused file or
+        option writes nothing, the audit log included."""
+        context = self._context
+        with context.guarded(Permission.MANAGE_GALLERY) as session:
+            model = registered.register_model(context.home.models_dir, file, by=context.actor, **options)
+            details = {k: getattr(model, k) for k in ("name", "sha256", "dimension", "licence", "threshold")}
+            context.record(session, AuditAction.MODEL_REGISTER, details={"model_id": model.model_id, **details})
+        return model

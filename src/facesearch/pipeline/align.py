@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from facesearch.pipeline.models import DlibModels, EmbedderSpec
+from facesearch.pipeline.models import EmbedderSpec, Models
 from facesearch.types import AlignedFace, Detection, RGBArray
 
 
-def align_face(pixels: RGBArray, detection: Detection, spec: EmbedderSpec, models: DlibModels) -> AlignedFace:
+def align_face(pixels: RGBArray, detection: Detection, spec: EmbedderSpec, models: Models) -> AlignedFace:
     """Five-point landmarks and the aligned chip (``spec.chip_size`` square) for one detection."""
     import dlib  # imported on first use: importing facesearch loads no native library
 

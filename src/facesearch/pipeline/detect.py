@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from facesearch.config import Settings
-from facesearch.pipeline.models import DlibModels
+from facesearch.pipeline.models import Models
 from facesearch.types import Box, Detection, RGBArray
 
 # The detectors' memory and time grow with the pixels they scan, after upsampling: HOG about 11
@@ -34,7 +34,7 @@ def _box(rect: Any, scale: float, width: int, height: int) -> Box:
     )
 
 
-def _hog(pixels: RGBArray, upsample: int, models: DlibModels) -> list[Detection]:
+def _hog(pixels: RGBArray, upsample: int, models: Models) -> list[Detection]:
     height, width = pixels.shape[:2]
     while upsample > 0 and height * width * 4**upsample > HOG_MAX_PIXELS:
         upsample -= 1
@@ -42,7 +42,7 @@ def _hog(pixels: RGBArray, upsample: int, models: DlibModels) -> list[Detection]
     return [Detection(_box(r, 1.0, width, height), float(s), "hog") for r, s in zip(rects, scores, strict=True)]
 
 
-def _cnn(pixels: RGBArray, upsample: int, models: DlibModels) -> list[Detection]:
+def _cnn(pixels: RGBArray, upsample: int, models: Models) -> list[Detection]:
     height, width = pixels.shape[:2]
     while upsample > 0 and height * width * 4**upsample > CNN_MAX_PIXELS:
         upsample -= 1
@@ -60,7 +60,7 @@ def _cnn(pixels: RGBArray, upsample: int, models: DlibModels) -> list[Detection]
 _DETECTORS = {"hog": _hog, "cnn": _cnn}
 
 
-def detect_faces(pixels: RGBArray, settings: Settings, models: DlibModels) -> list[Detection]:
+def detect_faces(pixels: RGBArray, settings: Settings, models: Models) -> list[Detection]:
     """All faces in an RGB image, most confident first.
 
     ``settings.detector`` picks the detector and ``settings.upsample`` doubles the image that many

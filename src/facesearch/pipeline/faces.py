@@ -11,11 +11,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from facesearch.config import Settings
-from facesearch.pipeline.align import align_face
-from facesearch.pipeline.detect import detect_faces
-from facesearch.pipeline.embed import embed_faces
-from facesearch.pipeline.models import THREADS_ENV, DlibModels, EmbedderSpec, embedder_spec
+from facesearch.pipeline.models import THREADS_ENV, EmbedderSpec, Models
 from facesearch.pipeline.quality import assess
+from facesearch.pipeline.recognizers import recognizer_for, spec_for_settings
 from facesearch.types import AlignedFace, DecodedImage, FaceObservation, Quality
 
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", THREADS_ENV)
@@ -43,17 +41,21 @@ def main_face(observations: list[FaceObservation], width: int, height: int) -> F
 
 
 class FacePipeline:
-    """Runs every stage on one image; models load on first use."""
+    """Runs every stage on one image with one recognizer; models load on first use.
+
+    ``spec`` is the recipe (a gallery's); without it, the built-in recognizer the settings name.
+    """
 
     def __init__(
         self,
         settings: Settings,
-        models: DlibModels | None = None,
+        models: Models | None = None,
         spec: EmbedderSpec | None = None,
     ) -> None:
         self.settings = settings
-        self.models = models or DlibModels()
-        self.spec = spec or embedder_spec(settings.embed_mirrored)
+        self.models = models or Models()
+        self.spec = spec or spec_for_settings(settings)
+        self.recognizer = recognizer_for(self.spec, settings, self.models)
 
     def analyze(self, image: DecodedImage, upsample: int | None = None) -> list[FaceObservation]:
         """Every face found in the image, most confident detection first; boxes and landmarks in
@@ -72,17 +74,14 @@ class FacePipeline:
             overrides["fallback_detector"] = "none"
         settings = self.settings.replace(**overrides) if overrides else self.settings
         faces = []
-        for detection in detect_faces(image.pixels, settings, self.models):
-            aligned = _in_photo_pixels(align_face(image.pixels, detection, self.spec, self.models), image.scale)
+        for aligned in self.recognizer.find(image.pixels, settings):
+            aligned = _in_photo_pixels(aligned, image.scale)
             faces.append(FoundFace(aligned, assess(aligned, self.settings)))
         return faces
 
     def observe(self, found: Sequence[FoundFace]) -> list[FaceObservation]:
         """Embed found faces (of one photo or many) in one call to the network."""
-        settings = self.settings
-        embeddings = embed_faces(
-            [f.aligned for f in found], self.spec, self.models, settings.num_jitters, settings.runtime
-        )
+        embeddings = self.recognizer.embed([f.aligned for f in found])
         return [
             FaceObservation(aligned=f.aligned, quality=f.quality, embedding=e)
             for f, e in zip(found, embeddings, strict=True)
@@ -111,9 +110,9 @@ def _in_photo_pixels(face: AlignedFace, scale: float) -> AlignedFace:
 _worker_pipeline: FacePipeline | None = None
 
 
-def _start_worker(settings: Settings) -> None:
+def _start_worker(settings: Settings, spec: EmbedderSpec) -> None:
     global _worker_pipeline
-    _worker_pipeline = FacePipeline(settings)  # one per process; its models load on first use
+    _worker_pipeline = FacePipeline(settings, spec=spec)  # one per process; its models load on first use
 
 
 def _in_worker(job: Callable[[T, FacePipeline], R], item: T) -> R:
@@ -129,7 +128,7 @@ def map_photos(
     chunksize: int = 1,
 ) -> Iterator[R]:
     """``job(item, pipeline)`` for every item, results in order: in ``workers`` spawned processes
-    (each with its own pipeline of the same settings), or here with ``pipeline`` when one worker
+    (each with its own pipeline of the same settings and recipe), or here with ``pipeline`` when one worker
     is asked or there is too little work to share. ``job`` must be a module-level function."""
     if workers <= 1 or len(items) < 2 * workers:
         for item in items:
@@ -137,7 +136,7 @@ def map_photos(
         return
     context = multiprocessing.get_context("spawn")  # no fork under the caller's threads (progress bars)
     with _one_blas_thread_each():
-        pool = context.Pool(workers, initializer=_start_worker, initargs=(pipeline.settings,))
+        pool = context.Pool(workers, initializer=_start_worker, initargs=(pipeline.settings, pipeline.spec))
     with pool:
         yield from pool.imap(functools.partial(_in_worker, job), items, chunksize=chunksize)
 

