@@ -172,6 +172,7 @@ def test_verify_subjects_erase_and_audit(home: Path, photos: dict[str, Path]) ->
         *rules,
         *activations,
         "face.enroll",
+        "case.open",  # the first search naming C-1 opens it, owned by the operator
         "search.verify",
         "subject.erase",
     ]
@@ -185,6 +186,7 @@ def test_verify_subjects_erase_and_audit(home: Path, photos: dict[str, Path]) ->
         "gallery.retention": "cli-tester",
         "purpose.add": "cli-tester",
         "face.enroll": "enroller",
+        "case.open": "operator",
         "search.verify": "operator",
         "subject.erase": "cli-tester",
     }
