@@ -18,6 +18,7 @@ loaded models included; their baseline is shown).
     python bench/bombs.py --old           # old beside new (the old path takes minutes)
     python bench/bombs.py --old --only png-black jpeg   # some of the files
     python bench/bombs.py --decode-only   # bytes a declared pixel each decoder takes (limits lifted)
+    python bench/bombs.py --recognizer sface   # new galleries' recognizer (YuNet detection)
 
 Results: a table on stdout and ``bench/out/bombs.json``. Times are of a shared machine: compare
 the two paths of one run.
@@ -138,7 +139,7 @@ def per_pixel(path: Path) -> None:
     print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_mb": peak, "baseline_mb": baseline, "outcome": outcome}))
 
 
-def child(path: Path, way: str) -> None:
+def child(path: Path, way: str, recognizer: str) -> None:
     from facesearch.config import Settings
     from facesearch.errors import InputError
     from facesearch.pipeline import detect
@@ -146,10 +147,10 @@ def child(path: Path, way: str) -> None:
     from facesearch.pipeline.faces import FacePipeline
     from facesearch.types import DecodedImage
 
-    settings = Settings()
+    settings = Settings(recognizer=recognizer)
     pipeline = FacePipeline(settings)
-    for model in ("hog_detector", "cnn_detector", "landmarks5"):
-        getattr(pipeline.models, model)()
+    blank = np.zeros((64, 64, 3), np.uint8)
+    pipeline.find(DecodedImage(blank, "", 64, 64, "", "warm-up"))  # loads the detectors (and dlib's fallback)
     baseline = _status_mb("VmRSS")
     start, cpu = time.perf_counter(), time.process_time()
     try:
@@ -171,8 +172,9 @@ def child(path: Path, way: str) -> None:
 # --- the parent -------------------------------------------------------------------------------
 
 
-def measure(path: Path, way: str, timeout_s: float) -> dict[str, Any]:
-    process = subprocess.Popen([sys.executable, __file__, "--child", str(path), way], stdout=subprocess.PIPE, text=True)
+def measure(path: Path, way: str, recognizer: str, timeout_s: float) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", str(path), way, "--recognizer", recognizer]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         output, _ = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -202,13 +204,18 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds before a run is killed")
     parser.add_argument("--only", nargs="*", default=[], help="only the files whose names contain one of these")
     parser.add_argument("--decode-only", action="store_true", help="bytes a declared pixel each decoder takes")
+    parser.add_argument(
+        "--recognizer",
+        default="dlib",
+        help="dlib (default: HOG and the CNN fallback, where issue 17 measured the bombs) or sface (YuNet)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("PATH", "WAY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         if args.child[1] == "decode":
             per_pixel(Path(args.child[0]))
         else:
-            child(Path(args.child[0]), args.child[1])
+            child(Path(args.child[0]), args.child[1], args.recognizer)
         return
     ways = ("decode",) if args.decode_only else ("old", "new") if args.old else ("new",)
     rows = []
@@ -217,7 +224,7 @@ def main() -> None:
             if args.only and not any(part in path.name for part in args.only):
                 continue
             for way in ways:
-                result = measure(path, way, args.timeout)
+                result = measure(path, way, args.recognizer, args.timeout)
                 result |= {"file": path.name, "kb": round(path.stat().st_size / 1024, 1), "way": way}
                 rows.append(result)
                 print(_row(result), flush=True)

@@ -15,15 +15,28 @@ import pytest
 
 import facesearch
 
-from helpers import init_staffed, snapshot
+from helpers import init_staffed, snapshot, token_for
 
 pytestmark = pytest.mark.model
 
 
-def cli(home: Path, actor: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200"}
+TOKENS: dict[tuple[Path, str], str] = {}  # (home, user) -> the user's own token
+
+
+def token(home: Path, user: str) -> str:
+    """USER's own token for the gallery in HOME, as they would get it (cli-tester, its admin, issues
+    an activation code and the user redeems it); made once, before any test fills the disk."""
+    if (home, user) not in TOKENS:
+        with facesearch.open(home, actor="cli-tester") as admin:
+            TOKENS[home, user] = token_for(admin, user)
+    return TOKENS[home, user]
+
+
+def cli(home: Path, user: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The CLI as a new process, run by USER with their own token."""
+    env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200", "FACESEARCH_TOKEN": token(home, user)}
     return subprocess.run(
-        [sys.executable, "-m", "facesearch", "--actor", actor, *map(str, args)],
+        [sys.executable, "-m", "facesearch", *map(str, args)],
         capture_output=True,
         text=True,
         env=env,
@@ -41,6 +54,7 @@ def home(tmp_path: Path) -> Path:
 def test_photos_pillow_fails_on_exit_3_naming_the_problem(
     home: Path, malformed_files: dict[str, tuple[Path, str]]
 ) -> None:
+    token(home, "operator"), token(home, "enroller")
     with facesearch.open(home, actor="cli-tester") as engine:
         before = snapshot(engine)
     for name in ("jpeg-head.jpg", "webp-half.webp"):
@@ -124,6 +138,7 @@ def test_enroll_dir_on_a_full_file_system_exits_7_and_a_rerun_finishes(
     home = small_disk / "home"
     init_staffed(home, actor="cli-tester").close()
     (home / "facesearch.toml").write_text("enroll_batch_faces = 1\n")
+    token(home, "enroller")  # issued while there is room
     filler = _fill(small_disk, leave_bytes=48 * 1024)
     args = ("enroll-dir", labelled_dataset, "--source", "HR archive", "--basis", "contract", "--workers", "1")
     full = cli(home, "enroller", *args)
