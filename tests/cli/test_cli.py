@@ -270,7 +270,7 @@ def test_evaluate_calibrate_and_model_card(home: Path, labelled_dataset: Path, t
     assert card.returncode == 0, card.stderr
     data = json.loads(card.stdout)
     assert data["latest_evaluation"]["dataset_sha256"] == report["dataset_sha256"]
-    assert "Apache-2.0" in data["embedder"]["licence"] and "scraped" in data["embedder"]["training"]
+    assert "Apache-2.0" in data["embedder"]["licence"] and "scraped" in data["embedder"]["training"]  # sface's
     assert data["calibration"] is None
 
     refused = run(home, "calibrate", labelled_dataset, "--target-fmr", "1e-4", *cache)

