@@ -19,8 +19,12 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install .
 
+# /home/facesearch/.config/facesearch: a person's credentials file, in a volume of their own (docs/docker.md)
 RUN useradd --system --create-home --home-dir /home/facesearch facesearch \
-    && mkdir -p /data && chown facesearch:facesearch /data
+    && mkdir -p /data /home/facesearch/.config/facesearch \
+    && chmod 700 /home/facesearch/.config/facesearch \
+    && chown facesearch:facesearch /data \
+    && chown -R facesearch:facesearch /home/facesearch/.config
 USER facesearch
 VOLUME ["/data"]
 EXPOSE 8000

@@ -132,15 +132,14 @@ async def clients(url: str, token: str, photo: bytes, n: int, seconds: float) ->
 
 
 def served(home: Path, probe: Path, n: int, seconds: float, workers: int) -> tuple[dict[str, Any], list[str]]:
-    with facesearch.open(home, actor="bench") as engine:
-        token = engine.accounts.issue_token(OPERATOR).token
+    with facesearch.open(home, actor="bench") as engine:  # OPERATOR's own token: a code, redeemed
+        token = engine.signin.redeem(engine.accounts.invite(OPERATOR).code).token
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = os.environ | {"FACESEARCH_HOME": str(home)}
     log = (OUT / "load-server.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "facesearch", "--actor", "bench", "serve", "--port", str(port)]
-        + ["--workers", str(workers)],
+        [sys.executable, "-m", "facesearch", "serve", "--port", str(port)] + ["--workers", str(workers)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

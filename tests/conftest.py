@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib.cbook
+import numpy as np
 import pytest
 import skimage.data
 from PIL import Image, ImageEnhance
@@ -47,6 +48,16 @@ def master_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         patch.setenv(MASTER_KEY_FILE_ENV, str(path))
         assert os.environ[MASTER_KEY_FILE_ENV] == str(path)
         yield path
+
+
+@pytest.fixture(autouse=True)
+def credentials_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's CLI runs keep their tokens in a credentials file of the test's own, never in the
+    user's config folder; no token comes from the environment unless a test puts it there."""
+    path = tmp_path / "credentials" / "credentials.toml"
+    monkeypatch.setenv("FACESEARCH_CREDENTIALS", str(path))  # facesearch.cli.credentials.CREDENTIALS_ENV
+    monkeypatch.delenv("FACESEARCH_TOKEN", raising=False)  # ... .TOKEN_ENV
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +121,38 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path])
     return paths
 
 
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def malformed_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    """Real files that Pillow recognises and then fails on with errors of its own (issue 17: they
+    escaped as tracebacks), named by what is wrong, with the error code each must produce."""
+    folder = tmp_path_factory.mktemp("malformed")
+    photo = Image.fromarray(skimage.data.astronaut()).resize((128, 128))
+    jpeg, webp, jp2, bmp, ico = (_encoded(photo, f) for f in ("JPEG", "WEBP", "JPEG2000", "BMP", "ICO"))
+    third_box = 32  # the JP2 signature box (12 bytes) and the ftyp box (20) come first
+    assert jp2[third_box + 4 : third_box + 8] == b"jp2h"
+    files = {
+        "jpeg-head.jpg": (jpeg[:200], "truncated-image"),  # Pillow: "Truncated File Read"
+        "webp-half.webp": (webp[: len(webp) // 2], "not-an-image"),  # "could not create decoder object"
+        # a box declaring 1 MiB: "Expected to read 1048568 bytes but only got ..."
+        "jp2-box-too-long.jp2": (jp2[:third_box] + struct.pack(">I", 1 << 20) + jp2[third_box + 4 :], "not-an-image"),
+        # "Unsupported BMP header type (10)", "Unsupported BMP pixel depth (227)"
+        "bmp-header-type.bmp": (bmp[:14] + struct.pack("<I", 10) + bmp[18:], "not-an-image"),
+        "bmp-pixel-depth.bmp": (bmp[:28] + struct.pack("<H", 227) + bmp[30:], "not-an-image"),
+        "ico-half.ico": (ico[: len(ico) // 2], "truncated-image"),  # "image file is truncated", raised by open
+    }
+    paths = {}
+    for name, (data, code) in files.items():
+        paths[name] = (folder / name, code)
+        paths[name][0].write_bytes(data)
+    return paths
+
+
 @pytest.fixture
 def engine(tmp_path: Path, models: DlibModels) -> Iterator[Engine]:
     with init_staffed(tmp_path / "home", actor="tester", models=models) as eng:
@@ -147,3 +190,23 @@ def labelled_dataset(tmp_path_factory: pytest.TempPathFactory, photos: dict[str,
     (root / "Chelsea").mkdir()
     (root / "Chelsea" / "Chelsea_0001.jpg").write_bytes(photos["cat"].read_bytes())
     return root
+
+
+@pytest.fixture(scope="session")
+def deep_photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The astronaut photo in greyscale deeper than 8 bits, as scientific and medical tools write
+    it: Pillow's conversion to RGB clips these to white (or black), so they once read as no-face."""
+    folder = tmp_path_factory.mktemp("deep")
+    grey = np.asarray(Image.fromarray(skimage.data.astronaut()).convert("L"), dtype=np.int64)
+    arrays = {
+        "png16.png": (grey * 257).astype(np.uint16),
+        "tiff16.tif": (grey * 257).astype(np.uint16),
+        "int32-16bit.tif": (grey * 257).astype(np.int32),
+        "int32-full.tif": (grey * 2**23).astype(np.int32),
+        "float-0-1.tif": (grey / 255).astype(np.float32),
+    }
+    paths = {}
+    for name, array in arrays.items():
+        paths[name] = folder / name
+        Image.fromarray(array).save(paths[name])
+    return paths

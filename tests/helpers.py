@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,17 @@ def staffed(engine: Engine) -> Engine:
     if "warrant search" not in allowed:
         engine.purposes.add("warrant search", require_authorisation=True)
     return engine
+
+
+def token_for(engine: Engine, name: str) -> str:
+    """User NAME's own token, as they would get it: an admin (the engine's actor) issues them an
+    activation code, and they redeem it."""
+    return engine.signin.redeem(engine.accounts.invite(name).code).token
+
+
+def as_user(engine: Engine, name: str) -> dict[str, str]:
+    """The environment of a CLI process run by user NAME: their own token (see :func:`token_for`)."""
+    return {"FACESEARCH_TOKEN": token_for(engine, name)}
 
 
 def init_staffed(home: Path, **options: Any) -> Engine:
@@ -108,3 +121,17 @@ def require_lfw() -> Path:
     if not (SHARED_LFW / "pairs.txt").exists():
         pytest.skip(f"LFW evaluation data not found at {SHARED_LFW} (it lives outside the repository)")
     return SHARED_LFW
+
+
+def zero_png(width: int, height: int) -> bytes:
+    """A real PNG of WIDTHxHEIGHT black RGB pixels: a few hundred KB that decode to width x height x
+    3 bytes (issue 17's work bomb was 6300x6300 in 115 KB). Compressed row by row, in little memory."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer = zlib.compressobj(9)
+    row = b"\0" * (1 + 3 * width)  # filter type 0, then the pixels
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

@@ -36,6 +36,13 @@ class Settings:
     max_image_bytes: int = _setting(
         50 * 1024 * 1024, "Largest image file accepted, in bytes; larger files are refused unread."
     )
+    max_decode_bytes: int = _setting(
+        320 * 1024 * 1024,
+        "Most memory decoding one image may take, in bytes, estimated from the size its header "
+        "declares and its format (8 bytes a pixel; WebP 18, JPEG 2000 21, AVIF 10) before any pixel "
+        "is decoded; larger images are refused as too large. The default admits 40 megapixels "
+        "(max_image_pixels) in most formats, 18 in WebP, 16 in JPEG 2000.",
+    )
     recognizer: str = _setting(
         "sface",
         "What finds, aligns and embeds faces in a new gallery (and in 'evaluate'): 'sface' (OpenCV Zoo's "
@@ -54,7 +61,8 @@ class Settings:
     detector: str = _setting(
         "hog",
         "The dlib recognizer's face detector: 'hog' (dlib's HOG + linear SVM, fast on CPU) or 'cnn' (dlib's "
-        "MMOD CNN, finds more rotated and small faces, several times slower on CPU). 'sface' always uses YuNet.",
+        "MMOD CNN, finds more rotated and small faces, several times slower on CPU; it scans at most 150,000 "
+        "pixels, a smaller copy of a larger photo, to bound its memory at about 150 MB). 'sface' always uses YuNet.",
     )
     fallback_detector: str = _setting(
         "cnn",
@@ -76,9 +84,10 @@ class Settings:
     )
     decode_max_side: int = _setting(
         2048,
-        "A JPEG more than twice this size on its longer side is decoded at 1/2, 1/4 or 1/8 scale, "
-        "keeping at least this many pixels (much less work; faces under about 80 pixels in the "
-        "reduced image are then not found). Boxes are reported in the photo's own pixels.",
+        "Faces are sought in the photo reduced to at most this many pixels on its longer side (a "
+        "JPEG decoded at 1/2, 1/4 or 1/8 scale by its DCT, then resampled): it bounds the time and "
+        "memory of detection. Faces under about 40 pixels in the reduced image are then not found; "
+        "boxes are reported in the photo's own pixels.",
     )
     enroll_min_face_px: int = _setting(
         40,
@@ -189,6 +198,17 @@ class Settings:
         "When searches are expected, as 'HH:MM-HH:MM' in UTC (may wrap midnight, e.g. '22:00-06:00'); a "
         "search outside them is flagged in the audit log (it still runs). Empty: any time.",
     )
+    token_days: int = _setting(
+        90,
+        "Days an API token stays valid after it is made (by activation or rotation). Its owner rotates it "
+        "before then ('facesearch tokens rotate', POST /api/tokens/rotate); once expired it takes a new "
+        "activation code from an admin. A shorter life bounds how long a copied token can be used.",
+    )
+    session_hours: int = _setting(
+        8,
+        "Hours a web UI sign-in lasts (never beyond its token's expiry); then the user signs in again. "
+        "Signing out, revoking the token or disabling the user ends it at once.",
+    )
     cluster_threshold: float = _setting(
         0.0,
         "Score at or above which two faces of a collection are linked when clustering ('facesearch "
@@ -232,7 +252,14 @@ class Settings:
             raise ConfigError(f"setting 'index_storage' must be 'float32' or 'float16', not {self.index_storage!r}")
         if not 0 <= self.upsample <= 3:
             raise ConfigError(f"setting 'upsample' must be between 0 and 3, not {self.upsample}")
-        for name in ("max_image_pixels", "max_image_bytes", "top_k", "enroll_batch_faces", "decode_max_side"):
+        for name in (
+            "max_image_pixels",
+            "max_image_bytes",
+            "max_decode_bytes",
+            "top_k",
+            "enroll_batch_faces",
+            "decode_max_side",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
         if self.num_jitters < 0:
@@ -243,6 +270,9 @@ class Settings:
         for name in ("burst_searches", "repeat_probe_searches"):
             if getattr(self, name) < 0 or getattr(self, name) == 1:  # 1 would flag every search
                 raise ConfigError(f"setting {name!r} must be 0 (never flag) or at least 2")
+        for name in ("token_days", "session_hours"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting {name!r} must be at least 1")
         if self.burst_window_seconds < 1:
             raise ConfigError("setting 'burst_window_seconds' must be at least 1")
         self.search_window()  # raises ConfigError when malformed

@@ -25,10 +25,9 @@ from typing import Any
 
 from facesearch.clustering.collections import CollectionService
 from facesearch.config import Settings
-from facesearch.errors import AuthenticationError
 from facesearch.evaluation.extract import EmbeddingCache
 from facesearch.gallery import GalleryStore
-from facesearch.governance import accounts, audit
+from facesearch.governance import audit
 from facesearch.governance.accounts import AccountService
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.casework import CaseService
@@ -37,6 +36,7 @@ from facesearch.governance.optout import OptOutService
 from facesearch.governance.policy import Permission
 from facesearch.governance.purposes import PurposeService
 from facesearch.governance.retention import RetentionService
+from facesearch.governance.signin import SignInService
 from facesearch.governance.users import User
 from facesearch.index.base import IndexInfo
 from facesearch.index.keeper import keeper_for
@@ -103,6 +103,14 @@ class Engine:
     def store(self) -> GalleryStore:
         """The gallery's metadata store."""
         return self._context.store
+
+    @property
+    def gallery_id(self) -> str:
+        """The gallery's own random id (it names the gallery's data key; the CLI files each user's
+        token under it)."""
+        cipher = self.store.cipher
+        assert cipher is not None, "an open engine's gallery is sealed"
+        return cipher.gallery_id
 
     @property
     def settings(self) -> Settings:
@@ -336,7 +344,7 @@ class Engine:
 
     @property
     def accounts(self) -> AccountService:
-        """Users and API tokens (admin only)."""
+        """Users, activation codes and tokens (admin only)."""
         return AccountService(self._context)
 
     @property
@@ -364,15 +372,22 @@ class Engine:
         """Nominations, their two separate confirmations, and export of confirmed identifications."""
         return CaseService(self._context)
 
+    @property
+    def signin(self) -> SignInService:
+        """A person's own credentials: redeem an activation code, rotate a token, web sessions."""
+        return SignInService(self._context)
+
     def authenticate(self, token: str) -> User:
-        """The user an API token belongs to; AuthenticationError, audited, if it is not valid."""
-        try:
-            with self.store.transaction() as session:
-                return accounts.authenticate(session, token)
-        except AuthenticationError as exc:
-            with self._context.writing() as session:
-                self._context.record(session, AuditAction.AUTH_FAILED, details={"reason": exc.code})
-            raise
+        """The user an API token belongs to; AuthenticationError, audited, if it is unknown, wrong,
+        revoked or expired, or its user disabled (CredentialExpiredError when expired)."""
+        return self.signin.authenticate(token).user
+
+    def signed_in(self, token: str) -> Engine:
+        """This engine, acting from now on for the user TOKEN belongs to (checked as by
+        :meth:`authenticate`, a failure audited). How the CLI turns a person's token into who acts."""
+        user = self.authenticate(token)
+        self._context = self._context.for_actor(user.name)
+        return self
 
     def acting_as(self, actor: str) -> Engine:
         """This engine for another actor (a service acts for each request's user): the same gallery,

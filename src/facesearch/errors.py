@@ -52,6 +52,12 @@ class ImageTooLargeError(InputError):
     code = "image-too-large"
 
 
+class InvalidTextError(InputError):
+    """A name, purpose, case, reference or reason holds a control character or is too long."""
+
+    code = "invalid-text"
+
+
 class FaceRefusedError(InputError):
     """A photo was decoded but holds no face that can be used for the request."""
 
@@ -170,8 +176,28 @@ class PermissionDeniedError(PolicyError):
 
 
 class AuthenticationError(PolicyError):
+    """No valid credential. ``reason`` says why for the audit log (``unknown``, ``wrong-secret``,
+    ``revoked``, ``expired``, ``disabled-user``, ``used`` ...); the message tells the user only what
+    they can act on."""
+
     code = "authentication-failed"
     rule = "authentication"
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class CredentialExpiredError(AuthenticationError):
+    """A token or web session past its expiry: rotate before it, or ask an admin for a new code."""
+
+    code = "credential-expired"
+
+
+class ActivationError(AuthenticationError):
+    """An activation code that is unknown, already used, expired or for a disabled user."""
+
+    code = "activation-failed"
 
 
 class PurposeNotAllowedError(PolicyError):
@@ -253,8 +279,21 @@ class GalleryError(FacesearchError):
     code = "gallery-error"
 
 
+class AmbiguousSubjectError(InputError):
+    """A reference to a subject could mean two subjects (one's name, the other's id)."""
+
+    code = "ambiguous-subject"
+
+
 class GalleryNotInitialisedError(GalleryError):
     code = "not-initialised"
+
+
+class StorageFullError(GalleryError):
+    """The disk (or the database server's disk) the gallery writes to is full. What the step was
+    writing was rolled back, or is repaired from the gallery on the next run; nothing is doubled."""
+
+    code = "storage-full"
 
 
 class SubjectNotFoundError(GalleryError):
@@ -312,6 +351,13 @@ class TamperedDataError(GalleryError):
 
 class ConfigError(FacesearchError):
     code = "bad-config"
+
+
+class CredentialsFileError(ConfigError):
+    """A user's credentials file cannot be used: others may read it, it is not theirs, or it is not
+    valid TOML. Nothing is read from it then."""
+
+    code = "credentials-file"
 
 
 # --- models: the weights a stage loads ---------------------------------------------------

@@ -12,7 +12,7 @@ import getpass
 import logging
 import shutil
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.errors import (
+    AuthenticationError,
     DataKeyMismatchError,
     FacesearchError,
     GalleryNotInitialisedError,
@@ -38,8 +39,9 @@ from facesearch.gallery.schema import (
     ProbeFaceRow,
     SubjectRow,
 )
-from facesearch.governance import accounts, audit, users
+from facesearch.governance import accounts, audit, credentials, users
 from facesearch.governance.audit import AuditAction
+from facesearch.governance.credentials import IssuedToken
 from facesearch.governance.policy import Permission, Role
 from facesearch.pipeline.models import EmbedderSpec, Models, RegisteredModel
 from facesearch.pipeline.recognizers import registered, spec_for_model, spec_for_settings
@@ -60,11 +62,40 @@ def init(
 ) -> Engine:
     """Create (or reopen) a gallery in HOME: database schema, index folder, one init audit event.
 
-    actor: who acts, for the audit log (default: the OS user). settings: default from
-    HOME/facesearch.toml; a new gallery takes the recognizer they name (``recognizer``, with
-    ``embed_mirrored``), an existing one keeps its own. models: share already loaded models between
-    engines (optional).
+    actor: who acts, for the audit log (default: the OS user); the creator of a new gallery is
+    its first admin. settings: default from HOME/facesearch.toml; a new gallery takes the
+    recognizer they name (``recognizer``, with ``embed_mirrored``), an existing one keeps its own.
+    models: share already loaded models between engines (optional).
+
+    The Python API trusts its caller: ``actor`` here and in :func:`open_engine` is a claim, as it
+    must be for code that holds the master key and can write the gallery's files anyway. People
+    act through the CLI, the API and the web UI, which take their own token (``token=``).
     """
+    return _create(home, actor, settings, models, admin_token=False)[0]
+
+
+def bootstrap(
+    home: str | Path,
+    *,
+    actor: str | None = None,
+    settings: Settings | None = None,
+    models: Models | None = None,
+) -> tuple[Engine, IssuedToken | None]:
+    """:func:`init`, and for a new gallery its first admin's own API token (shown only to whoever
+    creates the gallery, who is that admin; its creation is audited as ``token.issue``). None when
+    the gallery already existed: its admins get codes from each other (``accounts.invite``)."""
+    return _create(home, actor, settings, models, admin_token=True)
+
+
+def _create(
+    home: str | Path,
+    actor: str | None,
+    settings: Settings | None,
+    models: Models | None,
+    *,
+    admin_token: bool,
+) -> tuple[Engine, IssuedToken | None]:
+    issued: IssuedToken | None = None
     place = Home(Path(home))
     settings = settings or Settings.load(place.root)
     if settings.database_url and place.database.exists():
@@ -82,8 +113,8 @@ def init(
                 store.cipher = keys.write_data_key(place, master)
             else:
                 _unlock(place, store, master)
-            registered = registered_models(place.models_dir)
-            spec = spec_for_settings(settings, registered) if fresh else _gallery_spec(store, registered)
+            known = registered_models(place.models_dir)
+            spec = spec_for_settings(settings, known) if fresh else _gallery_spec(store, known)
             engine = Engine(place, store, settings, actor, models, spec)
         except FacesearchError:
             store.close()
@@ -108,19 +139,35 @@ def init(
                         gallery_generation=store.state(session).generation,
                         details={"user": engine.actor, "role": "admin"},
                     )
+                if admin_token:
+                    life = timedelta(days=settings.token_days)
+                    issued = credentials.issue_token(session, engine.actor, engine.actor, life)
+                    audit.append(
+                        session,
+                        actor=engine.actor,
+                        action=AuditAction.TOKEN_ISSUE,
+                        gallery_generation=store.state(session).generation,
+                        details={
+                            "user": issued.user,
+                            "token_id": issued.id,
+                            "expires_at": issued.expires_at.isoformat(),
+                        },
+                    )
     engine.retention.purge(trigger="open")
-    return engine
+    return engine, issued
 
 
 def open_engine(
     home: str | Path,
     *,
     actor: str | None = None,
+    token: str | None = None,
     settings: Settings | None = None,
     models: Models | None = None,
 ) -> Engine:
     """Open the gallery in HOME; raises GalleryNotInitialisedError if there is none. Arguments as
-    for :func:`init`."""
+    for :func:`init`; with ``token`` the engine acts for the token's user (checked as by
+    :meth:`Engine.authenticate`, a failure audited as ``actor`` and raised as AuthenticationError)."""
     place = Home(Path(home))
     settings = settings or Settings.load(place.root)
     if not place.exists(settings.database_url):
@@ -137,7 +184,7 @@ def open_engine(
         spec = _gallery_spec(store, registered_models(place.models_dir))
         engine = Engine(place, store, settings, actor, models, spec)
         engine.retention.purge(trigger="open")  # expired data never outlives an open
-        return engine
+        return engine if token is None else engine.signed_in(token)
     except FacesearchError:
         store.close()
         raise
@@ -173,11 +220,11 @@ def _open_store(place: Home, settings: Settings) -> GalleryStore:
     return GalleryStore.open_sqlite(place.database)
 
 
-def _gallery_spec(store: GalleryStore, registered: Mapping[str, RegisteredModel]) -> EmbedderSpec:
+def _gallery_spec(store: GalleryStore, known: Mapping[str, RegisteredModel]) -> EmbedderSpec:
     """The recipe the gallery's templates were made with, whatever the settings say; a gallery of a
     model this installation lacks is refused (ModelMismatchError), changing nothing."""
     with store.transaction() as session:
-        return spec_for_model(store.state(session).model_id, registered)
+        return spec_for_model(store.state(session).model_id, known)
 
 
 def _sealed(store: GalleryStore) -> bool:
@@ -220,6 +267,25 @@ def _unlock(place: Home, store: GalleryStore, master: bytes) -> None:
     )
 
 
+def gallery_id(home: str | Path, *, settings: Settings | None = None) -> str | None:
+    """The id of the gallery in HOME, read without its master key (None: none there, or one from
+    before sealing that was never opened since)."""
+    place = Home(Path(home))
+    settings = settings or Settings.load(place.root)
+    if not place.exists(settings.database_url):
+        return None
+    store = _open_store(place, settings)
+    try:
+        with place.locked():
+            store.migrate()
+            if not store.is_initialised():
+                return None
+            with store.transaction() as session:
+                return store.state(session).gallery_id
+    finally:
+        store.close()
+
+
 # --- deleting a gallery -------------------------------------------------------------------
 
 
@@ -251,7 +317,12 @@ class DestructionCertificate(Serialisable):
 
 
 def delete_gallery(
-    home: str | Path, *, actor: str | None = None, confirm: bool = False, settings: Settings | None = None
+    home: str | Path,
+    *,
+    actor: str | None = None,
+    token: str | None = None,
+    confirm: bool = False,
+    settings: Settings | None = None,
 ) -> DestructionCertificate:
     """Destroy the gallery in HOME for good (admins only, ``confirm=True``): first its data key
     file (overwritten, then unlinked), so that no copy of its database or index files can be
@@ -260,7 +331,8 @@ def delete_gallery(
 
     Refused while any subject is under a legal hold. Needs no master key: a gallery whose master key
     is lost can still be deleted. A refusal is audited (the log still exists then) and changes
-    nothing else.
+    nothing else. With ``token``, the admin is the token's user (a token that is not valid is
+    refused and audited as ``actor``).
     """
     if not confirm:
         raise InputError("deleting a gallery destroys it and everything in it for good: confirm it explicitly")
@@ -275,6 +347,8 @@ def delete_gallery(
             store.migrate()
             if not store.is_initialised():
                 raise GalleryNotInitialisedError(f"the gallery in {place.root} is not initialised")
+            if token is not None:
+                who = _token_user(store, token, who)
             certificate = _certify(place, store, who)
             destroyed = keys.destroy_data_key(place)
             if store.dialect != "sqlite":
@@ -287,6 +361,24 @@ def delete_gallery(
     finally:
         store.close()
     return dataclasses.replace(certificate, data_key_destroyed=destroyed, files_removed=files)
+
+
+def _token_user(store: GalleryStore, token: str, actor: str) -> str:
+    """The user of ``token``; AuthenticationError, audited as ``actor``, if it is not valid."""
+    try:
+        with store.transaction() as session:
+            return credentials.authenticate(session, token).user.name
+    except AuthenticationError as exc:
+        with store.transaction() as session:
+            audit.append(
+                session,
+                actor=actor,
+                action=AuditAction.AUTH_FAILED,
+                gallery_generation=store.state(session).generation,
+                details={"code": exc.code, "reason": exc.reason},
+            )
+        exc.audited = True
+        raise
 
 
 def _certify(place: Home, store: GalleryStore, actor: str) -> DestructionCertificate:

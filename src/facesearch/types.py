@@ -20,6 +20,9 @@ from facesearch.errors import InputError, ModelMismatchError
 RGBArray = npt.NDArray[np.uint8]
 Vector = npt.NDArray[np.float32]
 
+# Marks a reference to a subject as its id ("id:6eb6a36764f4145c"); anything else is its name.
+SUBJECT_ID_PREFIX = "id:"
+
 
 class LawfulBasis(enum.StrEnum):
     """GDPR article 6 lawful bases; every enrolled image records one."""
@@ -73,8 +76,8 @@ class Serialisable:
 @dataclasses.dataclass(frozen=True)
 class DecodedImage:
     """An image decoded to RGB pixels with EXIF orientation applied. ``width`` and ``height`` are
-    the photo's own (oriented) size; a large JPEG may be decoded at reduced scale, and ``scale`` is
-    then the pixels' size over the photo's (1/2, 1/4 or 1/8)."""
+    the photo's own (oriented) size; a photo larger than ``decode_max_side`` is reduced, and
+    ``scale`` is then the pixels' size over the photo's (below 1)."""
 
     pixels: RGBArray = dataclasses.field(repr=False, compare=False)
     sha256: str

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from PIL import Image
 import facesearch
 from facesearch.pipeline.recognizers.sface import SFACE_MIRRORED
 
-from helpers import PURPOSES, staffed
+from helpers import PURPOSES, STAFF, staffed, token_for
 
 pytestmark = pytest.mark.model
 
@@ -40,14 +41,22 @@ ACTOR_FOR = {
 }
 
 
-def run(home: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    """The CLI as a new process, acting as the user whose role the command needs (see
-    helpers.STAFF); cli-tester, who ran init, is the admin. A later --actor in ``args`` wins."""
+TOKENS: dict[Path, dict[str, str]] = {}  # home -> user -> their own token (the admin's is in their credentials file)
+
+
+def run(home: Path, *args: str | Path, user: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI as a new process, run by the user whose role the command needs (see helpers.STAFF)
+    with that user's own token, or by USER; cli-tester, who ran init, is the admin, whose token
+    init saved in the test's credentials file."""
     env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200"}
     command = str(args[0]) if args else ""
-    actor = "auditor" if args[:2] == ("audit", "show") else ACTOR_FOR.get(command, "cli-tester")
+    user = user or ("auditor" if args[:2] == ("audit", "show") else ACTOR_FOR.get(command, "cli-tester"))
+    if user in TOKENS.get(home, {}):
+        env["FACESEARCH_TOKEN"] = TOKENS[home][user]
+    elif user != "cli-tester":  # someone with no token of their own: not the admin's credentials file
+        env["FACESEARCH_CREDENTIALS"] = str(home.parent / f"no-credentials-of-{user}.toml")
     return subprocess.run(
-        [sys.executable, "-m", "facesearch", "--actor", actor, *map(str, args)],
+        [sys.executable, "-m", "facesearch", *map(str, args)],
         capture_output=True,
         text=True,
         env=env,
@@ -55,12 +64,20 @@ def run(home: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def staff_tokens(home: Path, *names: str) -> None:
+    """Give each user their own token, as they would get it (a code from the admin, redeemed)."""
+    with facesearch.open(home, actor="cli-tester") as admin:
+        TOKENS.setdefault(home, {}).update({name: token_for(admin, name) for name in names})
+
+
 @pytest.fixture
-def home(tmp_path: Path, photos: dict[str, Path]) -> Path:
+def home(tmp_path: Path, photos: dict[str, Path]) -> Iterator[Path]:
     place = tmp_path / "home"
-    assert run(place, "init").returncode == 0
-    with facesearch.open(place, actor="cli-tester") as admin:
+    made = run(place, "--actor", "cli-tester", "init")
+    assert made.returncode == 0, made.stderr
+    with facesearch.open(place, actor="cli-tester") as admin:  # the Python API, as the host's own code
         staffed(admin)
+    staff_tokens(place, *STAFF)
     enrolled = run(
         place,
         "enroll",
@@ -74,7 +91,8 @@ def home(tmp_path: Path, photos: dict[str, Path]) -> Path:
     )
     assert enrolled.returncode == 0, enrolled.stderr
     assert "enrolled" in enrolled.stdout
-    return place
+    yield place
+    TOKENS.pop(place, None)
 
 
 def test_identify_json_lists_candidates_per_face(home: Path, photos: dict[str, Path]) -> None:
@@ -143,23 +161,32 @@ def test_verify_subjects_erase_and_audit(home: Path, photos: dict[str, Path]) ->
     checked = run(home, "audit", "verify")
     assert checked.returncode == 0 and "intact" in checked.stdout
     events = json.loads(run(home, "audit", "show", "--json").stdout)
-    staff = ["user.add"] * 5  # cli-tester as admin, then one user of each other role
+    staff = ["user.add"] * 4  # one user of each other role
     rules = ["gallery.retention"] + ["purpose.add"] * (len(PURPOSES) + 1)
+    activations = ["activation.issue", "activation.redeem"] * len(STAFF)  # each redeems their own code
     assert [e["action"] for e in events] == [
         "gallery.init",
+        "user.add",  # cli-tester, who made the gallery, as its admin
+        "token.issue",  # ... with their own token
         *staff,
         *rules,
+        *activations,
         "face.enroll",
+        "case.open",  # the first search naming C-1 opens it, owned by the operator
         "search.verify",
         "subject.erase",
     ]
-    by_action = {e["action"]: e["actor"] for e in events}
+    assert [e["actor"] for e in events if e["action"] == "activation.redeem"] == list(STAFF)
+    by_action = {e["action"]: e["actor"] for e in events if e["action"] != "activation.redeem"}
     assert by_action == {
         "gallery.init": "cli-tester",
         "user.add": "cli-tester",
+        "token.issue": "cli-tester",
+        "activation.issue": "cli-tester",
         "gallery.retention": "cli-tester",
         "purpose.add": "cli-tester",
         "face.enroll": "enroller",
+        "case.open": "operator",
         "search.verify": "operator",
         "subject.erase": "cli-tester",
     }
@@ -188,12 +215,10 @@ def test_enroll_dir_shows_summary_by_reason(home: Path, photos: dict[str, Path],
 
 
 def test_concurrent_processes_keep_gallery_index_and_chain_consistent(home: Path, photos: dict[str, Path]) -> None:
-    env = os.environ | {"FACESEARCH_HOME": str(home)}
-    base = [sys.executable, "-m", "facesearch", "--actor"]
+    base = [sys.executable, "-m", "facesearch"]
     jobs = [
         [
             *base,
-            "enroller",
             "enroll",
             str(photos["hopper"]),
             "--subject",
@@ -203,10 +228,9 @@ def test_concurrent_processes_keep_gallery_index_and_chain_consistent(home: Path
             "--basis",
             "consent",
         ],
-        [*base, "operator", "identify", str(photos["probe"]), "--purpose", "p", "--case", "c"],
+        [*base, "identify", str(photos["probe"]), "--purpose", "p", "--case", "c"],
         [
             *base,
-            "enroller",
             "enroll",
             str(photos["small_face"]),
             "--subject",
@@ -217,7 +241,12 @@ def test_concurrent_processes_keep_gallery_index_and_chain_consistent(home: Path
             "consent",
         ],
     ]
-    procs = [subprocess.Popen(job, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for job in jobs]
+    users = ["enroller", "operator", "enroller"]
+    envs = [os.environ | {"FACESEARCH_HOME": str(home), "FACESEARCH_TOKEN": TOKENS[home][u]} for u in users]
+    procs = [
+        subprocess.Popen(job, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for job, env in zip(jobs, envs, strict=True)
+    ]
     codes = [p.wait(timeout=300) for p in procs]
     assert codes == [0, 0, 3]  # the small face is refused; the others succeed side by side
     assert run(home, "audit", "verify").returncode == 0
@@ -299,9 +328,9 @@ def test_enroll_dir_killed_mid_run_finishes_on_rerun(home: Path, labelled_datase
                 image.save(root / person / f"{photo.stem}_{angle}.jpg", quality=90)
     (home / "facesearch.toml").write_text("enroll_batch_faces = 2\n")
     args = ["enroll-dir", root, "--source", "archive", "--basis", "public-task", "--workers", "1"]
-    env = os.environ | {"FACESEARCH_HOME": str(home)}
+    env = os.environ | {"FACESEARCH_HOME": str(home), "FACESEARCH_TOKEN": TOKENS[home]["enroller"]}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "facesearch", "--actor", "enroller", *map(str, args)],
+        [sys.executable, "-m", "facesearch", *map(str, args)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -335,13 +364,21 @@ def test_users_and_tokens_from_the_command_line(home: Path) -> None:
     listed = json.loads(run(home, "users", "list", "--json").stdout)
     staff = {name: name for name in ("enroller", "operator", "verifier", "auditor")}  # the fixture's
     assert {u["name"]: u["role"] for u in listed} == {admin: "admin", "olga": "operator", **staff}
-    issued = run(home, "tokens", "issue", "olga")
-    token = issued.stdout.strip().splitlines()[-1]
-    assert issued.returncode == 0 and token.startswith("fs_")
-    refused = run(home, "--actor", "olga", "users", "add", "mallory", "--role", "admin")
+    invited = run(home, "users", "invite", "olga")
+    code = invited.stdout.strip().splitlines()[-1]
+    assert invited.returncode == 0 and code.startswith("fsa_") and "give it to olga only" in invited.stdout
+    assert "fs_" not in invited.stdout.replace(code, "")  # the admin sees a code, never a token
+    activated = run(home, "--credentials", home.parent / "olga.toml", "activate", code, user="olga")
+    assert activated.returncode == 0, activated.stderr
+    assert "activated: you are olga" in activated.stdout and "fs_" not in activated.stdout
+    olga = home.parent / "olga.toml"
+    refused = run(home, "--credentials", olga, "users", "add", "mallory", "--role", "admin", user="olga")
     assert refused.returncode == 4 and "the operator role may not manage users" in refused.stderr
-    token_id = token.split("_")[1]
-    assert run(home, "tokens", "revoke", token_id).returncode == 0
+    [listed_token] = [t for t in json.loads(run(home, "tokens", "list", "--json").stdout) if t["user"] == "olga"]
+    assert listed_token["revoked_at"] is None and "token" not in listed_token
+    assert run(home, "tokens", "revoke", listed_token["id"]).returncode == 0
+    after = run(home, "--credentials", olga, "whoami", user="olga")
+    assert after.returncode == 4 and "not valid" in after.stderr
     assert "0 token(s) revoked" in run(home, "users", "disable", "olga").stdout  # revoked already
     assert run(home, "audit", "verify").returncode == 0
 
@@ -355,7 +392,7 @@ def test_subject_report_from_the_command_line(home: Path, photos: dict[str, Path
     assert [(a["case"], a["rank"], a["actor"]) for a in report["appearances"]] == [("MP-9", 1, "operator")]
     shown = run(home, "subject-report", "Eileen Collins")
     assert shown.returncode == 0 and "returned as a candidate by 1 search(es)" in shown.stdout
-    refused = run(home, "--actor", "operator", "subject-report", "Eileen Collins")
+    refused = run(home, "subject-report", "Eileen Collins", user="operator")
     assert refused.returncode == 4
 
 
@@ -375,7 +412,8 @@ def test_a_candidate_is_nominated_confirmed_twice_and_exported(
     assert unconfirmed.returncode == 4 and "no identification confirmed by 2 verifiers" in unconfirmed.stderr
     twice = run(home, "confirm", "1")
     assert twice.returncode == 4 and "already decided" in twice.stderr
-    assert run(home, "--actor", "verifier-2", "confirm", "1").returncode == 0
+    staff_tokens(home, "verifier-2")
+    assert run(home, "confirm", "1", user="verifier-2").returncode == 0
     exported = json.loads(run(home, "export", "MP-5").stdout)
     [item] = exported["identifications"]
     assert item["nomination"]["subject"] == "Eileen Collins"
@@ -392,6 +430,7 @@ def test_a_candidate_is_nominated_confirmed_twice_and_exported(
 
 def test_case_members_from_the_command_line(home: Path, photos: dict[str, Path]) -> None:
     assert run(home, "users", "add", "operator-2", "--role", "operator").returncode == 0
+    staff_tokens(home, "operator-2")
     found = run(home, "identify", photos["probe"], "--purpose", "missing person search", "--case", "MP-6", "--json")
     search = json.loads(found.stdout)["audit_seq"]
     assert run(home, "nominate", str(search), "Eileen Collins").returncode == 0
@@ -409,21 +448,21 @@ def test_case_members_from_the_command_line(home: Path, photos: dict[str, Path])
         ("nominate", str(search), "Eileen Collins"): "may not nominate from its searches",
     }
     for args, message in refusals.items():
-        refused = run(home, "--actor", "operator-2", *args)
+        refused = run(home, *args, user="operator-2")
         assert refused.returncode == 4 and "(not-a-case-member)" in refused.stderr and message in refused.stderr, args
         assert "Traceback" not in refused.stderr
-    wrong_role = run(home, "--actor", "verifier", "cases", "add-member", "MP-6", "operator-2")
+    wrong_role = run(home, "cases", "add-member", "MP-6", "operator-2", user="verifier")
     assert wrong_role.returncode == 4 and "permission-denied" in wrong_role.stderr
     assert run(home, "cases", "add-member", "MP-6", "verifier").returncode == 3  # only operators work cases
     assert run(home, "cases", "add-member", "MP-6").returncode == 2  # usage: the user is missing
-    stranger = run(home, "--actor", "nobody", "cases", "add-member", "MP-6", "operator-2")
-    assert stranger.returncode == 4 and "not a user of this gallery" in stranger.stderr
-    assert run(home, "--actor", "cli-tester", "cases", "add-member", "NO-SUCH", "operator-2").returncode == 5
+    stranger = run(home, "cases", "add-member", "MP-6", "operator-2", user="nobody")  # no token: no one
+    assert stranger.returncode == 4 and "no token of yours" in stranger.stderr
+    assert run(home, "cases", "add-member", "NO-SUCH", "operator-2", user="cli-tester").returncode == 5
 
     added = run(home, "cases", "add-member", "MP-6", "operator-2")
     assert added.returncode == 0 and "operator-2 is now a member of case MP-6" in added.stdout
-    assert run(home, "--actor", "operator-2", "nominations", "MP-6").returncode == 0
-    members = json.loads(run(home, "--actor", "auditor", "cases", "members", "MP-6", "--json").stdout)
+    assert run(home, "nominations", "MP-6", user="operator-2").returncode == 0
+    members = json.loads(run(home, "cases", "members", "MP-6", "--json", user="auditor").stdout)
     assert [m["user"] for m in members["members"]] == ["operator", "operator-2"]
     events = json.loads(run(home, "audit", "show", "--case", "MP-6", "--json").stdout)
     assert [e["actor"] for e in events if e["action"] == "policy.refused"] == ["operator-2"] * 5  # with the case

@@ -63,7 +63,8 @@ MANAGEMENT: list[tuple[str, Callable[[Engine], Any]]] = [
     ("add a user", lambda e: e.accounts.add_user("newcomer", "operator")),
     ("list users", lambda e: e.accounts.users()),
     ("disable a user", lambda e: e.accounts.disable_user("operator-1")),
-    ("issue a token", lambda e: e.accounts.issue_token("operator-1")),
+    ("issue an activation code", lambda e: e.accounts.invite("operator-1")),
+    ("list tokens", lambda e: e.accounts.tokens()),
     ("revoke a token", lambda e: e.accounts.revoke_token("0000000000000000")),
 ]
 
@@ -92,20 +93,20 @@ def test_unknown_and_disabled_actors_are_refused(gallery: Engine, actor: str) ->
 
 
 def test_tokens_are_stored_only_as_salted_hashes_and_authenticate(gallery: Engine) -> None:
-    first = gallery.accounts.issue_token("operator-1")
-    second = gallery.accounts.issue_token("operator-1")
+    first = gallery.signin.redeem(gallery.accounts.invite("operator-1").code)
+    second = gallery.signin.redeem(gallery.accounts.invite("operator-1").code)
     assert first.token != second.token and first.token.startswith(f"fs_{first.id}_")
     database = gallery.home.database.read_bytes()
     assert first.token.encode() not in database and first.token.split("_", 2)[2].encode() not in database
     assert gallery.authenticate(first.token).name == "operator-1"
-    issued = gallery.acting_as("auditor-1").audit_events(action="token.issue")
+    issued = gallery.acting_as("auditor-1").audit_events(action="activation.redeem")
     assert [e.details["token_id"] for e in issued] == [first.id, second.id]
     assert all(first.token not in str(e.to_dict()) for e in gallery.acting_as("auditor-1").audit_events())
 
 
 def test_wrong_malformed_revoked_and_disabled_tokens_are_refused(gallery: Engine) -> None:
-    good = gallery.accounts.issue_token("operator-1")
-    other = gallery.accounts.issue_token("verifier-1")
+    good = gallery.signin.redeem(gallery.accounts.invite("operator-1").code)
+    other = gallery.signin.redeem(gallery.accounts.invite("verifier-1").code)
     wrong_secret = good.token[:-4] + ("AAAA" if not good.token.endswith("AAAA") else "BBBB")
     swapped = f"fs_{other.id}_" + good.token.split("_", 2)[2]  # one token's secret under another's id
     for token in (wrong_secret, "fs_nothing", "", "Bearer " + good.token, swapped):
@@ -128,7 +129,10 @@ def test_bad_management_requests_name_the_problem(gallery: Engine) -> None:
     with pytest.raises(InputError, match="already exists"):
         gallery.accounts.add_user("operator-1", "operator")
     with pytest.raises(InputError, match="no enabled user"):
-        gallery.accounts.issue_token("nobody")
+        gallery.accounts.invite("nobody")
+    for reserved in ("facesearch", "facesearch-service", "Facesearch-CLI"):
+        with pytest.raises(InputError, match="facesearch itself acts under"):
+            gallery.accounts.add_user(reserved, "admin")
     with pytest.raises(InputError, match="no token"):
         gallery.accounts.revoke_token("feedfacefeedface")
 

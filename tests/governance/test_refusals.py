@@ -57,6 +57,16 @@ REFUSALS: dict[str, tuple[Attempt, str, str]] = {
     "identify truncated": (_identify("truncated-image", bad=True), "truncated-image", "truncated"),
     "identify empty": (_identify("empty-file", bad=True), "empty-file", "empty"),
     "identify oversized header": (_identify("image-too-large", bad=True), "image-too-large", "pixels"),
+    # names, purposes and cases are one line of printable text of sane length (issue 17, item 10)
+    "subject with a newline": (_enroll("probe", subject="Ada\nLovelace"), "invalid-text", "subject name"),
+    "subject with an escape sequence": (_enroll("probe", subject="Ada\x1b[31m"), "invalid-text", "U+001B"),
+    "subject with a bidi override": (_enroll("probe", subject="Ada\u202eecalevoL"), "invalid-text", "U+202E"),
+    "subject of 10 kB": (_enroll("probe", subject="A" * 10_000), "invalid-text", "over the limit of 200"),
+    "source of 10 kB": (_enroll("probe", source="s" * 10_000), "invalid-text", "source"),
+    "purpose with a newline": (_identify(purpose="missing person search\nx"), "invalid-text", "purpose"),
+    "case with a control character": (_identify(case="MP-1\x00"), "invalid-text", "case"),
+    "case of 10 kB": (_identify(case="C" * 10_000), "invalid-text", "case is 10000 characters"),
+    "authorisation with a newline": (_identify(authorisation="W-1\nW-2"), "invalid-text", "authorisation"),
 }
 
 

@@ -1,5 +1,6 @@
 """Needless work is skipped without changing answers: large JPEGs decode at reduced scale, and
-enrollment upsamples only when no large face is found."""
+enrollment upsamples only when no large face is found. Greyscale deeper than 8 bits is read as the
+photo it is."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ import pytest
 from PIL import Image
 
 from facesearch.config import Settings
+from facesearch.engine import Engine
+from facesearch.errors import NoFaceError
 from facesearch.pipeline.decode import decode
 from facesearch.pipeline.faces import FacePipeline, main_face
 from facesearch.pipeline.models import DlibModels
 from facesearch.pipeline.prepare import prepare
+
+from helpers import zero_png
 
 pytestmark = pytest.mark.model
 
@@ -36,8 +41,8 @@ def test_large_jpeg_is_decoded_at_reduced_scale_with_boxes_in_photo_pixels(
     pipeline = FacePipeline(Settings(recognizer=recognizer), models)
 
     image = decode(big, pipeline.settings)
-    assert (image.width, image.height, image.scale) == (4400, 4400, 0.5)
-    assert image.pixels.shape == (2200, 2200, 3)  # a quarter of the pixels decoded
+    assert (image.width, image.height, image.scale) == (4400, 4400, 2048 / 4400)
+    assert image.pixels.shape == (2048, 2048, 3)  # decoded at half scale, then reduced to decode_max_side
     full = decode(big, Settings(decode_max_side=5000))
     assert full.scale == 1.0 and full.pixels.shape == (4400, 4400, 3)
 
@@ -50,7 +55,8 @@ def test_large_jpeg_is_decoded_at_reduced_scale_with_boxes_in_photo_pixels(
         (small.box.left, small.box.top, small.box.right, small.box.bottom),
         strict=True,
     ):
-        assert abs(got - want * ratio) < 0.1 * small.box.width * ratio
+        # HOG's image pyramid steps by 5/6: the same face found at two scales may differ by a tenth
+        assert abs(got - want * ratio) < 0.15 * small.box.width * ratio
     assert _cosine(reduced.embedding.vector, small.embedding.vector) > LARGE_COPY_COSINE[recognizer]
 
 
@@ -60,8 +66,8 @@ def test_exif_rotated_large_jpeg_reports_its_turned_size(photos: dict[str, Path]
     exif[0x0112] = 6  # orientation: rotate 90 degrees to display
     Image.open(photos["astronaut"]).resize((4400, 2000)).save(turned, exif=exif)
     image = decode(turned, Settings())
-    assert (image.width, image.height, image.scale) == (2000, 4400, 0.5)
-    assert image.pixels.shape == (2200, 1000, 3)
+    assert (image.width, image.height, image.scale) == (2000, 4400, 2048 / 4400)
+    assert image.pixels.shape == (2048, 931, 3)
 
 
 def test_enrollment_upsamples_only_when_no_large_face_is_found(photos: dict[str, Path], models: DlibModels) -> None:
@@ -111,3 +117,21 @@ def test_one_set_of_models_serves_many_threads_at_once(
     for thread in threads:
         thread.join(timeout=120)
     assert found == [expected] * 4
+
+
+def test_deep_greyscale_photos_enroll_and_are_found(engine: Engine, deep_photos: dict[str, Path]) -> None:
+    enrolled = engine.acting_as("enroller").enroll(
+        deep_photos["png16.png"], subject="Eileen Collins", source="16-bit scan", basis="consent"
+    )
+    assert len(enrolled.images) == 1
+    for probe in ("int32-full.tif", "float-0-1.tif"):
+        result = engine.acting_as("operator").identify(deep_photos[probe], purpose="p", case="c")
+        top = result.faces[0].candidates[0]
+        assert (top.subject, top.clears_threshold) == ("Eileen Collins", True)
+
+
+@pytest.mark.slow
+def test_a_featureless_40_megapixel_png_is_answered_no_face(engine: Engine) -> None:
+    # issue 17: 115 KB declaring 6300x6300 took 52 s and 2.3 GB; bench/bombs.py measures it now
+    with pytest.raises(NoFaceError):
+        engine.acting_as("operator").identify(zero_png(6300, 6300), purpose="p", case="c")

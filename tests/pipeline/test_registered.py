@@ -169,10 +169,15 @@ def test_a_registered_file_changed_since_is_refused_and_nothing_stored_changes(
 
 def test_the_cli_registers_a_model_and_its_gallery_card_shows_it(tmp_path: Path) -> None:
     home, file = tmp_path / "home", arcface_like(tmp_path / "vendor.onnx")
-    env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200"}
+    env = os.environ | {
+        "FACESEARCH_HOME": str(home),
+        "FACESEARCH_CREDENTIALS": str(tmp_path / "credentials.toml"),  # init files ada's own token here
+        "COLUMNS": "200",
+    }
+    env.pop("FACESEARCH_TOKEN", None)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "facesearch", "--actor", "ada", *args]
+        command = [sys.executable, "-m", "facesearch", *args]
         return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
 
     register = ("models", "register", "vendor", str(file), "--threshold", "0.4", "--threshold-source", "vendor sheet")
@@ -181,7 +186,7 @@ def test_the_cli_registers_a_model_and_its_gallery_card_shows_it(tmp_path: Path)
     done = cli(*register, "--licence", LICENCE, "--json")
     assert done.returncode == 0, done.stderr
     model = json.loads(done.stdout)
-    assert cli("--recognizer", "vendor", "init").returncode == 0
+    assert cli("--actor", "ada", "--recognizer", "vendor", "init").returncode == 0
     card = json.loads(cli("model-card", "--json").stdout)
     assert card["model_id"] == f"onnx-vendor-{model['sha256'][:12]}+cosine"
     assert card["registration"]["licence"] == LICENCE and card["registration"]["sha256"] == model["sha256"]

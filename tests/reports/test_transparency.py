@@ -32,7 +32,7 @@ from facesearch.reports.transparency import (
     write_report,
 )
 
-from helpers import init_staffed
+from helpers import as_user, init_staffed
 
 START, END = date(2024, 3, 1), date(2024, 3, 31)
 FIRST = datetime(2024, 3, 1, tzinfo=UTC)  # the period's first instant
@@ -254,10 +254,10 @@ def test_a_period_ending_before_it_starts_is_refused(gallery: Engine) -> None:
     assert len(gallery.acting_as("auditor").audit_events()) == before
 
 
-def _cli(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI as a new process running this checkout's code, in folder CWD."""
+def _cli(home: Path, cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The CLI as a new process running this checkout's code, in folder CWD, with ENV (a user's token)."""
     src = str(Path(facesearch.__file__).resolve().parents[1])
-    env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200", "PYTHONPATH": src}
+    env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200", "PYTHONPATH": src} | env
     return subprocess.run(
         [sys.executable, "-m", "facesearch", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
     )
@@ -265,8 +265,9 @@ def _cli(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_command_writes_html_and_json(gallery: Engine, tmp_path: Path) -> None:
     home = gallery.home.root
+    auditor, operator = as_user(gallery, "auditor"), as_user(gallery, "operator")
     gallery.close()
-    made = _cli(home, tmp_path, "--actor", "auditor", "report", "--from", "2024-03-01", "--to", "2024-03-31")
+    made = _cli(home, tmp_path, "report", "--from", "2024-03-01", "--to", "2024-03-31", env=auditor)
     assert made.returncode == 0, made.stderr
     folder = tmp_path / "transparency-2024-03-01-2024-03-31"
     assert json.loads((folder / JSON_NAME).read_text())["identify"]["total"] == 4
@@ -276,8 +277,6 @@ def test_the_command_writes_html_and_json(gallery: Engine, tmp_path: Path) -> No
     printed = _cli(
         home,
         tmp_path,
-        "--actor",
-        "auditor",
         "report",
         "--from",
         "2024-03-31",
@@ -286,12 +285,13 @@ def test_the_command_writes_html_and_json(gallery: Engine, tmp_path: Path) -> No
         "--out",
         str(tmp_path / "one-day"),
         "--json",
+        env=auditor,
     )
     assert printed.returncode == 0, printed.stderr
     assert json.loads(printed.stdout)["identify"]["total"] == 1 and (tmp_path / "one-day" / HTML_NAME).exists()
 
-    refused = _cli(home, tmp_path, "--actor", "operator", "report", "--from", "2024-03-01", "--to", "2024-03-31")
+    refused = _cli(home, tmp_path, "report", "--from", "2024-03-01", "--to", "2024-03-31", env=operator)
     assert refused.returncode == 4 and "may not" in refused.stderr
     for bad in (("--from", "2024-13-01", "--to", "2024-03-31"), ("--from", "2024-03-31", "--to", "2024-03-01")):
-        wrong = _cli(home, tmp_path, "--actor", "auditor", "report", *bad)
+        wrong = _cli(home, tmp_path, "report", *bad, env=auditor)
         assert wrong.returncode == 3, wrong.stderr

@@ -24,7 +24,7 @@ from facesearch.service import create_app
 from facesearch.service.auth import CredentialsFirst
 from facesearch.service.uploads import upload_name
 
-from helpers import init_staffed, snapshot
+from helpers import init_staffed, snapshot, token_for
 
 MAX_IMAGE_BYTES = 1_000_000
 IDENTIFY = {"purpose": "missing person search", "case": "case-7"}
@@ -80,7 +80,7 @@ def api(tmp_path: Path, models: DlibModels) -> Iterator[Api]:
     engine = init_staffed(tmp_path / "home", actor="tester", settings=settings, models=models)
     engine.accounts.add_user("verifier2", "verifier")
     engine.accounts.add_user("operator2", "operator")
-    tokens = {name: engine.accounts.issue_token(name).token for name in USERS}
+    tokens = {name: token_for(engine, name) for name in USERS}
     try:
         with TestClient(create_app(engine.home.root, engine=engine)) as client:
             yield Api(client, engine, tokens)
@@ -105,7 +105,7 @@ def test_no_token_or_a_bad_one_is_401_and_audited(api: Api) -> None:
     problem(response, 401, "authentication-failed")
     assert response.headers["www-authenticate"] == "Bearer"
     failed = api("auditor", "GET", "/api/audit", params={"action": "auth.failed"}).json()
-    assert len(failed) == 1 and failed[0]["details"]["reason"] == "authentication-failed"
+    assert len(failed) == 1 and failed[0]["details"] == {"code": "authentication-failed", "reason": "unknown"}
 
 
 def test_a_disabled_users_token_is_refused_at_once(api: Api) -> None:
@@ -286,7 +286,11 @@ def test_case_members_and_the_probe_face_over_the_api(api: Api, photos: dict[str
 
 @pytest.mark.model
 def test_malformed_uploads_are_named_and_change_nothing(
-    api: Api, photos: dict[str, Path], bad_files: dict[str, Path], tmp_path: Path
+    api: Api,
+    photos: dict[str, Path],
+    bad_files: dict[str, Path],
+    malformed_files: dict[str, tuple[Path, str]],
+    tmp_path: Path,
 ) -> None:
     enroll = {"subject": "Ada", "source": "badge photos", "basis": "consent"}
     before = snapshot(api.engine)
@@ -294,6 +298,7 @@ def test_malformed_uploads_are_named_and_change_nothing(
     oversize.write_bytes(photos["astronaut"].read_bytes() + b"\0" * MAX_IMAGE_BYTES)
     cases = [(code, path) for code, path in bad_files.items()]
     cases += [("image-too-large", oversize), ("no-face", photos["cat"])]
+    cases += [(code, path) for path, code in malformed_files.values()]  # Pillow's own errors: once a 500
     for code, path in cases:
         status = 413 if code == "image-too-large" else 422
         body = problem(api("enroller", "POST", "/api/enroll", files=upload(path, "files"), data=enroll), status, code)
@@ -304,6 +309,8 @@ def test_malformed_uploads_are_named_and_change_nothing(
     both.append(("files", ("b.jpg", bad_files["truncated-image"].read_bytes(), "image/jpeg")))
     problem(api("enroller", "POST", "/api/enroll", files=both, data=enroll), 422, "truncated-image")
     problem(api("operator", "POST", "/api/identify", files=upload(bad_files["not-an-image"]), data=IDENTIFY), 422)
+    for path, code in malformed_files.values():
+        problem(api("operator", "POST", "/api/identify", files=upload(path), data=IDENTIFY), 422, code)
     assert snapshot(api.engine) == before
 
     huge = b"\xff\xd8" + b"\0" * (3 * MAX_IMAGE_BYTES)
@@ -313,6 +320,25 @@ def test_malformed_uploads_are_named_and_change_nothing(
     streamed = api("operator", "POST", "/api/identify", content=chunked(3 * MAX_IMAGE_BYTES), headers=MULTIPART)
     problem(streamed, 413, "request-too-large")  # no Content-Length: counted as it streams
     problem(api("operator", "POST", "/api/identify", content=b"{}", headers={"content-type": "application/json"}), 422)
+
+
+@pytest.mark.model
+def test_subjects_are_addressed_by_name_or_marked_id_and_ambiguity_is_refused(
+    api: Api, photos: dict[str, Path]
+) -> None:
+    enroller = api.engine.acting_as("enroller")
+    first = enroller.enroll(photos["astronaut"], subject="123", source="s", basis="consent").subject_id
+    second = enroller.enroll(photos["hopper"], subject=first, source="s", basis="consent").subject_id
+    before = snapshot(api.engine)
+    problem(api("tester", "POST", f"/api/subjects/{first}/erase", json={"reason": "r"}), 422, "ambiguous-subject")
+    problem(api("auditor", "GET", f"/api/subjects/{first}/report"), 422, "ambiguous-subject")
+    body = problem(api("auditor", "GET", f"/api/subjects/{second}/report"), 404, "subject-not-found")
+    assert f"id:{second}" in body["detail"]  # a bare id is a name; the answer says how to write an id
+    assert snapshot(api.engine) == before
+    assert api("auditor", "GET", f"/api/subjects/id:{second}/report").json()["name"] == first
+    erased = api("tester", "POST", f"/api/subjects/id:{first}/erase", json={"reason": "r"}).json()
+    assert erased["subject_id"] == first
+    assert [s["name"] for s in api("tester", "GET", "/api/subjects").json()] == [first]
 
 
 def test_an_unexpected_failure_is_a_500_problem_without_a_trace(
@@ -353,7 +379,8 @@ def test_gallery_rules_over_the_api(api: Api) -> None:
 
     assert api("tester", "POST", "/api/users", json={"name": "ann", "role": "auditor"}).status_code == 201
     problem(api("tester", "POST", "/api/users", json={"name": "bob", "role": "boss"}), 422, "bad-input")
-    issued = api("tester", "POST", "/api/users/ann/tokens").json()
+    code = api("tester", "POST", "/api/users/ann/invite").json()["code"]
+    issued = api.client.post("/api/activate", json={"code": code}).json()
     me = api.client.get("/api/me", headers={"Authorization": f"Bearer {issued['token']}"}).json()
     assert me["name"] == "ann" and me["role"] == "auditor"
     assert api("tester", "DELETE", f"/api/tokens/{issued['id']}").json()["user"] == "ann"
@@ -431,7 +458,7 @@ def test_facesearch_serve_answers_on_loopback(tmp_path: Path, models: DlibModels
     one process or several worker processes that each open the gallery."""
     home = tmp_path / "home"
     with init_staffed(home, actor="tester", models=models) as engine:
-        token = engine.accounts.issue_token("auditor").token
+        token = token_for(engine, "auditor")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -504,7 +531,7 @@ def test_a_collections_clusters_over_the_api(api: Api, photos: dict[str, Path], 
 def test_a_used_up_search_quota_is_429(tmp_path: Path, models: DlibModels, photos: dict[str, Path]) -> None:
     settings = Settings(search_quota_per_hour=1)
     with init_staffed(tmp_path / "home", actor="tester", settings=settings, models=models) as engine:
-        token = engine.accounts.issue_token("operator").token
+        token = token_for(engine, "operator")
         with TestClient(create_app(engine.home.root, engine=engine)) as client:
             headers = {"Authorization": f"Bearer {token}"}
             first = client.post("/api/identify", headers=headers, files=upload(photos["probe"]), data=IDENTIFY)

@@ -24,7 +24,7 @@ from facesearch.pipeline.models import DlibModels
 from facesearch.service import create_app
 from facesearch.service.web.pages import CANDIDATE_NOTICE
 
-from helpers import init_staffed
+from helpers import init_staffed, token_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -94,11 +94,11 @@ def screenshots(tmp_path: Path) -> Path:
 @pytest.fixture
 def live(tmp_path: Path, models: DlibModels) -> Iterator[tuple[str, dict[str, str]]]:
     """A gallery (keeping face crops, as by default), staffed with a second verifier; its URL and each
-    user's token."""
+    user's own token, except verifier2's: theirs is an activation code, which they redeem in the browser."""
     engine = init_staffed(tmp_path / "home", actor="admin", models=models)
     engine.accounts.add_user("verifier2", "verifier")
-    users = ("admin", "enroller", "operator", "verifier", "verifier2", "auditor")
-    tokens = {user: engine.accounts.issue_token(user).token for user in users}
+    users = ("admin", "enroller", "operator", "verifier", "auditor")
+    tokens = {user: token_for(engine, user) for user in users} | {"verifier2": engine.accounts.invite("verifier2").code}
     try:
         with LiveServer(create_app(engine.home.root, engine=engine)) as server:
             yield server.url, tokens
@@ -117,14 +117,23 @@ def test_the_whole_flow_in_chromium(
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
         def signed_in(user: str) -> Any:
-            """A page in a browser context of its own (its own cookies), signed in as USER."""
+            """A page in a browser context of its own (its own cookies), signed in as USER, with their
+            token, or by activating their account with their code (a code starts 'fsa_')."""
             context = browser.new_context(base_url=url, accept_downloads=True, viewport={"width": 1280, "height": 900})
             page = context.new_page()
             page.set_default_timeout(20_000)
             page.goto("/search")  # a page needs a session: sent to sign in
             assert page.url.endswith("/login")
-            page.get_by_label("API token").fill(tokens[user])
-            page.get_by_role("button", name="Sign in").click()
+            if tokens[user].startswith("fsa_"):
+                page.get_by_role("link", name="Activate your account").click()
+                page.get_by_label("Activation code").fill(tokens[user])
+                page.get_by_role("button", name="Activate").click()
+                assert page.get_by_test_id("new-token").input_value().startswith("fs_")  # shown to them, once
+                shot(page, f"activated-{user}")
+                page.get_by_role("link", name="Go to the start page").click()
+            else:
+                page.get_by_label("API token").fill(tokens[user])
+                page.get_by_role("button", name="Sign in").click()
             page.wait_for_url(f"{url}/")
             assert page.get_by_test_id("whoami").inner_text() == user
             return page
@@ -248,11 +257,17 @@ def test_the_whole_flow_in_chromium(
             "face.view",
             "probe.view",
             "case.open",
+            "activation.redeem",
+            "session.start",
         ):
             assert action in text
         shot(auditor, "audit")
+        auditor.get_by_role("button", name="Sign out").click()
+        auditor.wait_for_url(f"{url}/login")
+        auditor.goto("/audit")  # the session ended in the gallery: signed out for good
+        assert auditor.url.endswith("/login")
         browser.close()
 
-    assert len(shots) == 10
+    assert len(shots) == 11
     for path in shots:
         assert path.is_file() and path.stat().st_size > 1000

@@ -17,6 +17,8 @@ from facesearch.service import create_app
 from facesearch.service.auth import COOKIE
 from facesearch.service.web.pages import CANDIDATE_NOTICE
 
+from helpers import token_for
+
 
 @pytest.fixture
 def client(engine: Engine) -> Iterator[TestClient]:
@@ -25,7 +27,7 @@ def client(engine: Engine) -> Iterator[TestClient]:
 
 
 def token(engine: Engine, user: str) -> str:
-    return engine.accounts.issue_token(user).token
+    return token_for(engine, user)
 
 
 def sign_in(client: TestClient, engine: Engine, user: str) -> TestClient:
@@ -49,13 +51,16 @@ def test_pages_need_a_session(client: TestClient) -> None:
     assert 'name="token"' in login.text and "text/html" in login.headers["content-type"]
 
 
-def test_sign_in_keeps_the_token_in_a_strict_http_only_cookie(client: TestClient, engine: Engine) -> None:
-    response = client.post("/login", data={"token": token(engine, "operator")})
+def test_sign_in_keeps_a_session_not_the_token_in_a_strict_http_only_cookie(client: TestClient, engine: Engine) -> None:
+    secret = token(engine, "operator")
+    response = client.post("/login", data={"token": secret})
     assert response.status_code == 303
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith(f"{COOKIE}=")
+    assert cookie.startswith(f"{COOKIE}=fss_") and secret not in cookie and secret.split("_", 2)[2] not in cookie
     lowered = cookie.lower()
-    assert "httponly" in lowered and "samesite=strict" in lowered and "path=/" in lowered
+    assert "httponly" in lowered and "samesite=strict" in lowered and "path=/" in lowered and "expires=" in lowered
+    session = response.cookies[COOKIE]
+    assert session.encode() not in engine.home.database.read_bytes()  # the gallery keeps its SHA-256 only
     home = client.get("/")
     assert home.status_code == 200
     assert "operator" in home.text and 'href="/search"' in home.text
@@ -65,6 +70,11 @@ def test_sign_in_keeps_the_token_in_a_strict_http_only_cookie(client: TestClient
     out = client.post("/logout")
     assert out.status_code == 303 and out.headers["location"] == "/login"
     assert client.get("/").status_code == 303
+    client.cookies.set(COOKIE, session)  # a copy of the cookie kept from before signing out
+    assert client.get("/").status_code == 303  # the session ended in the gallery, not only in the browser
+    [start] = engine.acting_as("auditor").audit_events(action="session.start")
+    [end] = engine.acting_as("auditor").audit_events(action="session.end")
+    assert start.actor == end.actor == "operator" and start.details["session_id"] == end.details["session_id"]
 
 
 def test_pages_link_the_products_one_stylesheet_from_their_own_origin(client: TestClient) -> None:
@@ -217,7 +227,7 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
         thumb = client.get("/faces/1/thumbnail")
         assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
         search = re.search(r'name="search" value="(\d+)"', page)
-        subject = re.search(r'name="subject" value="([0-9a-f]+)"', page)
+        subject = re.search(r'name="subject" value="(id:[0-9a-f]+)"', page)  # the candidate by its id
         assert search and subject
         nominated = client.post("/nominate", data={"search": search[1], "subject": subject[1], "face": "0"})
         assert nominated.status_code == 303 and nominated.headers["location"].startswith("/cases/MP-7?nominated=")
@@ -306,3 +316,43 @@ def test_the_case_page_shows_its_members_and_lets_the_owner_add_one(enrolled: En
         assert client.get("/cases/NEVER-OPENED").status_code == 200  # an admin may look up any reference
     refusals = enrolled.acting_as("auditor").audit_events(action="policy.refused", case="MP-8")
     assert [e.actor for e in refusals] == ["operator-2"] * 4
+
+
+def test_activation_in_the_browser_shows_the_token_once_and_signs_in(client: TestClient, engine: Engine) -> None:
+    form = client.get("/activate")
+    assert form.status_code == 200 and 'name="code"' in form.text
+    assert 'href="/activate"' in client.get("/login").text
+    code = engine.accounts.invite("verifier").code
+    shown = client.post("/activate", data={"code": code})
+    assert shown.status_code == 200, shown.text
+    found = re.search(r'value="(fs_[^"]+)"', shown.text)
+    assert found and "shown this once" in shown.text
+    token_shown = found[1]
+    assert engine.authenticate(token_shown).name == "verifier"
+    assert shown.headers["cache-control"] == "no-store" and token_shown not in shown.headers["set-cookie"]
+    assert client.get("/queue").status_code == 200  # signed in as the verifier
+    client.cookies.clear()
+    again = client.post("/activate", data={"code": code})
+    assert again.status_code == 401 and "already been used" in again.text and "fs_" not in again.text
+    assert client.post("/activate", data={"code": ""}).status_code == 401
+    assert client.post("/activate", data={"code": "x" * 600}).status_code == 422
+
+
+def test_revoking_the_token_or_disabling_the_user_ends_the_session(client: TestClient, engine: Engine) -> None:
+    secret = token(engine, "auditor")
+    sign_in_with = client.post("/login", data={"token": secret})
+    assert sign_in_with.status_code == 303 and client.get("/audit").status_code == 200
+    engine.accounts.revoke_token(secret.split("_")[1])
+    assert client.get("/audit").headers["location"] == "/login"
+    client.post("/login", data={"token": token(engine, "auditor")})
+    assert client.get("/audit").status_code == 200
+    engine.accounts.disable_user("auditor")
+    assert client.get("/audit").headers["location"] == "/login"
+
+
+def test_a_token_in_a_cookie_signs_no_one_in(client: TestClient, engine: Engine) -> None:
+    client.cookies.set(COOKIE, token(engine, "tester"))  # the raw token where the session belongs
+    assert client.get("/subjects").headers["location"] == "/login"
+    client.cookies.clear()
+    client.cookies.set("facesearch_token", token(engine, "tester"))  # the cookie of earlier versions
+    assert client.get("/subjects").headers["location"] == "/login"

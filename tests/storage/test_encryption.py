@@ -42,7 +42,7 @@ from facesearch.storage.crypto import DataCipher
 from facesearch.storage.home import Home
 from facesearch.types import AlignedFace, Box, Detection, Embedding, FaceObservation, Metric, Quality
 
-from helpers import index_bytes, init_staffed, sealed_bytes, vector_bytes
+from helpers import as_user, index_bytes, init_staffed, sealed_bytes, vector_bytes
 
 MODEL = DLIB_RESNET_V1_MIRRORED.model_id
 
@@ -243,11 +243,12 @@ def test_deleting_needs_an_admin_and_no_legal_hold(gallery: Engine) -> None:
 @pytest.mark.model
 def test_the_cli_deletes_a_gallery_only_with_confirmation(gallery: Engine) -> None:
     home = gallery.home.root
+    admin = as_user(gallery, "tester")
     gallery.close()
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200"}
-        command = [sys.executable, "-m", "facesearch", "--actor", "tester", "gallery", "delete", *args]
+        env = os.environ | {"FACESEARCH_HOME": str(home), "COLUMNS": "200"} | admin
+        command = [sys.executable, "-m", "facesearch", "gallery", "delete", *args]
         return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
     unconfirmed = run()

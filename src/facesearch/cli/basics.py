@@ -22,16 +22,19 @@ from rich.text import Text
 from facesearch import lifecycle as core
 from facesearch.cli.common import (
     BASIS_HELP,
+    SUBJECT_HELP,
     app,
     audit_app,
     current_settings,
     err,
     handled,
     index_app,
+    keep_token,
     open_engine,
     opts,
     out,
     print_json,
+    read_credentials,
 )
 from facesearch.config import Settings
 from facesearch.governance.audit import summary as event_summary
@@ -41,15 +44,20 @@ from facesearch.types import EnrollProgress, IdentifyResult, SearchRequest
 
 @app.command()
 def init() -> None:
-    """Create a gallery in the home folder (safe to run again)."""
+    """Create a gallery in the home folder (safe to run again). You become its first admin (named by
+    --actor, default your OS user), and your own API token is saved in your credentials file."""
     with handled():
         settings = current_settings()
+        read_credentials()  # a credentials file others can read is refused before anything is made
         new_key = keys.new_master_key_file(settings)
-        engine = core.init(opts.home, actor=opts.actor, settings=settings)
-        engine.close()
+        engine, issued = core.bootstrap(opts.home, actor=opts.actor, settings=settings)
+        with engine:
+            gallery_id = engine.gallery_id
     if new_key is not None and new_key.exists():
         out.print(f"master key created in {new_key}: keep a copy in your secrets store, apart from backups")
     out.print(f"gallery ready in {opts.home}")
+    if issued is not None:
+        keep_token(gallery_id, issued, f"you are its admin, {issued.user}")
 
 
 @app.command()
@@ -142,7 +150,7 @@ def identify(
 
 
 def _render_identify(result: IdentifyResult) -> None:
-    out.print(f"[bold]{result.notice}[/]")
+    out.print(Text(result.notice, style="bold"))
     out.print(
         f"model {result.model_id}; gallery of {result.gallery_size} faces; threshold score "
         f"{result.threshold.score:.4f} ({result.threshold.source}); search #{result.audit_seq} "
@@ -168,8 +176,8 @@ def _render_identify(result: IdentifyResult) -> None:
         if not face.candidates:
             out.print("  (the gallery is empty)")
         for warning in face.warnings:
-            out.print(f"  [yellow]warning[/]: {warning}", highlight=False)
-    out.print(f"[dim]{result.threshold.meaning}[/]")
+            out.print(Text.assemble("  ", ("warning", "yellow"), f": {warning}"))
+    out.print(Text(result.threshold.meaning, style="dim"))
 
 
 @app.command()
@@ -195,8 +203,8 @@ def verify(
     if result.fmr_meaning:
         out.print(f"at this score, {result.fmr_meaning}", highlight=False)
     for warning in result.warnings:
-        out.print(f"[yellow]warning[/]: {warning}", highlight=False)
-    out.print(f"[dim]{result.threshold.meaning}[/]")
+        out.print(Text.assemble(("warning", "yellow"), f": {warning}"))
+    out.print(Text(result.threshold.meaning, style="dim"))
 
 
 @app.command()
@@ -215,7 +223,7 @@ def subjects(json_out: Annotated[bool, typer.Option("--json", help="Print as JSO
 
 @app.command("subject-report")
 def subject_report(
-    subject: Annotated[str, typer.Argument(help="Subject name or id.")],
+    subject: Annotated[str, typer.Argument(help=SUBJECT_HELP)],
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Everything held about a subject and every search that returned them (a subject access request)."""
@@ -268,14 +276,14 @@ def subject_report(
 
 @app.command()
 def erase(
-    subject: Annotated[str, typer.Argument(help="Subject name or id.")],
+    subject: Annotated[str, typer.Argument(help=SUBJECT_HELP)],
     reason: Annotated[str | None, typer.Option(help="Why the subject is erased (required, audited).")] = None,
 ) -> None:
     """Erase a subject physically: rows, templates, crops and index entries."""
     with handled(), open_engine() as engine:
         result = engine.erase(subject, reason=reason or "")
     out.print(
-        f"erased subject {result.subject_id}: {result.images_removed} images, {result.faces_removed} faces, "
+        f"erased subject id:{result.subject_id}: {result.images_removed} images, {result.faces_removed} faces, "
         f"{result.index_entries_removed} index entries; audit event #{result.audit_seq}",
         highlight=False,
     )
@@ -320,7 +328,7 @@ def audit_verify() -> None:
     if report.ok:
         out.print(f"audit chain intact: {report.events} events")
         return
-    err.print(f"[bold red]audit chain broken[/] at event #{report.first_bad_seq}: {report.problem}")
+    err.print(Text.assemble(("audit chain broken", "bold red"), f" at event #{report.first_bad_seq}: {report.problem}"))
     raise typer.Exit(1)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from facesearch.cli.common import app, handled, open_engine, out, print_json
+from facesearch.cli.common import SUBJECT_HELP, app, handled, open_engine, out, print_json
 from facesearch.governance.membership import CaseFile
 
 cases_app = typer.Typer(help="Who works a case: its owner and the members they add.", no_args_is_help=True)
@@ -19,7 +19,7 @@ app.add_typer(cases_app, name="cases")
 @app.command()
 def nominate(
     search: Annotated[int, typer.Argument(help="The identify search's number (shown as 'search #N').")],
-    subject: Annotated[str, typer.Argument(help="The candidate subject (name or id).")],
+    subject: Annotated[str, typer.Argument(help="The candidate subject: " + SUBJECT_HELP)],
     face: Annotated[int, typer.Option(help="Which probe face (1 = the first).")] = 1,
 ) -> None:
     """Nominate a candidate of a search for confirmation by two other verifiers (operators)."""

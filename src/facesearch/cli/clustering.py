@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from facesearch.cli.common import app, handled, open_engine, out, print_json
 from facesearch.clustering.collections import DEFAULT_METHOD
@@ -71,7 +72,7 @@ def cluster(
     )
     out.print(_table(list(result.clusters), "clusters (groups proposed by the machine, not identities)"))
     for name, reason in result.photos_rejected:
-        out.print(f"[yellow]skipped[/] {name}: {reason}", highlight=False)
+        out.print(Text.assemble(("skipped", "yellow"), f" {name}: {reason}"))
     if sheet:
         out.print(f"contact sheet: {sheet}", highlight=False)
 
@@ -150,7 +151,7 @@ def clusters_search(
     if json_out:
         print_json(result.to_dict())
         return
-    out.print(f"[bold]{result.notice}[/]")
+    out.print(Text(result.notice, style="bold"))
     out.print(
         f"cluster {result.cluster_id} ({result.faces} faces fused); gallery of {result.gallery_size} faces; "
         f"threshold {result.threshold.score:.4f} ({result.threshold.source}); search #{result.audit_seq}",

@@ -13,8 +13,8 @@ from platformdirs import user_cache_dir
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from facesearch import lifecycle as core
 from facesearch.cli import basics as _gallery  # noqa: F401  (its commands come first in --help)
 from facesearch.cli.common import app, current_settings, err, handled, open_engine, opts, out, print_json
 from facesearch.evaluation import EmbeddingCache, EvaluationOptions, EvaluationReport, evaluate, history
@@ -243,7 +243,7 @@ def model_card_command(
     with handled():
         spec = spec_for_settings(settings, registered_models(home.models_dir))
         if home.exists():
-            with core.open_engine(opts.home, actor=opts.actor, settings=settings) as engine:
+            with open_engine() as engine:  # the calibration in force is for the gallery's users
                 calibration = engine.calibration()
                 spec = engine.spec  # the gallery's own recipe
         card = build_model_card(
@@ -257,7 +257,7 @@ def model_card_command(
 
 def _render_card(card: dict[str, Any]) -> None:
     e = card["embedder"]
-    out.print(f"[bold]{e['name']}[/] — recipe {card['model_id']}", highlight=False)
+    out.print(Text.assemble((e["name"], "bold"), f" — recipe {card['model_id']}"))
     for label, key in (
         ("author", "author"),
         ("architecture", "architecture"),
@@ -265,9 +265,9 @@ def _render_card(card: dict[str, Any]) -> None:
         ("licence", "licence"),
         ("published", "published_accuracy"),
     ):
-        out.print(f"[bold]{label}[/]: {e[key]}", highlight=False)
-    out.print(f"[bold]recipe[/]: {card['recipe']}", highlight=False)
-    out.print(f"[bold]weights[/]: {card['weights_package']}, sha256 {card['weights_sha256']}", highlight=False)
+        out.print(Text.assemble((label, "bold"), f": {e[key]}"))
+    out.print(Text.assemble(("recipe", "bold"), f": {card['recipe']}"))
+    out.print(Text.assemble(("weights", "bold"), f": {card['weights_package']}, sha256 {card['weights_sha256']}"))
     for line in card["companions"]:
         out.print(f"- {line}", highlight=False)
     for title, key in (
@@ -279,9 +279,9 @@ def _render_card(card: dict[str, Any]) -> None:
         data = card[key]
         if key == "registration" and not data:
             continue  # a built-in recognizer
-        out.print(f"[bold]{title}[/]: " + ("none" if not data else ""), highlight=False)
+        out.print(Text.assemble((title, "bold"), ": " + ("none" if not data else "")))
         if data:
             print_json(data)
-    out.print("[bold]limits[/]:")
+    out.print(Text.assemble(("limits", "bold"), ":"))
     for line in card["limits"]:
         out.print(f"- {line}", highlight=False)

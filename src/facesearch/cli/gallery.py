@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from facesearch import lifecycle as core
-from facesearch.cli.common import app, current_settings, err, handled, opts, out, print_json
+from facesearch.cli.common import CLI_ACTOR, app, current_settings, err, handled, opts, out, print_json, user_token
 
 gallery_app = typer.Typer(help="The gallery as a whole.", no_args_is_help=True)
 app.add_typer(gallery_app, name="gallery")
@@ -25,7 +25,9 @@ def gallery_delete(
         err.print(f"this destroys the gallery in {opts.home} and everything in it; add --confirm to go ahead")
         raise typer.Exit(2)
     with handled():
-        certificate = core.delete_gallery(opts.home, actor=opts.actor, confirm=True, settings=current_settings())
+        settings = current_settings()
+        token = user_token(core.gallery_id(opts.home, settings=settings) or "")
+        certificate = core.delete_gallery(opts.home, actor=CLI_ACTOR, token=token, confirm=True, settings=settings)
     if json_out:
         print_json(certificate.to_dict())
         return

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from facesearch.cli.common import app, handled, open_engine, out, print_json
+from facesearch.cli.common import SUBJECT_HELP, app, handled, open_engine, out, print_json
 
 purposes_app = typer.Typer(help="The purposes searches of this gallery may serve.", no_args_is_help=True)
 retention_app = typer.Typer(help="How long the gallery keeps photos.", no_args_is_help=True)
@@ -92,7 +92,7 @@ def purge(
 
 @app.command()
 def hold(
-    subject: Annotated[str, typer.Argument(help="The subject (name or id).")],
+    subject: Annotated[str, typer.Argument(help=SUBJECT_HELP)],
     reference: Annotated[str, typer.Option(help="The hold's reference, e.g. a court order number.")] = "",
 ) -> None:
     """Place a legal hold: the subject's data is neither purged nor erased until released (admins)."""
@@ -103,7 +103,7 @@ def hold(
 
 @app.command()
 def release(
-    subject: Annotated[str, typer.Argument(help="The subject (name or id).")],
+    subject: Annotated[str, typer.Argument(help=SUBJECT_HELP)],
     reference: Annotated[str, typer.Option(help="The reference of the hold to release.")] = "",
 ) -> None:
     """Release a legal hold (admins)."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from facesearch import lifecycle as core
-from facesearch.cli.common import app, current_settings, handled, opts, out, print_json
+from facesearch.cli.common import app, current_settings, handled, open_engine, opts, out, print_json
 from facesearch.pipeline.recognizers.registered import registered_models
 from facesearch.storage.home import Home
 
@@ -32,22 +32,24 @@ def models_register(
     json_out: Annotated[bool, typer.Option("--json", help="Print the registration as JSON.")] = False,
 ) -> None:
     """Register an ArcFace-class ONNX model; its SHA-256 is recorded and checked at every load."""
+    options: dict[str, Any] = {
+        "name": name,
+        "licence": licence,
+        "threshold": threshold,
+        "threshold_source": threshold_source,
+        "colour_order": colour,
+        "mean": mean,
+        "std": std,
+        "metric": metric,
+        "mirror_average": mirror,
+    }
     with handled():
-        model = core.register_model(
-            opts.home,
-            file,
-            actor=opts.actor,
-            settings=current_settings(),
-            name=name,
-            licence=licence,
-            threshold=threshold,
-            threshold_source=threshold_source,
-            colour_order=colour,
-            mean=mean,
-            std=std,
-            metric=metric,
-            mirror_average=mirror,
-        )
+        settings = current_settings()
+        if Home(opts.home).exists(settings.database_url):  # a gallery's admin registers, with their own token
+            with open_engine() as engine:
+                model = engine.register_model(file, **options)
+        else:  # a home without a gallery yet: like init, a bootstrapping step of whoever sets it up
+            model = core.register_model(opts.home, file, settings=settings, **options)
     if json_out:
         print_json(model.to_dict())
         return

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from facesearch.cli.common import app, current_settings, err, handled, open_engine, opts
+from facesearch.cli.common import app, current_settings, err, handled, open_gallery, opts
 
 
 @app.command()
@@ -24,15 +24,16 @@ def serve(
         ),
     ] = 1,
 ) -> None:
-    """Serve the REST API (under /api/, described at /openapi.json) and the web UI. Requests
-    authenticate with API tokens from 'facesearch tokens issue USER'."""
+    """Serve the REST API (under /api/, described at /openapi.json) and the web UI. Serving acts for
+    no one and needs no token: each request carries its user's own (a bearer token for the API, a
+    session for the web UI, signed in at /login or /activate)."""
     import uvicorn
 
     from facesearch.service import create_app
     from facesearch.service.app import SERVE_ENV
 
     with handled():
-        engine = open_engine()  # fail here, with the CLI's message, if the gallery cannot open
+        engine = open_gallery()  # fail here, with the CLI's message, if the gallery cannot open
     err.print(
         f"facesearch serving {opts.home} on http://{host}:{port}/ (API docs at /api/docs), {workers} worker(s)",
         highlight=False,
@@ -51,7 +52,7 @@ def serve(
         )
         return
     try:
-        application = create_app(opts.home, current_settings(), engine=engine.acting_as("facesearch-service"))
+        application = create_app(opts.home, current_settings(), engine=engine)
         uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
     finally:
         engine.close()

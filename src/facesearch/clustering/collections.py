@@ -49,7 +49,7 @@ from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFace
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
 from facesearch.governance import membership, purposes
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.policy import Permission
+from facesearch.governance.policy import TEXT_MAX_CHARS, Permission, clean_text
 from facesearch.pipeline.faces import map_photos
 from facesearch.reports.contact_sheet import ContactSheet, SheetCluster, SheetFace, write_sheet
 from facesearch.types import SearchRequest, Serialisable
@@ -108,7 +108,7 @@ class CollectionService:
         (default: the folder's name), adding photos new to it, and store the clusters."""
         context = self._context
         root = Path(directory)
-        label = (name or root.resolve().name).strip()
+        label = clean_text(name or root.resolve().name, "collection name")
         if min_size < 1:
             raise InputError(f"min-size must be at least 1, not {min_size}")
         if method not in METHODS:
@@ -441,7 +441,7 @@ class CollectionService:
 
     def name(self, cluster_id: int, label: str) -> ClusterSummary:
         """Give a cluster a name (a person's working label); it follows the cluster's faces."""
-        text = (label or "").strip()
+        text = clean_text(label, "cluster name")
         if not text:
             raise InputError("give the cluster a name")
 
@@ -475,7 +475,7 @@ class CollectionService:
         """Erase a collection physically: its faces, crops, clusters and decisions. Returns the
         number of faces removed."""
         context = self._context
-        why = (reason or "").strip()
+        why = clean_text(reason, "reason", TEXT_MAX_CHARS)
         with context.ruled():
             if not why:
                 raise InputError("give the reason for deleting the collection (--reason)")

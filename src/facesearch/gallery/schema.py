@@ -149,7 +149,8 @@ class UserRow(Base):
 
 
 class TokenRow(Base):
-    """An API token: only its salted Argon2 hash is stored; ``id`` is the public part."""
+    """An API token: only its salted Argon2 hash is stored; ``id`` is the public part. It is valid
+    until ``expires_at`` unless revoked first."""
 
     __tablename__ = "tokens"
 
@@ -159,6 +160,39 @@ class TokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     created_by: Mapped[str] = mapped_column(String(256), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ActivationCodeRow(Base):
+    """A one-time code an admin gives a user, who exchanges it for a token only they see. Only its
+    salted Argon2 hash is stored; ``id`` is the public part. Spent when ``used_at`` is set (by
+    redemption, or by a later code for the same user, or by disabling the user)."""
+
+    __tablename__ = "activation_codes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("users.name"), nullable=False, index=True)
+    code_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    token_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the token it became, if redeemed
+
+
+class WebSessionRow(Base):
+    """A web UI sign-in: the browser's cookie holds a random secret, the gallery only its SHA-256.
+    It ends at ``expires_at``, at sign-out, or when its token is revoked or its user disabled."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # names the session in the audit log
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("users.name"), nullable=False, index=True)
+    token_id: Mapped[str] = mapped_column(ForeignKey("tokens.id"), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class SearchPurposeRow(Base):

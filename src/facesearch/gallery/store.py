@@ -52,13 +52,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from facesearch.errors import DataKeyMissingError, GalleryError, GalleryNotInitialisedError, SubjectNotFoundError
+from facesearch.errors import (
+    AmbiguousSubjectError,
+    DataKeyMissingError,
+    GalleryError,
+    GalleryNotInitialisedError,
+    SubjectNotFoundError,
+)
 from facesearch.gallery.digest import EMPTY, combine, face_digest
 from facesearch.gallery.schema import Base, CalibrationRow, FaceRow, GalleryStateRow, ImageRow, OptOutRow, SubjectRow
 from facesearch.gallery.seals import face_crop_context, face_embedding_context
 from facesearch.scoring.calibration import Calibration, FmrCurve
 from facesearch.storage.crypto import DataCipher
-from facesearch.types import FaceObservation, SubjectSummary
+from facesearch.types import SUBJECT_ID_PREFIX, FaceObservation, SubjectSummary
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Calibration fields stored as columns of the same name (the FMR curve is stored as JSON).
@@ -334,17 +340,34 @@ class GalleryStore:
 
     # --- subjects and images -------------------------------------------------------------
 
-    def find_subject(self, session: Session, name_or_id: str) -> SubjectRef | None:
-        row = session.get(SubjectRow, name_or_id) or session.scalar(
-            select(SubjectRow).where(SubjectRow.name == name_or_id)
-        )
-        return SubjectRef(row.id, row.name) if row else None
+    def require_subject(self, session: Session, reference: str) -> SubjectRef:
+        """The subject REFERENCE names: ``id:<subject id>`` by its id, anything else by its name.
 
-    def require_subject(self, session: Session, name_or_id: str) -> SubjectRef:
-        ref = self.find_subject(session, name_or_id)
-        if ref is None:
-            raise SubjectNotFoundError(f"no subject named or numbered {name_or_id!r} in this gallery")
-        return ref
+        A bare reference is never taken as an id. One that names no subject but is a subject's id
+        is refused with a hint; one that names a subject and is also another subject's id is
+        refused as ambiguous, as is an ``id:`` reference that is also another subject's name: so
+        ``erase X`` reaches the subject named X or none.
+        """
+        text = reference.strip()
+        named = session.scalar(select(SubjectRow).where(SubjectRow.name == text))
+        if text[: len(SUBJECT_ID_PREFIX)].lower() == SUBJECT_ID_PREFIX:
+            subject_id = text[len(SUBJECT_ID_PREFIX) :].strip()
+            row, other = session.get(SubjectRow, subject_id), named  # a name given before names were checked
+            if row is None:
+                row, other = named, None
+            if row is None:
+                raise SubjectNotFoundError(f"no subject with the id {subject_id!r} in this gallery")
+        else:
+            row, other = named, session.get(SubjectRow, text)
+            if row is None:
+                hint = f" ({text!r} is a subject's id: write {SUBJECT_ID_PREFIX}{text})" if other is not None else ""
+                raise SubjectNotFoundError(f"no subject named {text!r} in this gallery{hint}")
+        if other is not None and other.id != row.id:
+            raise AmbiguousSubjectError(
+                f"{text!r} could mean two subjects, id:{row.id} and id:{other.id} (one is named so, the other "
+                "has it as its id): refer to the one you mean by its id"
+            )
+        return SubjectRef(row.id, row.name)
 
     def ensure_subject(self, session: Session, name: str) -> SubjectRef:
         row = session.scalar(select(SubjectRow).where(SubjectRow.name == name))

@@ -36,8 +36,14 @@ class AuditAction(enum.StrEnum):
     CALIBRATE = "gallery.calibrate"
     USER_ADD = "user.add"
     USER_DISABLE = "user.disable"
-    TOKEN_ISSUE = "token.issue"
+    TOKEN_ISSUE = "token.issue"  # since migration 0010 only the first admin's own token, at init
     TOKEN_REVOKE = "token.revoke"
+    TOKEN_ROTATE = "token.rotate"  # by its owner: the old one revoked, a new one made
+    ACTIVATION_ISSUE = "activation.issue"  # an admin issued a one-time code for a user
+    ACTIVATION_REDEEM = "activation.redeem"  # its user exchanged it for a token only they saw
+    ACTIVATION_FAILED = "activation.failed"  # a code that could not be spent, and why
+    SESSION_START = "session.start"  # a web UI sign-in
+    SESSION_END = "session.end"  # a web UI sign-out
     REFUSED = "policy.refused"
     AUTH_FAILED = "auth.failed"
     SUBJECT_REPORT = "subject.report"

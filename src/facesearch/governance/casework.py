@@ -42,7 +42,7 @@ from facesearch.gallery.schema import (
 from facesearch.governance import audit, membership, probes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.membership import CaseFile
-from facesearch.governance.policy import ROLE_MATRIX, Permission
+from facesearch.governance.policy import ROLE_MATRIX, TEXT_MAX_CHARS, Permission, clean_text
 from facesearch.governance.users import find_user
 from facesearch.types import Serialisable
 
@@ -275,11 +275,11 @@ class CaseService:
 
     def confirm(self, nomination_id: int, *, note: str | None = None) -> RecordedDecision:
         """Confirm a nomination (verifiers). It is confirmed once two verifiers have."""
-        return self._decide(nomination_id, Decision.CONFIRM, note)
+        return self._decide(nomination_id, Decision.CONFIRM, clean_text(note, "note", TEXT_MAX_CHARS) or None)
 
     def reject(self, nomination_id: int, *, reason: str) -> RecordedDecision:
         """Reject a nomination (verifiers), giving the reason; one rejection ends it."""
-        why = (reason or "").strip()
+        why = clean_text(reason, "reason", TEXT_MAX_CHARS)
         if not why:
             raise InputError("a rejection needs its reason (--reason)")
         return self._decide(nomination_id, Decision.REJECT, why)
@@ -341,7 +341,7 @@ class CaseService:
         """The nominations of a case with their status: its members, admins and auditors; not
         verifiers, who decide blind. Anyone else is refused (CaseMembershipError), audited."""
         context = self._context
-        case_id = case.strip()
+        case_id = clean_text(case, "case")
         with context.guarded(
             Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
         ) as s:
@@ -352,7 +352,7 @@ class CaseService:
         """Who owns and works a case, and until when it keeps its probe faces: its members, admins
         and auditors; CaseNotFoundError for a case nobody has named."""
         context = self._context
-        case_id = case.strip()
+        case_id = clean_text(case, "case")
         with context.guarded(
             Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
         ) as s:
@@ -364,7 +364,7 @@ class CaseService:
         export it. The case's owner or an admin only; audited (``case.add_member``)."""
         context = self._context
         with context.guarded(Permission.NOMINATE, Permission.MANAGE_GALLERY) as s:
-            return membership.add_member(s, context, case.strip(), user)
+            return membership.add_member(s, context, clean_text(case, "case"), user)
 
     def probe_face(self, nomination_id: int) -> bytes | None:
         """The JPEG crop of the probe face a nomination was made for, to compare with the candidate's
@@ -402,7 +402,7 @@ class CaseService:
         """The confirmed identifications of CASE (or just ``nominations`` of it, every one of which
         must be confirmed); refused if there is none."""
         context = self._context
-        case_id = case.strip()
+        case_id = clean_text(case, "case")
         with context.guarded(Permission.EXPORT) as session:
             membership.require_member(session, context.actor, case_id, "export it")
             membership.touch(session, context, case_id)

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 from sqlalchemy.orm import Session
 
 from facesearch.config import Settings
-from facesearch.errors import PermissionDeniedError, PolicyError
+from facesearch.errors import PermissionDeniedError, PolicyError, StorageFullError
 from facesearch.gallery import GalleryStore
 from facesearch.governance import audit, users
 from facesearch.governance.audit import AuditAction
@@ -34,6 +34,7 @@ from facesearch.index.keeper import Keeper
 from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.models import EmbedderSpec
 from facesearch.scoring.scores import ScoreMeaning, score_meaning
+from facesearch.storage.full import storage_full_reason
 from facesearch.storage.home import Home
 
 
@@ -75,13 +76,21 @@ class Context:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Serialises gallery-plus-index changes across threads and processes. If anything fails
-        inside, the in-memory index is dropped and re-synced from disk or the gallery next time."""
+        inside, the in-memory index is dropped and re-synced from disk or the gallery next time; a
+        full disk, whichever file or database reports it, is raised as StorageFullError."""
         with self._thread_lock, self.home.locked():
             try:
                 yield
-            except BaseException:
+            except BaseException as exc:
                 self.keeper.forget()
-                raise
+                reason = storage_full_reason(exc)
+                if reason is None or isinstance(exc, StorageFullError):
+                    raise
+                raise StorageFullError(
+                    f"the gallery's storage is full ({reason}). The gallery stays consistent: a change that "
+                    "could not be written whole was rolled back, and an index left behind is rebuilt from the "
+                    "gallery. Free space and run the command again (enroll-dir skips photos already enrolled)"
+                ) from exc
 
     @contextmanager
     def writing(self) -> Iterator[Session]:

@@ -24,7 +24,7 @@ from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import OptOutRow
 from facesearch.gallery.store import OPT_OUT_CONTEXT
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.policy import Permission
+from facesearch.governance.policy import Permission, clean_text
 from facesearch.pipeline.decode import PhotoInput
 from facesearch.pipeline.models import EmbedderSpec
 from facesearch.pipeline.prepare import prepare
@@ -111,7 +111,7 @@ class OptOutService:
     def record(self, photo: PhotoInput, *, request_ref: str) -> OptOut:
         """Put the person in PHOTO (exactly one usable face) on the do-not-enroll list."""
         context = self._context
-        reference = (request_ref or "").strip()
+        reference = clean_text(request_ref, "request reference")
         with context.ruled():
             context.authorize(Permission.RECORD_OPT_OUT)
             if not reference:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import unicodedata
 from datetime import UTC, date, datetime, timedelta
 
 from facesearch.errors import (
     InputError,
+    InvalidTextError,
     MissingCaseError,
     MissingLawfulBasisError,
     MissingPurposeError,
@@ -21,7 +23,7 @@ from facesearch.errors import (
     PermissionDeniedError,
     RetentionError,
 )
-from facesearch.types import LawfulBasis, SearchRequest
+from facesearch.types import SUBJECT_ID_PREFIX, LawfulBasis, SearchRequest
 
 BASES = ", ".join(b.value for b in LawfulBasis)
 
@@ -35,8 +37,31 @@ class Provenance:
     retain_until: date
 
 
-def _text(value: str | None) -> str:
-    return (value or "").strip()
+# --- text a person typed: one line of printable text, of sane length ---------------------------
+
+NAME_MAX_CHARS = 200  # subject, user, purpose, case, collection and cluster names; references
+TEXT_MAX_CHARS = 2_000  # sources, reasons, notes
+# Explicit bidirectional embeddings, overrides and isolates: they make text display in another
+# order than it is stored ("Trojan Source"), so one name can pass for another.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})  # controls, lone surrogates, line breaks
+
+
+def clean_text(value: str | None, field: str, max_chars: int = NAME_MAX_CHARS) -> str:
+    """VALUE as it is stored and shown: NFC-normalised (the same name typed on two systems is one
+    name) and trimmed; "" when empty, for the caller to refuse if it is required. Raises
+    InvalidTextError naming FIELD when the text holds a control character (a newline, an escape
+    sequence, a bidirectional override) or is longer than MAX_CHARS characters."""
+    text = unicodedata.normalize("NFC", value or "").strip()
+    for position, char in enumerate(text, start=1):
+        if unicodedata.category(char) in _CONTROL_CATEGORIES or char in _BIDI_CONTROLS:
+            raise InvalidTextError(
+                f"the {field} holds a control character (U+{ord(char):04X}, character {position}): "
+                f"a {field} is one line of printable text"
+            )
+    if len(text) > max_chars:
+        raise InvalidTextError(f"the {field} is {len(text)} characters long, over the limit of {max_chars}")
+    return text
 
 
 def require_provenance(
@@ -48,9 +73,10 @@ def require_provenance(
     """Every enrolled photo must carry a source and a lawful basis, and the gallery must have a
     retention period: a photo is kept until the date given, which may not be past nor beyond the
     period, or else for the whole period from today."""
-    if not _text(source):
+    source = clean_text(source, "source", TEXT_MAX_CHARS)
+    if not source:
         raise MissingSourceError("enrollment refused: every photo must record where it came from (--source)")
-    if not _text(basis):  # a LawfulBasis is a str too
+    if not (basis or "").strip():  # a LawfulBasis is a str too
         raise MissingLawfulBasisError(
             f"enrollment refused: every photo must record its lawful basis (--basis, one of {BASES})"
         )
@@ -73,7 +99,7 @@ def require_provenance(
             f"retain-until {until.isoformat()} is beyond this gallery's retention period of {retention_days} days "
             f"(at most {latest.isoformat()})"
         )
-    return Provenance(_text(source), lawful, until)
+    return Provenance(source, lawful, until)
 
 
 def _retention(value: date | str | None) -> date | None:
@@ -90,24 +116,34 @@ def _retention(value: date | str | None) -> date | None:
 
 
 def require_search_purpose(request: SearchRequest) -> SearchRequest:
-    """A search must state its purpose and the case it serves; the request with both trimmed."""
-    if not _text(request.purpose):
+    """A search must state its purpose and the case it serves; the request with both, and its
+    authorisation reference (None when empty), cleaned by :func:`clean_text`."""
+    purpose = clean_text(request.purpose, "purpose")
+    case = clean_text(request.case, "case")
+    authorisation = clean_text(request.authorisation, "authorisation reference") or None
+    if not purpose:
         raise MissingPurposeError("search refused: a search must state its purpose (--purpose)")
-    if not _text(request.case):
+    if not case:
         raise MissingCaseError("search refused: a search must name the case it serves (--case)")
-    return dataclasses.replace(request, purpose=_text(request.purpose), case=_text(request.case))
+    return dataclasses.replace(request, purpose=purpose, case=case, authorisation=authorisation)
 
 
 def require_reason(reason: str | None, action: str) -> str:
-    if not _text(reason):
+    why = clean_text(reason, "reason", TEXT_MAX_CHARS)
+    if not why:
         raise MissingReasonError(f"{action} refused: give the reason (--reason)")
-    return _text(reason)
+    return why
 
 
 def require_subject_name(name: str | None) -> str:
-    if not _text(name):
+    text = clean_text(name, "subject name")
+    if not text:
         raise InputError("enrollment refused: name the subject the photos show (--subject)")
-    return _text(name)
+    if text[: len(SUBJECT_ID_PREFIX)].lower() == SUBJECT_ID_PREFIX:
+        raise InvalidTextError(
+            f"the subject name {text!r} begins with {SUBJECT_ID_PREFIX!r}, which marks a subject's id; name the person"
+        )
+    return text
 
 
 # --- who may do what: the one role matrix ------------------------------------------------------
@@ -164,7 +200,7 @@ ROLE_MATRIX: dict[Role, frozenset[Permission]] = {
 
 def require_role(value: str | None) -> Role:
     try:
-        return Role(_text(value).lower())
+        return Role((value or "").strip().lower())
     except ValueError:
         roles = ", ".join(r.value for r in Role)
         raise InputError(f"{value!r} is not a role; use one of {roles}") from None

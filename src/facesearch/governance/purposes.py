@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from facesearch.errors import InputError, MissingAuthorisationError, PurposeNotAllowedError
 from facesearch.gallery.schema import SearchPurposeRow
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.policy import Permission, require_search_purpose
+from facesearch.governance.policy import Permission, clean_text, require_search_purpose
 from facesearch.types import SearchRequest, Serialisable
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def bind(session: Session, request: SearchRequest) -> SearchRequest:
         raise PurposeNotAllowedError(
             f"search refused: {stated.purpose!r} is not a purpose this gallery allows (allowed: {names})"
         )
-    reference = (request.authorisation or "").strip() or None
+    reference = stated.authorisation
     if row.require_authorisation and reference is None:
         raise MissingAuthorisationError(
             f"search refused: searches for {row.name!r} must carry an authorisation reference (--authorisation)"
@@ -75,7 +75,7 @@ class PurposeService:
         self._context = context
 
     def add(self, name: str, *, require_authorisation: bool = False) -> AllowedPurpose:
-        text = name.strip()
+        text = clean_text(name, "purpose")
         if not text:
             raise InputError("name the purpose")
         context = self._context

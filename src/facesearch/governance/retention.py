@@ -25,7 +25,7 @@ from facesearch.errors import InputError, LegalHoldError
 from facesearch.gallery.schema import CollectionFaceRow, CollectionRow, FaceRow, ImageRow, LegalHoldRow, SubjectRow
 from facesearch.governance import audit, probes
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.policy import Permission, require_reason
+from facesearch.governance.policy import Permission, clean_text, require_reason
 from facesearch.types import Serialisable
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ class RetentionService:
     def hold(self, subject: str, *, reference: str) -> LegalHold:
         """Place a legal hold on a subject: purge and erasure leave its data alone until released."""
         context = self._context
-        ref_text = (reference or "").strip()
+        ref_text = clean_text(reference, "reference")
         if not ref_text:
             raise InputError("a legal hold needs its reference (--reference), for example a court order number")
         with context.guarded(Permission.HOLD) as session:
@@ -230,7 +230,7 @@ class RetentionService:
     def release(self, subject: str, *, reference: str) -> int:
         """Release the subject's holds with this reference; returns how many were released."""
         context = self._context
-        ref_text = (reference or "").strip()
+        ref_text = clean_text(reference, "reference")
         with context.guarded(Permission.HOLD) as session:
             who = context.store.require_subject(session, subject)
             result = session.execute(

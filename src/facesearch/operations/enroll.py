@@ -59,6 +59,18 @@ def pending(work: Work, enrolled: set[tuple[str, str]]) -> Work:
     return todo
 
 
+def _named(work: Work, rejected: list[Rejection]) -> tuple[Work, list[Rejection]]:
+    """The photos under folders whose name is a valid subject name (NFC, as enrollment stores it);
+    those under another folder are rejected ('bad-subject-name') with the reason."""
+    named: Work = []
+    for folder, path in work:
+        try:
+            named.append((policy.require_subject_name(folder), path))
+        except InputError as exc:
+            rejected.append(Rejection(str(path), "bad-subject-name", f"{path}: {exc.message}"))
+    return named, rejected
+
+
 def _walk_directory(
     root: Path,
     *,
@@ -76,7 +88,7 @@ def _walk_directory(
     """
     if not root.is_dir():
         raise InputError(f"{root}: not a directory")
-    work, rejected = collect_directory(root)
+    work, rejected = _named(*collect_directory(root))
     if not work:
         raise InputError(f"{root}: no photos found in sub-folders (expected DIR/<subject>/<photo>)")
     todo = pending(work, enrolled)

@@ -100,7 +100,7 @@ class OversightCounts(Serialisable):
     refusals: int = 0
     refusals_by_permission: Mapping[str, int] = dataclasses.field(default_factory=dict)
     refusals_by_rule: Mapping[str, int] = dataclasses.field(default_factory=dict)
-    failed_authentications: int = 0
+    failed_authentications: int = 0  # tokens, web sessions and activation codes refused
     flags_by_kind: Mapping[str, int] = dataclasses.field(default_factory=dict)
     subject_access_reports: int = 0
 
@@ -218,7 +218,7 @@ def build_report(
         refusals=len(refusals),
         refusals_by_permission=dict(sorted(by_permission.items())),
         refusals_by_rule=dict(sorted(by_rule.items())),
-        failed_authentications=len(of(AuditAction.AUTH_FAILED)),
+        failed_authentications=len(of(AuditAction.AUTH_FAILED)) + len(of(AuditAction.ACTIVATION_FAILED)),
         flags_by_kind=dict(
             sorted(Counter(_label(e.details, "flag") or "unspecified" for e in of(AuditAction.FLAGGED)).items())
         ),

@@ -19,13 +19,16 @@ from facesearch.service.api import routes as api
 from facesearch.service.auth import CredentialsFirst, TokenCache
 from facesearch.service.uploads import BodyLimit, request_limit
 from facesearch.service.web import pages as web
+from facesearch.service.web import signin as web_signin
 
 SERVICE_ACTOR = "facesearch-service"
 
 DESCRIPTION = (
     "Accountable face search. Every request acts for the user of its bearer token, under that "
-    "user's role. Searches need a purpose the gallery allows and a case; they answer with "
-    "candidates, not identifications: two separate confirmations are required before any action. "
+    "user's role; cookies are not read under /api/. Each user gets their token by redeeming the "
+    "one-time activation code an admin gave them (POST /api/activate); no one else ever sees it. "
+    "Searches need a purpose the gallery allows and a case; they answer with candidates, not "
+    "identifications: two separate confirmations are required before any action. "
     "Errors are application/problem+json bodies that name the problem."
 )
 
@@ -37,8 +40,12 @@ def create_app(
     engine: Engine | None = None,
 ) -> FastAPI:
     """The service for the gallery in HOME. The gallery is opened when the application starts and
-    closed when it stops; pass ``engine`` to serve one that is already open (it is left open)."""
+    closed when it stops; pass ``engine`` to serve one that is already open (it is left open). The
+    service acts for no one: each request is served by the engine acting for its own user, and what
+    the service does before it knows who that is (a credential refused) is done as ``facesearch-service``."""
     settings = settings or (engine.settings if engine is not None else Settings.load(Path(home)))
+    if engine is not None:
+        engine = engine.acting_as(SERVICE_ACTOR)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,9 +71,11 @@ def create_app(
         app.state.engine = engine  # usable before (or without) the lifespan, as by in-process test clients
     app.state.tokens = TokenCache()
     app.add_middleware(BodyLimit, max_bytes=request_limit(settings))
-    app.add_middleware(CredentialsFirst)  # outermost: anonymous bodies are not even counted
+    # outermost: anonymous bodies are not even counted (but redeeming a code takes no token)
+    app.add_middleware(CredentialsFirst, open_paths=frozenset({"/api/activate"}))
     problems.install(app)
     app.include_router(api.router, prefix="/api")
+    app.include_router(web_signin.router)
     app.include_router(web.router)
     return app
 

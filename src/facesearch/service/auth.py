@@ -1,6 +1,9 @@
-"""Who a request acts for: a bearer token (API) or the same token kept in an HttpOnly cookie (web
-UI), checked against the gallery's users and tokens. Each request gets the engine acting for its
-user, so the core's role matrix, audit and refusals apply exactly as in the CLI."""
+"""Who a request acts for. The API takes a bearer token only: a browser's cookie is ignored under
+``/api/``, so a page of another site cannot make a signed-in browser act through the API (it cannot
+set the Authorization header of a cross-site request). The web UI's cookie holds a server-side
+session (:mod:`facesearch.governance.signin`), never a token, and is read only by the UI's pages,
+which refuse cross-site POSTs. Each request gets the engine acting for its user, so the core's role
+matrix, audit and refusals apply exactly as in the CLI."""
 
 from __future__ import annotations
 
@@ -15,17 +18,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from facesearch.engine import Engine
 from facesearch.errors import AuthenticationError
-from facesearch.governance import accounts
+from facesearch.governance import credentials
 from facesearch.governance.users import User
 
-COOKIE = "facesearch_token"
-bearer = HTTPBearer(auto_error=False, description="An API token from 'facesearch tokens issue USER'.")
+COOKIE = "facesearch_session"  # the web UI's session secret; the API never reads it
+bearer = HTTPBearer(
+    auto_error=False,
+    description="Your own API token: redeem the activation code an admin gave you ('facesearch activate', "
+    "POST /api/activate or the web UI's /activate).",
+)
+AUTH_REQUIRED = "authentication required: send 'Authorization: Bearer <token>'"
 
 
 class TokenCache:
     """Argon2 makes checking a token deliberately slow (tens of ms). A token whose hash was verified
     is remembered, by its SHA-256, for ``ttl`` seconds; every request still re-reads the token's row
-    and its user, so a revoked token or a disabled user is refused at once."""
+    and its user, so a revoked or expired token or a disabled user is refused at once."""
 
     def __init__(self, ttl: float = 300.0) -> None:
         self.ttl = ttl
@@ -38,9 +46,9 @@ class TokenCache:
             hit = self._verified.get(key)
         if hit is not None and time.monotonic() - hit[1] < self.ttl:
             with engine.store.transaction() as session:
-                user = accounts.revalidate(session, token, hit[0])
-            if user is not None:
-                return user
+                credential = credentials.revalidate(session, token, hit[0])
+            if credential is not None:
+                return credential.user
         user = engine.authenticate(token)  # audits a failure
         with self._lock:
             self._verified[key] = (user.name, time.monotonic())
@@ -53,19 +61,28 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-def token_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
-    if credentials is not None and credentials.scheme.lower() == "bearer":
+def token_of(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The request's bearer token; None without one. Cookies are not credentials of the API."""
+    if credentials is not None and credentials.scheme.lower() == "bearer" and credentials.credentials.strip():
         return credentials.credentials
-    return request.cookies.get(COOKIE)
+    return None
+
+
+def presented_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    """The bearer token itself (to rotate it); 401 without one."""
+    token = token_of(credentials)
+    if not token:
+        raise AuthenticationError(AUTH_REQUIRED, reason="no-token")
+    return token
 
 
 def current_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> User:
     """The authenticated user; 401 problem (audited as ``auth.failed``) otherwise."""
-    token = token_of(request, credentials)
+    token = token_of(credentials)
     if not token:
-        raise AuthenticationError("authentication required: send 'Authorization: Bearer <token>'")
+        raise AuthenticationError(AUTH_REQUIRED, reason="no-token")
     cache: TokenCache = request.app.state.tokens
     return cache.user(engine_of(request), token)
 
@@ -80,24 +97,31 @@ Acting = Annotated[Engine, Depends(acting)]
 
 
 class CredentialsFirst:
-    """ASGI middleware: an API request that carries a body but no credentials at all (no bearer
-    header, no session cookie) is answered 401 before its body is read. FastAPI parses a request's
-    form, spooling its uploads, before it resolves dependencies such as :func:`current_user`; this
-    keeps anonymous clients from making the service receive photos. Whether credentials are valid
-    is still for :func:`current_user` to decide (and audit)."""
+    """ASGI middleware: an API request that carries a body but no Authorization header is answered
+    401 before its body is read. FastAPI parses a request's form, spooling its uploads, before it
+    resolves dependencies such as :func:`current_user`; this keeps anonymous clients from making the
+    service receive photos. Whether credentials are valid is still for :func:`current_user` to
+    decide (and audit). ``open_paths`` are the API's routes that take no token (redeeming an
+    activation code: the code is the credential)."""
 
-    def __init__(self, app: ASGIApp, prefix: str = "/api/") -> None:
+    def __init__(self, app: ASGIApp, prefix: str = "/api/", open_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.prefix = prefix
+        self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self.prefix) and _has_body(scope):
+        path = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and path.startswith(self.prefix)
+            and path not in self.open_paths
+            and _has_body(scope)
+        ):
             request = Request(scope)
-            if not request.headers.get("authorization", "").strip() and not request.cookies.get(COOKIE):
+            if not request.headers.get("authorization", "").strip():
                 from facesearch.service.problems import problem
 
-                detail = "authentication required: send 'Authorization: Bearer <token>'"
-                await problem(401, AuthenticationError.code, detail, rule=AuthenticationError.rule)(
+                await problem(401, AuthenticationError.code, AUTH_REQUIRED, rule=AuthenticationError.rule)(
                     scope, receive, send
                 )
                 return

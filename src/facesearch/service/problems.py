@@ -24,6 +24,7 @@ from facesearch.errors import (
     NominationNotFoundError,
     PolicyError,
     QuotaExceededError,
+    StorageFullError,
     SubjectNotFoundError,
 )
 
@@ -40,6 +41,7 @@ STATUS: list[tuple[type[FacesearchError], int]] = [
     (InputError, 422),
     (SubjectNotFoundError, 404),
     (NominationNotFoundError, 404),
+    (StorageFullError, 507),
     (CaseNotFoundError, 404),
     (GalleryError, 409),
     (ConfigError, 500),

@@ -1,14 +1,17 @@
-"""The gallery's rules: retention and purge, legal holds, allowed purposes, users and tokens."""
+"""The gallery's rules: retention and purge, legal holds, allowed purposes; users, activation codes and tokens."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from facesearch.governance.accounts import IssuedToken
+from fastapi import APIRouter, Depends, Request
+
+from facesearch.governance.credentials import ActivationCode, IssuedToken, TokenInfo
 from facesearch.governance.purposes import AllowedPurpose
 from facesearch.governance.retention import LegalHold, PurgeCertificate
 from facesearch.governance.users import User
 from facesearch.service.api.schemas import (
+    ActivationRequest,
     Disabled,
     HoldRequest,
     PurgeRequest,
@@ -20,7 +23,7 @@ from facesearch.service.api.schemas import (
     Revoked,
     UserRequest,
 )
-from facesearch.service.auth import Acting
+from facesearch.service.auth import Acting, engine_of, presented_token
 from facesearch.service.rendering import UtcRoute
 
 router = APIRouter(route_class=UtcRoute)
@@ -111,7 +114,7 @@ def add_user(engine: Acting, body: UserRequest) -> User:
 @router.post(
     "/users/{name}/disable",
     tags=["accounts"],
-    summary="Disable a user and revoke their tokens",
+    summary="Disable a user: their tokens are revoked, web sessions ended, unused activation codes withdrawn",
     description="Admins; the user's audit history stays.",
 )
 def disable_user(engine: Acting, name: str) -> Disabled:
@@ -119,16 +122,56 @@ def disable_user(engine: Acting, name: str) -> Disabled:
 
 
 @router.post(
-    "/users/{name}/tokens",
+    "/users/{name}/invite",
     tags=["accounts"],
-    summary="Issue an API token for a user",
-    description="Admins. The token is in this answer only; the gallery keeps its salted hash.",
+    summary="Issue a one-time activation code for a user",
+    description="Admins. Give the code to the user: they exchange it (POST /api/activate) for a token that only "
+    "they see. It works once, within 72 hours; a newer code withdraws an unused older one. Only its hash is kept.",
     status_code=201,
 )
-def issue_token(engine: Acting, name: str) -> IssuedToken:
-    return engine.accounts.issue_token(name)
+def invite(engine: Acting, name: str) -> ActivationCode:
+    return engine.accounts.invite(name)
 
 
-@router.delete("/tokens/{token_id}", tags=["accounts"], summary="Revoke an API token", description="Admins.")
+@router.post(
+    "/activate",
+    tags=["accounts"],
+    summary="Exchange your activation code for your own API token",
+    description="No token needed: the code is the credential. The token is in this answer only; the gallery "
+    "keeps its salted hash. A code already used, withdrawn or expired is 401 (activation-failed), audited.",
+    status_code=201,
+)
+def activate(request: Request, body: ActivationRequest) -> IssuedToken:
+    return engine_of(request).signin.redeem(body.code)
+
+
+@router.post(
+    "/tokens/rotate",
+    tags=["accounts"],
+    summary="Replace your token with a new one",
+    description="Any user, for the token this request carries: it is revoked (and the web sessions begun with "
+    "it end) and a new one, valid for the gallery's token_days, is in this answer only.",
+    status_code=201,
+)
+def rotate_token(request: Request, token: Annotated[str, Depends(presented_token)]) -> IssuedToken:
+    return engine_of(request).signin.rotate(token)
+
+
+@router.get(
+    "/tokens",
+    tags=["accounts"],
+    summary="Every token: whose, when made and by whom, expiry, revocation (never a secret)",
+    description="Admins.",
+)
+def tokens(engine: Acting) -> list[TokenInfo]:
+    return engine.accounts.tokens()
+
+
+@router.delete(
+    "/tokens/{token_id}",
+    tags=["accounts"],
+    summary="Revoke an API token",
+    description="Admins. The web sessions begun with it end.",
+)
 def revoke_token(engine: Acting, token_id: str) -> Revoked:
     return Revoked(token_id=token_id.strip(), user=engine.accounts.revoke_token(token_id))

@@ -30,7 +30,7 @@ def _problem(description: str) -> dict[str, Any]:
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     400: _problem("The request cannot be carried out."),
-    401: _problem("No valid API token: send 'Authorization: Bearer <token>'."),
+    401: _problem("No valid API token (send 'Authorization: Bearer <token>'; cookies are not read under /api/)."),
     403: _problem("Refused under a rule of accountable use (role, purpose, legal hold...); audited."),
     404: _problem("No such subject, nomination, case, face or resource."),
     409: _problem("The gallery's state does not allow it."),
@@ -102,6 +102,10 @@ class PurposeRequest(BaseModel):
 class UserRequest(BaseModel):
     name: str
     role: str = Field(description="admin, enroller, operator, verifier or auditor.")
+
+
+class ActivationRequest(BaseModel):
+    code: str = Field(max_length=200, description="The one-time activation code an admin gave you (fsa_...).")
 
 
 class Disabled(BaseModel):

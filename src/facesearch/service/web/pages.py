@@ -1,7 +1,8 @@
 """The web UI: server-rendered pages over the same core as the API and the CLI.
 
 Like them it holds no rules. A page authenticates the user from the HttpOnly cookie set at
-``/login`` (the user's API token), calls the engine acting for them and renders what comes back.
+``/login`` or ``/activate`` (:mod:`facesearch.service.web.signin`): the secret of a server-side
+session, never a token. It calls the engine acting for them and renders what comes back.
 The engine checks every role and audits every refusal; the UI uses the role matrix only to decide
 which links and forms to show. Core errors re-render the page with the core's code and message;
 a page asked for without a valid cookie redirects to ``/login``.
@@ -48,7 +49,7 @@ from facesearch.governance.users import User
 from facesearch.pipeline.decode import decode_bytes
 from facesearch.reports.model_card import build_model_card
 from facesearch.reports.rendering import STYLESHEET
-from facesearch.service.auth import COOKIE, TokenCache, engine_of
+from facesearch.service.auth import COOKIE, engine_of
 from facesearch.service.problems import status_of
 from facesearch.service.uploads import read_photo
 from facesearch.types import IdentifyResult, LawfulBasis, SearchRequest
@@ -141,12 +142,11 @@ router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
 def web_user(request: Request) -> User:
     """The user of the session cookie: LoginRequired without one, AuthenticationError (audited by
-    the engine) for a token that is not, or no longer, valid."""
-    token = request.cookies.get(COOKIE)
-    if not token:
+    the engine) for a session that is not, or no longer, live."""
+    secret = request.cookies.get(COOKIE)
+    if not secret:
         raise LoginRequired()
-    cache: TokenCache = request.app.state.tokens
-    user = cache.user(engine_of(request), token)
+    user = engine_of(request).signin.session_user(secret)
     request.state.user = user
     return user
 
@@ -235,37 +235,6 @@ TEMPLATES.env.filters["summary"] = lambda details: event_summary(dict(details))
 @router.get("/static/facesearch.css")
 def stylesheet() -> Response:
     return FileResponse(STYLESHEET, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
-
-
-# --- signing in -----------------------------------------------------------------------------
-
-
-@router.get("/login")
-def login_form(request: Request) -> Response:
-    return render(request, "login.html")
-
-
-@router.post("/login")
-def login(request: Request, token: Annotated[str, Form()] = "") -> Response:
-    """Check the pasted API token and keep it in an HttpOnly, SameSite=Strict cookie."""
-    token = token.strip()
-    try:
-        if not token:
-            raise AuthenticationError("paste your API token (an admin issues it with 'facesearch tokens issue USER')")
-        cache: TokenCache = request.app.state.tokens
-        cache.user(engine_of(request), token)
-    except AuthenticationError as exc:
-        return render(request, "login.html", status=401, error=_problem(exc))
-    response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/", secure=request.url.scheme == "https")
-    return response
-
-
-@router.api_route("/logout", methods=["GET", "POST"])
-def logout() -> Response:
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
-    return response
 
 
 @router.get("/")
