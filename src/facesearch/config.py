@@ -129,6 +129,14 @@ class Settings:
         "for. Erased and purged with the face. False keeps none: verifiers then see only the probe face.",
     )
     top_k: int = _setting(5, "Candidates returned per probe face when the request does not say.")
+    target_fpir: float = _setting(
+        0.01,
+        "The false-positive identification rate identify's threshold is set for: the share of searches "
+        "for a person who is not enrolled that return any candidate marked as clearing it. The threshold "
+        "is derived from the measured impostor scores (the gallery's calibration, else facesearch's LFW "
+        "reference) and the gallery's current number of faces, so it rises as the gallery grows; it never "
+        "falls below verify's 1:1 threshold.",
+    )
     enroll_batch_faces: int = _setting(
         128,
         "enroll-dir commits this many faces per transaction (and appends them to the index's add log): "
@@ -262,6 +270,8 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
+        if not 0 < self.target_fpir < 1:
+            raise ConfigError(f"setting 'target_fpir' must be between 0 and 1, not {self.target_fpir}")
         if self.num_jitters < 0:
             raise ConfigError("setting 'num_jitters' must not be negative")
         for name in ("search_quota_per_hour", "search_quota_per_day"):

@@ -185,8 +185,13 @@ class Threshold(Serialisable):
 
     score: float
     meaning: str
-    source: str  # "published" until a calibration replaces it, then "calibrated"
-    fmr: float | None = None  # the false-match rate at this threshold, where measured
+    source: str  # "published" until a calibration replaces it, then "calibrated"; a 1:N threshold set
+    # for its FPIR says so: "reference FPIR" (from the shipped LFW curve) or "calibrated FPIR"
+    fmr: float | None = None  # the false-match rate per comparison at this threshold, where measured
+    scope: str = "1:1"  # "1:1" (verify: one comparison) or "1:N" (identify: a search of the whole gallery)
+    target_fpir: float | None = None  # 1:N: the false-positive identification rate it was set for
+    fpir: float | None = None  # 1:N: the expected share of searches for someone not enrolled clearing it
+    gallery_faces: int | None = None  # 1:N: the gallery size it was set for
 
 
 @dataclasses.dataclass(frozen=True)

@@ -122,6 +122,8 @@ def test_identify_human_output_says_candidates(home: Path, photos: dict[str, Pat
     done = run(home, "identify", photos["probe"], "--purpose", "p", "--case", "c")
     assert done.returncode == 0
     assert "not identifications" in done.stdout and "Eileen Collins" in done.stdout
+    words = " ".join(done.stdout.split())  # what the threshold means at this gallery's size
+    assert "1:N threshold 0.3650 for a search of this gallery's 1 face:" in words and "1:1 threshold" in words
 
 
 @pytest.mark.parametrize(
@@ -264,6 +266,10 @@ def test_evaluate_calibrate_and_model_card(home: Path, labelled_dataset: Path, t
     assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert (report["photos"], report["failures_to_acquire"]) == (9, {"no-face": 1})
+    sized = run(home, "evaluate", labelled_dataset, "--bootstrap", "0", "--gallery-size", "10000", *cache)
+    assert sized.returncode == 0 and "by gallery size" in sized.stdout and "10,000" in sized.stdout
+    zero = run(home, "evaluate", labelled_dataset, "--gallery-size", "0", *cache)
+    assert zero.returncode == 2 and "--gallery-size" in zero.stderr  # a usage error
     assert (tmp_path / "report" / "evaluation.html").is_file()
 
     card = run(home, "model-card", "--json")
@@ -287,6 +293,7 @@ def test_evaluate_calibrate_and_model_card(home: Path, labelled_dataset: Path, t
     assert calibrated.returncode == 0, calibrated.stderr
     assert "operating threshold" in calibrated.stdout and "rule: overall" in calibrated.stdout
     assert "insufficient data" in calibrated.stdout  # the groups' figures, where their pairs cannot show one
+    assert "identify (1:N) at this gallery's 1 faces" in " ".join(calibrated.stdout.split())
 
     found = json.loads(
         run(

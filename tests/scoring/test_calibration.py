@@ -118,7 +118,7 @@ def test_evaluate_a_small_real_dataset_end_to_end(
     groups = tmp_path / "groups.csv"
     groups.write_text("Eileen_Collins_0001.jpg,x\nGrace_Hopper_0001.jpg,y\n")
     cache = EmbeddingCache(tmp_path / "cache.sqlite3")
-    options = EvaluationOptions(bootstrap=20, holdout=0.0)
+    options = EvaluationOptions(bootstrap=20, holdout=0.0, gallery_sizes=(1000,))
     report = evaluate(dataset, engine.settings, group_files=[str(groups)], cache=cache, options=options)
 
     assert (report.photos, report.identities) == (11, 5)
@@ -132,6 +132,11 @@ def test_evaluate_a_small_real_dataset_end_to_end(
     ident = report.identification
     assert ident is not None and ident.gallery_size == 2 and ident.mated_searches == 6
     assert ident.rank1.value == 1.0
+    # identify's threshold at the evaluation's own gallery size and at the 1,000 faces asked for
+    own, large = ident.at_gallery_sizes
+    assert (own.gallery_faces, large.gallery_faces) == (2, 1000) and own.threshold <= large.threshold
+    assert not large.measurable  # 16 impostor pairs cannot measure 1e-5 a comparison
+    assert own.measured_fpir is None  # holdout 0: no search of a person not enrolled to measure it on
     assert report.groups is not None and {g.group for g in report.groups.groups} == {"x", "y"}
     assert report.photos_embedded == 11
 
@@ -139,6 +144,7 @@ def test_evaluate_a_small_real_dataset_end_to_end(
     data = json.loads(json_path.read_text())
     assert data["verification"]["genuine_pairs"] == 12 and data["dataset_sha256"] == report.dataset_sha256
     page = html_path.read_text()
+    assert "Identify's threshold by gallery size" in page and "1,000" in page
     assert page.count("data:image/png;base64,") >= 4  # DET, CMC, score histograms overall and per group
     assert "http" not in page.replace("http-equiv", "")  # self-contained: nothing fetched
 
@@ -173,6 +179,10 @@ def test_calibration_sets_the_threshold_and_scores_carry_their_fmr(
     assert event.seq == calibration.audit_seq
     assert event.details["dataset_sha256"] == calibration.dataset_sha256
     assert event.details["threshold"] == calibration.threshold
+    # what it means for identify at the gallery's size: one face, so the 1:1 threshold is the stricter
+    assert calibration.one_to_n is not None and calibration.one_to_n.gallery_faces == 1
+    assert calibration.one_to_n.threshold == calibration.threshold and calibration.one_to_n.fnmr == 0.0
+    assert event.details["one_to_n"] == calibration.one_to_n.to_dict()
 
     groups = labelled_dataset.parent / "groups.csv"
     groups.write_text("".join(f"{p.name},{p.parent.name[0]}\n" for p in labelled_dataset.rglob("*.jpg")))

@@ -157,6 +157,7 @@ def _render_identify(result: IdentifyResult) -> None:
         f"(nominate a candidate with: facesearch nominate {result.audit_seq} SUBJECT)",
         highlight=False,
     )
+    out.print(Text(result.threshold.meaning))
     for number, face in enumerate(result.faces, start=1):
         box = face.box
         title = f"probe face {number} at ({box.left},{box.top})-({box.right},{box.bottom}), {face.quality.face_px} px"

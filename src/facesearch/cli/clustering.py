@@ -157,6 +157,7 @@ def clusters_search(
         f"threshold {result.threshold.score:.4f} ({result.threshold.source}); search #{result.audit_seq}",
         highlight=False,
     )
+    out.print(Text(result.threshold.meaning))
     table = Table(
         "rank", "candidate subject", "score", "clears threshold", "how often a different person scores this high"
     )

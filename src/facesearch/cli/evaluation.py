@@ -95,6 +95,25 @@ def _render(report: EvaluationReport) -> None:
             f"rank-1 {i.rank1.text()}; CMC " + ", ".join(f"rank {k}: {x:.4f}" for k, x in i.cmc.items()),
             highlight=False,
         )
+        if i.at_gallery_sizes:
+            table = Table(
+                "gallery faces",
+                "threshold",
+                "predicted FPIR",
+                "measured FPIR",
+                "FNIR [95% CI]",
+                title=f"identify's threshold for FPIR {i.at_gallery_sizes[0].target_fpir:g}, by gallery size "
+                "(from this dataset's impostor pairs)",
+            )
+            for a in i.at_gallery_sizes:
+                table.add_row(
+                    f"{a.gallery_faces:,}",
+                    f"{a.threshold:.4f}",
+                    f"{a.predicted_fpir:.2g}" + ("" if a.measurable else " (target not measurable)"),
+                    shown(a.measured_fpir, ".2g"),
+                    a.fnir.text(),
+                )
+            out.print(table)
     if r.groups:
         g = r.groups
 
@@ -145,13 +164,27 @@ def evaluate_command(
     holdout: Annotated[float, typer.Option(help="Share of identities kept out of the 1:N gallery.")] = 0.2,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the 95% intervals (0: none).")] = 100,
     seed: Annotated[int, typer.Option(help="Seed for sampling and the bootstrap.")] = 0,
+    gallery_size: Annotated[
+        list[int] | None,
+        typer.Option(
+            min=1, help="Also report identify's threshold and FNIR at a gallery of this many faces (repeatable)."
+        ),
+    ] = None,
     workers: WorkersOption = None,
     cache: CacheOption = None,
     no_cache: NoCacheOption = False,
 ) -> None:
     """Measure accuracy on a labelled dataset: 1:1, 1:N and per-group error rates."""
-    options = EvaluationOptions(target_fmr=target_fmr, holdout=holdout, bootstrap=bootstrap, seed=seed)
     settings = current_settings()
+    sizes = tuple(gallery_size or ())
+    options = EvaluationOptions(
+        target_fmr=target_fmr,
+        holdout=holdout,
+        bootstrap=bootstrap,
+        seed=seed,
+        target_fpir=settings.target_fpir,
+        gallery_sizes=sizes,
+    )
     with handled(), _progress(json_out) as progress:
         result = evaluate(
             dataset,
@@ -230,6 +263,16 @@ def calibrate_command(
                 shown(g.own_threshold, ".4f"),
             )
         out.print(table)
+    if c.one_to_n is not None:
+        n = c.one_to_n
+        out.print(
+            f"identify (1:N) at this gallery's {n.gallery_faces:,} faces: threshold {n.threshold:.4f} for FPIR "
+            f"{n.target_fpir:g} (expected {n.expected_fpir:.2g}"
+            + ("" if n.measurable else "; the dataset is too small to measure the target at this size")
+            + f"); {n.fnmr:.2%} of genuine pairs fall below it, a lower bound on the FNIR. The threshold follows "
+            "the gallery's size at every search; verify keeps the 1:1 threshold above.",
+            highlight=False,
+        )
 
 
 @app.command("model-card")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,9 @@ from facesearch.evaluation.dataset import dataset_digest, file_digests, load_dat
 from facesearch.evaluation.extract import EmbeddingCache, Progress, extract
 from facesearch.evaluation.protocols import MAX_IMPOSTOR_PAIRS, genuine_pairs, impostor_pairs
 from facesearch.pipeline.faces import FacePipeline
-from facesearch.scoring.calibration import OVERALL, Calibration, GroupScores, calibrate_from_scores
+from facesearch.scoring import error_rates as metrics
+from facesearch.scoring.calibration import OVERALL, Calibration, GroupScores, OneToN, calibrate_from_scores
+from facesearch.scoring.scores import fpir_threshold, identify_meaning, score_meaning
 
 
 def measure_calibration(
@@ -26,13 +29,17 @@ def measure_calibration(
     max_impostor_pairs: int = MAX_IMPOSTOR_PAIRS,
     group_files: Sequence[str] = (),
     rule: str = OVERALL,
+    gallery_faces: int | None = None,
+    target_fpir: float = 0.01,
 ) -> Calibration:
     """The threshold at ``target_fmr`` on DATASET/<identity>/<photo>, embedded by ``pipeline``'s recipe.
 
     ``group_files`` (``LABEL=FILE`` or ``FILE`` of ``name,label`` lines, as ``evaluate --groups``
     takes them) label photos for per-group figures; under ``rule="worst-group"`` the threshold is
     raised until every measurable group keeps to the target (see
-    :func:`facesearch.scoring.calibration.calibrate_from_scores`)."""
+    :func:`facesearch.scoring.calibration.calibrate_from_scores`). With ``gallery_faces`` the
+    calibration also reports identify's threshold for ``target_fpir`` at that gallery size and the
+    dataset's genuine pairs below it (:class:`~facesearch.scoring.calibration.OneToN`)."""
     dataset = load_dataset(dataset_dir)
     digests = file_digests(dataset.paths)
     extraction = extract(dataset.paths, digests, pipeline.settings, cache, workers, progress, pipeline)
@@ -48,7 +55,7 @@ def measure_calibration(
             extraction.vectors, dataset.identity_of, metric, among=members, limit=max_impostor_pairs
         )
         groups.append(GroupScores(group, gen.scores, imp.scores))
-    return calibrate_from_scores(
+    calibration = calibrate_from_scores(
         genuine.scores,
         impostor.scores,
         target_fmr,
@@ -58,4 +65,18 @@ def measure_calibration(
         created_at=datetime.now(UTC),
         groups=groups,
         rule=rule,
+    )
+    if gallery_faces is None:
+        return calibration
+    one_to_n = identify_meaning(score_meaning(pipeline.spec, calibration), gallery_faces, target_fpir).threshold
+    return dataclasses.replace(
+        calibration,
+        one_to_n=OneToN(
+            gallery_faces=gallery_faces,
+            target_fpir=target_fpir,
+            threshold=one_to_n.score,
+            expected_fpir=one_to_n.fpir if one_to_n.fpir is not None else 1.0,
+            fnmr=metrics.fnmr_at(genuine.scores, one_to_n.score),
+            measurable=fpir_threshold(calibration.curve, gallery_faces, target_fpir).measurable,
+        ),
     )

@@ -35,6 +35,7 @@ from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.models import EmbedderSpec
 from facesearch.scoring import error_rates as metrics
 from facesearch.scoring.calibration import FmrCurve
+from facesearch.scoring.scores import fpir_threshold
 from facesearch.types import Metric, Serialisable
 
 
@@ -45,6 +46,8 @@ class EvaluationOptions:
     fpirs: tuple[float, ...] = (0.001, 0.003, 0.01, 0.1)
     ranks: tuple[int, ...] = (1, 5, 10, 50)
     holdout: float = 0.2  # share of identities left out of the 1:N gallery as non-mated searches
+    target_fpir: float = 0.01  # the FPIR identify's threshold is set for (setting target_fpir)
+    gallery_sizes: tuple[int, ...] = ()  # also report identify's threshold and FNIR at these gallery sizes
     bootstrap: int = 100  # replicates for the 95% intervals (0: none)
     max_impostor_pairs: int = MAX_IMPOSTOR_PAIRS
     seed: int = 0
@@ -118,6 +121,22 @@ class FnirAtFpir(Serialisable):
 
 
 @dataclasses.dataclass(frozen=True)
+class AtGallerySize(Serialisable):
+    """Identify's threshold for a target FPIR at a gallery of ``gallery_faces`` faces, derived from
+    this evaluation's impostor pairs as a gallery derives it (``facesearch.scoring.scores``), with
+    the FPIR that predicts and the FNIR of this dataset's mated searches there. At the evaluation's
+    own gallery size the FPIR is also measured on its non-mated searches, which tests the prediction."""
+
+    gallery_faces: int
+    target_fpir: float
+    threshold: float
+    predicted_fpir: float
+    measurable: bool  # the impostor pairs can measure the per-comparison rate the target needs
+    fnir: Figure  # mated searches whose mate is not the top candidate above the threshold
+    measured_fpir: float | None  # only at the evaluation's own gallery size
+
+
+@dataclasses.dataclass(frozen=True)
 class Identification(Serialisable):
     gallery_size: int
     mated_searches: int
@@ -127,6 +146,7 @@ class Identification(Serialisable):
     cmc: dict[int, float]
     cmc_curve: tuple[float, ...]  # rank 1..len
     fnir_at_fpir: tuple[FnirAtFpir, ...]
+    at_gallery_sizes: tuple[AtGallerySize, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,8 +214,12 @@ def _verification(
     )
 
 
-def _identification(searches: Searches, opts: EvaluationOptions, n_identities: int) -> Identification:
+def _identification(
+    searches: Searches, opts: EvaluationOptions, n_identities: int, fmr_curve: FmrCurve
+) -> Identification:
     s = searches
+    sizes = sorted({s.gallery_size, *opts.gallery_sizes})
+    thresholds = [fpir_threshold(fmr_curve, n, opts.target_fpir) for n in sizes]
 
     def figures(m: np.ndarray) -> list[float]:  # rank-1, then FNIR at each FPIR, from one replicate
         mated, nonmated = m[s.mated_identity], m[s.nonmated_identity]
@@ -203,9 +227,10 @@ def _identification(searches: Searches, opts: EvaluationOptions, n_identities: i
             metrics.identification_point(s.ranks, s.mate_scores, s.nonmated_top, fpir, mated, nonmated).fnir
             for fpir in opts.fpirs
         ]
-        return [metrics.cmc(s.ranks, [1], mated)[1], *fnirs]
+        at_sizes = [metrics.fnir_at(s.ranks, s.mate_scores, t.score, mated) for t in thresholds]
+        return [metrics.cmc(s.ranks, [1], mated)[1], *fnirs, *at_sizes]
 
-    intervals: list[metrics.Interval | None] = [None] * (1 + len(opts.fpirs))
+    intervals: list[metrics.Interval | None] = [None] * (1 + len(opts.fpirs) + len(sizes))
     if opts.bootstrap:
         intervals = list(metrics.bootstrap_many(figures, n_identities, opts.bootstrap, opts.seed))
     observed = figures(np.ones(n_identities))
@@ -215,6 +240,22 @@ def _identification(searches: Searches, opts: EvaluationOptions, n_identities: i
         points.append(
             FnirAtFpir(fpir, point.threshold, Figure.of(intervals[k], point.fnir), point.fpir, point.supported)
         )
+    at_sizes = tuple(
+        AtGallerySize(
+            gallery_faces=t.gallery_faces,
+            target_fpir=t.target_fpir,
+            threshold=t.score,
+            predicted_fpir=t.fpir,
+            measurable=t.measurable,
+            fnir=Figure.of(intervals[1 + len(opts.fpirs) + k], observed[1 + len(opts.fpirs) + k]),
+            measured_fpir=(
+                metrics.fpir_at(s.nonmated_top, t.score)
+                if t.gallery_faces == s.gallery_size and len(s.nonmated_top)
+                else None
+            ),
+        )
+        for k, t in enumerate(thresholds)
+    )
     depth = min(100, s.gallery_size)
     curve = metrics.cmc(s.ranks, range(1, depth + 1))
     return Identification(
@@ -226,6 +267,7 @@ def _identification(searches: Searches, opts: EvaluationOptions, n_identities: i
         cmc=metrics.cmc(s.ranks, [r for r in opts.ranks if r <= s.gallery_size]),
         cmc_curve=tuple(curve.values()),
         fnir_at_fpir=tuple(points),
+        at_gallery_sizes=at_sizes,
     )
 
 
@@ -276,7 +318,9 @@ def evaluate(
     verification = _verification(genuine, impostor, sampled, opts, n_ids)
     searches = identification_searches(vectors, ids, metric, opts.holdout, opts.seed)
     identification = (
-        _identification(searches, opts, n_ids) if len(searches.mate_scores) and searches.gallery_size else None
+        _identification(searches, opts, n_ids, verification.fmr_curve)
+        if len(searches.mate_scores) and searches.gallery_size
+        else None
     )
     labels = [groups.get(p.name) for p in dataset.paths]
     report_groups = (

@@ -105,6 +105,8 @@ class AdministrationService:
         """See :meth:`facesearch.engine.Engine.calibrate`."""
         context = self._context
         context.authorize(Permission.MANAGE_GALLERY)
+        with context.store.transaction() as session:
+            gallery_faces = context.store.face_count(session)
         calibration = measure_calibration(
             dataset,
             context.pipeline,
@@ -114,6 +116,8 @@ class AdministrationService:
             progress=progress,
             group_files=groups,
             rule=rule,
+            gallery_faces=gallery_faces,
+            target_fpir=context.settings.target_fpir,
         )
         with context.writing() as session:
             context.store.add_calibration(session, calibration, context.actor)

@@ -29,7 +29,7 @@ from facesearch.operations.ranking import rank_subjects
 from facesearch.pipeline.decode import PhotoInput, decode
 from facesearch.pipeline.faces import main_face
 from facesearch.pipeline.prepare import chip_jpeg, describe_issues
-from facesearch.scoring.scores import compare
+from facesearch.scoring.scores import compare, identify_meaning
 from facesearch.types import (
     Candidate,
     ClusterSearchResult,
@@ -172,9 +172,11 @@ class SearchService:
         context = self._context
         k = request.top_k or context.settings.top_k
         index = context.keeper.synced(session, context.store)
-        meaning = context.score_meaning(session)
+        one_to_one = context.score_meaning(session)
+        # opt-outs are screened face by face, at the (lower) 1:1 threshold: the safer side for them
+        screen = optout.Screen.load(session, context.store, context.spec, one_to_one.threshold.score)
+        meaning = identify_meaning(one_to_one, len(index), context.settings.target_fpir)
         threshold = meaning.threshold
-        screen = optout.Screen.load(session, context.store, context.spec, threshold.score)
         lookup = screen.lookup(session, context.store)
         ranked = [rank_subjects(index, template, k, meaning, lookup) for template in templates]
         seq = self._searched(
@@ -188,6 +190,8 @@ class SearchService:
                 "top_k": k,
                 "threshold": threshold.score,
                 "threshold_source": threshold.source,
+                "target_fpir": threshold.target_fpir,
+                "expected_fpir": threshold.fpir,
                 "model_id": context.spec.model_id,
                 "gallery_faces": len(index),
                 "suppressed": screen.suppressed,

@@ -68,6 +68,24 @@ class FmrCurve:
         w = (score - lo) / (hi - lo)
         return float(np.exp(np.log(f[k]) + w * (np.log(f[k - 1]) - np.log(f[k]))))
 
+    def lowest_supported_fmr(self) -> float:
+        """The lowest false-match rate these impostor pairs can vouch for (the rule of three)."""
+        return min(1.0, metrics.RULE_OF_THREE / self.impostor_pairs)
+
+    def score_at(self, fmr: float) -> float:
+        """The lowest score whose expected false-match rate is at most ``fmr``: the inverse of
+        :meth:`fmr_at` (log-interpolated the same way). Below the lowest measured rate it gives
+        the highest impostor score measured; callers check :meth:`lowest_supported_fmr` first."""
+        s, f = np.asarray(self.scores), np.asarray(self.fmr)
+        if fmr <= f[0]:
+            return float(s[0])
+        if fmr >= f[-1]:
+            return float(s[-1])
+        k = int(np.count_nonzero(f <= fmr))  # f[k - 1] <= fmr < f[k]
+        lo_f, hi_f = np.log(f[k - 1]), np.log(f[k])
+        w = (np.log(fmr) - lo_f) / (hi_f - lo_f)
+        return float(s[k - 1] + w * (s[k] - s[k - 1]))
+
     def describe(self, score: float) -> str:
         """The FMR at ``score`` in words, e.g. "a different person scores this high about 1 time in 40,000"."""
         fmr = self.fmr_at(score)
@@ -128,6 +146,26 @@ class GroupCalibration(Serialisable):
 
 
 @dataclasses.dataclass(frozen=True)
+class OneToN(Serialisable):
+    """What a calibration means for 1:N searches of a gallery of ``gallery_faces`` faces: identify's
+    threshold for ``target_fpir`` there (see :func:`facesearch.scoring.scores.identify_meaning`), the
+    FPIR expected at it, and the share of the dataset's genuine pairs below it, a lower bound on the
+    FNIR (a search also misses when another subject outranks the mate). Reported, not stored: the
+    threshold follows the gallery's size at every search."""
+
+    gallery_faces: int
+    target_fpir: float
+    threshold: float
+    expected_fpir: float
+    fnmr: float  # genuine pairs of the dataset scoring below ``threshold``
+    measurable: bool  # the dataset's impostor pairs can measure the per-comparison rate the target needs
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OneToN:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+
+
+@dataclasses.dataclass(frozen=True)
 class Calibration(Serialisable):
     """A gallery's operating threshold, set from measured impostor scores.
 
@@ -153,6 +191,7 @@ class Calibration(Serialisable):
     overall_threshold: float | None = None  # the threshold the overall rule alone gives (worst-group)
     fnmr_cost: float | None = None  # FNMR at the threshold minus FNMR at overall_threshold (worst-group)
     groups: tuple[GroupCalibration, ...] = ()
+    one_to_n: OneToN | None = None  # 1:N at the gallery's size when calibrated (reported, not stored)
 
     def audit_details(self) -> dict[str, Any]:
         """What the audit event of this calibration records (no photo, name or embedding)."""
@@ -171,6 +210,8 @@ class Calibration(Serialisable):
             details["overall_threshold"] = self.overall_threshold
             details["fnmr_cost"] = self.fnmr_cost
             details["groups"] = [g.to_dict() for g in self.groups]
+        if self.one_to_n is not None:
+            details["one_to_n"] = self.one_to_n.to_dict()
         return details
 
     def groups_json(self) -> str | None:
