@@ -8,10 +8,11 @@ loading included):
   parallel path; KNOWN holds one photo), which detects (HOG), encodes and compares every photo;
   once with this environment's dlib (facesearch's: the prebuilt dlib-bin wheel) and once per
   ``--peer-venv`` (for example one with dlib built from source against OpenBLAS);
-- facesearch ``enroll-dir --workers W`` into a fresh gallery: the default recipe (face and mirror
-  image), ``embed_mirrored = false`` (one embedding per face, like the peer), that with the network
-  run by dlib instead of ONNX Runtime, and with ``adaptive_upsample = false`` (every photo
-  upsampled once, exactly the peer's detection work).
+- facesearch ``enroll-dir --workers W`` into a fresh gallery: the default recipe (sface: YuNet and
+  SFace, face and mirror image) and it with ``embed_mirrored = false``; the dlib recipe (the peer's
+  model: face and mirror), it with one embedding per face (like the peer) and the network run by
+  dlib instead of ONNX Runtime, and it with ``adaptive_upsample = false`` (every photo upsampled
+  once, exactly the peer's detection work).
 
 It then checks that the last row's stored embeddings equal the peer's (``face_encodings``) on up
 to 200 of the photos: cosine similarity of each pair.
@@ -99,11 +100,13 @@ def main() -> int:
             settings = f"--cpus {args.workers}, dlib {'with' if blas == 'True' else 'without'} BLAS"
             rows.append(dict(system="face_recognition CLI (peer)", settings=settings, seconds=peer_s))
         homes = {}
+        dlib = 'recognizer = "dlib"\n'
         for label, toml in (
-            ("default recipe (face + mirror)", ""),
-            ("embed_mirrored = false", "embed_mirrored = false\n"),
-            ("embed_mirrored = false, runtime = dlib", 'embed_mirrored = false\nruntime = "dlib"\n'),
-            ("the peer's work", "embed_mirrored = false\nadaptive_upsample = false\n"),
+            ("default recipe (sface: YuNet + SFace, face + mirror)", ""),
+            ("sface, embed_mirrored = false", "embed_mirrored = false\n"),
+            ("dlib recipe (face + mirror)", dlib),
+            ("dlib, embed_mirrored = false, runtime = dlib", dlib + 'embed_mirrored = false\nruntime = "dlib"\n'),
+            ("the peer's work (dlib)", dlib + "embed_mirrored = false\nadaptive_upsample = false\n"),
         ):
             home = work / f"home{len(homes)}"
             home.mkdir()
@@ -141,11 +144,11 @@ def main() -> int:
 
         import face_recognition
 
-        with sqlite3.connect(homes["the peer's work"] / "gallery.sqlite3") as db:
+        with sqlite3.connect(homes["the peer's work (dlib)"] / "gallery.sqlite3") as db:
             sealed = db.execute(
                 "SELECT i.filename, f.id, f.embedding FROM faces f JOIN images i ON i.id = f.image_id"
             ).fetchall()
-        with facesearch.open(homes["the peer's work"], actor="bench") as gallery:  # its data key unseals them
+        with facesearch.open(homes["the peer's work (dlib)"], actor="bench") as gallery:  # its data key unseals them
             stored = [(name, gallery.store.unseal(b, context=face_embedding_context(i))) for name, i, b in sealed]
         cosines = []
         for filename, blob in stored[:200]:
