@@ -23,6 +23,7 @@ Every figure carries a 95% bootstrap interval over people (``--bootstrap`` repli
     python bench/operating_points.py                       # sface and dlib
     python bench/operating_points.py --recognizer sface    # one
     python bench/operating_points.py --cache /tmp/emb.sqlite3 --workers 2
+    python bench/operating_points.py --peer            # and face_recognition beside them (its tolerance 0.6)
 
 Results: a table on stdout and ``bench/out/operating_points.json``.
 """
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.models import EmbedderSpec
 from facesearch.scoring import error_rates as metrics
 from facesearch.scoring.scores import identify_meaning, score_matrix, score_meaning
+from facesearch.types import Metric
 
 OUT = Path(__file__).resolve().parent / "out"
 DEFAULT_LFW = Path(__file__).resolve().parents[2] / "shared/data/lfw"
@@ -59,7 +62,7 @@ def interval(statistic: Any, n_identities: int, replicates: int, seed: int = 0) 
     return {"value": found.value, "low": found.low, "high": found.high}
 
 
-def rank1_full(vectors: np.ndarray, ids: Ints, spec: EmbedderSpec, replicates: int) -> dict[str, Any]:
+def rank1_full(vectors: np.ndarray, ids: Ints, metric: Metric, replicates: int) -> dict[str, Any]:
     """Gallery: the first photo of each person; probes: the second photo of those with two or more."""
     first: dict[int, int] = {}
     second: dict[int, int] = {}
@@ -75,7 +78,7 @@ def rank1_full(vectors: np.ndarray, ids: Ints, spec: EmbedderSpec, replicates: i
     for s in range(0, len(probes), 512):
         block = probes[s : s + 512]
         ok = usable[block]
-        scores = score_matrix(vectors[block[ok]], vectors[gallery], spec.metric)
+        scores = score_matrix(vectors[block[ok]], vectors[gallery], metric)
         hit[s : s + 512][ok] = ids[gallery[scores.argmax(axis=1)]] == ids[block[ok]]
     probe_ids = ids[probes]
 
@@ -90,9 +93,9 @@ def rank1_full(vectors: np.ndarray, ids: Ints, spec: EmbedderSpec, replicates: i
     }
 
 
-def fnir_at_fpir(vectors: np.ndarray, ids: Ints, spec: EmbedderSpec, replicates: int) -> dict[str, Any]:
+def fnir_at_fpir(vectors: np.ndarray, ids: Ints, metric: Metric, replicates: int) -> dict[str, Any]:
     """``facesearch evaluate``'s 1:N protocol: FNIR at FPIR 0.01 and 0.001 with intervals."""
-    s = identification_searches(vectors, ids, spec.metric, 0.2, 0)
+    s = identification_searches(vectors, ids, metric, 0.2, 0)
     fpirs = (0.01, 0.001)
 
     def figures(m: np.ndarray) -> list[float]:
@@ -118,10 +121,23 @@ def fnir_at_fpir(vectors: np.ndarray, ids: Ints, spec: EmbedderSpec, replicates:
     }
 
 
+ThresholdFor = Callable[[int], tuple[float, str, float | None]]  # gallery faces -> (score, source, FPIR predicted)
+
+
+def identify_default(spec: EmbedderSpec, target_fpir: float) -> ThresholdFor:
+    """identify's threshold for an uncalibrated facesearch gallery of that many faces."""
+
+    def threshold(faces: int) -> tuple[float, str, float | None]:
+        t = identify_meaning(score_meaning(spec, None), faces, target_fpir).threshold
+        return t.score, t.source, t.fpir
+
+    return threshold
+
+
 def default_threshold(
-    vectors: np.ndarray, ids: Ints, spec: EmbedderSpec, faces: int, target_fpir: float, replicates: int, seed: int
+    vectors: np.ndarray, ids: Ints, metric: Metric, faces: int, threshold_for: ThresholdFor, replicates: int, seed: int
 ) -> dict[str, Any]:
-    """identify's default threshold for an uncalibrated gallery of ``faces`` faces, measured."""
+    """The default threshold of a gallery of ``faces`` faces, measured."""
     usable = ~np.isnan(vectors).any(axis=1)
     people = np.unique(ids[usable])
     rng = np.random.default_rng(seed)
@@ -141,13 +157,13 @@ def default_threshold(
         enrolled.add(p)
     nonmated = [i for p in people.tolist() if p not in enrolled for i in photos_of[p].tolist()]
     g = np.asarray(gallery)
-    meaning = identify_meaning(score_meaning(spec, None), len(g), target_fpir).threshold
+    t, source, predicted = threshold_for(len(g))
 
     def best(probes: list[int]) -> tuple[np.ndarray, np.ndarray]:
         top, who = np.empty(len(probes)), np.empty(len(probes), dtype=np.int64)
         for s in range(0, len(probes), 512):
             block = np.asarray(probes[s : s + 512])
-            scores = score_matrix(vectors[block], vectors[g], spec.metric)
+            scores = score_matrix(vectors[block], vectors[g], metric)
             k = scores.argmax(axis=1)
             top[s : s + 512], who[s : s + 512] = scores[np.arange(len(block)), k], ids[g[k]]
         return top, who
@@ -155,7 +171,6 @@ def default_threshold(
     non_top, _ = best(nonmated)
     mate_top, mate_who = best(mated)
     non_ids, mate_ids = ids[np.asarray(nonmated)], ids[np.asarray(mated)]
-    t = meaning.score
 
     def fpir(m: np.ndarray) -> float:
         return metrics.fpir_at(non_top, t, m[non_ids])
@@ -173,10 +188,24 @@ def default_threshold(
         "nonmated_people": len(people) - len(enrolled),
         "mated_probes": len(mated),
         "threshold": t,
-        "threshold_source": meaning.source,
-        "predicted_fpir": meaning.fpir,
+        "threshold_source": source,
+        "predicted_fpir": predicted,
         "fpir": interval(fpir, n_ids, replicates, seed),
         "fnir": interval(fnir, n_ids, replicates, seed),
+    }
+
+
+def measure(
+    model_id: str, vectors: np.ndarray, ids: Ints, metric: Metric, threshold_for: ThresholdFor, args: Any
+) -> dict[str, Any]:
+    return {
+        "model_id": model_id,
+        "no_face": int(np.isnan(vectors).any(axis=1).sum()),
+        "rank1_5748": rank1_full(vectors, ids, metric, args.bootstrap),
+        "evaluate_protocol": fnir_at_fpir(vectors, ids, metric, args.bootstrap),
+        "default_threshold": default_threshold(
+            vectors, ids, metric, args.gallery_faces, threshold_for, args.bootstrap, args.seed
+        ),
     }
 
 
@@ -194,6 +223,7 @@ def main() -> int:
     ap.add_argument("--target-fpir", type=float, default=Settings().target_fpir)
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--peer", action="store_true", help="also the face_recognition package (pip install it)")
     args = ap.parse_args()
     images = args.lfw / "images"
     if not images.is_dir():
@@ -210,16 +240,24 @@ def main() -> int:
         spec = pipeline.spec
         console.print(f"{name}: embedding {len(dataset):,} photos (cached ones read back) ...")
         extraction = extract(dataset.paths, digests, settings, cache, args.workers, None, pipeline)
-        vectors, ids = extraction.vectors, dataset.identity_of
-        results[name] = {
-            "model_id": spec.model_id,
-            "no_face": len(extraction.failures),
-            "rank1_5748": rank1_full(vectors, ids, spec, args.bootstrap),
-            "evaluate_protocol": fnir_at_fpir(vectors, ids, spec, args.bootstrap),
-            "default_threshold": default_threshold(
-                vectors, ids, spec, args.gallery_faces, args.target_fpir, args.bootstrap, args.seed
-            ),
-        }
+        threshold_for = identify_default(spec, args.target_fpir)
+        results[name] = measure(
+            spec.model_id, extraction.vectors, dataset.identity_of, spec.metric, threshold_for, args
+        )
+    if args.peer:
+        from lfw_pairs import PEER_THRESHOLD, peer_vectors  # the peer and its cache, as bench/lfw_pairs.py has them
+
+        console.print(f"face_recognition (the peer): embedding {len(dataset):,} photos (cached ones read back) ...")
+        vectors, _, _ = peer_vectors(dataset, list(range(len(dataset))), args.workers)
+        peer_default = (PEER_THRESHOLD, "its tolerance 0.6", None)
+        results["face_recognition (peer)"] = measure(
+            "face_recognition 1.3 (dlib ResNet, no mirror, Euclidean)",
+            vectors,
+            dataset.identity_of,
+            Metric.EUCLIDEAN,
+            lambda faces: peer_default,
+            args,
+        )
     table = Table(title=f"1:N on LFW ({len(dataset):,} photos); 95% bootstrap intervals over people")
     for col in (
         "recognizer",
@@ -240,7 +278,7 @@ def main() -> int:
             text(e["0.01"]["fnir"]),
             text(e["0.001"]["fnir"]),
             f"{d['threshold']:.4f} ({d['threshold_source']})",
-            f"{d['predicted_fpir']:.2%}",
+            "-" if d["predicted_fpir"] is None else f"{d['predicted_fpir']:.2%}",
             text(d["fpir"]),
             text(d["fnir"]),
         )

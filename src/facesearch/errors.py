@@ -285,6 +285,12 @@ class AmbiguousSubjectError(InputError):
     code = "ambiguous-subject"
 
 
+class AmbiguousCollectionError(InputError):
+    """A reference to a collection could mean two collections (one's name, the other's id)."""
+
+    code = "ambiguous-collection"
+
+
 class GalleryNotInitialisedError(GalleryError):
     code = "not-initialised"
 

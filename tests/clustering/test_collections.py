@@ -10,7 +10,12 @@ from PIL import Image, ImageEnhance
 
 import facesearch
 from facesearch.engine import Engine
-from facesearch.errors import CaseMembershipError, PermissionDeniedError, PurposeNotAllowedError
+from facesearch.errors import (
+    AmbiguousCollectionError,
+    CaseMembershipError,
+    PermissionDeniedError,
+    PurposeNotAllowedError,
+)
 from facesearch.pipeline.models import DlibModels
 
 pytestmark = pytest.mark.model
@@ -146,3 +151,22 @@ def test_a_cluster_is_searched_against_the_gallery_and_its_candidate_nominated(e
         enrolled.acting_as("operator-2").collections.cluster(seized, name="drive-6", **WHY)
     with pytest.raises(CaseMembershipError, match="may not search under it"):
         enrolled.acting_as("operator-2").identify_cluster(astro.cluster_id, **WHY)
+
+
+def test_a_reference_that_is_one_collections_name_and_anothers_id_is_refused(
+    engine: Engine, seized: Path, tmp_path: Path
+) -> None:
+    operator = engine.acting_as("operator")
+    first = operator.collections.cluster(seized, name="drive-7", **WHY)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "hopper-0.jpg").write_bytes((seized / "hopper-0.jpg").read_bytes())
+    second = operator.collections.cluster(other, name=first.collection_id, **WHY)  # named as the first's id
+    assert second.collection_id != first.collection_id
+    with pytest.raises(AmbiguousCollectionError, match="could mean two collections"):
+        operator.collections.clusters(first.collection_id)
+    unchanged = by_photo(engine, "drive-7")
+    with pytest.raises(AmbiguousCollectionError):
+        engine.collections.delete(first.collection_id, reason="wrong one?")
+    assert by_photo(engine, "drive-7") == unchanged  # neither collection was deleted
+    assert len(operator.collections.clusters(second.collection_id)) == 1  # an id no other collection is named

@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from facesearch.errors import InputError
+from facesearch.errors import AmbiguousCollectionError, InputError
 from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
@@ -75,11 +75,20 @@ def sealed_vectors(store: GalleryStore, faces: Sequence[CollectionFaceRow]) -> n
 
 
 def require_collection(session: Session, collection: str) -> CollectionRow:
+    """The collection COLLECTION names, by its name or its id. A reference that is one collection's
+    name and another's id is refused as ambiguous rather than resolved either way: a purge or a
+    search must reach the collection meant, or none."""
     key = collection.strip()
-    row = session.scalars(select(CollectionRow).where((CollectionRow.name == key) | (CollectionRow.id == key))).first()
-    if row is None:
+    rows = session.scalars(select(CollectionRow).where((CollectionRow.name == key) | (CollectionRow.id == key))).all()
+    if not rows:
         raise InputError(f"there is no collection {key!r}")
-    return row
+    if len(rows) > 1:
+        ids = " and ".join(sorted(r.id for r in rows))
+        raise AmbiguousCollectionError(
+            f"{key!r} could mean two collections, {ids} (one is named so, the other has it as its id): "
+            "refer to the one you mean by the id that is not the other's name"
+        )
+    return rows[0]
 
 
 def of_cluster(cluster_id: int) -> Callable[[Session], CollectionRow]:
