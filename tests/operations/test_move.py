@@ -229,3 +229,21 @@ def test_another_engine_on_the_moved_gallery_is_refused_until_reopened(
         assert view.identify(photos["probe"], purpose="p", case="c").model_id == SFACE_MIRRORED.model_id
         with pytest.raises(ModelMismatchError, match="open the gallery again"):
             other.identify(photos["probe"], purpose="p", case="c")
+
+
+def test_a_collection_clustered_before_the_move_is_not_searched_against_the_new_templates(
+    dlib_gallery: Engine, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    for name in ("astronaut", "probe"):
+        shutil.copy(photos[name], drive / f"{name}.jpg")
+    operator = dlib_gallery.acting_as("operator")
+    run = operator.collections.cluster(drive, name="drive", purpose="p", case="c")
+    cluster = next(c for c in run.clusters if "astronaut.jpg" in c.photos)
+    assert (
+        operator.identify_cluster(cluster.cluster_id, purpose="p", case="c").candidates[0].subject == "Eileen Collins"
+    )
+    dlib_gallery.move_model(photo_folder(tmp_path / "back", photos, "astronaut", "hopper"), to="sface")
+    with pytest.raises(ModelMismatchError, match="cluster the collection's photos again"):
+        operator.identify_cluster(cluster.cluster_id, purpose="p", case="c")
