@@ -17,6 +17,7 @@ from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.errors import (
     InputError,
+    LegalHoldError,
     ModelMismatchError,
     OptOutsNotMovableError,
     PermissionDeniedError,
@@ -247,3 +248,32 @@ def test_a_collection_clustered_before_the_move_is_not_searched_against_the_new_
     dlib_gallery.move_model(photo_folder(tmp_path / "back", photos, "astronaut", "hopper"), to="sface")
     with pytest.raises(ModelMismatchError, match="cluster the collection's photos again"):
         operator.identify_cluster(cluster.cluster_id, purpose="p", case="c")
+
+
+def test_a_postgres_gallery_indexed_by_pgvector_moves_in_its_transaction(
+    postgres_url: str, tmp_path: Path, photos: dict[str, Path], models: DlibModels
+) -> None:
+    settings = Settings(recognizer="dlib", database_url=postgres_url, index_backend="pgvector")
+    with init_staffed(tmp_path / "home", actor="tester", settings=settings, models=models) as engine:
+        engine.acting_as("enroller").enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
+        engine.acting_as("enroller").enroll(photos["hopper"], subject="Grace Hopper", source="s", basis="consent")
+        result = engine.move_model(photo_folder(tmp_path / "back", photos, "astronaut"), to="sface", accept_losses=True)
+        assert result.subjects_lost == ("Grace Hopper",) and engine.spec == SFACE_MIRRORED
+        info = engine.index_info()
+        assert (info.backend, info.size, info.model_id) == ("pgvector", 1, SFACE_MIRRORED.model_id)
+        top = engine.acting_as("operator").identify(photos["probe"], purpose="p", case="c").faces[0].candidates
+        assert [c.subject for c in top] == ["Eileen Collins"] and engine.audit_verify().ok
+        with engine.store.engine.connect() as conn:  # the table remade: the moved face only, and no other
+            assert conn.exec_driver_sql("SELECT id FROM face_vectors").scalars().all() == [1]
+
+
+def test_a_held_subject_is_never_lost_to_a_move(dlib_gallery: Engine, photos: dict[str, Path], tmp_path: Path) -> None:
+    dlib_gallery.retention.hold("Grace Hopper", reference="LIT-7")
+    faces = faces_of(dlib_gallery)
+    with pytest.raises(LegalHoldError):
+        dlib_gallery.move_model(photo_folder(tmp_path / "back", photos, "astronaut"), to="sface", accept_losses=True)
+    assert faces_of(dlib_gallery) == faces and [s.name for s in dlib_gallery.subjects()] == [
+        "Eileen Collins",
+        "Grace Hopper",
+    ]
+    assert dlib_gallery.acting_as("auditor").audit_events(action="model.move") == []
