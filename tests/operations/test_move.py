@@ -25,7 +25,7 @@ from facesearch.errors import (
 )
 from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import FaceRow
-from facesearch.operations.move import FACE_NOT_FOUND, PHOTO_NOT_FOUND, same_face
+from facesearch.operations.move import FACE_NOT_FOUND, PHOTO_NOT_FOUND, PHOTO_UNUSABLE, same_face
 from facesearch.pipeline.faces import FoundFace
 from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED, DlibModels
 from facesearch.pipeline.recognizers.sface import SFACE_MIRRORED
@@ -277,3 +277,20 @@ def test_a_held_subject_is_never_lost_to_a_move(dlib_gallery: Engine, photos: di
         "Grace Hopper",
     ]
     assert dlib_gallery.acting_as("auditor").audit_events(action="model.move") == []
+
+
+def test_a_photo_that_no_longer_decodes_counts_as_missing(
+    dlib_gallery: Engine, photos: dict[str, Path], tmp_path: Path, models: DlibModels
+) -> None:
+    # the gallery reopened under a file-size limit Grace Hopper's photo now exceeds: the move reads
+    # the photos under the limits in force, and a photo refused by them is a real decoding failure
+    limit = photos["hopper"].stat().st_size - 1
+    assert photos["astronaut"].stat().st_size <= limit
+    dlib_gallery.close()
+    settings = Settings(recognizer="dlib", max_image_bytes=limit)
+    with facesearch.open(dlib_gallery.home.root, actor="tester", settings=settings, models=models) as engine:
+        before = snapshot(engine)
+        with pytest.raises(PhotosMissingError) as refused:
+            engine.move_model(photo_folder(tmp_path / "back", photos, "astronaut", "hopper"), to="sface")
+        assert refused.value.subjects == ("Grace Hopper",) and f"({PHOTO_UNUSABLE})" in refused.value.message
+        assert snapshot(engine) == before
