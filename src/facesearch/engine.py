@@ -42,6 +42,7 @@ from facesearch.index.base import IndexInfo
 from facesearch.index.keeper import keeper_for
 from facesearch.operations.administer import AdministrationService
 from facesearch.operations.enroll import EnrollService
+from facesearch.operations.move import MoveService, target_spec
 from facesearch.operations.search import SearchService
 from facesearch.pipeline.decode import PhotoInput
 from facesearch.pipeline.faces import FacePipeline
@@ -58,6 +59,7 @@ from facesearch.types import (
     EnrollResult,
     ErasureResult,
     IdentifyResult,
+    ModelMoveResult,
     SearchRequest,
     SubjectReport,
     SubjectSummary,
@@ -321,6 +323,32 @@ class Engine:
         mirror_average (see :func:`facesearch.pipeline.recognizers.registered.register_model`). A
         file that is not ONNX or takes another input shape is refused and nothing changes."""
         return AdministrationService(self._context).register_model(Path(file), **options)
+
+    def move_model(self, photos: str | Path, *, to: str, accept_losses: bool = False) -> ModelMoveResult:
+        """Make every template of the gallery again with the recognizer named ``to`` (``sface``,
+        ``dlib`` or a registered model), from the photos they came from, and destroy the old
+        model's templates physically (admins; audited as ``model.move``).
+
+        PHOTOS: a folder searched, at any depth, for each enrolled image by the SHA-256 recorded at
+        enrollment. A subject moves whole or not at all: if any of its photos is missing, no longer
+        decodes, or no longer shows its enrolled face to the new detector, the move is refused
+        (PhotosMissingError, naming every such subject) and nothing changes; with
+        ``accept_losses=True`` those subjects are erased instead, each audited as an erasure. The
+        new templates are made first and switched in with one transaction and one new gallery
+        generation, so a failure leaves the gallery as it was. Afterwards the threshold is the new
+        model's (its newest calibration, else its published point): the old model's calibrations
+        no longer apply. Refused while the do-not-enroll list holds the old model's templates
+        (OptOutsNotMovableError); InputError for an unknown model, the model the gallery has, or a
+        PHOTOS that is not a folder. This engine, and every view of it, works with the new model
+        from then on; another process that has the gallery open is refused until it reopens it.
+        """
+        context = self._context
+        with context.ruled():
+            context.authorize(Permission.MANAGE_GALLERY)
+            service = MoveService(context, target_spec(context, to))
+            result = service.move(Path(photos), accept_losses=accept_losses)
+        context.adopt(service.pipeline, service.keeper)
+        return result
 
     def calibration(self) -> Calibration | None:
         """The calibration in force for this gallery's model, or None (the published threshold is used)."""

@@ -113,6 +113,20 @@ class ModelShapeError(ModelRegistrationError):
     code = "wrong-model-shape"
 
 
+class PhotosMissingError(InputError):
+    """Moving a gallery to another model: some subjects' enrolled photos (found by their recorded
+    SHA-256) are not in the photos folder given, or no longer show the enrolled face to the new
+    recognizer, and losing those subjects was not accepted; nothing was changed. ``subjects`` names
+    them (sorted), ``faces`` counts the faces that could not be made again."""
+
+    code = "photos-missing"
+
+    def __init__(self, message: str, subjects: tuple[str, ...], faces: int) -> None:
+        super().__init__(message)
+        self.subjects = subjects
+        self.faces = faces
+
+
 class DatasetError(InputError):
     """The evaluation dataset, pairs file or groups file cannot be used as given."""
 
@@ -230,6 +244,14 @@ class OptedOutError(PolicyError):
     """The face matches a person on the do-not-enroll list."""
 
     code = "opted-out"
+    rule = "opt-out"
+
+
+class OptOutsNotMovableError(PolicyError):
+    """A gallery cannot move to another model while its do-not-enroll list holds templates of the
+    old one: their photos are not kept, so the new model could not honour them."""
+
+    code = "opt-outs-not-movable"
     rule = "opt-out"
 
 

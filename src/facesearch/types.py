@@ -382,6 +382,40 @@ class ErasureResult(Serialisable):
 
 
 @dataclasses.dataclass(frozen=True)
+class MissingFace(Serialisable):
+    """An enrolled face a model move could not make again, and why: ``photo-not-found`` (no file
+    in the photos folder has the image's recorded SHA-256), ``photo-unusable`` (the file no longer
+    decodes under the current limits) or ``face-not-found`` (the new recognizer finds no face where
+    the enrolled one was)."""
+
+    subject: str
+    face_id: int
+    image_sha256: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelMoveResult(Serialisable):
+    """What moving a gallery to another model did: one new gallery generation holding every moved
+    subject's faces made again by ``to_model``, the old model's templates destroyed, and the
+    subjects lost (only when accepted) erased, each with its own erasure proof.
+
+    ``threshold`` is the operating threshold in force afterwards: the new model's own (its
+    published point, or its newest calibration); the old model's calibrations no longer apply."""
+
+    from_model: str
+    to_model: str
+    generation: int
+    subjects_moved: int
+    faces_reembedded: int
+    subjects_lost: tuple[str, ...]
+    missing: tuple[MissingFace, ...]
+    erasures: tuple[ErasureResult, ...]
+    threshold: Threshold
+    audit_seq: int
+
+
+@dataclasses.dataclass(frozen=True)
 class AuditEvent(Serialisable):
     seq: int
     ts: datetime

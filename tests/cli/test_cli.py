@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import facesearch
+from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED
 from facesearch.pipeline.recognizers.sface import SFACE_MIRRORED
 
 from helpers import PURPOSES, STAFF, staffed, token_for
@@ -323,6 +324,40 @@ def test_index_status_and_rebuild(home: Path) -> None:
     rebuilt = run(home, "index", "rebuild")
     assert rebuilt.returncode == 0 and "rebuilt the exact index: 1 faces" in rebuilt.stdout
     assert (home / "index" / "exact.idx").read_bytes()[:8] == b"FSSEALED"  # rebuilt, and sealed
+
+
+def test_a_gallery_moves_to_another_model_from_the_command_line(
+    home: Path, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    back = tmp_path / "photos back"
+    (back / "unrelated").mkdir(parents=True)
+    (back / "unrelated" / "hopper.jpg").write_bytes(photos["hopper"].read_bytes())  # not an enrolled photo
+    move = ("models", "move", back, "--to", "dlib")
+    for args, user, code, words in [
+        (move, "operator", 4, "may not manage the gallery"),
+        (move, "nobody", 4, "no token"),
+        (("models", "move", tmp_path / "nowhere", "--to", "dlib"), None, 3, "not a directory"),
+        (("models", "move", back, "--to", "sface"), None, 3, "already"),
+        (move, None, 3, "photos-missing"),
+    ]:
+        refused = run(home, *args, user=user)
+        assert refused.returncode == code and words in refused.stderr, (args, user, refused.stderr)
+    assert "Eileen Collins (photo-not-found)" in refused.stderr and "--accept-losses" in refused.stderr
+    (back / "a" / "b").mkdir(parents=True)
+    (back / "a" / "b" / "IMG_0001.JPG").write_bytes(photos["astronaut"].read_bytes())
+    moved = run(home, *move)
+    assert moved.returncode == 0, moved.stderr
+    assert (
+        "moved 1 subject(s), 1 face(s) re-embedded" in moved.stdout and DLIB_RESNET_V1_MIRRORED.model_id in moved.stdout
+    )
+    assert f"threshold now {DLIB_RESNET_V1_MIRRORED.published_threshold:g} (published" in moved.stdout
+    found = run(home, "identify", photos["probe"], "--purpose", "p", "--case", "c", "--json")
+    result = json.loads(found.stdout)
+    assert result["model_id"] == DLIB_RESNET_V1_MIRRORED.model_id
+    assert result["faces"][0]["candidates"][0]["subject"] == "Eileen Collins"
+    assert run(home, "audit", "verify").returncode == 0
+    shown = json.loads(run(home, "audit", "show", "--action", "model.move", "--json").stdout)
+    assert [e["details"]["to_model"] for e in shown] == [DLIB_RESNET_V1_MIRRORED.model_id]
 
 
 def test_enroll_dir_killed_mid_run_finishes_on_rerun(home: Path, labelled_dataset: Path, tmp_path: Path) -> None:

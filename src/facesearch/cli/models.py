@@ -75,3 +75,46 @@ def models_list(json_out: Annotated[bool, typer.Option("--json", help="Print as 
             m.name, m.model_id, str(m.dimension), m.licence, f"{m.registered_at:%Y-%m-%d} by {m.registered_by}"
         )
     out.print(table)
+
+
+@models_app.command("move")
+def models_move(
+    photos: Annotated[
+        Path, typer.Argument(help="Folder holding the gallery's enrolled photos (any layout; found by SHA-256).")
+    ],
+    to: Annotated[str, typer.Option(help="The recognizer to move to: sface, dlib or a registered model's name.")],
+    accept_losses: Annotated[
+        bool,
+        typer.Option(
+            "--accept-losses",
+            help="Erase the subjects whose photos are missing (each audited as an erasure) instead of refusing.",
+        ),
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Make every template again with another model from the enrolled photos, and destroy the old
+    ones (admins). A subject any of whose photos is missing is refused and listed, and nothing
+    changes, unless you accept losing it."""
+    with handled(), open_engine() as engine:
+        result = engine.move_model(photos, to=to, accept_losses=accept_losses)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    out.print(
+        f"moved {result.subjects_moved} subject(s), {result.faces_reembedded} face(s) re-embedded, from model "
+        f"{result.from_model} to {result.to_model} (gallery generation {result.generation}, audit event "
+        f"#{result.audit_seq}); the old templates are destroyed",
+        highlight=False,
+    )
+    out.print(
+        f"threshold now {result.threshold.score:g} ({result.threshold.source}, the new model's own): "
+        "calibrations of the old model no longer apply",
+        highlight=False,
+    )
+    for proof, name in zip(result.erasures, result.subjects_lost, strict=True):
+        reasons = sorted({m.reason for m in result.missing if m.subject == name})
+        out.print(
+            f"erased {name} (id {proof.subject_id}, {proof.faces_removed} face(s); {', '.join(reasons)}; "
+            f"audit event #{proof.audit_seq})",
+            highlight=False,
+        )

@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from facesearch.errors import AmbiguousCollectionError, InputError
+from facesearch.errors import AmbiguousCollectionError, InputError, ModelMismatchError
 from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
@@ -40,10 +40,18 @@ class ClusterMembers:
     digest: str  # sha256 over the member faces' photos and positions: stands for the probe in the audit
 
 
-def cluster_members(session: Session, store: GalleryStore, cluster_id: int) -> ClusterMembers:
-    """A cluster's faces and their embeddings, for searching the cluster against the gallery."""
+def cluster_members(session: Session, store: GalleryStore, cluster_id: int, model_id: str) -> ClusterMembers:
+    """A cluster's faces and their embeddings, for searching the cluster against a gallery of
+    ``model_id``'s templates; ModelMismatchError if they were made by another model (a collection
+    clustered before the gallery moved to another model)."""
     row = of_cluster(cluster_id)(session)
     faces = cluster_faces(session, row.id, cluster_id)
+    others = sorted({f.model_id for f in faces} - {model_id})
+    if others:
+        raise ModelMismatchError(
+            f"cluster {cluster_id}'s faces are templates of model {', '.join(others)}, the gallery's are of "
+            f"{model_id} (it moved to that model since): cluster the collection's photos again to search it"
+        )
     vectors = sealed_vectors(store, faces)
     digest = hashlib.sha256("".join(f"{f.photo_sha256}:{f.face_index};" for f in faces).encode()).hexdigest()
     return ClusterMembers(row.id, tuple(f.id for f in faces), vectors, digest)

@@ -512,6 +512,57 @@ class GalleryStore:
         removed = session.execute(delete(ImageRow).where(where).execution_options(synchronize_session=False))
         return int(removed.rowcount or 0), len(held)  # type: ignore[attr-defined]
 
+    def enrolled_faces(self, session: Session) -> list[EnrolledFace]:
+        """Every enrolled face with its subject, its image's file hash and its box, by face id."""
+        rows = session.execute(
+            select(
+                FaceRow.id,
+                SubjectRow.id,
+                SubjectRow.name,
+                ImageRow.sha256,
+                FaceRow.box_left,
+                FaceRow.box_top,
+                FaceRow.box_right,
+                FaceRow.box_bottom,
+                FaceRow.crop_jpeg.is_not(None),
+            )
+            .join(ImageRow, FaceRow.image_id == ImageRow.id)
+            .join(SubjectRow, ImageRow.subject_id == SubjectRow.id)
+            .order_by(FaceRow.id)
+        )
+        return [
+            EnrolledFace(int(face), subject, name, sha, (int(left), int(top), int(right), int(bottom)), bool(crop))
+            for face, subject, name, sha, left, top, right, bottom, crop in rows
+        ]
+
+    def replace_template(
+        self, session: Session, face_id: int, observation: FaceObservation, crop_jpeg: bytes | None
+    ) -> None:
+        """Overwrite an enrolled face's template, box, landmarks, quality and crop in its row with
+        those another model made of the same face (a model move): the old template's bytes are
+        overwritten in place (and zeroed where SQLite frees them), the content hash follows."""
+        row = session.get(FaceRow, face_id)
+        if row is None:
+            raise GalleryError(f"no face {face_id} in this gallery")
+        self._sealed_state(session)
+        self._account(session, [(face_id, row.model_id, self._plain(face_id, row.embedding))])  # taken out
+        vector = observation.embedding.vector.astype("<f4").tobytes()
+        box, quality = observation.box, observation.quality
+        row.box_left, row.box_top, row.box_right, row.box_bottom = box.left, box.top, box.right, box.bottom
+        row.landmarks = json.dumps(observation.aligned.landmarks)
+        row.detector = observation.aligned.detection.detector
+        row.detector_score, row.face_px, row.sharpness = quality.detector_score, quality.face_px, quality.sharpness
+        row.model_id = observation.embedding.model_id
+        row.embedding = self.seal(vector, context=face_embedding_context(face_id))
+        row.crop_jpeg = None if crop_jpeg is None else self.seal(crop_jpeg, context=face_crop_context(face_id))
+        session.flush()
+        self._account(session, [(face_id, row.model_id, vector)])
+
+    def set_model(self, session: Session, model_id: str) -> None:
+        """Record that the gallery's templates are now of ``model_id`` (a model move)."""
+        self.state(session).model_id = model_id
+        session.flush()
+
     def subjects_of_faces(self, session: Session, face_ids: Sequence[int]) -> dict[int, SubjectRef]:
         rows = session.execute(
             select(FaceRow.id, SubjectRow.id, SubjectRow.name)
@@ -569,6 +620,20 @@ class GalleryStore:
             SubjectSummary(sid, name, int(n_img), int(n_face), created, retain)
             for sid, name, created, n_img, n_face, retain in rows
         ]
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrolledFace:
+    """One enrolled face, as moving the gallery to another model finds it again: its subject, the
+    SHA-256 of the photo it was enrolled from, and its box (left, top, right, bottom) in that
+    photo's pixels, which tells it from any other face the photo shows."""
+
+    face_id: int
+    subject_id: str
+    subject: str
+    image_sha256: str
+    box: tuple[int, int, int, int]
+    has_crop: bool
 
 
 @dataclasses.dataclass(frozen=True)

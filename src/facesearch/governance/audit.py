@@ -72,6 +72,7 @@ class AuditAction(enum.StrEnum):
     CASE_ADD_MEMBER = "case.add_member"
     PROBE_VIEW = "probe.view"  # the kept crop of a searched face was shown to someone
     MODEL_REGISTER = "model.register"  # a face model registered from a local file, with its licence statement
+    MODEL_MOVE = "model.move"  # the gallery's templates made again with another model, the old ones destroyed
 
 
 def stamp(moment: datetime) -> str:

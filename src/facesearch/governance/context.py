@@ -38,6 +38,14 @@ from facesearch.storage.full import storage_full_reason
 from facesearch.storage.home import Home
 
 
+class _Recipe:
+    """The pipeline and index a gallery's views share: replaced together when it moves model."""
+
+    def __init__(self, pipeline: FacePipeline, keeper: Keeper) -> None:
+        self.pipeline = pipeline
+        self.keeper = keeper
+
+
 class Context:
     """One acting user's view of one gallery: its store, settings, pipeline and index, and the
     plumbing of accountable use (permission checks, audited refusals, the audit record, the lock)."""
@@ -56,14 +64,28 @@ class Context:
         self.home = home
         self.store = store
         self.settings = settings
-        self.pipeline = pipeline
-        self.keeper = keeper
+        self._recipe = _Recipe(pipeline, keeper)  # one per gallery: every view sees a model move
         self._thread_lock = threading.RLock()
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        """The face pipeline this gallery's templates are made with."""
+        return self._recipe.pipeline
+
+    @property
+    def keeper(self) -> Keeper:
+        """The keeper of this gallery's vector index."""
+        return self._recipe.keeper
 
     @property
     def spec(self) -> EmbedderSpec:
         """The recipe this gallery's templates are made with: model id, dimension, metric."""
         return self.pipeline.spec
+
+    def adopt(self, pipeline: FacePipeline, keeper: Keeper) -> None:
+        """Work from now on with another model's pipeline and index (after the gallery moved to it,
+        see :mod:`facesearch.operations.move`), in this view and every other view of the gallery."""
+        self._recipe.pipeline, self._recipe.keeper = pipeline, keeper
 
     def for_actor(self, actor: str) -> Context:
         """The same gallery, index, models and lock, acting for ``actor``."""

@@ -80,6 +80,7 @@ class PgVectorKeeper:
     def synced(self, session: Session, store: GalleryStore) -> VectorIndex:
         """The index at the gallery's current generation and content hash (rebuilt if not)."""
         state = store.state(session)
+        require_model(state.model_id, self.spec)
         now = (state.generation, state.content_hash)
         if self._index is not None and (self._index.generation, self._index.state_hash) == now:
             self._index.bind(session.connection())
@@ -182,6 +183,16 @@ class PgVectorKeeper:
             if path.is_file():
                 log.info("deleting %s: no current index uses it", path)
                 path.unlink()
+
+
+def require_model(model_id: str, spec: EmbedderSpec) -> None:
+    """Go on if the gallery's templates (of ``model_id``) are of the model a keeper indexes; else
+    ModelMismatchError: the gallery was moved to another model since this engine opened it."""
+    if model_id != spec.model_id:
+        raise ModelMismatchError(
+            f"the gallery's templates are of model {model_id} now (it was moved to it since it was opened), "
+            f"not of {spec.model_id}: open the gallery again"
+        )
 
 
 def drop_in(session: Session) -> None:

@@ -80,6 +80,7 @@ class IndexKeeper:
     def synced(self, session: Session, store: GalleryStore) -> VectorIndex:
         """The index at the gallery's current generation and content hash."""
         state = store.state(session)
+        dbkeeper.require_model(state.model_id, self.spec)
         now = (state.generation, state.content_hash)
         if self._index is not None and (self._index.generation, self._index.state_hash) == now:
             return self._index

@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
+from sqlalchemy.orm import Session
 
 from facesearch.evaluation.extract import EmbeddingCache
 from facesearch.evaluation.measure import measure_calibration
 from facesearch.governance import policy, retention
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
+from facesearch.index.base import VectorIndex
 from facesearch.pipeline.models import RegisteredModel
 from facesearch.pipeline.recognizers import registered
 from facesearch.reports import subject_access as reports
@@ -44,30 +47,10 @@ class AdministrationService:
         with context.locked():
             with context.store.transaction() as session:
                 index = context.keeper.synced(session, context.store)
-                ref = context.store.require_subject(session, subject)
-                retention.require_not_held(session, ref.subject_id, ref.name)
-                face_ids = np.array(context.store.subject_face_ids(session, ref.subject_id), dtype=np.int64)
-                in_index = context.keeper.present(session, index, face_ids)
-                context.keeper.stage_remove(session, index, face_ids)  # a database index: in this transaction
-                images, faces = context.store.delete_subject(session, ref.subject_id)
-                generation = context.store.bump_generation(session)
-                state_hash = context.store.state(session).content_hash
-                context.keeper.stage_stamp(session, index, generation, state_hash)
-                seq = context.record_at(
-                    session,
-                    AuditAction.ERASE,
-                    generation,
-                    details={
-                        "subject_id": ref.subject_id,
-                        "images_removed": images,
-                        "faces_removed": faces,
-                        "index_entries_removed": in_index,
-                        "reason": why,
-                    },
-                )
-            removed = context.keeper.removed(index, face_ids, generation, state_hash)
+                erased = erase_in(context, session, index, subject, why)
+            removed = context.keeper.removed(index, erased.face_ids, erased.generation, erased.state_hash)
         context.keeper.settle()  # a database index's VACUUM, outside the locks: nobody waits for it
-        return ErasureResult(ref.subject_id, images, faces, removed, seq)
+        return dataclasses.replace(erased.proof, index_entries_removed=removed)
 
     def subject_report(self, subject: str) -> SubjectReport:
         """See :meth:`facesearch.engine.Engine.subject_report`."""
@@ -138,3 +121,42 @@ class AdministrationService:
             details = {k: getattr(model, k) for k in ("name", "sha256", "dimension", "licence", "threshold")}
             context.record(session, AuditAction.MODEL_REGISTER, details={"model_id": model.model_id, **details})
         return model
+
+
+@dataclasses.dataclass(frozen=True)
+class Erased:
+    """A subject erased in a transaction not yet committed: its proof, and what the index still
+    has to drop once it commits (``face_ids``, at ``generation`` and ``state_hash``)."""
+
+    proof: ErasureResult
+    face_ids: npt.NDArray[np.int64]
+    generation: int
+    state_hash: str
+
+
+def erase_in(context: Context, session: Session, index: VectorIndex, subject: str, why: str) -> Erased:
+    """Erase SUBJECT in the caller's transaction (the erasure path of :meth:`AdministrationService.erase`,
+    and of the subjects a model move loses): refused under a legal hold; its rows deleted, a new
+    generation, the index's staged removal and stamp, and one ``subject.erase`` event."""
+    ref = context.store.require_subject(session, subject)
+    retention.require_not_held(session, ref.subject_id, ref.name)
+    face_ids = np.array(context.store.subject_face_ids(session, ref.subject_id), dtype=np.int64)
+    in_index = context.keeper.present(session, index, face_ids)
+    context.keeper.stage_remove(session, index, face_ids)  # a database index: in this transaction
+    images, faces = context.store.delete_subject(session, ref.subject_id)
+    generation = context.store.bump_generation(session)
+    state_hash = context.store.state(session).content_hash
+    context.keeper.stage_stamp(session, index, generation, state_hash)
+    seq = context.record_at(
+        session,
+        AuditAction.ERASE,
+        generation,
+        details={
+            "subject_id": ref.subject_id,
+            "images_removed": images,
+            "faces_removed": faces,
+            "index_entries_removed": in_index,
+            "reason": why,
+        },
+    )
+    return Erased(ErasureResult(ref.subject_id, images, faces, in_index, seq), face_ids, generation, state_hash)

@@ -83,7 +83,7 @@ class SearchService:
         with context.ruled():
             bound = self._allowed(Permission.IDENTIFY, request)
             with context.writing() as session:
-                members = rows.cluster_members(session, context.store, cluster_id)
+                members = rows.cluster_members(session, context.store, cluster_id, context.spec.model_id)
                 vector = fuse(members.vectors, context.spec.metric)
                 fused = Embedding(vector, context.spec.model_id, context.spec.metric)
                 cluster = {
