@@ -170,3 +170,14 @@ def test_a_reference_that_is_one_collections_name_and_anothers_id_is_refused(
         engine.collections.delete(first.collection_id, reason="wrong one?")
     assert by_photo(engine, "drive-7") == unchanged  # neither collection was deleted
     assert len(operator.collections.clusters(second.collection_id)) == 1  # an id no other collection is named
+
+
+def test_two_copies_of_one_photo_are_one_photo(engine: Engine, seized: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    for name in ("hopper-0.jpg", "same-bytes.jpg", "astronaut-0.jpg"):
+        source = "astronaut-0.jpg" if name == "astronaut-0.jpg" else "hopper-0.jpg"
+        (folder / name).write_bytes((seized / source).read_bytes())
+    run = engine.acting_as("operator").collections.cluster(folder, name="copies", min_size=1, **WHY)
+    assert (run.photos, run.photos_embedded, run.faces) == (3, 2, 2)  # the copy's face is not stored twice
+    assert dict(run.photos_rejected) == {"same-bytes.jpg": "duplicate"}

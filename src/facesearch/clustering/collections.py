@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 DEFAULT_METHOD = "chinese-whispers"
+DUPLICATE = "duplicate"  # a photo whose bytes another photo of the same run already has
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +151,9 @@ class CollectionService:
                 for path, (digest, faces, failure) in zip(paths, outcomes, strict=True):
                     if failure == "known":
                         continue
+                    if failure == DUPLICATE:  # the same bytes under another name: one photo, faces once
+                        rejected.append((str(path.relative_to(root)), DUPLICATE))
+                        continue
                     embedded += 1
                     if failure is not None:
                         rejected.append((str(path.relative_to(root)), failure))
@@ -219,9 +223,11 @@ class CollectionService:
     def _analysed(
         self, paths: Sequence[Path], known: set[str], workers: int, on_progress: Callable[[int, int], None] | None
     ) -> list[tuple[str, list[FoundPhotoFace], str | None]]:
-        """Every photo analysed, except those whose bytes the collection already holds ("known")."""
+        """Every photo analysed, except those whose bytes the collection already holds ("known") and
+        copies of a photo met earlier in this run ("duplicate": its faces are the first copy's)."""
         todo: list[int] = []
         results: dict[int, tuple[str, list[FoundPhotoFace], str | None]] = {}
+        met: set[str] = set()
         for i, path in enumerate(paths):
             try:
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -229,7 +235,10 @@ class CollectionService:
                 digest = ""
             if digest in known:
                 results[i] = (digest, [], "known")
+            elif digest and digest in met:
+                results[i] = (digest, [], DUPLICATE)
             else:
+                met.add(digest)
                 todo.append(i)
         done = len(paths) - len(todo)
         if on_progress:
