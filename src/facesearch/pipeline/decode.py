@@ -62,6 +62,26 @@ def read_photo(photo: PhotoInput, settings: Settings) -> tuple[bytes, str]:
     return data, name
 
 
+def photo_facts(photo: PhotoInput, settings: Settings) -> dict[str, int | str | None]:
+    """What an audit event may say of a refused photo, never its content: its size in ``bytes``
+    (None if there is no such file) and, when it is within ``max_image_bytes``, its ``sha256``."""
+    if isinstance(photo, bytes):
+        data = bytes(photo)
+    else:
+        path = Path(photo)
+        try:
+            size = path.stat().st_size if path.is_file() else None
+            if size is None or size > settings.max_image_bytes:
+                return {"bytes": size}
+            data = path.read_bytes()
+        except OSError:
+            return {"bytes": None}
+    facts: dict[str, int | str | None] = {"bytes": len(data)}
+    if len(data) <= settings.max_image_bytes:
+        facts["sha256"] = hashlib.sha256(data).hexdigest()
+    return facts
+
+
 def decode(photo: PhotoInput, settings: Settings) -> DecodedImage:
     """Decode a photo (a path or its bytes) to 8-bit RGB pixels with EXIF orientation applied,
     reduced to at most ``settings.decode_max_side`` on the longer side.
