@@ -157,7 +157,8 @@ class Engine:
 
         source: where the photos came from (required). basis: the lawful basis, one of
         :class:`facesearch.LawfulBasis` (required). All photos are checked first: if any is refused,
-        nothing is stored. A photo already enrolled for this subject is reported, not stored twice.
+        nothing is stored (the refused photo is audited, ``photo.refused``). A photo already
+        enrolled for this subject is reported, not stored twice.
         """
         return EnrollService(self._context).enroll(
             photos, subject=subject, source=source, basis=basis, retain_until=retain_until
@@ -178,7 +179,8 @@ class Engine:
         ``workers`` processes analyse photos in parallel; faces are committed in batches of
         ``settings.enroll_batch_faces``. Photos already enrolled for their subject (same bytes) are
         skipped before any analysis, so rerunning after a crash or a kill finishes the job with no
-        photo enrolled twice. Photos of opted-out people are rejected as ``opted-out``.
+        photo enrolled twice. Photos of opted-out people are rejected as ``opted-out``. The photos
+        skipped as unusable are audited in one ``photo.refused`` event counting them by reason.
         """
         return EnrollService(self._context).enroll_directory(
             directory,

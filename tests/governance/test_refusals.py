@@ -110,3 +110,25 @@ def test_refusal_is_named_and_changes_nothing(
     else:  # any other bad input (a name, a field) leaves no trace at all
         assert snapshot(enrolled) == before
     assert enrolled.audit_verify().ok
+
+
+def test_a_folders_unusable_photos_are_audited_in_one_event_by_reason(
+    engine: Engine, photos: dict[str, Path], bad_files: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "people"
+    (folder / "Eileen Collins").mkdir(parents=True)
+    (folder / "Eileen Collins" / "good.jpg").write_bytes(photos["astronaut"].read_bytes())
+    (folder / "Eileen Collins" / "cat.jpg").write_bytes(photos["cat"].read_bytes())
+    for code in ("truncated-image", "not-an-image"):
+        for n in range(2):
+            (folder / "Eileen Collins" / f"{code}-{n}.jpg").write_bytes(bad_files[code].read_bytes())
+    result = engine.acting_as("enroller").enroll_directory(folder, source="s", basis="consent")
+    assert result.enrolled == 1 and len(result.rejected) == 5
+    [event] = engine.acting_as("auditor").audit_events(action="photo.refused")
+    assert event.actor == "enroller"
+    assert event.details == {
+        "request": "enroll-dir",
+        "photos": 5,
+        "by_reason": {"no-face": 1, "not-an-image": 2, "truncated-image": 2},
+    }
+    assert engine.audit_verify().ok
