@@ -77,6 +77,20 @@ def snapshot(engine: Engine) -> tuple[object, ...]:
     )
 
 
+def refused_photos_since(engine: Engine, before: tuple[object, ...]) -> list[str]:
+    """The codes of the photos refused since BEFORE (a :func:`snapshot`), checking that nothing else
+    changed: the index and the subjects are as they were, and the audit chain only grew by
+    ``photo.refused`` events (a refused photo is audited, issue 17, item 12)."""
+    _, index_before, audit_before, subjects_before = before
+    _, index_after, audit_after, subjects_after = snapshot(engine)
+    assert (index_after, subjects_after) == (index_before, subjects_before)
+    assert isinstance(audit_before, list) and isinstance(audit_after, list)
+    assert audit_after[: len(audit_before)] == audit_before
+    added = engine.acting_as("auditor").audit_events()[len(audit_before) :]
+    assert all(e.action == "photo.refused" for e in added) and engine.audit_verify().ok
+    return [str(e.details["code"]) for e in added]
+
+
 def vector_bytes(engine: Engine, face_id: int) -> bytes:
     """The face's template (float32 bytes), unsealed."""
     with engine.store.transaction() as session:

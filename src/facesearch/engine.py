@@ -29,6 +29,7 @@ from facesearch.evaluation.extract import EmbeddingCache
 from facesearch.gallery import GalleryStore
 from facesearch.governance import audit
 from facesearch.governance.accounts import AccountService
+from facesearch.governance.attempts import Unattributed
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.casework import CaseService
 from facesearch.governance.context import Context
@@ -130,8 +131,12 @@ class Engine:
         return self._context.spec
 
     def close(self) -> None:
+        """Close the gallery (if this engine opened it), writing the refused attempts counted first."""
         if self._owns_store:
-            self.store.close()
+            try:
+                self._context.flush_attempts()
+            finally:
+                self.store.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -154,7 +159,8 @@ class Engine:
 
         source: where the photos came from (required). basis: the lawful basis, one of
         :class:`facesearch.LawfulBasis` (required). All photos are checked first: if any is refused,
-        nothing is stored. A photo already enrolled for this subject is reported, not stored twice.
+        nothing is stored (the refused photo is audited, ``photo.refused``). A photo already
+        enrolled for this subject is reported, not stored twice.
         """
         return EnrollService(self._context).enroll(
             photos, subject=subject, source=source, basis=basis, retain_until=retain_until
@@ -175,7 +181,8 @@ class Engine:
         ``workers`` processes analyse photos in parallel; faces are committed in batches of
         ``settings.enroll_batch_faces``. Photos already enrolled for their subject (same bytes) are
         skipped before any analysis, so rerunning after a crash or a kill finishes the job with no
-        photo enrolled twice. Photos of opted-out people are rejected as ``opted-out``.
+        photo enrolled twice. Photos of opted-out people are rejected as ``opted-out``. The photos
+        skipped as unusable are audited in one ``photo.refused`` event counting them by reason.
         """
         return EnrollService(self._context).enroll_directory(
             directory,
@@ -425,6 +432,13 @@ class Engine:
         view._owns_store = False
         return view
 
+    def count_attempt(self, reason: Unattributed) -> None:
+        """Count a refused request that names no one (no credential, a token, code or session the
+        gallery never issued, a cross-site form): not audited, published by reason in the
+        transparency report (see :mod:`facesearch.governance.attempts`). Front ends call it for the
+        refusals they make themselves; the core counts those it makes."""
+        self._context.count_attempt(reason)
+
     def authorize(self, *permissions: Permission) -> None:
         """Go on if the actor's role grants any of ``permissions``; else audit the refusal and raise
         PermissionDeniedError (front ends ask before showing a page of one role's work)."""
@@ -435,11 +449,13 @@ class Engine:
     def transparency_report(self, start: date, end: date) -> TransparencyReport:
         """How the gallery was used over the days START through END (UTC, both included), in
         aggregates fit to publish: searches by purpose, review of candidates, erasures, purges,
-        holds, opt-outs, refusals and anomaly flags; never who searched or whom (see
+        holds, opt-outs, refusals (audited ones, and the counts of attempts naming no one) and anomaly
+        flags; never who searched or whom (see
         :mod:`facesearch.reports.transparency`). Admins and auditors; making it is audited. InputError if
         END precedes START."""
         self._context.authorize(Permission.READ_REPORTS, Permission.MANAGE_GALLERY)
         period_bounds(start, end)  # a reversed period is refused before the lock is taken
+        self._context.flush_attempts()  # this process's counts; other processes' within their flush interval
         with self._context.writing() as session:
             report = read_report(session, start, end)
             period = {"from": start.isoformat(), "to": end.isoformat()}

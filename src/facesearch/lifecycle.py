@@ -39,7 +39,7 @@ from facesearch.gallery.schema import (
     ProbeFaceRow,
     SubjectRow,
 )
-from facesearch.governance import accounts, audit, credentials, users
+from facesearch.governance import accounts, attempts, audit, credentials, users
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.credentials import IssuedToken
 from facesearch.governance.policy import Permission, Role
@@ -370,13 +370,17 @@ def _token_user(store: GalleryStore, token: str, actor: str) -> str:
             return credentials.authenticate(session, token).user.name
     except AuthenticationError as exc:
         with store.transaction() as session:
-            audit.append(
-                session,
-                actor=actor,
-                action=AuditAction.AUTH_FAILED,
-                gallery_generation=store.state(session).generation,
-                details={"code": exc.code, "reason": exc.reason},
-            )
+            unknown = attempts.unattributed(exc.reason)
+            if unknown is not None:  # a token the gallery never issued names no one: counted only
+                attempts.add(session, {(datetime.now(UTC).date(), unknown.value): 1})
+            else:
+                audit.append(
+                    session,
+                    actor=actor,
+                    action=AuditAction.AUTH_FAILED,
+                    gallery_generation=store.state(session).generation,
+                    details={"code": exc.code, "reason": exc.reason},
+                )
         exc.audited = True
         raise
 

@@ -121,9 +121,18 @@ def test_one_shell_cannot_confirm_as_two_verifiers(enrolled: Engine, photos: dic
     assert claimed.returncode == 2  # naming someone else is not being them
     twice = cli(home, "confirm", str(nomination), token=mine)
     assert twice.returncode == 4 and "already decided" in twice.stderr
-    forged = cli(home, "confirm", str(nomination), token="fs_0123456789abcdef_" + "A" * 43)
+    guessed = "_".join(mine.split("_", 2)[:2]) + "_" + "A" * 43  # a real token's id, a guessed secret
+    forged = cli(home, "confirm", str(nomination), token=guessed)
     assert forged.returncode == 4 and "not valid" in forged.stderr
-    assert actions(gallery, "auth.failed")[-1]["actor"] == "facesearch-cli"
+    [failed] = actions(gallery, "auth.failed")
+    assert failed["actor"] == "facesearch-cli" and failed["details"]["reason"] == "wrong-secret"  # type: ignore[index]
+    invented = cli(home, "confirm", str(nomination), token="fs_0123456789abcdef_" + "A" * 43)
+    assert invented.returncode == 4 and "not valid" in invented.stderr
+    assert len(actions(gallery, "auth.failed")) == 1  # a token never issued names no one: counted, not audited
+    today = datetime.now(UTC).date()
+    assert gallery.acting_as("auditor").transparency_report(today, today).oversight.unattributed_by_reason == {
+        "unknown-token": 1
+    }
     assert operator.cases.case("C-1")[0].status != "confirmed"
 
     code = gallery.accounts.invite("verifier-2").code  # the admin hands verifier-2 a code ...
@@ -151,13 +160,11 @@ def test_activate_files_the_token_and_the_code_works_once(gallery: Engine, tmp_p
     for bad in ("", "fsa_nope", "fs_" + code.split("_", 1)[1], "x" * 1000):
         refused = cli(home, "activate", bad, credentials=tmp_path / "thief.toml")
         assert refused.returncode == 4 and "activation-failed" in refused.stderr, bad
-    assert [e["details"]["reason"] for e in actions(gallery, "activation.failed")] == [  # type: ignore[index]
-        "used",
-        "unknown",
-        "unknown",
-        "unknown",
-        "unknown",
-    ]
+    # the code already used is audited; the four codes the gallery never issued name no one: counted
+    assert [e["details"]["reason"] for e in actions(gallery, "activation.failed")] == ["used"]  # type: ignore[index]
+    today = datetime.now(UTC).date()
+    counted = gallery.acting_as("auditor").transparency_report(today, today).oversight.unattributed_by_reason
+    assert counted == {"unknown-code": 4}
 
 
 def test_a_credentials_file_others_can_read_is_refused(gallery: Engine, tmp_path: Path) -> None:
@@ -185,7 +192,10 @@ def test_a_token_is_for_its_own_gallery_only(gallery: Engine, tmp_path: Path) ->
         assert elsewhere.returncode == 4 and "no token of yours" in elsewhere.stderr
         token = tomllib.loads(mine.read_text())["galleries"][gallery.gallery_id]["token"]
         assert cli(other.home.root, "audit", "verify", token=token).returncode == 4  # not valid there
-        assert [e["details"]["reason"] for e in actions(other, "auth.failed")] == ["unknown"]  # type: ignore[index]
+        assert actions(other, "auth.failed") == []  # a token it never issued names no one there: counted
+        today = datetime.now(UTC).date()
+        counted = other.acting_as("auditor").transparency_report(today, today).oversight.unattributed_by_reason
+        assert counted == {"unknown-token": 1}
 
 
 def test_the_owner_rotates_their_token(gallery: Engine, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,12 @@ def test_wrong_malformed_revoked_and_disabled_tokens_are_refused(gallery: Engine
     gallery.accounts.disable_user("verifier-1")
     with pytest.raises(AuthenticationError):
         gallery.authenticate(other.token)  # disabling revoked it
-    assert len(gallery.acting_as("auditor-1").audit_events(action="auth.failed")) == 7
+    # audited: the wrong secrets, the revoked and the disabled user's token, credentials the gallery issued;
+    # "fs_nothing", "" and "Bearer ..." name no token it issued: counted, not audited
+    assert len(gallery.acting_as("auditor-1").audit_events(action="auth.failed")) == 4
+    today = datetime.now(UTC).date()
+    report = gallery.acting_as("auditor-1").transparency_report(today, today)
+    assert report.oversight.unattributed_by_reason == {"unknown-token": 3}
     assert gallery.audit_verify().ok
 
 

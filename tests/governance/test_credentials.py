@@ -1,7 +1,7 @@
 """Credentials only their owner sees (issue 17, item 2): an admin issues a one-time activation code,
 the user exchanges it for a token no one else is shown; tokens expire and their owner rotates them;
 web sessions are kept in the gallery, hashed, and end when they should. Each attack is refused,
-audited, and changes nothing."""
+audited (or, naming no credential the gallery issued, counted), and changes nothing."""
 
 from __future__ import annotations
 
@@ -32,6 +32,12 @@ def gallery(tmp_path: Path) -> Engine:
 
 def events(gallery: Engine, action: str) -> list[dict[str, object]]:
     return [e.to_dict() for e in gallery.acting_as("auditor-1").audit_events(action=action)]
+
+
+def counted(gallery: Engine) -> dict[str, int]:
+    """Today's refused requests that named no one, by reason, as the transparency report shows them."""
+    today = datetime.now(UTC).date()
+    return dict(gallery.acting_as("auditor-1").transparency_report(today, today).oversight.unattributed_by_reason)
 
 
 def tokens_in(gallery: Engine) -> int:
@@ -123,8 +129,13 @@ def test_a_code_that_cannot_be_spent_is_refused_audited_and_changes_nothing(
         gallery.signin.redeem(presented)
     assert refused.value.reason == reason and code.code not in refused.value.message
     assert tokens_in(gallery) == before
-    [failed] = events(gallery, "activation.failed")
-    assert failed["actor"] == "founder" and failed["details"]["reason"] == reason  # type: ignore[index]
+    if reason == "unknown":  # a code the gallery never issued names no one: counted, not audited
+        assert events(gallery, "activation.failed") == []
+        assert counted(gallery) == {"unknown-code": 1}
+    else:
+        [failed] = events(gallery, "activation.failed")
+        assert failed["actor"] == "founder" and failed["details"]["reason"] == reason  # type: ignore[index]
+        assert counted(gallery) == {}
     assert gallery.audit_verify().ok
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,6 +71,16 @@ REFUSALS: dict[str, tuple[Attempt, str, str]] = {
 }
 
 
+# Photos refused as bad input: audited as photo.refused, with the code, the photo's SHA-256 and size.
+PHOTO_REFUSALS = {"not-an-image", "truncated-image", "empty-file", "image-too-large", "no-face", "multiple-faces"}
+PURPOSE = "missing person search"
+
+
+def photo_of(code: str, photos: dict[str, Path], bad_files: dict[str, Path]) -> bytes:
+    """The bytes of the photo refused with CODE: a malformed file is named by its code."""
+    return (bad_files.get(code) or photos[{"no-face": "cat", "multiple-faces": "two_faces"}[code]]).read_bytes()
+
+
 @pytest.mark.parametrize("case", sorted(REFUSALS))
 def test_refusal_is_named_and_changes_nothing(
     enrolled: Engine, photos: dict[str, Path], bad_files: dict[str, Path], case: str
@@ -85,6 +96,39 @@ def test_refusal_is_named_and_changes_nothing(
         assert (index_after, audit_after[:-1], subjects_after) == (index_before, audit_before, subjects_before)
         refusal = enrolled.acting_as("auditor").audit_events()[-1]
         assert refusal.action == "policy.refused" and refusal.details["code"] == code
-    else:  # bad input leaves no trace at all
+    elif code in PHOTO_REFUSALS:  # a refused photo is audited (issue 17, item 12), and nothing else changes
+        _, index_after, audit_after, subjects_after = snapshot(enrolled)
+        assert (index_after, audit_after[:-1], subjects_after) == (index_before, audit_before, subjects_before)
+        refusal = enrolled.acting_as("auditor").audit_events()[-1]
+        request = "enroll" if case.startswith("enroll") else "identify"
+        assert refusal.action == "photo.refused" and refusal.details["code"] == code
+        assert refusal.actor == ("enroller" if request == "enroll" else "operator")
+        assert refusal.details["request"] == request
+        assert (refusal.purpose, refusal.case) == ((None, None) if request == "enroll" else (PURPOSE, "MP-1"))
+        assert refusal.details["sha256"] == hashlib.sha256(photo_of(code, photos, bad_files)).hexdigest()
+        assert refusal.details["bytes"] == len(photo_of(code, photos, bad_files))
+    else:  # any other bad input (a name, a field) leaves no trace at all
         assert snapshot(enrolled) == before
     assert enrolled.audit_verify().ok
+
+
+def test_a_folders_unusable_photos_are_audited_in_one_event_by_reason(
+    engine: Engine, photos: dict[str, Path], bad_files: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "people"
+    (folder / "Eileen Collins").mkdir(parents=True)
+    (folder / "Eileen Collins" / "good.jpg").write_bytes(photos["astronaut"].read_bytes())
+    (folder / "Eileen Collins" / "cat.jpg").write_bytes(photos["cat"].read_bytes())
+    for code in ("truncated-image", "not-an-image"):
+        for n in range(2):
+            (folder / "Eileen Collins" / f"{code}-{n}.jpg").write_bytes(bad_files[code].read_bytes())
+    result = engine.acting_as("enroller").enroll_directory(folder, source="s", basis="consent")
+    assert result.enrolled == 1 and len(result.rejected) == 5
+    [event] = engine.acting_as("auditor").audit_events(action="photo.refused")
+    assert event.actor == "enroller"
+    assert event.details == {
+        "request": "enroll-dir",
+        "photos": 5,
+        "by_reason": {"no-face": 1, "not-an-image": 2, "truncated-image": 2},
+    }
+    assert engine.audit_verify().ok

@@ -17,7 +17,7 @@ import facesearch
 from facesearch.engine import Engine
 from facesearch.errors import InputError, PermissionDeniedError
 from facesearch.gallery.schema import LegalHoldRow
-from facesearch.governance import audit
+from facesearch.governance import attempts, audit
 from facesearch.governance.audit import AuditAction
 from facesearch.reports.transparency import (
     HTML_NAME,
@@ -111,6 +111,21 @@ EVENTS: list[tuple[datetime, AuditAction, str | None, str | None, dict[str, Any]
     (MID, AuditAction.FLAGGED, None, None, {"flag": "burst", "search_seq": 5}),
     (MID, AuditAction.FLAGGED, None, None, {"flag": "off-hours", "search_seq": 5}),
     (MID, AuditAction.SUBJECT_REPORT, None, None, {"subject_id": SUBJECT, "images": 1, "appearances": 2}),
+    (
+        MID,
+        AuditAction.PHOTO_REFUSED,
+        "missing person",
+        CASE,
+        {"request": "identify", "code": "truncated-image", "sha256": PROBE, "bytes": 1234},
+    ),
+    (MID, AuditAction.PHOTO_REFUSED, None, None, {"request": "verify", "code": "no-face", "reason": "no-face"}),
+    (
+        MID,
+        AuditAction.PHOTO_REFUSED,
+        None,
+        None,
+        {"request": "enroll-dir", "photos": 3, "by_reason": {"not-an-image": 2, "no-face": 1}},
+    ),
     (LAST + timedelta(microseconds=1), AuditAction.ERASE, None, None, {"subject_id": SUBJECT, "images_removed": 9}),
     (LAST + timedelta(days=3), AuditAction.VERIFY, "access review", None, {}),
 ]
@@ -134,6 +149,17 @@ def gallery(tmp_path: Path) -> Engine:
                 details=details,
                 ts=when,
             )
+        # refused requests that named no one: counted per day, not audited
+        attempts.add(
+            session,
+            {
+                (MID.date(), "no-credential"): 5,
+                (MID.date(), "unknown-token"): 2,
+                (START, "unknown-token"): 1,
+                (START - timedelta(days=1), "no-credential"): 7,  # outside the period
+                (END + timedelta(days=1), "cross-site-request"): 1,
+            },
+        )
         held = engine.store.ensure_subject(session, "Jane Doe")  # held data appears only as counts
         released = engine.store.ensure_subject(session, "John Roe")
         for ref, until in ((held, None), (released, MID)):
@@ -201,8 +227,13 @@ def test_every_aggregate_counts_the_period(gallery: Engine) -> None:
         refusals_by_permission={"identify": 2},
         refusals_by_rule={"purpose": 1, "quota": 1, "unspecified": 1},
         failed_authentications=1,
+        failed_authentications_by_reason={"authentication-failed": 1},
+        photos_refused=5,
+        photos_refused_by_reason={"no-face": 2, "not-an-image": 2, "truncated-image": 1},
         flags_by_kind={"burst": 2, "off-hours": 1},
         subject_access_reports=1,
+        unattributed_refusals=8,
+        unattributed_by_reason={"no-credential": 5, "unknown-token": 3},
     )
     assert report.gallery == GalleryCounts(subjects=2, images=0, faces=0, subjects_on_hold=1, opt_outs=0)
 

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,14 @@ def problem(response: httpx.Response, status: int, code: str | None = None) -> d
     return body
 
 
+def counted(api: Api) -> dict[str, int]:
+    """Today's refused requests that named no one, by reason, from the transparency report."""
+    today = {"from": datetime.now(UTC).date().isoformat(), "to": datetime.now(UTC).date().isoformat()}
+    report = api("auditor", "GET", "/api/reports/transparency", params=today).json()
+    by_reason: dict[str, int] = report["oversight"]["unattributed_by_reason"]
+    return by_reason
+
+
 def upload(path: Path, field: str = "file") -> dict[str, tuple[str, bytes, str]]:
     return {field: (path.name, path.read_bytes(), "image/jpeg")}
 
@@ -98,14 +107,15 @@ def test_openapi_describes_the_api(api: Api) -> None:
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
-def test_no_token_or_a_bad_one_is_401_and_audited(api: Api) -> None:
+def test_no_token_or_a_bad_one_is_401_and_counted_not_audited(api: Api) -> None:
     body = problem(api("", "GET", "/api/subjects"), 401, "authentication-failed")
     assert "Bearer" in body["detail"]
     response = api.client.get("/api/subjects", headers={"Authorization": "Bearer fs_nope_nope"})
     problem(response, 401, "authentication-failed")
     assert response.headers["www-authenticate"] == "Bearer"
-    failed = api("auditor", "GET", "/api/audit", params={"action": "auth.failed"}).json()
-    assert len(failed) == 1 and failed[0]["details"] == {"code": "authentication-failed", "reason": "unknown"}
+    # neither names anyone: counted by reason (tests/service/test_refused_attempts.py), not audited
+    assert api("auditor", "GET", "/api/audit", params={"action": "auth.failed"}).json() == []
+    assert counted(api) == {"no-credential": 1, "unknown-token": 1}
 
 
 def test_a_disabled_users_token_is_refused_at_once(api: Api) -> None:
@@ -311,7 +321,14 @@ def test_malformed_uploads_are_named_and_change_nothing(
     problem(api("operator", "POST", "/api/identify", files=upload(bad_files["not-an-image"]), data=IDENTIFY), 422)
     for path, code in malformed_files.values():
         problem(api("operator", "POST", "/api/identify", files=upload(path), data=IDENTIFY), 422, code)
-    assert snapshot(api.engine) == before
+    _, index_after, audit_after, subjects_after = snapshot(api.engine)
+    assert (index_after, subjects_after) == (before[1], before[3])
+    # each refused photo is audited once, as its sender's (issue 17, item 12); nothing else changed
+    refused = api.engine.acting_as("auditor").audit_events()[len(before[2]) :]
+    assert [e.action for e in refused] == ["photo.refused"] * (len(cases) + 2 + len(malformed_files))
+    assert [e.details["code"] for e in refused[: len(cases)]] == [code for code, _ in cases]
+    assert {e.actor for e in refused} == {"enroller", "operator"} and api.engine.audit_verify().ok
+    assert audit_after[: len(before[2])] == before[2]
 
     huge = b"\xff\xd8" + b"\0" * (3 * MAX_IMAGE_BYTES)
     body = problem(api("operator", "POST", "/api/identify", files={"file": ("x.jpg", huge)}, data=IDENTIFY), 413)
@@ -570,5 +587,6 @@ def test_an_anonymous_post_is_401_like_any_other(api: Api, photos: dict[str, Pat
         api("", "POST", "/api/identify", files=upload(photos["probe"]), data=IDENTIFY), 401, "authentication-failed"
     )
     response = api.client.post("/api/identify", files=upload(photos["probe"]), headers={"Authorization": "Bearer x"})
-    problem(response, 401, "authentication-failed")  # present but invalid: the token check refuses it, audited
-    assert len(api("auditor", "GET", "/api/audit", params={"action": "auth.failed"}).json()) == 1
+    problem(response, 401, "authentication-failed")  # present but invalid: the token check refuses it, counted
+    assert api("auditor", "GET", "/api/audit", params={"action": "auth.failed"}).json() == []
+    assert counted(api) == {"no-credential": 1, "unknown-token": 1}

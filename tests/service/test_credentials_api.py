@@ -92,7 +92,10 @@ def test_a_code_that_is_not_valid_is_refused(
 ) -> None:
     client, engine, _ = served
     problem(client.post("/api/activate", json=body), status, code)
-    assert len(audited(engine, "activation.failed")) == (1 if status == 401 else 0)
+    assert audited(engine, "activation.failed") == []  # a code never issued names no one: counted, not audited
+    today = datetime.now(UTC).date()
+    counted = engine.acting_as("auditor").transparency_report(today, today).oversight.unattributed_by_reason
+    assert counted == ({"unknown-code": 1} if status == 401 else {})
 
 
 def test_an_expired_code_is_refused(served: tuple[TestClient, Engine, dict[str, str]]) -> None:

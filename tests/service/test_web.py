@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -91,8 +92,12 @@ def test_a_bad_token_is_refused_with_the_core_message(client: TestClient, engine
     assert response.status_code == 401
     assert "(authentication-failed)" in response.text and "the token is not valid" in response.text
     assert "Traceback" not in response.text
-    events = engine.acting_as("auditor").audit_events(action="auth.failed")
-    assert events
+    # a token the gallery never issued names no one: counted (unknown-token), not audited
+    assert engine.acting_as("auditor").audit_events(action="auth.failed") == []
+    today = datetime.now(UTC).date()
+    assert engine.acting_as("auditor").transparency_report(today, today).oversight.unattributed_by_reason == {
+        "unknown-token": 1
+    }
     # A stale cookie sends the user back to sign in, and the cookie is cleared.
     client.cookies.set(COOKIE, "revoked-or-forged")
     stale = client.get("/subjects")

@@ -33,8 +33,9 @@ def report(
     ] = False,
 ) -> None:
     """Transparency report (admins and auditors): searches by purpose, nominations, confirmations
-    and rejections, erasures, purges, opt-outs, refusals and flags over whole UTC days, in
-    aggregates only. Writes transparency.html and transparency.json; making it is audited."""
+    and rejections, erasures, purges, opt-outs, refusals (audited, and the counted refusals of
+    requests that named no one) and flags over whole UTC days, in aggregates only. Writes
+    transparency.html and transparency.json; making it is audited."""
     with handled():
         first, last = _day(start, "--from"), _day(end, "--to")
         with open_engine() as engine:
@@ -46,7 +47,9 @@ def report(
     identify, verify = result.identify.total, result.verify.total
     console.print(
         f"transparency report {first} to {last}: {result.events} audit events, {identify} identify and "
-        f"{verify} verify searches, {result.oversight.refusals} refusals",
+        f"{verify} verify searches, {result.oversight.refusals} refusals, "
+        f"{result.oversight.photos_refused} photos refused (audited); "
+        f"{result.oversight.unattributed_refusals} refused requests that named no one (counted)",
         highlight=False,
     )
     console.print(f"wrote {html_path} and {json_path}", highlight=False)

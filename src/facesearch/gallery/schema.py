@@ -355,6 +355,18 @@ class AuditHeadRow(Base):
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
+class RefusedAttemptRow(Base):
+    """How many requests naming no one were refused on one UTC day for one reason (a request with
+    no credential, a token or code the gallery never issued...). Counted, never audited: see
+    :mod:`facesearch.governance.attempts`."""
+
+    __tablename__ = "refused_attempts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class CollectionRow(Base):
     """A collection of unknown faces (a seized drive, a box of scans) grouped into clusters. It is
     biometric data like the gallery: bound to a purpose and case, retained until a date, erasable."""

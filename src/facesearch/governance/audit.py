@@ -45,6 +45,7 @@ class AuditAction(enum.StrEnum):
     SESSION_START = "session.start"  # a web UI sign-in
     SESSION_END = "session.end"  # a web UI sign-out
     REFUSED = "policy.refused"
+    PHOTO_REFUSED = "photo.refused"  # an identified user's search or enrollment refused for its photo
     AUTH_FAILED = "auth.failed"
     SUBJECT_REPORT = "subject.report"
     PURPOSE_ADD = "purpose.add"

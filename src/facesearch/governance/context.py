@@ -7,7 +7,8 @@ of accountable use that they all share:
 
 - the permission check against the role matrix, its refusals audited once (:meth:`authorize`,
   :meth:`guarded`), and refusals under any other rule audited once too (:meth:`ruled`);
-- the audit record, in the caller's transaction (:meth:`record`);
+- the audit record, in the caller's transaction (:meth:`record`), and the count of refused
+  attempts that name no one, which are not audited (:meth:`count_attempt`);
 - the lock that keeps gallery and index in step across threads and processes (:meth:`writing`).
 
 The facade builds one context per gallery and one view of it per acting user (:meth:`for_actor`);
@@ -17,6 +18,7 @@ the views share the store, the index, the models and the lock.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,17 +27,21 @@ from typing import Any, NoReturn
 from sqlalchemy.orm import Session
 
 from facesearch.config import Settings
-from facesearch.errors import PermissionDeniedError, PolicyError, StorageFullError
+from facesearch.errors import FaceRefusedError, InputError, PermissionDeniedError, PolicyError, StorageFullError
 from facesearch.gallery import GalleryStore
-from facesearch.governance import audit, users
+from facesearch.governance import attempts, audit, users
+from facesearch.governance.attempts import Unattributed
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
 from facesearch.index.keeper import Keeper
+from facesearch.pipeline.decode import PhotoInput, photo_facts
 from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.models import EmbedderSpec
 from facesearch.scoring.scores import ScoreMeaning, score_meaning
 from facesearch.storage.full import storage_full_reason
 from facesearch.storage.home import Home
+
+log = logging.getLogger("facesearch")
 
 
 class _Recipe:
@@ -66,6 +72,7 @@ class Context:
         self.settings = settings
         self._recipe = _Recipe(pipeline, keeper)  # one per gallery: every view sees a model move
         self._thread_lock = threading.RLock()
+        self.attempts = attempts.Tally()  # shared by every actor's view, like the lock
 
     @property
     def pipeline(self) -> FacePipeline:
@@ -128,6 +135,28 @@ class Context:
         """Audit an event of the acting user at ``generation`` (the one a change has just made)."""
         return audit.append(session, actor=self.actor, action=action, gallery_generation=generation, **fields)
 
+    def count_attempt(self, reason: Unattributed) -> None:
+        """Count a refused request that names no one (see :mod:`facesearch.governance.attempts`);
+        the counts are written when due. A failure to write them is logged, never the request's."""
+        if self.attempts.count(reason):
+            try:
+                self.flush_attempts()
+            except Exception:  # the counts stay pending; the refusal itself must still be answered
+                log.exception("could not write the counts of refused attempts")
+
+    def flush_attempts(self) -> int:
+        """Write the refused attempts counted in memory to the gallery; returns how many."""
+        taken = self.attempts.take()
+        if not taken:
+            return 0
+        try:
+            with self.writing() as session:
+                attempts.add(session, taken)
+        except BaseException:
+            self.attempts.restore(taken)
+            raise
+        return sum(taken.values())
+
     def score_meaning(self, session: Session) -> ScoreMeaning:
         """What a score means in this gallery now: the threshold in force and the FMR at any score."""
         return score_meaning(self.spec, self.store.latest_calibration(session, self.spec.model_id))
@@ -169,6 +198,34 @@ class Context:
                     case = getattr(exc, "case", None)  # a refusal about a case names it, for the auditors
                     self.record(session, AuditAction.REFUSED, case=case, details=details)
                 exc.audited = True
+            raise
+
+    @contextmanager
+    def photo_checked(
+        self,
+        request: str,
+        photo: PhotoInput,
+        *,
+        purpose: str | None = None,
+        case: str | None = None,
+        which: str | None = None,
+    ) -> Iterator[None]:
+        """Audit, as ``photo.refused``, a photo of the acting user's REQUEST (identify, verify,
+        enroll) refused as bad input inside the block (an InputError: malformed, a bomb, too large,
+        no usable face): the refusal's code, the purpose and case, the photo's SHA-256 and size,
+        never the photo. Use it outside any transaction of this context, once the request's
+        permission and rules have been checked (those refusals are audited by :meth:`guarded`)."""
+        try:
+            yield
+        except InputError as exc:
+            details: dict[str, Any] = {"request": request, "code": exc.code}
+            if isinstance(exc, FaceRefusedError):
+                details["reason"] = exc.reason
+            if which:
+                details["photo"] = which
+            details.update(photo_facts(photo, self.settings))
+            with self.writing() as session:
+                self.record(session, AuditAction.PHOTO_REFUSED, purpose=purpose, case=case, details=details)
             raise
 
     def _refusal(self, session: Session, permissions: Sequence[Permission]) -> PermissionDeniedError | None:

@@ -3,8 +3,10 @@
 Front ends hold no identity of their own: the CLI reads the user's token from their environment or
 their private credentials file, the API from the request's bearer header, the web UI from its
 session cookie, and each asks this service who that is. No call here needs a role: each proves who
-acts by the credential it is given, and is audited as that user. A credential that fails is
-audited too, as the engine's own actor (the service or the CLI), with the reason, never the secret.
+acts by the credential it is given, and is audited as that user. A credential the gallery issued
+that fails (a wrong secret, revoked, expired, used...) is audited too, as the engine's own actor
+(the service or the CLI), with the reason, never the secret; one it never issued names no one and is
+only counted (see :mod:`facesearch.governance.attempts`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from facesearch.errors import AuthenticationError
-from facesearch.governance import credentials
+from facesearch.governance import attempts, credentials
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.context import Context
 from facesearch.governance.credentials import Credential, IssuedToken, WebSession
@@ -45,25 +47,31 @@ class SignInService:
     ) -> T:
         """Run ``work`` in a transaction (locked if it ``writes``); if it raises AuthenticationError,
         audit ``failed`` with the reason in a transaction of its own (the work's is rolled back) and
-        raise it."""
+        raise it, or, for a credential the gallery never issued, only count it."""
         context = self._context
         try:
             with context.writing() if writes else context.store.transaction() as session:
                 return work(session)
         except AuthenticationError as exc:
-            with context.writing() as session:
-                context.record(session, failed, details={"code": exc.code, "reason": exc.reason, **(details or {})})
-            exc.audited = True
+            unknown = attempts.unattributed(exc.reason, code=failed is AuditAction.ACTIVATION_FAILED)
+            if unknown is not None:
+                context.count_attempt(unknown)
+            else:
+                with context.writing() as session:
+                    details = {"code": exc.code, "reason": exc.reason, **(details or {})}
+                    context.record(session, failed, details=details)
+            exc.audited = True  # accounted for, once: audited or counted
             raise
 
     def authenticate(self, token: str) -> Credential:
         """The user a token belongs to, which token it is and until when; AuthenticationError, audited
-        (``auth.failed``), if it is unknown, wrong, revoked, expired or its user disabled."""
+        (``auth.failed``), if it is wrong, revoked, expired or its user disabled; counted if unknown."""
         return self._checked(AuditAction.AUTH_FAILED, lambda s: credentials.authenticate(s, token), writes=False)
 
     def redeem(self, code: str) -> IssuedToken:
         """Exchange a one-time activation code for a new token of its user, shown only in this answer.
-        ActivationError, audited (``activation.failed``), for a code that cannot be spent."""
+        ActivationError, audited (``activation.failed``), for a code that cannot be spent (counted
+        as ``unknown-code`` if the gallery never issued it)."""
 
         def work(session: Session) -> IssuedToken:
             issued, code_id = credentials.redeem(session, code, self._token_life)
@@ -106,8 +114,8 @@ class SignInService:
         return started
 
     def session_user(self, secret: str) -> User:
-        """The user of a live web session; AuthenticationError, audited, for one that is unknown,
-        ended, expired, or whose token was revoked or user disabled."""
+        """The user of a live web session; AuthenticationError, audited, for one that is ended,
+        expired, or whose token was revoked or user disabled (counted if the session is unknown)."""
         return self._checked(AuditAction.AUTH_FAILED, lambda s: credentials.session_user(s, secret)[0], writes=False)
 
     def end_session(self, secret: str) -> bool:

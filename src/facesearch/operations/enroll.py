@@ -8,6 +8,7 @@ carry the documentation; a photo becomes an enrollable face in :mod:`facesearch.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
@@ -135,7 +136,7 @@ class EnrollService:
         with context.ruled():
             provenance = _provenance(context, source, basis, retain_until)
             name = policy.require_subject_name(subject)
-            items = [(name, prepare(photo, context.pipeline)) for photo in _as_list(photos)]
+            items = [(name, _prepared(context, photo)) for photo in _as_list(photos)]
             images = _commit(context, items, provenance, reject_duplicates=None)
         ref_id = images[0][0].subject_id if images else ""
         return EnrollResult(subject=name, subject_id=ref_id, images=tuple(img for _, img in images))
@@ -156,7 +157,7 @@ class EnrollService:
             provenance = _provenance(context, source, basis, retain_until)
         with context.store.transaction() as session:
             enrolled = context.store.enrolled_images(session)
-        return _walk_directory(
+        result = _walk_directory(
             Path(directory),
             pipeline=context.pipeline,
             enrolled=enrolled,
@@ -165,6 +166,29 @@ class EnrollService:
             workers=workers,
             on_progress=on_progress,
         )
+        _audit_skipped(context, result.rejected)
+        return result
+
+
+def _prepared(context: Context, photo: PhotoInput) -> PreparedFace:
+    """The photo's face to enroll; a photo refused as bad input is audited (``photo.refused``)."""
+    with context.photo_checked("enroll", photo):
+        return prepare(photo, context.pipeline)
+
+
+def _audit_skipped(context: Context, rejected: Sequence[Rejection]) -> None:
+    """One ``photo.refused`` event for a folder's photos skipped as unusable, counted by reason (not one
+    event per file: a folder of a million broken files makes one event). Opt-outs are left out:
+    they are audited as ``policy.refused`` where they are found."""
+    by_reason = Counter(r.reason for r in rejected if r.reason != OptedOutError.code)
+    if by_reason:
+        details = {
+            "request": "enroll-dir",
+            "photos": sum(by_reason.values()),
+            "by_reason": dict(sorted(by_reason.items())),
+        }
+        with context.writing() as session:
+            context.record(session, AuditAction.PHOTO_REFUSED, details=details)
 
 
 def _provenance(context: Context, source: str, basis: str, retain_until: date | str | None) -> policy.Provenance:

@@ -3,8 +3,9 @@
 :class:`SearchService` runs the searches of the acting user. Each takes one
 :class:`~facesearch.types.SearchRequest` (purpose, case, authorisation, top-k) and carries it to
 the audit event. The request is checked before any work (role, purpose binding, quota), the photo
-analysed outside any lock, and the ranking and its audit event done in one locked transaction,
-where the quota is checked again so concurrent searches cannot slip past it. The engine's public
+analysed outside any lock (a photo refused as bad input is audited as ``photo.refused``), and the
+ranking and its audit event done in one locked transaction, where the quota is checked again so
+concurrent searches cannot slip past it. The engine's public
 methods are the entry points and carry the documentation.
 """
 
@@ -58,10 +59,11 @@ class SearchService:
         context = self._context
         with context.ruled():
             bound = self._allowed(Permission.IDENTIFY, request)
-            image = decode(probe, context.settings)
-            observations = context.pipeline.analyze(image)
-            if not observations:
-                raise NoFaceError(f"{image.name}: no face found in the probe photo")
+            with context.photo_checked("identify", probe, purpose=bound.purpose, case=bound.case):
+                image = decode(probe, context.settings)
+                observations = context.pipeline.analyze(image)
+                if not observations:
+                    raise NoFaceError(f"{image.name}: no face found in the probe photo")
             crops = [chip_jpeg(o) for o in observations]  # kept for the verifiers, sealed, with the case
             with context.writing() as session:
                 found = self._ranked(session, bound, image.sha256, [o.embedding for o in observations], {})
@@ -110,8 +112,8 @@ class SearchService:
         context = self._context
         with context.ruled():
             bound = self._allowed(Permission.VERIFY, request)
-            face_a, warn_a, sha_a = self._main_face(photo_a, "first")
-            face_b, warn_b, sha_b = self._main_face(photo_b, "second")
+            face_a, warn_a, sha_a = self._main_face(photo_a, "first", bound)
+            face_b, warn_b, sha_b = self._main_face(photo_b, "second", bound)
             score = compare(face_a.embedding, face_b.embedding)
             with context.writing() as session:
                 meaning = context.score_meaning(session)
@@ -233,12 +235,16 @@ class SearchService:
             )
         return seq
 
-    def _main_face(self, photo: PhotoInput, which: str) -> tuple[FaceObservation, tuple[str, ...], str]:
-        settings = self._context.settings
-        image = decode(photo, settings)
-        observations = self._context.pipeline.analyze(image)
-        if not observations:
-            raise NoFaceError(f"{image.name}: no face found in the {which} photo")
+    def _main_face(
+        self, photo: PhotoInput, which: str, request: SearchRequest
+    ) -> tuple[FaceObservation, tuple[str, ...], str]:
+        context = self._context
+        settings = context.settings
+        with context.photo_checked("verify", photo, purpose=request.purpose, case=request.case, which=which):
+            image = decode(photo, settings)
+            observations = context.pipeline.analyze(image)
+            if not observations:
+                raise NoFaceError(f"{image.name}: no face found in the {which} photo")
         main = main_face(observations, image.width, image.height)
         assert main is not None
         warnings = tuple(f"{which} photo: {w}" for w in describe_issues(main.quality, settings))

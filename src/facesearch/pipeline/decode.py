@@ -26,13 +26,17 @@ from facesearch.types import DecodedImage, RGBArray
 
 class NamedPhoto(bytes):
     """A photo's bytes with the name it came under (an upload's file name), which enrollment
-    records as the image's filename and errors cite, as they do a path's."""
+    records as the image's filename and errors cite, as they do a path's. ``complete`` is False
+    for an upload whose reading stopped past ``max_image_bytes``: the core refuses it as too large
+    (and audits the refusal), as it does a file."""
 
     name: str
+    complete: bool
 
-    def __new__(cls, data: bytes, name: str = "") -> NamedPhoto:
+    def __new__(cls, data: bytes, name: str = "", *, complete: bool = True) -> NamedPhoto:
         photo = super().__new__(cls, data)
         photo.name = name
+        photo.complete = complete
         return photo
 
 
@@ -57,9 +61,36 @@ def read_photo(photo: PhotoInput, settings: Settings) -> tuple[bytes, str]:
                 f"{name}: file is {size} bytes, over the limit of {settings.max_image_bytes} bytes"
             )
         data = path.read_bytes()
+    if isinstance(photo, NamedPhoto) and not photo.complete:
+        raise ImageTooLargeError(
+            f"{name}: the upload is larger than the {settings.max_image_bytes} bytes allowed (max_image_bytes)"
+        )
     if len(data) > settings.max_image_bytes:
         raise ImageTooLargeError(f"{name}: {len(data)} bytes, over the limit of {settings.max_image_bytes} bytes")
     return data, name
+
+
+def photo_facts(photo: PhotoInput, settings: Settings) -> dict[str, int | str | None]:
+    """What an audit event may say of a refused photo, never its content: its size in ``bytes``
+    (None if there is no such file, or an upload cut off past the limit) and, when it is within
+    ``max_image_bytes``, its ``sha256``."""
+    if isinstance(photo, NamedPhoto) and not photo.complete:
+        return {"bytes": None}  # only its first bytes were read
+    if isinstance(photo, bytes):
+        data = bytes(photo)
+    else:
+        path = Path(photo)
+        try:
+            size = path.stat().st_size if path.is_file() else None
+            if size is None or size > settings.max_image_bytes:
+                return {"bytes": size}
+            data = path.read_bytes()
+        except OSError:
+            return {"bytes": None}
+    facts: dict[str, int | str | None] = {"bytes": len(data)}
+    if len(data) <= settings.max_image_bytes:
+        facts["sha256"] = hashlib.sha256(data).hexdigest()
+    return facts
 
 
 def decode(photo: PhotoInput, settings: Settings) -> DecodedImage:

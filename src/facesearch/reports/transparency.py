@@ -2,7 +2,9 @@
 
 Built from the audit log alone (plus the gallery's current size), so it shows exactly what was
 recorded: searches by purpose, nominations and their review, exports, erasures and purges, holds,
-opt-outs, refusals, failed logins and anomaly flags. It is meant to be published, so it holds
+opt-outs, refusals, photos refused, failed logins and anomaly flags; and beside it the counts of
+refused requests that named no one, which are counted, not audited (see
+:mod:`facesearch.governance.attempts`). It is meant to be published, so it holds
 counts and configured purpose names only: never a subject id or name, a probe hash, a case or
 request reference, a free-text reason, or who acted.
 
@@ -25,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from facesearch.errors import InputError
 from facesearch.gallery.schema import FaceRow, ImageRow, LegalHoldRow, OptOutRow, SubjectRow
-from facesearch.governance import audit
+from facesearch.governance import attempts, audit
 from facesearch.governance.audit import AuditAction
 from facesearch.reports import rendering
 from facesearch.types import AuditEvent, Serialisable
@@ -95,14 +97,21 @@ class RemovalCounts(Serialisable):
 
 @dataclasses.dataclass(frozen=True)
 class OversightCounts(Serialisable):
-    """Requests refused, failed logins, anomaly flags and subject access reports."""
+    """Requests refused, failed logins, photos refused, anomaly flags and subject access reports
+    (all audited), and the refused requests that named no one (only counted)."""
 
     refusals: int = 0
     refusals_by_permission: Mapping[str, int] = dataclasses.field(default_factory=dict)
     refusals_by_rule: Mapping[str, int] = dataclasses.field(default_factory=dict)
-    failed_authentications: int = 0  # tokens, web sessions and activation codes refused
+    failed_authentications: int = 0  # tokens, web sessions and activation codes the gallery issued, refused
+    failed_authentications_by_reason: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    photos_refused: int = 0  # searches and enrollments of identified users refused for their photo
+    photos_refused_by_reason: Mapping[str, int] = dataclasses.field(default_factory=dict)
     flags_by_kind: Mapping[str, int] = dataclasses.field(default_factory=dict)
     subject_access_reports: int = 0
+    # Not audited: refused requests that named no one (no credential, one never issued), counted by reason.
+    unattributed_refusals: int = 0
+    unattributed_by_reason: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +162,23 @@ def _searches(found: list[AuditEvent]) -> SearchCounts:
     )
 
 
+def _by(found: list[AuditEvent], key: str) -> dict[str, int]:
+    """How many events name each value of the detail KEY (a stable code, never free text)."""
+    return dict(sorted(Counter(_label(e.details, key) or "unspecified" for e in found).items()))
+
+
+def _photo_reasons(found: list[AuditEvent]) -> dict[str, int]:
+    """Photos refused, by the code of the refusal: one per event, or an enroll-dir run's own tally."""
+    counted: Counter[str] = Counter()
+    for event in found:
+        tally = event.details.get("by_reason")
+        if isinstance(tally, Mapping):
+            counted.update({str(k): v for k, v in tally.items() if isinstance(v, int) and not isinstance(v, bool)})
+        else:
+            counted[_label(event.details, "code") or "unspecified"] += 1
+    return dict(sorted(counted.items()))
+
+
 def _reached(decisions: list[AuditEvent], status: str) -> int:
     """Nominations a decision in the period brought to STATUS (each counted once)."""
     reached = {
@@ -168,9 +194,12 @@ def build_report(
     *,
     generated_at: datetime,
     gallery: GalleryCounts | None = None,
+    unattributed: Mapping[str, int] | None = None,
 ) -> TransparencyReport:
     """Aggregate the events that fall within the period (others are ignored, so the whole log may
-    be passed). Events may lack any optional detail: what is missing counts as nothing."""
+    be passed). Events may lack any optional detail: what is missing counts as nothing.
+    ``unattributed``: the period's refused requests that named no one, by reason (they are counted,
+    not audited)."""
     since, until = period_bounds(start, end)
     by_action: dict[str, list[AuditEvent]] = {}
     total = 0
@@ -214,15 +243,21 @@ def build_report(
     by_rule = Counter(
         _label(e.details, "rule") or "unspecified" for e in refusals if not _label(e.details, "permission")
     )
+    failed = of(AuditAction.AUTH_FAILED) + of(AuditAction.ACTIVATION_FAILED)
+    photos = of(AuditAction.PHOTO_REFUSED)
+    unattributed = unattributed or {}
     oversight = OversightCounts(
         refusals=len(refusals),
         refusals_by_permission=dict(sorted(by_permission.items())),
         refusals_by_rule=dict(sorted(by_rule.items())),
-        failed_authentications=len(of(AuditAction.AUTH_FAILED)) + len(of(AuditAction.ACTIVATION_FAILED)),
-        flags_by_kind=dict(
-            sorted(Counter(_label(e.details, "flag") or "unspecified" for e in of(AuditAction.FLAGGED)).items())
-        ),
+        failed_authentications=len(failed),
+        failed_authentications_by_reason=_by(failed, "reason"),
+        photos_refused=sum(max(_int(e.details, "photos"), 1) for e in photos),
+        photos_refused_by_reason=_photo_reasons(photos),
+        flags_by_kind=_by(of(AuditAction.FLAGGED), "flag"),
         subject_access_reports=len(of(AuditAction.SUBJECT_REPORT)),
+        unattributed_refusals=sum(unattributed.values()),
+        unattributed_by_reason=dict(sorted(unattributed.items())),
     )
     return TransparencyReport(
         start=start,
@@ -255,11 +290,19 @@ def gallery_counts(session: Session) -> GalleryCounts:
 
 
 def read_report(session: Session, start: date, end: date, *, now: datetime | None = None) -> TransparencyReport:
-    """The report for the days START through END, read from the audit log in SESSION (the caller
-    authorises and audits the request; see ``Engine.transparency_report``)."""
+    """The report for the days START through END, read from the audit log in SESSION and the counts
+    of refused requests that named no one (the caller authorises and audits the request, and
+    writes the counts still in memory first; see ``Engine.transparency_report``)."""
     since, until = period_bounds(start, end)
     found = audit.events(session, since=since, until=until)
-    return build_report(found, start, end, generated_at=now or datetime.now(UTC), gallery=gallery_counts(session))
+    return build_report(
+        found,
+        start,
+        end,
+        generated_at=now or datetime.now(UTC),
+        gallery=gallery_counts(session),
+        unattributed=attempts.counted(session, start, end),
+    )
 
 
 def to_json(report: TransparencyReport) -> str:

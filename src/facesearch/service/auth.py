@@ -3,7 +3,9 @@
 set the Authorization header of a cross-site request). The web UI's cookie holds a server-side
 session (:mod:`facesearch.governance.signin`), never a token, and is read only by the UI's pages,
 which refuse cross-site POSTs. Each request gets the engine acting for its user, so the core's role
-matrix, audit and refusals apply exactly as in the CLI."""
+matrix, audit and refusals apply exactly as in the CLI. A request refused for having no credential
+names no one: it is counted (``no-credential``), not audited (see
+:mod:`facesearch.governance.attempts`)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from facesearch.engine import Engine
 from facesearch.errors import AuthenticationError
 from facesearch.governance import credentials
+from facesearch.governance.attempts import Unattributed
 from facesearch.governance.users import User
 
 COOKIE = "facesearch_session"  # the web UI's session secret; the API never reads it
@@ -68,21 +71,32 @@ def token_of(credentials: HTTPAuthorizationCredentials | None) -> str | None:
     return None
 
 
-def presented_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-    """The bearer token itself (to rotate it); 401 without one."""
+def no_credential(request: Request) -> AuthenticationError:
+    """The refusal of a request without a token, counted (it names no one, so it is not audited)."""
+    engine_of(request).count_attempt(Unattributed.NO_CREDENTIAL)
+    refusal = AuthenticationError(AUTH_REQUIRED, reason="no-token")
+    refusal.audited = True  # accounted for: counted
+    return refusal
+
+
+def presented_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> str:
+    """The bearer token itself (to rotate it); 401 without one (counted)."""
     token = token_of(credentials)
     if not token:
-        raise AuthenticationError(AUTH_REQUIRED, reason="no-token")
+        raise no_credential(request)
     return token
 
 
 def current_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> User:
-    """The authenticated user; 401 problem (audited as ``auth.failed``) otherwise."""
+    """The authenticated user; 401 problem otherwise: audited as ``auth.failed`` for a token the
+    gallery issued, counted for none or one it never issued."""
     token = token_of(credentials)
     if not token:
-        raise AuthenticationError(AUTH_REQUIRED, reason="no-token")
+        raise no_credential(request)
     cache: TokenCache = request.app.state.tokens
     return cache.user(engine_of(request), token)
 
@@ -100,9 +114,9 @@ class CredentialsFirst:
     """ASGI middleware: an API request that carries a body but no Authorization header is answered
     401 before its body is read. FastAPI parses a request's form, spooling its uploads, before it
     resolves dependencies such as :func:`current_user`; this keeps anonymous clients from making the
-    service receive photos. Whether credentials are valid is still for :func:`current_user` to
-    decide (and audit). ``open_paths`` are the API's routes that take no token (redeeming an
-    activation code: the code is the credential)."""
+    service receive photos; the refusal is counted (``no-credential``). Whether credentials are
+    valid is still for :func:`current_user` to decide (and audit or count). ``open_paths`` are the
+    API's routes that take no token (redeeming an activation code: the code is the credential)."""
 
     def __init__(self, app: ASGIApp, prefix: str = "/api/", open_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
@@ -121,6 +135,9 @@ class CredentialsFirst:
             if not request.headers.get("authorization", "").strip():
                 from facesearch.service.problems import problem
 
+                engine: Engine | None = getattr(getattr(scope.get("app"), "state", None), "engine", None)
+                if engine is not None:  # the application's engine (this middleware may wrap another app)
+                    engine.count_attempt(Unattributed.NO_CREDENTIAL)
                 await problem(401, AuthenticationError.code, AUTH_REQUIRED, rule=AuthenticationError.rule)(
                     scope, receive, send
                 )

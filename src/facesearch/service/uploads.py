@@ -7,7 +7,6 @@ from fastapi import HTTPException, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facesearch.config import Settings
-from facesearch.errors import EmptyImageError, ImageTooLargeError
 from facesearch.pipeline.decode import NamedPhoto
 
 CHUNK = 1024 * 1024
@@ -60,19 +59,19 @@ class BodyLimit:
 
 
 async def read_photo(upload: UploadFile, settings: Settings, field: str = "file") -> NamedPhoto:
-    """An uploaded photo's bytes under its file name, read in chunks; ImageTooLargeError past
-    ``max_image_bytes``."""
+    """An uploaded photo's bytes under its file name, read in chunks, reading no further than just
+    past ``max_image_bytes``. Whether it is usable (empty, too large, malformed) is for the core to
+    decide, after the user's role and the request's rules: it refuses it then, and audits the
+    refusal as the user's (``photo.refused``)."""
     parts: list[bytes] = []
     size = 0
     while chunk := await upload.read(CHUNK):
         size += len(chunk)
-        if size > settings.max_image_bytes:
-            raise ImageTooLargeError(
-                f"{field}: the upload is larger than the {settings.max_image_bytes} bytes allowed (max_image_bytes)"
-            )
         parts.append(chunk)
-    if size == 0:
-        raise EmptyImageError(f"{field}: the uploaded file is empty")
+        if size > settings.max_image_bytes:
+            return NamedPhoto(
+                b"".join(parts)[: settings.max_image_bytes + 1], upload_name(upload.filename, field), complete=False
+            )
     return NamedPhoto(b"".join(parts), upload_name(upload.filename, field))
 
 

@@ -138,7 +138,8 @@ def invite(engine: Acting, name: str) -> ActivationCode:
     tags=["accounts"],
     summary="Exchange your activation code for your own API token",
     description="No token needed: the code is the credential. The token is in this answer only; the gallery "
-    "keeps its salted hash. A code already used, withdrawn or expired is 401 (activation-failed), audited.",
+    "keeps its salted hash. A code already used, withdrawn or expired is 401 (activation-failed), audited; one "
+    "the gallery never issued is 401 too, counted (unknown-code), not audited.",
     status_code=201,
 )
 def activate(request: Request, body: ActivationRequest) -> IssuedToken:

@@ -51,7 +51,9 @@ def audit_verify(engine: Acting) -> ChainReport:
     "/reports/transparency",
     tags=["reports"],
     summary="Transparency report over whole UTC days, in aggregates only",
-    description="Admins and auditors; making it is audited.",
+    description="Admins and auditors; making it is audited. 'oversight' holds the audited refusals by reason "
+    "(permissions, rules, photos refused, failed authentications) and, in 'unattributed_by_reason', the refused "
+    "requests that named no one (no credential, one never issued), which are counted, not audited.",
 )
 def transparency(
     engine: Acting,

@@ -41,6 +41,7 @@ from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.errors import AuthenticationError, CaseNotFoundError, FacesearchError, InputError, PolicyError
 from facesearch.evaluation import history
+from facesearch.governance.attempts import Unattributed
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.audit import summary as event_summary
 from facesearch.governance.membership import CaseFile
@@ -106,6 +107,7 @@ class WebRoute(APIRoute):
 
         async def route(request: Request) -> Response:
             if request.method == "POST" and not _same_origin(request):
+                engine_of(request).count_attempt(Unattributed.CROSS_SITE)  # names no one: counted
                 response = render(
                     request,
                     "error.html",

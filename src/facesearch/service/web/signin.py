@@ -5,7 +5,8 @@ one-time code an admin gave them (``/activate``): the code becomes a token shown
 to them alone. Either way the browser gets a cookie holding the secret of a server-side session
 (HttpOnly, SameSite=Strict, expiring with the session), never the token; the gallery keeps only the
 secret's SHA-256. Signing out ends the session in the gallery, not only in the browser. Every step
-is audited by the core (``session.start``, ``session.end``, ``activation.redeem``, failures).
+is audited by the core (``session.start``, ``session.end``, ``activation.redeem``, failures of a
+credential the gallery issued); an empty form or a credential it never issued is only counted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from facesearch.errors import AuthenticationError, FacesearchError, PolicyError
+from facesearch.governance.attempts import Unattributed
 from facesearch.governance.credentials import WebSession
 from facesearch.service.auth import COOKIE, engine_of
 from facesearch.service.web.pages import WebRoute, render
@@ -52,6 +54,7 @@ def login(request: Request, token: Annotated[str, Form(max_length=500)] = "") ->
     """Check the user's API token and start a session for them."""
     try:
         if not token.strip():
+            engine_of(request).count_attempt(Unattributed.NO_CREDENTIAL)
             raise AuthenticationError("paste your API token (you get it by activating your account)")
         started = engine_of(request).signin.start_session(token)
     except AuthenticationError as exc:
@@ -70,6 +73,7 @@ def activate(request: Request, code: Annotated[str, Form(max_length=500)] = "") 
     engine = engine_of(request)
     try:
         if not code.strip():
+            engine.count_attempt(Unattributed.NO_CREDENTIAL)
             raise AuthenticationError("paste the activation code your admin gave you")
         issued = engine.signin.redeem(code)
         started = engine.signin.start_session(issued.token)
