@@ -213,6 +213,7 @@ def identification(dataset: Any, u1: np.ndarray, u2: np.ndarray) -> dict[str, di
 def per_sex(dataset: Any, u1: np.ndarray, u2: np.ndarray, lfw: Path, pairs_count: int) -> dict[str, dict[str, Any]]:
     """FMR and FNMR of women and men at the threshold of FMR 1e-4 over all photos (shipped fusion)."""
     from facesearch.evaluation.dataset import read_groups
+    from facesearch.pipeline.recognizers.fusion import FUSION_V1
     from facesearch.scoring.error_rates import threshold_for_fmr
 
     labels, _ = read_groups([f"male={lfw / 'male_names.txt'}", f"female={lfw / 'female_names.txt'}"])
@@ -242,6 +243,10 @@ def per_sex(dataset: Any, u1: np.ndarray, u2: np.ndarray, lfw: Path, pairs_count
 
         t = threshold_for_fmr(score("all"), 1e-4)
         row: dict[str, Any] = {"threshold": t}
+        if name == "fusion shipped":  # on the template-cosine scale a fusion gallery's scores are on
+            shares = FUSION_V1.shares
+            cosine = shares[0] * member_cosines["all"][0] + shares[1] * member_cosines["all"][1]
+            row["template_cosine_at_fmr"] = {str(f): threshold_for_fmr(cosine, f) for f in (1e-3, 1e-4)}
         for g in groups:
             row[f"fmr_{g}"] = float(np.mean(score(g) >= t))
             row[f"fnmr_{g}"] = float(np.mean(score(g + " genuine") < t))
