@@ -20,7 +20,6 @@ from facesearch.pipeline.recognizers import FUSION, spec_for_model, spec_for_set
 from facesearch.pipeline.recognizers.fusion import FUSION_V1
 from facesearch.pipeline.recognizers.sface import SFACE_MIRRORED, SFACE_SHA256
 from facesearch.reports.model_card import build_model_card
-from facesearch.scoring.calibration import reference
 from facesearch.scoring.scores import compare
 from facesearch.types import FaceObservation
 
@@ -99,19 +98,6 @@ def test_a_fusion_gallery_identifies_the_enrolled_person_first(
         assert found.model_id == FUSION.model_id
         top = found.faces[0].candidates[0]
         assert top.rank == 1 and top.subject == "Eileen Collins" and top.clears_threshold
-
-
-def test_the_reference_ships_the_statistics_the_recipe_uses() -> None:
-    data = reference(FUSION.model_id)
-    assert data is not None and data["summary"]["model_id"] == FUSION.model_id
-    shipped = data["fusion"]["members"]
-    assert [m["model_id"] for m in shipped] == [m.spec.model_id for m in FUSION_V1.members]
-    for member, recorded in zip(FUSION_V1.members, shipped, strict=True):
-        assert (recorded["impostor_mean"], recorded["impostor_sd"], recorded["weight"]) == (
-            member.impostor_mean,
-            member.impostor_sd,
-            member.weight,
-        )
 
 
 def test_the_model_card_names_both_networks_their_licences_and_files() -> None:
