@@ -57,9 +57,9 @@ Stats = tuple[float, float, float, float]  # sface mean, sd, dlib mean, sd
 RNG = np.random.default_rng(0)
 
 
-def member_templates(root: Path, cache: Path, partial: bool = False) -> tuple[Any, np.ndarray, np.ndarray]:
-    """The dataset and both members' unit templates of every photo (NaN rows: no face, or with
-    ``partial``, not embedded yet)."""
+def member_templates(root: Path, cache: Path, partial: bool = False) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    """The dataset, both members' unit templates of every photo (NaN rows: no face) and which photos
+    the cache holds (all of them unless ``partial``)."""
     from facesearch.config import Settings
     from facesearch.evaluation.dataset import file_digests, load_dataset
     from facesearch.evaluation.extract import EmbeddingCache, recipe_of
@@ -76,7 +76,8 @@ def member_templates(root: Path, cache: Path, partial: bool = False) -> tuple[An
         blob = found.get(d, (None, None))[0]
         if blob is not None:
             u1[i], u2[i] = FUSION_V1.member_templates(np.frombuffer(blob, dtype="<f4"))
-    return dataset, u1, u2
+    present = np.array([d in found for d in digests])
+    return dataset, u1, u2, present
 
 
 def impostor_stats(u: np.ndarray, identity: np.ndarray, photos: np.ndarray) -> tuple[float, float]:
@@ -126,12 +127,16 @@ def best_weight(score_of: Callable[[float], float]) -> float:
     return max(WEIGHTS, key=lambda w: (round(score_of(float(w)), 9), -abs(w - 0.5)))
 
 
-def pairs_protocol(dataset: Any, u1: np.ndarray, u2: np.ndarray, lfw: Path) -> dict[str, dict[str, Any]]:
+def pairs_protocol(
+    dataset: Any, u1: np.ndarray, u2: np.ndarray, lfw: Path, present: np.ndarray
+) -> dict[str, dict[str, Any]]:
     """10-fold accuracy of every scorer, the fusions fit on the nine training folds."""
-    from facesearch.evaluation.dataset import read_lfw_pairs
+    from facesearch.evaluation.dataset import PairList, read_lfw_pairs
     from facesearch.scoring.error_rates import best_accuracy_threshold, kfold_accuracy
 
-    pairs = read_lfw_pairs(lfw / "pairs.txt", dataset)
+    every = read_lfw_pairs(lfw / "pairs.txt", dataset)
+    kept = present[every.a] & present[every.b]
+    pairs = PairList(every.a[kept], every.b[kept], every.same[kept], every.fold[kept])
     c1, c2 = cosines(u1, pairs.a, pairs.b), cosines(u2, pairs.a, pairs.b)
     out: dict[str, dict[str, Any]] = {}
     for name, s in (("sface", c1), ("dlib", c2), ("fusion shipped", fuse(c1, c2, shipped_stats(), 0.5))):
@@ -156,18 +161,21 @@ def pairs_protocol(dataset: Any, u1: np.ndarray, u2: np.ndarray, lfw: Path) -> d
     for name, accs in fitted.items():
         out[name] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "folds": accs}
     out["fusion cv w"]["weights"] = weights
+    out["sface"]["pairs"] = int(kept.sum())
     return out
 
 
-def identification(dataset: Any, u1: np.ndarray, u2: np.ndarray) -> dict[str, dict[str, Any]]:
+def identification(dataset: Any, u1: np.ndarray, u2: np.ndarray, present: np.ndarray) -> dict[str, dict[str, Any]]:
     """Rank-1 with the first photo of each person enrolled and each second photo searched."""
     from facesearch.scoring.error_rates import threshold_for_fmr
 
     ids = dataset.identity_of
-    first = np.array([np.flatnonzero(ids == p)[0] for p in range(len(dataset.identities))])
+    people = [p for p in range(len(dataset.identities)) if present[np.flatnonzero(ids == p)[0]]]
+    first = np.array([np.flatnonzero(ids == p)[0] for p in people])
     counts = np.bincount(ids)
-    probes = np.array([np.flatnonzero(ids == p)[1] for p in np.flatnonzero(counts >= 2)])
-    rest = np.setdiff1d(np.arange(len(ids)), np.concatenate([first, probes]))
+    probes = np.array([np.flatnonzero(ids == p)[1] for p in people if counts[p] >= 2])
+    probes = probes[present[probes]]
+    rest = np.setdiff1d(np.flatnonzero(present), np.concatenate([first, probes]))
     sims = []
     for u in (u1, u2):
         g = np.nan_to_num(u[first], nan=0.0)
@@ -175,7 +183,8 @@ def identification(dataset: Any, u1: np.ndarray, u2: np.ndarray) -> dict[str, di
         m[np.isnan(m)] = -np.inf
         m[:, np.isnan(u[first]).any(axis=1)] = -np.inf
         sims.append(m)
-    mate = np.searchsorted(first, first[ids[probes]])  # gallery column of each probe's mate
+    column = {p: k for k, p in enumerate(people)}
+    mate = np.array([column[int(ids[q])] for q in probes])  # gallery column of each probe's mate
 
     # the fusion fit on the photos in neither gallery nor probes: their pairs
     upper = np.triu_indices(len(rest), 1)
@@ -205,6 +214,7 @@ def identification(dataset: Any, u1: np.ndarray, u2: np.ndarray) -> dict[str, di
         hit &= np.isfinite(m[np.arange(len(probes)), mate])
         per_fold = [float(hit[folds == k].mean()) for k in range(10)]
         out[name] = {"rank1": float(hit.mean()), "fold_std": float(np.std(per_fold)), "probes": len(probes)}
+        out[name]["gallery"] = len(first)
     out["fusion cv w"]["weight"] = float(w)
     out["fusion cv 1:1"]["fit_on"] = f"{len(rest)} photos in neither gallery nor probes, {int(same.sum())} mated pairs"
     return out
@@ -296,15 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="LFW folder (pairs.txt, images/, *_names.txt)")
     ap.add_argument("--cache", type=Path, required=True, help="embedding cache of the fusion evaluate run")
     ap.add_argument("--pairs", type=int, default=5_000_000, help="impostor pairs sampled per group (default 5M)")
-    ap.add_argument("--partial", action="store_true", help="photos not in the cache yet count as no face")
+    ap.add_argument("--partial", action="store_true", help="measure on the photos the cache holds so far")
     ap.add_argument("--time-photos", type=int, default=0, help="also time the recognizers on N photos")
     args = ap.parse_args(argv)
     os.environ["FACESEARCH_MODEL_THREADS"] = "1"
-    dataset, u1, u2 = member_templates(args.lfw, args.cache, args.partial)
+    dataset, u1, u2, present = member_templates(args.lfw, args.cache, args.partial)
     print(f"{len(dataset.paths)} photos, {len(dataset.identities)} people", file=sys.stderr)
     results: dict[str, Any] = {
-        "pairs": pairs_protocol(dataset, u1, u2, args.lfw),
-        "identification": identification(dataset, u1, u2),
+        "pairs": pairs_protocol(dataset, u1, u2, args.lfw, present),
+        "identification": identification(dataset, u1, u2, present),
         "per_sex": per_sex(dataset, u1, u2, args.lfw, args.pairs),
     }
     if args.time_photos:

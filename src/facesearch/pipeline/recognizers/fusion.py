@@ -20,8 +20,10 @@ vector index like any other cosine gallery, and it stores both members' template
 its block divided by ``sqrt(s_i)``.
 
 The weights and the normalisation are part of the recipe and of its model id: other weights make
-other templates. Their values, and where they come from, are in :data:`FUSION_V1` and in the
-shipped reference (``scoring/reference/<model id>.json``).
+other templates. Their values, and where they come from, are in :data:`FUSION_V1`;
+``bench/make_reference.py`` copies them into the recipe's reference measurement
+(``scoring/reference/<model id>.json``) when one is made. How the fusion compares with its members,
+with its parameters fit on training data only, is measured by ``bench/fusion.py`` (README, Accuracy).
 """
 
 from __future__ import annotations
