@@ -9,6 +9,7 @@ impostor pairs, labelled as such) and gives the model card its figures. Run afte
     python bench/make_reference.py bench/out/lfw_eval.json /tmp/lfwhome/evaluations
 
 It writes ``src/facesearch/scoring/reference/<model id>.json`` (numbers only: no image, name or embedding).
+A fused recipe's reference also records the impostor statistics and weights its templates are made with.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 from pathlib import Path
 
 from facesearch.evaluation.history import latest
+from facesearch.pipeline.recognizers.fusion import FUSION, FUSION_V1
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "facesearch" / "scoring" / "reference"
 
@@ -33,7 +35,16 @@ def main() -> int:
         raise SystemExit("no recorded summary of this evaluation in " + str(args.evaluations))
     PACKAGE.mkdir(exist_ok=True)
     target = PACKAGE / f"{report['model_id']}.json"
-    data = {"summary": summary, "fmr_curve": report["verification"]["fmr_curve"]}
+    data: dict[str, object] = {"summary": summary, "fmr_curve": report["verification"]["fmr_curve"]}
+    if report["model_id"] == FUSION.model_id:
+        data["fusion"] = {
+            "members": [
+                {"model_id": m.spec.model_id, "impostor_mean": m.impostor_mean, "impostor_sd": m.impostor_sd}
+                | {"weight": m.weight, "share": share}
+                for m, share in zip(FUSION_V1.members, FUSION_V1.shares, strict=True)
+            ],
+            "source": FUSION_V1.source,
+        }
     target.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {target}")
     return 0

@@ -47,7 +47,8 @@ class Settings:
         "sface",
         "What finds, aligns and embeds faces in a new gallery (and in 'evaluate'): 'sface' (OpenCV Zoo's "
         "YuNet detector and SFace network: LFW 10-fold 99.4%, the stronger), 'dlib' (dlib's HOG/CNN detector "
-        "and ResNet: 99.2%, the recipe of galleries made before it existed) or the name of a model registered "
+        "and ResNet: 99.2%, the recipe of galleries made before it existed), 'fusion' (YuNet, then both networks on "
+        "each face, their scores z-normalised and summed: see README, Accuracy) or the name of a model registered "
         "with 'facesearch models register'. A gallery keeps the recognizer its templates were made with (its "
         "model id): changing this changes only galleries created afterwards.",
     )
@@ -251,7 +252,9 @@ class Settings:
                 f"setting 'index_backend' must be one of {', '.join(INDEX_BACKENDS)}, not {self.index_backend!r}"
             )
         if not self.recognizer.strip():
-            raise ConfigError("setting 'recognizer' must name a recognizer: 'sface', 'dlib' or a registered model")
+            raise ConfigError(
+                "setting 'recognizer' must name a recognizer: 'sface', 'dlib', 'fusion' or a registered model"
+            )
         if not self.onnx_providers.strip():
             raise ConfigError("setting 'onnx_providers' must be 'cpu', 'auto' or execution provider names")
         if self.runtime not in ("onnx", "dlib"):

@@ -126,6 +126,8 @@ class AlignedFace:
     detection: Detection
     landmarks: tuple[tuple[int, int], ...]
     chip: RGBArray = dataclasses.field(repr=False, compare=False)
+    # a fused recipe's chips, one per member network in its order (``chip`` is the first); else empty
+    member_chips: tuple[RGBArray, ...] = dataclasses.field(default=(), repr=False, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -94,7 +94,7 @@ def _jpeg_bytes(image: Image.Image) -> bytes:
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("recognizer", ["sface", "dlib"])
+@pytest.mark.parametrize("recognizer", ["sface", "dlib", "fusion"])
 def test_one_set_of_models_serves_many_threads_at_once(
     photos: dict[str, Path], models: DlibModels, recognizer: str
 ) -> None:

@@ -174,7 +174,7 @@ def _global(
     ] = None,
     recognizer: Annotated[
         str | None,
-        typer.Option(help="Recognizer of a new gallery: sface (default), dlib or a registered model's name."),
+        typer.Option(help="Recognizer of a new gallery: sface (default), dlib, fusion or a registered model's name."),
     ] = None,
     detector: Annotated[str | None, typer.Option(help="dlib's face detector: hog (default) or cnn.")] = None,
     upsample: Annotated[int | None, typer.Option(help="Upsampling before detection (0-3).")] = None,

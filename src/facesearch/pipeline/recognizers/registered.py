@@ -101,7 +101,7 @@ def _check_options(
             f"model name {name!r}: use 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter "
             "or digit"
         )
-    if name in ("dlib", "sface") or (folder / f"{name}.json").exists():
+    if name in ("dlib", "sface", "fusion") or (folder / f"{name}.json").exists():
         raise ModelRegistrationError(f"a model named {name!r} is already known: choose another name")
     if not licence.strip():
         raise ModelRegistrationError(
