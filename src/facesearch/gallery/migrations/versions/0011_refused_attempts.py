@@ -5,7 +5,7 @@ issued, is attributable to nobody; writing each to the audit chain would let an 
 grow it. They are counted here (see facesearch.governance.attempts) and published, by reason, in
 the transparency report.
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-02
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0010"  # 0011 may come from another branch: rechained at merge
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
