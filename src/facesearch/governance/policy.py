@@ -198,6 +198,11 @@ ROLE_MATRIX: dict[Role, frozenset[Permission]] = {
 }
 
 
+# How an admin adds a user, named in every refusal for want of a role (the API's and web UI's
+# equivalents are POST /api/users and the admin's users page).
+ADD_USER_COMMAND = "facesearch users add"
+
+
 def require_role(value: str | None) -> Role:
     try:
         return Role((value or "").strip().lower())
@@ -210,12 +215,18 @@ def require_permission(actor: str, role: Role | None, disabled: bool, *permissio
     """Raise PermissionDeniedError unless ``actor`` is an enabled user whose role grants any of
     ``permissions`` (the refusal names the first)."""
     if role is None:
-        raise PermissionDeniedError(f"refused: {actor!r} is not a user of this gallery (an admin adds users)")
+        raise PermissionDeniedError(
+            f"refused: {actor!r} is not a user of this gallery; an admin adds one with: "
+            f"{ADD_USER_COMMAND} {actor} --role ROLE, then 'facesearch users invite {actor}' gives them an "
+            "activation code"
+        )
     if disabled:
         raise PermissionDeniedError(f"refused: user {actor!r} is disabled")
     if ROLE_MATRIX[role].isdisjoint(permissions):
         permission = permissions[0]
-        allowed = ", ".join(r.value for r, granted in ROLE_MATRIX.items() if permission in granted)
+        roles = [r.value for r, granted in ROLE_MATRIX.items() if permission in granted]
         raise PermissionDeniedError(
-            f"refused: the {role.value} role may not {permission.value} (roles that may: {allowed})"
+            f"refused: the {role.value} role may not {permission.value} (roles that may: {', '.join(roles)}); "
+            f"an admin adds a user with that role: {ADD_USER_COMMAND} NAME --role {roles[0]}, then "
+            "'facesearch users invite NAME' gives them an activation code"
         )
