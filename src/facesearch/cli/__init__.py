@@ -13,22 +13,20 @@ command again: the gallery stays consistent and enroll-dir resumes).
 
 from __future__ import annotations
 
-# The order of these imports is the order of the commands in --help.
-# isort: off
+# Importing a module registers its commands; --help lists them by task (common.HELP_PANELS), and
+# each module imports the core only inside its commands, so that --help starts at once.
 from facesearch.cli import (
     accounts,
+    basics,
     casework,
     clustering,
-    gallery,
     evaluation,
-    models,
-    basics,
+    gallery,
     governance,
-    transparency,
+    models,
     serve,
+    transparency,
 )
-
-# isort: on
 from facesearch.cli.common import app
 
 __all__ = [
