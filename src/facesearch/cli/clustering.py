@@ -42,7 +42,9 @@ def cluster(
     method: Annotated[
         str | None, typer.Option(help="chinese-whispers, connected-components or dbscan [default: chinese-whispers].")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Processes analysing photos [default: all cores].")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="Processes analysing photos [default: all cores].", show_default=False)
+    ] = 0,
     report: Annotated[Path | None, typer.Option(help="Write an HTML contact sheet of the clusters here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
