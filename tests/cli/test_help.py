@@ -65,7 +65,6 @@ def test_every_command_is_listed_once_under_a_task_in_workflow_order() -> None:
         (("hold",), "--reference"),
         (("users", "add"), "--role"),
         (("retention", "set"), "--days"),
-        (("init",), "--retention-days"),
     ],
 )
 def test_options_the_core_needs_are_marked_required(command: tuple[str, ...], option: str) -> None:

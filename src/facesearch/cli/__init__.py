@@ -25,6 +25,7 @@ from facesearch.cli import (
     governance,
     models,
     serve,
+    start,
     transparency,
 )
 from facesearch.cli.common import app
@@ -41,6 +42,7 @@ __all__ = [
     "main",
     "models",
     "serve",
+    "start",
     "transparency",
 ]
 

@@ -1,4 +1,4 @@
-"""Gallery commands: init, enroll, identify, verify, subjects, erase, settings, audit."""
+"""Gallery commands: enroll, identify, verify, subjects, erase, settings, audit."""
 
 from __future__ import annotations
 
@@ -29,36 +29,12 @@ from facesearch.cli.common import (
     err,
     handled,
     index_app,
-    keep_token,
     open_engine,
-    opts,
     out,
     print_json,
-    read_credentials,
 )
 from facesearch.config import Settings
 from facesearch.types import EnrollProgress, IdentifyResult, SearchRequest
-
-
-@app.command()
-def init() -> None:
-    """Create a gallery in the home folder (safe to run again). You become its first admin (named by
-    --actor, default your OS user), and your own API token is saved in your credentials file."""
-    from facesearch import lifecycle as core
-    from facesearch.storage import keys
-
-    with handled():
-        settings = current_settings()
-        read_credentials()  # a credentials file others can read is refused before anything is made
-        new_key = keys.new_master_key_file(settings)
-        engine, issued = core.bootstrap(opts.home, actor=opts.actor, settings=settings)
-        with engine:
-            gallery_id = engine.gallery_id
-    if new_key is not None and new_key.exists():
-        out.print(f"master key created in {new_key}: keep a copy in your secrets store, apart from backups")
-    out.print(f"gallery ready in {opts.home}")
-    if issued is not None:
-        keep_token(gallery_id, issued, f"you are its admin, {issued.user}")
 
 
 @app.command()
