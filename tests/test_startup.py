@@ -71,6 +71,28 @@ def test_a_command_s_help_loads_no_heavy_library_of_ours() -> None:
     assert [name for name in _loaded_after(code) if name != "pydantic"] == []
 
 
+def test_the_cli_help_imports_no_engine_nor_result_types() -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "sys.argv = ['facesearch', '--help']\n"
+        "from facesearch.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('facesearch.') and not m.startswith('facesearch.cli')))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    core = eval(run.stdout)  # noqa: S307  (a list of module names printed by the child)
+    assert set(core) <= {
+        "facesearch.config",
+        "facesearch.errors",
+        "facesearch.governance",
+        "facesearch.governance.policy",
+        "facesearch.storage",
+        "facesearch.storage.home",
+        "facesearch.terms",
+    }
+
+
 @pytest.mark.parametrize("name", facesearch.__all__)
 def test_every_public_name_resolves_on_first_use(name: str) -> None:
     value = getattr(facesearch, name)

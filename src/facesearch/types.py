@@ -14,6 +14,8 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from facesearch.errors import InputError, ModelMismatchError
+from facesearch.terms import SUBJECT_ID_PREFIX as SUBJECT_ID_PREFIX  # re-exported: the words live in terms.py
+from facesearch.terms import LawfulBasis as LawfulBasis
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,21 +35,6 @@ def __getattr__(name: str) -> Any:
         globals()[name] = alias
         return alias
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# Marks a reference to a subject as its id ("id:6eb6a36764f4145c"); anything else is its name.
-SUBJECT_ID_PREFIX = "id:"
-
-
-class LawfulBasis(enum.StrEnum):
-    """GDPR article 6 lawful bases; every enrolled image records one."""
-
-    CONSENT = "consent"
-    CONTRACT = "contract"
-    LEGAL_OBLIGATION = "legal-obligation"
-    VITAL_INTEREST = "vital-interest"
-    PUBLIC_TASK = "public-task"
-    LEGITIMATE_INTEREST = "legitimate-interest"
 
 
 class Metric(enum.StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -34,7 +34,9 @@ from facesearch.cli.common import (
     print_json,
 )
 from facesearch.config import Settings
-from facesearch.types import EnrollProgress, IdentifyResult, SearchRequest
+
+if TYPE_CHECKING:
+    from facesearch.types import EnrollProgress, IdentifyResult
 
 
 @app.command()
@@ -124,6 +126,8 @@ def identify(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """1:N search of a probe photo against the gallery; prints candidates, never identities."""
+    from facesearch.types import SearchRequest
+
     with handled(), open_engine() as engine:
         result = engine.identify(probe, SearchRequest(purpose or "", case or "", authorisation, top))
     if json_out:
@@ -176,6 +180,8 @@ def verify(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """1:1 comparison of the main face of two photos."""
+    from facesearch.types import SearchRequest
+
     with handled(), open_engine() as engine:
         result = engine.verify(photo_a, photo_b, SearchRequest(purpose or "", case or "", authorisation))
     if json_out:

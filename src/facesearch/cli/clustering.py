@@ -12,7 +12,6 @@ from rich.table import Table
 from rich.text import Text
 
 from facesearch.cli.common import REQUIRED, app, command_group, handled, open_engine, out, print_json
-from facesearch.types import SearchRequest
 
 if TYPE_CHECKING:
     from facesearch.clustering.rows import ClusterSummary
@@ -151,6 +150,8 @@ def clusters_search(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Search a cluster (all its faces, fused) against the gallery; prints candidates (operators)."""
+    from facesearch.types import SearchRequest
+
     with handled(), open_engine() as engine:
         result = engine.identify_cluster(cluster_id, SearchRequest(purpose or "", case or "", authorisation, top))
     if json_out:

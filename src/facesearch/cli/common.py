@@ -26,7 +26,7 @@ from facesearch.errors import (
     StorageFullError,
 )
 from facesearch.storage.home import HOME_ENV, default_home
-from facesearch.types import LawfulBasis
+from facesearch.terms import LawfulBasis
 
 if TYPE_CHECKING:  # the core is imported by the commands that use it, so that --help starts at once
     from typer import _click  # Typer's own copy of click, whose types its commands take

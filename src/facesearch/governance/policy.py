@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from facesearch.errors import (
     InputError,
@@ -23,7 +24,10 @@ from facesearch.errors import (
     PermissionDeniedError,
     RetentionError,
 )
-from facesearch.types import SUBJECT_ID_PREFIX, LawfulBasis, SearchRequest
+from facesearch.terms import SUBJECT_ID_PREFIX, LawfulBasis
+
+if TYPE_CHECKING:
+    from facesearch.types import SearchRequest
 
 BASES = ", ".join(b.value for b in LawfulBasis)
 
