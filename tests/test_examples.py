@@ -30,7 +30,7 @@ import facesearch
 from facesearch.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # (document, text in its example, what runs instead), each explained in the module docstring
 SUBSTITUTIONS = [
     (
@@ -42,7 +42,9 @@ SUBSTITUTIONS = [
 
 
 def _blocks(path: Path, language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.M | re.S)
+    """The fenced blocks of LANGUAGE (a regular expression: "bash|sh|shell|console") in a Markdown file."""
+    text = path.read_text(encoding="utf-8")
+    return re.findall(rf"^ *```(?:{language})[^\n]*\n(.*?)^ *```", text, flags=re.M | re.S)
 
 
 def _docstring_example() -> str:
@@ -55,11 +57,11 @@ def _docstring_example() -> str:
 def _python_examples() -> list[tuple[str, str]]:
     found = [("facesearch.__doc__", _docstring_example())]
     for path in DOCUMENTS:
-        for number, code in enumerate(_blocks(path, "python"), 1):
+        for number, code in enumerate(_blocks(path, "python|py"), 1):
             for document, text, instead in SUBSTITUTIONS:
                 if document == path.name:
                     code = code.replace(text, instead)
-            found.append((f"{path.name}#python{number}", code))
+            found.append((f"{path.relative_to(ROOT)}#python{number}", textwrap.dedent(code)))
     return found
 
 
@@ -118,7 +120,7 @@ def _command_lines(block: str) -> list[list[str]]:
     wrappers = set(re.findall(r"(\w+)\(\) \{[^}]*\bfacesearch \"\$@\"", block))
     found = []
     for line in block.splitlines():
-        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        line = re.sub(r"(^|\s)#.*$", "", line).strip().removeprefix("$ ")
         words = shlex.split(line.replace("[", " ").replace("]", " "))
         if not words or words[0] not in {"facesearch", *wrappers} or "()" in line:
             continue
@@ -135,9 +137,9 @@ def _command_lines(block: str) -> list[list[str]]:
 
 def _shell_commands() -> list[tuple[str, list[str]]]:
     return [
-        (f"{path.name}: facesearch {' '.join(words)}", words)
+        (f"{path.relative_to(ROOT)}: facesearch {' '.join(words)}", words)
         for path in DOCUMENTS
-        for block in _blocks(path, "bash")
+        for block in _blocks(path, "bash|sh|shell|console")
         for words in _command_lines(block)
     ]
 
