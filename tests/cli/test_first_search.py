@@ -117,10 +117,11 @@ def test_init_at_a_terminal_asks_for_the_rules_and_people(tmp_path: Path, monkey
 
     monkeypatch.setattr(start, "at_terminal", lambda: True)
     home = tmp_path / "home"
-    answers = "365\n" + f"{PURPOSE}\n\n" + "hr-clerk:enroller\nanalyst-7:operator\n\n"
+    answers = "a year\n365\n" + f"{PURPOSE}\n\n" + "hr-clerk:enroller\nanalyst-7:boss\nanalyst-7:operator\n\n"
     result = CliRunner().invoke(app, ["--home", str(home), "--actor", "admin-1", "init"], input=answers)
     assert result.exit_code == 0, result.output
     assert sorted(_codes(result.output)) == ["analyst-7", "hr-clerk"]
+    assert "not 'a year'" in result.output and "'boss' is not a role" in result.output  # and asked again
     with facesearch.open(home, actor="admin-1") as engine:
         assert engine.retention.period() == 365
         assert [p.name for p in engine.purposes.list()] == [PURPOSE]

@@ -18,6 +18,7 @@ import typer
 from facesearch.cli.common import (
     app,
     current_settings,
+    err,
     handled,
     keep_token,
     open_engine,
@@ -47,25 +48,30 @@ def at_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def _ask() -> tuple[int | None, list[str], list[str]]:
-    """Ask a person at a terminal for what the flags would have given; an empty answer skips."""
+def _ask() -> tuple[int | None, list[str], list[tuple[str, str]]]:
+    """Ask a person at a terminal for what the flags would have given; an empty answer skips, and
+    an answer that cannot be used is asked again."""
     out.print("Set up the gallery's first rules and people (press Enter to skip a question).", highlight=False)
-    days = typer.prompt(
-        "Keep each photo at most how many days? (no enrollment before a retention period exists)",
-        default="",
-        show_default=False,
-    ).strip()
+    days = None
+    while answer := _prompt("Keep each photo at most how many days? (no enrollment before a retention period)"):
+        if answer.isdigit() and int(answer) > 0:
+            days = int(answer)
+            break
+        err.print(f"the retention period is a number of days, not {answer!r}", highlight=False)
     purposes = []
-    while purpose := typer.prompt("A purpose searches may serve (Enter: no more)", default="", show_default=False):
-        purposes.append(purpose.strip())
+    while purpose := _prompt("A purpose searches may serve (Enter: no more)"):
+        purposes.append(purpose)
     users = []
-    while user := typer.prompt(
-        f"A user to add, as NAME:ROLE ({ROLES}; Enter: no more)", default="", show_default=False
-    ):
-        users.append(user.strip())
-    if days and not days.isdigit():
-        raise InputError(f"the retention period is a number of days, not {days!r}")
-    return (int(days) if days else None), purposes, users
+    while answer := _prompt(f"A user to add, as NAME:ROLE ({ROLES}; Enter: no more)"):
+        try:
+            users.append(_parse_user(answer))
+        except InputError as exc:
+            err.print(exc.message, highlight=False)
+    return days, purposes, users
+
+
+def _prompt(question: str) -> str:
+    return str(typer.prompt(question, default="", show_default=False)).strip()
 
 
 def _set_up(
@@ -147,8 +153,7 @@ def init(
             if issued is not None:
                 keep_token(engine.gallery_id, issued, f"you are its admin, {issued.user}")
             if issued is not None and not flags and not no_input and at_terminal():
-                retention_days, purposes, answered = _ask()
-                users = [_parse_user(u) for u in answered]
+                retention_days, purposes, users = _ask()
             if retention_days is None and not purposes and not authorised and not users:
                 return
             if issued is not None:  # a new gallery: its creator is its admin and holds its first token
