@@ -8,31 +8,33 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import sys
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from facesearch.errors import InputError, ModelMismatchError
+from facesearch.terms import SUBJECT_ID_PREFIX as SUBJECT_ID_PREFIX  # re-exported: the words live in terms.py
+from facesearch.terms import LawfulBasis as LawfulBasis
 
-RGBArray = npt.NDArray[np.uint8]
-Vector = npt.NDArray[np.float32]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
-# Marks a reference to a subject as its id ("id:6eb6a36764f4145c"); anything else is its name.
-SUBJECT_ID_PREFIX = "id:"
+    RGBArray = npt.NDArray[np.uint8]
+    Vector = npt.NDArray[np.float32]
 
 
-class LawfulBasis(enum.StrEnum):
-    """GDPR article 6 lawful bases; every enrolled image records one."""
+def __getattr__(name: str) -> Any:
+    """The array aliases, made on first use: importing the types (for a CLI's help) loads no numpy."""
+    if name in ("RGBArray", "Vector"):
+        import numpy as np
+        import numpy.typing as npt
 
-    CONSENT = "consent"
-    CONTRACT = "contract"
-    LEGAL_OBLIGATION = "legal-obligation"
-    VITAL_INTEREST = "vital-interest"
-    PUBLIC_TASK = "public-task"
-    LEGITIMATE_INTEREST = "legitimate-interest"
+        alias = npt.NDArray[np.uint8] if name == "RGBArray" else npt.NDArray[np.float32]
+        globals()[name] = alias
+        return alias
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Metric(enum.StrEnum):
@@ -54,9 +56,10 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if isinstance(value, np.floating):
+    np = sys.modules.get("numpy")  # a numpy scalar exists only once numpy is loaded
+    if np is not None and isinstance(value, np.floating):
         return float(value)
-    if isinstance(value, np.integer):
+    if np is not None and isinstance(value, np.integer):
         return int(value)
     return value
 

@@ -13,22 +13,21 @@ command again: the gallery stays consistent and enroll-dir resumes).
 
 from __future__ import annotations
 
-# The order of these imports is the order of the commands in --help.
-# isort: off
+# Importing a module registers its commands; --help lists them by task (common.HELP_PANELS), and
+# each module imports the core only inside its commands, so that --help starts at once.
 from facesearch.cli import (
     accounts,
+    basics,
     casework,
     clustering,
-    gallery,
     evaluation,
-    models,
-    basics,
+    gallery,
     governance,
-    transparency,
+    models,
     serve,
+    start,
+    transparency,
 )
-
-# isort: on
 from facesearch.cli.common import app
 
 __all__ = [
@@ -43,6 +42,7 @@ __all__ = [
     "main",
     "models",
     "serve",
+    "start",
     "transparency",
 ]
 

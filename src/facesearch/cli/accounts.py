@@ -11,6 +11,7 @@ from rich.table import Table
 from facesearch.cli import credentials
 from facesearch.cli.common import (
     app,
+    command_group,
     handled,
     keep_token,
     open_engine,
@@ -23,11 +24,8 @@ from facesearch.cli.common import (
 )
 from facesearch.governance.policy import ROLE_MATRIX, Role
 
-users_app = typer.Typer(help="Users, their roles and their activation codes (admin only).", no_args_is_help=True)
-tokens_app = typer.Typer(
-    help="API tokens: each user's own, made from an activation code; stored only as salted hashes.",
-    no_args_is_help=True,
-)
+users_app = command_group("Users, their roles and their activation codes (admin only).")
+tokens_app = command_group("API tokens: each user's own, made from an activation code; stored only as salted hashes.")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 

@@ -1,10 +1,10 @@
-"""Gallery commands: init, enroll, identify, verify, subjects, erase, settings, audit."""
+"""Gallery commands: enroll, identify, verify, subjects, erase, settings, audit."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -19,9 +19,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from facesearch import lifecycle as core
 from facesearch.cli.common import (
     BASIS_HELP,
+    REQUIRED,
     SUBJECT_HELP,
     app,
     audit_app,
@@ -29,44 +29,25 @@ from facesearch.cli.common import (
     err,
     handled,
     index_app,
-    keep_token,
     open_engine,
-    opts,
     out,
     print_json,
-    read_credentials,
 )
 from facesearch.config import Settings
-from facesearch.governance.audit import summary as event_summary
-from facesearch.storage import keys
-from facesearch.types import EnrollProgress, IdentifyResult, SearchRequest
 
-
-@app.command()
-def init() -> None:
-    """Create a gallery in the home folder (safe to run again). You become its first admin (named by
-    --actor, default your OS user), and your own API token is saved in your credentials file."""
-    with handled():
-        settings = current_settings()
-        read_credentials()  # a credentials file others can read is refused before anything is made
-        new_key = keys.new_master_key_file(settings)
-        engine, issued = core.bootstrap(opts.home, actor=opts.actor, settings=settings)
-        with engine:
-            gallery_id = engine.gallery_id
-    if new_key is not None and new_key.exists():
-        out.print(f"master key created in {new_key}: keep a copy in your secrets store, apart from backups")
-    out.print(f"gallery ready in {opts.home}")
-    if issued is not None:
-        keep_token(gallery_id, issued, f"you are its admin, {issued.user}")
+if TYPE_CHECKING:
+    from facesearch.types import EnrollProgress, IdentifyResult
 
 
 @app.command()
 def enroll(
     photos: Annotated[list[Path], typer.Argument(help="Photos of one person, each showing exactly one face.")],
-    subject: Annotated[str | None, typer.Option(help="Name of the person the photos show.")] = None,
-    source: Annotated[str | None, typer.Option(help="Where the photos came from (required).")] = None,
-    basis: Annotated[str | None, typer.Option(help=BASIS_HELP + " Required.")] = None,
-    retain_until: Annotated[str | None, typer.Option(help="Delete after this date (YYYY-MM-DD).")] = None,
+    subject: Annotated[str | None, typer.Option(help="Name of the person the photos show." + REQUIRED)] = None,
+    source: Annotated[str | None, typer.Option(help="Where the photos came from." + REQUIRED)] = None,
+    basis: Annotated[str | None, typer.Option(help=BASIS_HELP + REQUIRED)] = None,
+    retain_until: Annotated[
+        str | None, typer.Option(help="Delete after this date (YYYY-MM-DD) [default: kept for the retention period].")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Enroll photos of one subject. All are checked first; if any is refused, none is stored."""
@@ -89,9 +70,11 @@ class _RateColumn(ProgressColumn):
 @app.command("enroll-dir")
 def enroll_dir(
     directory: Annotated[Path, typer.Argument(help="A folder with one sub-folder of photos per subject.")],
-    source: Annotated[str | None, typer.Option(help="Where the photos came from (required).")] = None,
-    basis: Annotated[str | None, typer.Option(help=BASIS_HELP + " Required.")] = None,
-    retain_until: Annotated[str | None, typer.Option(help="Delete after this date (YYYY-MM-DD).")] = None,
+    source: Annotated[str | None, typer.Option(help="Where the photos came from." + REQUIRED)] = None,
+    basis: Annotated[str | None, typer.Option(help=BASIS_HELP + REQUIRED)] = None,
+    retain_until: Annotated[
+        str | None, typer.Option(help="Delete after this date (YYYY-MM-DD) [default: kept for the retention period].")
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="Processes analysing photos [default: all cores].")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -134,13 +117,17 @@ AUTHORISATION = typer.Option(
 @app.command()
 def identify(
     probe: Annotated[Path, typer.Argument(help="Photo to search; every face in it is searched.")],
-    purpose: Annotated[str | None, typer.Option(help="Why this search is run (required, audited).")] = None,
-    case: Annotated[str | None, typer.Option(help="Case or file reference (required, audited).")] = None,
+    purpose: Annotated[
+        str | None, typer.Option(help="Why this search is run: a purpose the gallery allows (audited)." + REQUIRED)
+    ] = None,
+    case: Annotated[str | None, typer.Option(help="Case or file reference (audited)." + REQUIRED)] = None,
     authorisation: Annotated[str | None, AUTHORISATION] = None,
     top: Annotated[int | None, typer.Option("--top", help="Candidates per face [default: setting top_k].")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """1:N search of a probe photo against the gallery; prints candidates, never identities."""
+    from facesearch.types import SearchRequest
+
     with handled(), open_engine() as engine:
         result = engine.identify(probe, SearchRequest(purpose or "", case or "", authorisation, top))
     if json_out:
@@ -185,12 +172,16 @@ def _render_identify(result: IdentifyResult) -> None:
 def verify(
     photo_a: Annotated[Path, typer.Argument(help="First photo.")],
     photo_b: Annotated[Path, typer.Argument(help="Second photo.")],
-    purpose: Annotated[str | None, typer.Option(help="Why this comparison is run (required, audited).")] = None,
-    case: Annotated[str | None, typer.Option(help="Case or file reference (required, audited).")] = None,
+    purpose: Annotated[
+        str | None, typer.Option(help="Why this comparison is run: a purpose the gallery allows (audited)." + REQUIRED)
+    ] = None,
+    case: Annotated[str | None, typer.Option(help="Case or file reference (audited)." + REQUIRED)] = None,
     authorisation: Annotated[str | None, AUTHORISATION] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """1:1 comparison of the main face of two photos."""
+    from facesearch.types import SearchRequest
+
     with handled(), open_engine() as engine:
         result = engine.verify(photo_a, photo_b, SearchRequest(purpose or "", case or "", authorisation))
     if json_out:
@@ -278,7 +269,7 @@ def subject_report(
 @app.command()
 def erase(
     subject: Annotated[str, typer.Argument(help=SUBJECT_HELP)],
-    reason: Annotated[str | None, typer.Option(help="Why the subject is erased (required, audited).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why the subject is erased (audited)." + REQUIRED)] = None,
 ) -> None:
     """Erase a subject physically: rows, templates, crops and index entries."""
     with handled(), open_engine() as engine:
@@ -340,6 +331,8 @@ def audit_show(
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Show audit events, oldest first."""
+    from facesearch.governance.audit import summary as event_summary
+
     with handled(), open_engine() as engine:
         events = engine.audit_events(action=action, case=case)
     if json_out:

@@ -4,15 +4,17 @@ candidate takes two separate confirmations, and only a case's members work it.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from facesearch.cli.common import SUBJECT_HELP, app, handled, open_engine, out, print_json
-from facesearch.governance.membership import CaseFile
+from facesearch.cli.common import REQUIRED, SUBJECT_HELP, app, command_group, handled, open_engine, out, print_json
 
-cases_app = typer.Typer(help="Who works a case: its owner and the members they add.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from facesearch.governance.membership import CaseFile
+
+cases_app = command_group("Who works a case: its owner and the members they add.")
 app.add_typer(cases_app, name="cases")
 
 
@@ -77,7 +79,7 @@ def confirm(
 @app.command()
 def reject(
     nomination: Annotated[int, typer.Argument(help="The nomination's number.")],
-    reason: Annotated[str, typer.Option(help="Why you reject it (required).")] = "",
+    reason: Annotated[str, typer.Option(help="Why you reject it." + REQUIRED)] = "",
 ) -> None:
     """Reject a nomination (verifiers); one rejection ends it."""
     with handled(), open_engine() as engine:
@@ -110,7 +112,9 @@ def export(
     nomination: Annotated[
         list[int] | None, typer.Option(help="Export only these nominations (each must be confirmed).")
     ] = None,
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write the JSON here instead of stdout.")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON to this file [default: standard output].")
+    ] = None,
 ) -> None:
     """Export a case's identifications confirmed by two verifiers, as JSON (operators)."""
     with handled(), open_engine() as engine:

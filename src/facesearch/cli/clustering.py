@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from facesearch.cli.common import app, handled, open_engine, out, print_json
-from facesearch.clustering.collections import DEFAULT_METHOD
-from facesearch.clustering.rows import ClusterSummary
-from facesearch.types import SearchRequest
+from facesearch.cli.common import REQUIRED, app, command_group, handled, open_engine, out, print_json
 
-clusters_app = typer.Typer(help="Read and correct the clusters of a collection.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from facesearch.clustering.rows import ClusterSummary
+
+clusters_app = command_group("Read and correct the clusters of a collection.")
 app.add_typer(clusters_app, name="clusters")
 
 
@@ -32,20 +32,24 @@ def _table(rows: list[ClusterSummary], title: str) -> Table:
 @app.command()
 def cluster(
     directory: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
-    purpose: Annotated[str | None, typer.Option(help="Why (an allowed purpose; required, audited).")] = None,
-    case: Annotated[str | None, typer.Option(help="Case or file reference (required, audited).")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why: a purpose the gallery allows (audited)." + REQUIRED)] = None,
+    case: Annotated[str | None, typer.Option(help="Case or file reference (audited)." + REQUIRED)] = None,
     authorisation: Annotated[str | None, typer.Option(help="Authorisation reference, where required.")] = None,
     collection: Annotated[str | None, typer.Option(help="Collection name [default: the folder's name].")] = None,
     threshold: Annotated[float | None, typer.Option(help="Link score [default: setting cluster_threshold].")] = None,
     min_size: Annotated[int, typer.Option(help="Show clusters of at least this many faces.")] = 2,
     method: Annotated[
-        str, typer.Option(help="chinese-whispers (default), connected-components or dbscan.")
-    ] = DEFAULT_METHOD,
-    workers: Annotated[int, typer.Option(help="Processes analysing photos [default: all cores].")] = 0,
+        str | None, typer.Option(help="chinese-whispers, connected-components or dbscan [default: chinese-whispers].")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Processes analysing photos [default: all cores].", show_default=False)
+    ] = 0,
     report: Annotated[Path | None, typer.Option(help="Write an HTML contact sheet of the clusters here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Group the faces of a collection of photos into people (operators)."""
+    from facesearch.clustering.collections import DEFAULT_METHOD
+
     with handled(), open_engine() as engine, Progress(transient=True, disable=json_out) as progress:
         task = progress.add_task("analysing photos", total=None)
         result = engine.collections.cluster(
@@ -56,7 +60,7 @@ def cluster(
             name=collection,
             threshold=threshold,
             min_size=min_size,
-            method=method,
+            method=method or DEFAULT_METHOD,
             workers=workers or os.cpu_count() or 1,
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
@@ -139,13 +143,15 @@ def clusters_name(
 @clusters_app.command("search")
 def clusters_search(
     cluster_id: Annotated[int, typer.Argument(help="The cluster.")],
-    purpose: Annotated[str | None, typer.Option(help="Why (an allowed purpose; required, audited).")] = None,
-    case: Annotated[str | None, typer.Option(help="Case or file reference (required, audited).")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why: a purpose the gallery allows (audited)." + REQUIRED)] = None,
+    case: Annotated[str | None, typer.Option(help="Case or file reference (audited)." + REQUIRED)] = None,
     authorisation: Annotated[str | None, typer.Option(help="Authorisation reference, where required.")] = None,
     top: Annotated[int | None, typer.Option("--top", help="Candidates [default: setting top_k].")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Search a cluster (all its faces, fused) against the gallery; prints candidates (operators)."""
+    from facesearch.types import SearchRequest
+
     with handled(), open_engine() as engine:
         result = engine.identify_cluster(cluster_id, SearchRequest(purpose or "", case or "", authorisation, top))
     if json_out:
@@ -181,7 +187,7 @@ def clusters_report(
 @clusters_app.command("delete")
 def clusters_delete(
     collection: Annotated[str, typer.Argument(help="Collection name or id.")],
-    reason: Annotated[str, typer.Option(help="Why (required, audited).")] = "",
+    reason: Annotated[str, typer.Option(help="Why (audited)." + REQUIRED)] = "",
 ) -> None:
     """Erase a collection physically: faces, crops, clusters, decisions (admins)."""
     with handled(), open_engine() as engine:

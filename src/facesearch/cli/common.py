@@ -7,16 +7,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperGroup
 
-from facesearch import lifecycle as core
 from facesearch.cli import credentials
 from facesearch.config import Settings
-from facesearch.engine import Engine
 from facesearch.errors import (
     AuthenticationError,
     ConfigError,
@@ -26,9 +25,76 @@ from facesearch.errors import (
     PolicyError,
     StorageFullError,
 )
-from facesearch.governance.credentials import IssuedToken
-from facesearch.storage.home import default_home
-from facesearch.types import LawfulBasis
+from facesearch.storage.home import HOME_ENV, default_home
+from facesearch.terms import LawfulBasis
+
+if TYPE_CHECKING:  # the core is imported by the commands that use it, so that --help starts at once
+    from typer import _click  # Typer's own copy of click, whose types its commands take
+
+    from facesearch.engine import Engine
+    from facesearch.governance.credentials import IssuedToken
+
+# Help is click's plain text, not Rich's: Rich reads "[env ...; default: ...]" in a help text as
+# markup and swallows it, and its help renderer (with Markdown) would double the start-up time.
+# The commands are listed by task, in the order of the work (HELP_PANELS), not in import order.
+HELP_PANELS: dict[str, tuple[str, ...]] = {
+    "Set up a gallery and its people (admins; activate: everyone)": (
+        "init",
+        "users",
+        "activate",
+        "whoami",
+        "tokens",
+        "purposes",
+        "retention",
+        "settings",
+    ),
+    "Enroll (enrollers)": ("enroll", "enroll-dir", "opt-out", "opt-outs", "subjects"),
+    "Search (operators)": ("identify", "verify", "cluster", "clusters"),
+    "Confirm candidates (operators, verifiers)": (
+        "nominate",
+        "queue",
+        "confirm",
+        "reject",
+        "nominations",
+        "cases",
+        "export",
+    ),
+    "Keep the rules (admins)": ("hold", "release", "holds", "purge", "erase", "subject-report"),
+    "Oversee (auditors)": ("audit", "report"),
+    "Measure accuracy": ("evaluate", "calibrate", "model-card"),
+    "Run and maintain": ("serve", "index", "models", "gallery"),
+}
+HELP_WIDTH = 110  # at most: help wraps to the terminal, up to this many columns
+
+
+class TaskGroup(TyperGroup):
+    """A command group whose help lists its commands under HELP_PANELS' headings, in their order;
+    a command no panel names comes last, under "Other commands"."""
+
+    def format_commands(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        commands = {name: self.get_command(ctx, name) for name in self.list_commands(ctx)}
+        shown = {name: cmd for name, cmd in commands.items() if cmd is not None and not cmd.hidden}
+        if not shown:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in shown)
+        listed = {name for names in HELP_PANELS.values() for name in names}
+        panels = list(HELP_PANELS.items()) + [("Other commands", tuple(n for n in shown if n not in listed))]
+        for title, names in panels:
+            rows = [(name, shown[name].get_short_help_str(limit)) for name in names if name in shown]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def command_group(help: str) -> typer.Typer:
+    """A group of subcommands (``users add``, ``audit verify`` ...), its help as plain as the app's."""
+    return typer.Typer(
+        help=help,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        context_settings={"max_content_width": HELP_WIDTH},
+    )
+
 
 app = typer.Typer(
     help="Accountable, self-hosted face search. Every search needs a purpose and a case; every "
@@ -36,10 +102,13 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
+    cls=TaskGroup,
+    context_settings={"max_content_width": HELP_WIDTH},
 )
-audit_app = typer.Typer(help="Read and check the hash-chained audit log.", no_args_is_help=True)
+audit_app = command_group("Read and check the hash-chained audit log.")
 app.add_typer(audit_app, name="audit")
-index_app = typer.Typer(help="Show and repair the vector index.", no_args_is_help=True)
+index_app = command_group("Show and repair the vector index.")
 app.add_typer(index_app, name="index")
 
 # Names, purposes, cases and every other value print as the text they are: no Rich markup (a subject
@@ -54,6 +123,8 @@ EXIT_CODES: list[tuple[type[FacesearchError], int]] = [
     (GalleryError, 5),
     (ConfigError, 6),
 ]
+# Options the core refuses to go without (the refusal audited), marked as Typer marks its own.
+REQUIRED = " [required]"
 SUBJECT_HELP = "Subject name, or id:ID for the subject whose id is ID (as 'subjects' lists it)."
 BASIS_HELP = "Lawful basis: " + ", ".join(b.value for b in LawfulBasis) + "."
 
@@ -88,7 +159,9 @@ def current_settings() -> Settings:
 
 def open_gallery() -> Engine:
     """The gallery, opened for no one: for what needs no person (serving it, redeeming a code)."""
-    return core.open_engine(opts.home, actor=CLI_ACTOR, settings=current_settings())
+    from facesearch import lifecycle
+
+    return lifecycle.open_engine(opts.home, actor=CLI_ACTOR, settings=current_settings())
 
 
 def open_engine() -> Engine:
@@ -153,7 +226,10 @@ def _global(
     ctx: typer.Context,
     home: Annotated[
         Path | None,
-        typer.Option(help="Gallery home folder [env FACESEARCH_HOME; default: the user's data folder]."),
+        typer.Option(
+            envvar=HOME_ENV,
+            help="Gallery home folder [default: the user's data folder, e.g. ~/.local/share/facesearch].",
+        ),
     ] = None,
     actor: Annotated[
         str | None,
@@ -168,23 +244,30 @@ def _global(
             "--credentials",
             envvar=credentials.CREDENTIALS_ENV,
             help="Your credentials file, which 'init' and 'activate' write and every command reads your token "
-            f"from; mode 0600 [env {credentials.CREDENTIALS_ENV}; default: credentials.toml in your config "
-            f"folder]. ${credentials.TOKEN_ENV}, when set, is used instead.",
+            f"from; mode 0600. ${credentials.TOKEN_ENV}, when set, is used instead [default: credentials.toml in "
+            "your config folder, e.g. ~/.config/facesearch].",
         ),
     ] = None,
     recognizer: Annotated[
         str | None,
-        typer.Option(help="Recognizer of a new gallery: sface (default), dlib, fusion or a registered model's name."),
+        typer.Option(
+            help="Recognizer of a new gallery: sface, dlib, fusion or a registered model's name "
+            "[default: setting recognizer, sface]."
+        ),
     ] = None,
-    detector: Annotated[str | None, typer.Option(help="dlib's face detector: hog (default) or cnn.")] = None,
-    upsample: Annotated[int | None, typer.Option(help="Upsampling before detection (0-3).")] = None,
+    detector: Annotated[
+        str | None, typer.Option(help="dlib's face detector: hog or cnn [default: setting detector, hog].")
+    ] = None,
+    upsample: Annotated[
+        int | None, typer.Option(help="Upsampling before dlib's detection, 0-3 [default: setting upsample, 1].")
+    ] = None,
     db: Annotated[
         str | None,
         typer.Option(
             "--db",
             envvar="FACESEARCH_DB",
-            help="The gallery's database: a postgresql:// URL [env FACESEARCH_DB; setting database_url; "
-            "default: HOME/gallery.sqlite3].",
+            help="The gallery's database: a postgresql:// URL [default: setting database_url, else "
+            "HOME/gallery.sqlite3].",
         ),
     ] = None,
 ) -> None:

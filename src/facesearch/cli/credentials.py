@@ -15,10 +15,12 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facesearch.errors import CredentialsFileError
-from facesearch.governance.credentials import IssuedToken
+
+if TYPE_CHECKING:
+    from facesearch.governance.credentials import IssuedToken
 
 TOKEN_ENV = "FACESEARCH_TOKEN"
 CREDENTIALS_ENV = "FACESEARCH_CREDENTIALS"

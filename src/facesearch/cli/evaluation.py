@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from platformdirs import user_cache_dir
@@ -15,17 +15,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from facesearch.cli import basics as _gallery  # noqa: F401  (its commands come first in --help)
 from facesearch.cli.common import app, current_settings, err, handled, open_engine, opts, out, print_json
-from facesearch.evaluation import EmbeddingCache, EvaluationOptions, EvaluationReport, evaluate, history
-from facesearch.evaluation.extract import Progress as ProgressCallback
-from facesearch.evaluation.groups import shown
-from facesearch.pipeline.recognizers import spec_for_settings
-from facesearch.pipeline.recognizers.registered import registered_models
-from facesearch.reports.evaluation import write_report
-from facesearch.reports.model_card import build_model_card
-from facesearch.scoring.calibration import OVERALL, WORST_GROUP
 from facesearch.storage.home import Home
+
+if TYPE_CHECKING:
+    from facesearch.evaluation import EmbeddingCache, EvaluationReport
+    from facesearch.evaluation.extract import Progress as ProgressCallback
 
 WorkersOption = Annotated[int | None, typer.Option(help="Processes that embed photos [default: all cores].")]
 CacheOption = Annotated[Path | None, typer.Option(help="Embedding cache file [default: in the user's cache folder].")]
@@ -33,6 +28,8 @@ NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Embed every pho
 
 
 def _cache(path: Path | None, disabled: bool) -> EmbeddingCache | None:
+    from facesearch.evaluation import EmbeddingCache
+
     if disabled:
         return None
     return EmbeddingCache(path or Path(user_cache_dir("facesearch", appauthor=False)) / "embeddings.sqlite3")
@@ -52,6 +49,8 @@ def _progress(quiet: bool) -> Iterator[ProgressCallback]:
 
 
 def _render(report: EvaluationReport) -> None:
+    from facesearch.evaluation.groups import shown
+
     r, v = report, report.verification
     out.print(
         f"{r.photos:,} photos of {r.identities:,} identities; model {r.model_id} ({r.metric.value}); "
@@ -175,6 +174,11 @@ def evaluate_command(
     no_cache: NoCacheOption = False,
 ) -> None:
     """Measure accuracy on a labelled dataset: 1:1, 1:N and per-group error rates."""
+    from facesearch.evaluation import EvaluationOptions, evaluate, history
+    from facesearch.pipeline.recognizers import spec_for_settings
+    from facesearch.pipeline.recognizers.registered import registered_models
+    from facesearch.reports.evaluation import write_report
+
     settings = current_settings()
     sizes = tuple(gallery_size or ())
     options = EvaluationOptions(
@@ -227,6 +231,9 @@ def calibrate_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print the calibration as JSON.")] = False,
 ) -> None:
     """Set the gallery's operating threshold from impostor scores measured on a labelled dataset."""
+    from facesearch.evaluation.groups import shown
+    from facesearch.scoring.calibration import OVERALL, WORST_GROUP
+
     with handled(), open_engine() as engine, _progress(json_out) as progress:
         c = engine.calibrate(
             dataset,
@@ -280,6 +287,11 @@ def model_card_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
 ) -> None:
     """What the model is, where its weights come from, its licence, and what this tool measured."""
+    from facesearch.evaluation import history
+    from facesearch.pipeline.recognizers import spec_for_settings
+    from facesearch.pipeline.recognizers.registered import registered_models
+    from facesearch.reports.model_card import build_model_card
+
     settings = current_settings()
     home = Home(opts.home)
     calibration = None

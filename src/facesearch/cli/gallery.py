@@ -6,10 +6,20 @@ from typing import Annotated
 
 import typer
 
-from facesearch import lifecycle as core
-from facesearch.cli.common import CLI_ACTOR, app, current_settings, err, handled, opts, out, print_json, user_token
+from facesearch.cli.common import (
+    CLI_ACTOR,
+    app,
+    command_group,
+    current_settings,
+    err,
+    handled,
+    opts,
+    out,
+    print_json,
+    user_token,
+)
 
-gallery_app = typer.Typer(help="The gallery as a whole.", no_args_is_help=True)
+gallery_app = command_group("The gallery as a whole.")
 app.add_typer(gallery_app, name="gallery")
 
 
@@ -21,6 +31,8 @@ def gallery_delete(
     """Delete the gallery: its data key is destroyed first, so no backup of its database or index
     can be decrypted afterwards; then the database, index and home folder. Prints a destruction
     certificate (keep it: the audit log goes with the gallery). Refused while a legal hold stands."""
+    from facesearch import lifecycle as core
+
     if not confirm:
         err.print(f"this destroys the gallery in {opts.home} and everything in it; add --confirm to go ahead")
         raise typer.Exit(2)

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from facesearch.cli.common import SUBJECT_HELP, app, handled, open_engine, out, print_json
+from facesearch.cli.common import REQUIRED, SUBJECT_HELP, app, command_group, handled, open_engine, out, print_json
 
-purposes_app = typer.Typer(help="The purposes searches of this gallery may serve.", no_args_is_help=True)
-retention_app = typer.Typer(help="How long the gallery keeps photos.", no_args_is_help=True)
+purposes_app = command_group("The purposes searches of this gallery may serve.")
+retention_app = command_group("How long the gallery keeps photos.")
 app.add_typer(purposes_app, name="purposes")
 app.add_typer(retention_app, name="retention")
 
@@ -93,7 +93,7 @@ def purge(
 @app.command()
 def hold(
     subject: Annotated[str, typer.Argument(help=SUBJECT_HELP)],
-    reference: Annotated[str, typer.Option(help="The hold's reference, e.g. a court order number.")] = "",
+    reference: Annotated[str, typer.Option(help="The hold's reference, e.g. a court order number." + REQUIRED)] = "",
 ) -> None:
     """Place a legal hold: the subject's data is neither purged nor erased until released (admins)."""
     with handled(), open_engine() as engine:
@@ -104,7 +104,7 @@ def hold(
 @app.command()
 def release(
     subject: Annotated[str, typer.Argument(help=SUBJECT_HELP)],
-    reference: Annotated[str, typer.Option(help="The reference of the hold to release.")] = "",
+    reference: Annotated[str, typer.Option(help="The reference of the hold to release." + REQUIRED)] = "",
 ) -> None:
     """Release a legal hold (admins)."""
     with handled(), open_engine() as engine:
@@ -129,7 +129,7 @@ def holds(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON."
 @app.command("opt-out")
 def opt_out(
     photo: Annotated[Path, typer.Argument(help="A photo of the person (exactly one usable face).")],
-    request: Annotated[str, typer.Option(help="The reference of the person's request.")] = "",
+    request: Annotated[str, typer.Option(help="The reference of the person's request." + REQUIRED)] = "",
 ) -> None:
     """Put a person on the do-not-enroll list (enrollers): only their template is kept, no name."""
     with handled(), open_engine() as engine:

@@ -8,12 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from facesearch import lifecycle as core
-from facesearch.cli.common import app, current_settings, handled, open_engine, opts, out, print_json
-from facesearch.pipeline.recognizers.registered import registered_models
+from facesearch.cli.common import app, command_group, current_settings, handled, open_engine, opts, out, print_json
 from facesearch.storage.home import Home
 
-models_app = typer.Typer(help="Face models registered from local ONNX files.", no_args_is_help=True)
+models_app = command_group("Face models registered from local ONNX files.")
 app.add_typer(models_app, name="models")
 
 
@@ -21,7 +19,7 @@ app.add_typer(models_app, name="models")
 def models_register(
     name: Annotated[str, typer.Argument(help="A name for the model (lower case); the setting 'recognizer' uses it.")],
     file: Annotated[Path, typer.Argument(help="The ONNX file: input (n, 3, 112, 112), an ArcFace-aligned chip.")],
-    licence: Annotated[str, typer.Option(help="Under which licence or agreement you may use this model (required).")],
+    licence: Annotated[str, typer.Option(help="Under which licence or agreement you may use this model.")],
     threshold: Annotated[float, typer.Option(help="Operating threshold on the score (higher = more alike).")],
     threshold_source: Annotated[str, typer.Option(help="Where that threshold comes from (e.g. the vendor's sheet).")],
     colour: Annotated[str, typer.Option(help="Channel order the model takes: rgb or bgr.")] = "rgb",
@@ -32,6 +30,8 @@ def models_register(
     json_out: Annotated[bool, typer.Option("--json", help="Print the registration as JSON.")] = False,
 ) -> None:
     """Register an ArcFace-class ONNX model; its SHA-256 is recorded and checked at every load."""
+    from facesearch import lifecycle as core
+
     options: dict[str, Any] = {
         "name": name,
         "licence": licence,
@@ -63,6 +63,8 @@ def models_register(
 @models_app.command("list")
 def models_list(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """The models registered in this home (the built-in recognizers, sface and dlib, are not listed)."""
+    from facesearch.pipeline.recognizers.registered import registered_models
+
     with handled():
         current_settings()  # a malformed settings file is reported here too
         models = registered_models(Home(opts.home).models_dir)

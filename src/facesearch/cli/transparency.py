@@ -11,7 +11,6 @@ import typer
 
 from facesearch.cli.common import app, err, handled, open_engine, out
 from facesearch.errors import InputError
-from facesearch.reports.transparency import to_json, write_report
 
 
 def _day(text: str, option: str) -> date:
@@ -36,6 +35,8 @@ def report(
     and rejections, erasures, purges, opt-outs, refusals (audited, and the counted refusals of
     requests that named no one) and flags over whole UTC days, in aggregates only. Writes
     transparency.html and transparency.json; making it is audited."""
+    from facesearch.reports.transparency import to_json, write_report
+
     with handled():
         first, last = _day(start, "--from"), _day(end, "--to")
         with open_engine() as engine:

@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from facesearch.errors import (
     InputError,
@@ -23,7 +24,10 @@ from facesearch.errors import (
     PermissionDeniedError,
     RetentionError,
 )
-from facesearch.types import SUBJECT_ID_PREFIX, LawfulBasis, SearchRequest
+from facesearch.terms import SUBJECT_ID_PREFIX, LawfulBasis
+
+if TYPE_CHECKING:
+    from facesearch.types import SearchRequest
 
 BASES = ", ".join(b.value for b in LawfulBasis)
 
@@ -198,6 +202,11 @@ ROLE_MATRIX: dict[Role, frozenset[Permission]] = {
 }
 
 
+# How an admin adds a user, named in every refusal for want of a role (the API's and web UI's
+# equivalents are POST /api/users and the admin's users page).
+ADD_USER_COMMAND = "facesearch users add"
+
+
 def require_role(value: str | None) -> Role:
     try:
         return Role((value or "").strip().lower())
@@ -210,12 +219,18 @@ def require_permission(actor: str, role: Role | None, disabled: bool, *permissio
     """Raise PermissionDeniedError unless ``actor`` is an enabled user whose role grants any of
     ``permissions`` (the refusal names the first)."""
     if role is None:
-        raise PermissionDeniedError(f"refused: {actor!r} is not a user of this gallery (an admin adds users)")
+        raise PermissionDeniedError(
+            f"refused: {actor!r} is not a user of this gallery; an admin adds one with: "
+            f"{ADD_USER_COMMAND} {actor} --role ROLE, then 'facesearch users invite {actor}' gives them an "
+            "activation code"
+        )
     if disabled:
         raise PermissionDeniedError(f"refused: user {actor!r} is disabled")
     if ROLE_MATRIX[role].isdisjoint(permissions):
         permission = permissions[0]
-        allowed = ", ".join(r.value for r, granted in ROLE_MATRIX.items() if permission in granted)
+        roles = [r.value for r, granted in ROLE_MATRIX.items() if permission in granted]
         raise PermissionDeniedError(
-            f"refused: the {role.value} role may not {permission.value} (roles that may: {allowed})"
+            f"refused: the {role.value} role may not {permission.value} (roles that may: {', '.join(roles)}); "
+            f"an admin adds a user with that role: {ADD_USER_COMMAND} NAME --role {roles[0]}, then "
+            "'facesearch users invite NAME' gives them an activation code"
         )
