@@ -220,9 +220,19 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
             )
         assert response.status_code == 200, response.text
         page = response.text
-        assert CANDIDATE_NOTICE in page
+        assert page.count(CANDIDATE_NOTICE) == 1  # the notice once, not on every table
         assert "data:image/jpeg;base64," in page and page.count('class="face-box"') >= 1
-        assert "Eileen Collins" in page and "Nominate" in page
+        # The line in plain words first, the technical detail folded away.
+        threshold = page.split('data-testid="threshold"')[1].split("</section>")[0]
+        plain, folded = threshold.split("<details>")
+        assert re.search(r"About <strong data-testid=\"fpir\">1 in [\d,]+</strong> searches for someone who is not", plain)
+        assert "1:N" not in plain and "impostor" not in plain and "impostor pairs" in folded
+        # Only a candidate above the line can be nominated, and its row says so.
+        rows = re.findall(r'<tr class="candidate (clears|below)">(.*?)</tr>', page, re.S)
+        assert rows and rows[0][0] == "clears" and "Eileen Collins" in rows[0][1]
+        assert all(("Nominate" in row) == (kind == "clears") for kind, row in rows)
+        assert 'data-testid="clears-1"' in page and "none-clear" not in page
+        assert not re.search(r"\d\.\d{5,}|e-0\d", page.split("<details>")[0])  # one number format: no raw floats
         assert 'src="/faces/1/thumbnail"' in page  # enrolled crops are kept by default
         thumb = client.get("/faces/1/thumbnail")
         assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
@@ -263,6 +273,23 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
         sign_in(client, enrolled, "auditor")
         assert client.get("/faces/1/thumbnail").status_code == 403
         assert client.get("/nominations/1/probe").status_code == 403
+
+
+@pytest.mark.model
+def test_a_search_with_no_candidate_above_the_line_says_so(engine: Engine, photos: dict[str, Path]) -> None:
+    engine.acting_as("enroller").enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
+    with TestClient(create_app(engine.home.root, engine=engine), follow_redirects=False) as client:
+        sign_in(client, engine, "operator")
+        response = client.post(
+            "/search",
+            data={"purpose": "missing person search", "case": "MP-9"},
+            files={"probe": ("hopper.jpg", photos["hopper"].read_bytes(), "image/jpeg")},
+        )
+    assert response.status_code == 200, response.text
+    page = response.text
+    assert 'data-testid="none-clear-1"' in page and "No candidate is above the line for face 1" in page
+    assert '<tr class="candidate below">' in page and "Eileen Collins" in page
+    assert 'action="/nominate"' not in page  # nothing below the line can be nominated
 
 
 @pytest.mark.model

@@ -58,7 +58,7 @@ HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 
 CANDIDATE_NOTICE = "candidate — not an identification; two separate confirmations are required before any action"
-PREVIEW_SIDE = 960  # the inline probe preview's longer side, in pixels
+PREVIEW_SIDE = 640  # the inline probe preview's longer side, in pixels (shown at most 280 px wide)
 AUDIT_ROWS = 1000  # the most events the audit page lists (the newest)
 
 PAGE_HEADERS = {
@@ -220,6 +220,21 @@ def _score(value: float) -> str:
 
 
 TEMPLATES.env.filters["score"] = _score
+
+
+def one_in(rate: float | None) -> str:
+    """A rate in one format everywhere on the pages: "1 in 250,000" (two significant figures),
+    "6 in 10" from one in ten up, "never measured" for none (None or 0)."""
+    if rate is None or rate <= 0:
+        return "never measured"
+    if rate >= 0.1:
+        return f"{min(10, round(rate * 10))} in 10"
+    odds = 1 / rate
+    digits = max(0, len(str(int(odds))) - 2)
+    return f"1 in {int(round(odds, -digits)):,}"
+
+
+TEMPLATES.env.filters["one_in"] = one_in
 
 
 def _when(value: datetime | None) -> str:
