@@ -225,7 +225,9 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
         # The line in plain words first, the technical detail folded away.
         threshold = page.split('data-testid="threshold"')[1].split("</section>")[0]
         plain, folded = threshold.split("<details>")
-        assert re.search(r"About <strong data-testid=\"fpir\">1 in [\d,]+</strong> searches for someone who is not", plain)
+        assert re.search(
+            r"About <strong data-testid=\"fpir\">1 in [\d,]+</strong> searches for someone who is not", plain
+        )
         assert "1:N" not in plain and "impostor" not in plain and "impostor pairs" in folded
         # Only a candidate above the line can be nominated, and its row says so.
         rows = re.findall(r'<tr class="candidate (clears|below)">(.*?)</tr>', page, re.S)
