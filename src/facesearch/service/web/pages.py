@@ -19,47 +19,44 @@ one, ``Referer``) names another host is refused before it reaches the core.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import io
 import json
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from PIL import Image
 
 from facesearch.config import Settings
 from facesearch.engine import Engine
 from facesearch.errors import AuthenticationError, CaseNotFoundError, FacesearchError, InputError, PolicyError
 from facesearch.evaluation import history
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.audit import summary as event_summary
 from facesearch.governance.membership import CaseFile
 from facesearch.governance.policy import ROLE_MATRIX, Permission
 from facesearch.governance.users import User
-from facesearch.pipeline.decode import decode_bytes
 from facesearch.reports.model_card import build_model_card
 from facesearch.reports.rendering import STYLESHEET
 from facesearch.service.auth import COOKIE, engine_of
 from facesearch.service.problems import status_of
 from facesearch.service.uploads import read_photo
-from facesearch.types import IdentifyResult, LawfulBasis, SearchRequest
+from facesearch.types import LawfulBasis
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 
 CANDIDATE_NOTICE = "candidate — not an identification; two separate confirmations are required before any action"
 PREVIEW_SIDE = 640  # the inline probe preview's longer side, in pixels (shown at most 280 px wide)
-AUDIT_ROWS = 1000  # the most events the audit page lists (the newest)
+AUDIT_ROWS = 50  # events per page of the audit log
+SUBJECT_ROWS = 50  # subjects per page
+CASE_ROWS = 50  # cases per page
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -179,9 +176,14 @@ def permissions(user: User | None) -> set[str]:
 # The pages whose link a role sees: those whose main call its permissions may make.
 PAGES: dict[str, set[str]] = {
     "search": {"IDENTIFY"},
+    "verify": {"VERIFY"},
     "queue": {"CONFIRM"},
     "cases": {"NOMINATE", "EXPORT", "MANAGE_GALLERY", "READ_AUDIT"},
     "subjects": {"MANAGE_GALLERY", "ENROLL", "READ_REPORTS"},
+    "opt_outs": {"RECORD_OPT_OUT", "MANAGE_GALLERY", "READ_REPORTS"},
+    "users": {"MANAGE_USERS"},
+    "purposes": {"MANAGE_GALLERY"},
+    "retention": {"HOLD", "READ_REPORTS"},
     "audit": {"READ_AUDIT"},
     "evaluation": {"READ_REPORTS", "MANAGE_GALLERY"},
 }
@@ -203,7 +205,7 @@ def error_page(request: Request, exc: FacesearchError) -> Response:
     return render(request, "error.html", status=status_of(exc), code=exc.code, message=exc.message, refused=refused)
 
 
-def _problem(exc: FacesearchError) -> dict[str, Any]:
+def problem_of(exc: FacesearchError) -> dict[str, Any]:
     """A core error as a form shows it: its code, its words, whether it is a refusal."""
     return {"code": exc.code, "message": exc.message, "refused": isinstance(exc, PolicyError)}
 
@@ -244,7 +246,26 @@ def _when(value: datetime | None) -> str:
 TEMPLATES.env.filters["when"] = _when
 
 
-TEMPLATES.env.filters["summary"] = lambda details: event_summary(dict(details))
+def readable(details: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """An audit event's details as (label, value) lines: words for keys, lists by their length,
+    hashes (64 hex characters) shortened; the event itself keeps everything."""
+    lines = []
+    for key, value in details.items():
+        if isinstance(value, list | tuple):
+            shown = ", ".join(str(v) for v in value) if len(value) <= 3 else f"{len(value)} items"
+        elif isinstance(value, str) and len(value) == 64:
+            shown = value[:12] + "…"
+        elif isinstance(value, Mapping):
+            shown = json.dumps(value, ensure_ascii=False, default=str)
+        elif value is None:
+            shown = "-"
+        else:
+            shown = str(value)
+        lines.append((key.replace("_", " "), shown))
+    return lines
+
+
+TEMPLATES.env.filters["readable"] = readable
 
 
 @router.get("/static/facesearch.css")
@@ -257,83 +278,7 @@ def home(request: Request, v: Signed) -> Response:
     return render(request, "home.html", role_permissions=sorted(p.value for p in ROLE_MATRIX[v.user.role]))
 
 
-# --- search ---------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Preview:
-    """The probe as the result page shows it: a downscaled JPEG inline, in the photo's own
-    coordinates (``width`` x ``height``, those of the face boxes)."""
-
-    data_uri: str
-    width: int
-    height: int
-
-
-def preview_of(data: bytes, settings: Settings) -> Preview:
-    """The probe re-encoded small, EXIF orientation applied and metadata dropped, as a data: URI."""
-    decoded = decode_bytes(data, "probe", settings)
-    image = Image.fromarray(decoded.pixels)
-    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return Preview(f"data:image/jpeg;base64,{encoded}", decoded.width, decoded.height)
-
-
-def _search_page(request: Request, v: Viewer, **context: Any) -> Response:
-    status = context.pop("status", 200)
-    purposes = v.engine.purposes.list()
-    return render(request, "search.html", status=status, purposes=purposes, **context)
-
-
-@router.get("/search")
-def search_form(request: Request, v: Signed) -> Response:
-    v.engine.authorize(Permission.IDENTIFY)  # a refusal page, audited, for roles that may not search
-    return _search_page(request, v, form={})
-
-
-@router.post("/search")
-async def search(
-    request: Request,
-    v: Signed,
-    probe: Annotated[UploadFile | None, File()] = None,
-    purpose: Annotated[str, Form()] = "",
-    case: Annotated[str, Form()] = "",
-    authorisation: Annotated[str, Form()] = "",
-) -> Response:
-    form = {"purpose": purpose, "case": case, "authorisation": authorisation}
-    try:
-        if probe is None:
-            raise InputError("choose the probe photo to search")
-        data = await read_photo(probe, v.settings, "probe")
-        result: IdentifyResult = await run_in_threadpool(
-            lambda: v.engine.identify(data, SearchRequest(purpose, case, authorisation.strip() or None))
-        )
-        preview = await run_in_threadpool(preview_of, data, v.settings)
-    except FacesearchError as exc:
-        error, status = _problem(exc), status_of(exc)
-        return await run_in_threadpool(lambda: _search_page(request, v, form=form, error=error, status=status))
-    return render(
-        request,
-        "search_result.html",
-        result=result,
-        preview=preview,
-        thumbnails=v.settings.keep_crops,
-    )
-
-
-@router.post("/nominate")
-def nominate(
-    request: Request,
-    v: Signed,
-    search: Annotated[int, Form()],
-    subject: Annotated[str, Form()],
-    face: Annotated[int, Form()] = 0,
-) -> Response:
-    """Nominate a candidate of a search (operators); the case page then shows it pending."""
-    n = v.engine.cases.nominate(search, subject, face_index=face)
-    return RedirectResponse(f"/cases/{quote(n.case, safe='')}?nominated={n.nomination_id}", status_code=303)
+# --- images the pages show --------------------------------------------------------------
 
 
 @router.get("/faces/{face_id}/thumbnail")
@@ -373,7 +318,7 @@ def confirm(request: Request, v: Signed, nomination_id: int, note: Annotated[str
     try:
         d = v.engine.cases.confirm(nomination_id, note=note.strip() or None)
     except FacesearchError as exc:
-        return _queue_page(request, v, error=_problem(exc), status=status_of(exc))
+        return _queue_page(request, v, error=problem_of(exc), status=status_of(exc))
     return _queue_page(request, v, done=d)
 
 
@@ -382,7 +327,7 @@ def reject(request: Request, v: Signed, nomination_id: int, reason: Annotated[st
     try:
         d = v.engine.cases.reject(nomination_id, reason=reason)
     except FacesearchError as exc:
-        return _queue_page(request, v, error=_problem(exc), status=status_of(exc))
+        return _queue_page(request, v, error=problem_of(exc), status=status_of(exc))
     return _queue_page(request, v, done=d)
 
 
@@ -390,11 +335,15 @@ def reject(request: Request, v: Signed, nomination_id: int, reason: Annotated[st
 
 
 @router.get("/cases")
-def cases(request: Request, v: Signed, case: str = "") -> Response:
-    """Open a case by its reference."""
+def cases(request: Request, v: Signed, case: str = "", page: Annotated[int, Query(ge=1, le=1_000_000)] = 1) -> Response:
+    """The cases the user reads (their own; every case for admins and auditors), newest first, a
+    page at a time; or open one by its reference."""
     if case.strip():
         return RedirectResponse(f"/cases/{quote(case.strip(), safe='')}", status_code=303)
-    return render(request, "case.html", case=None, items=[])
+    found = v.engine.cases.cases(limit=CASE_ROWS + 1, offset=(page - 1) * CASE_ROWS)
+    return render(
+        request, "cases.html", cases=found[:CASE_ROWS], page=page, more=len(found) > CASE_ROWS, rows=CASE_ROWS
+    )
 
 
 def _case_page(request: Request, v: Viewer, case: str, **context: Any) -> Response:
@@ -425,7 +374,7 @@ def add_case_member(
     except PolicyError as exc:  # not the owner nor an admin: the refusal alone (they may not read the case)
         return error_page(request, exc)
     except FacesearchError as exc:
-        return _case_page(request, v, case, error=_problem(exc), status=status_of(exc), member_form={"user": user})
+        return _case_page(request, v, case, error=problem_of(exc), status=status_of(exc), member_form={"user": user})
     return _case_page(request, v, file.case, added=user.strip())
 
 
@@ -435,7 +384,7 @@ def export(request: Request, v: Signed, case: Annotated[str, Form()] = "") -> Re
     try:
         result = v.engine.cases.export(case)
     except FacesearchError as exc:
-        return _case_page(request, v, case, error=_problem(exc), status=status_of(exc))
+        return _case_page(request, v, case, error=problem_of(exc), status=status_of(exc))
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in case.strip()) or "case"
     body = json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
     return Response(
@@ -448,14 +397,20 @@ def export(request: Request, v: Signed, case: Annotated[str, Form()] = "") -> Re
 # --- subjects -------------------------------------------------------------------------------
 
 
-def _subjects_page(request: Request, v: Viewer, **context: Any) -> Response:
+def _subjects_page(request: Request, v: Viewer, *, q: str = "", page: int = 1, **context: Any) -> Response:
+    """A page of the subjects (those matching Q), the retention period, and the forms the role may use."""
     status = context.pop("status", 200)
     context.setdefault("form", {})
+    found = v.engine.subjects(search=q, limit=SUBJECT_ROWS + 1, offset=(page - 1) * SUBJECT_ROWS)
     return render(
         request,
         "subjects.html",
         status=status,
-        subjects=v.engine.subjects(),
+        subjects=found[:SUBJECT_ROWS],
+        q=q,
+        page=page,
+        more=len(found) > SUBJECT_ROWS,
+        rows=SUBJECT_ROWS,
         retention_days=v.engine.retention.period(),
         bases=[b.value for b in LawfulBasis],
         **context,
@@ -463,8 +418,16 @@ def _subjects_page(request: Request, v: Viewer, **context: Any) -> Response:
 
 
 @router.get("/subjects")
-def subjects(request: Request, v: Signed) -> Response:
-    return _subjects_page(request, v)
+def subjects(
+    request: Request,
+    v: Signed,
+    q: Annotated[str, Query(max_length=200)] = "",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    enroll: Annotated[str, Query(max_length=200)] = "",
+    erase: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """``enroll`` and ``erase`` fill the forms in with a subject picked from the list."""
+    return _subjects_page(request, v, q=q, page=page, form={"subject": enroll}, erase_form={"subject": erase})
 
 
 @router.post("/subjects/enroll")
@@ -489,7 +452,7 @@ async def enroll(
             )
         )
     except FacesearchError as exc:
-        error, status = _problem(exc), status_of(exc)
+        error, status = problem_of(exc), status_of(exc)
         return await run_in_threadpool(lambda: _subjects_page(request, v, form=form, error=error, status=status))
     return await run_in_threadpool(lambda: _subjects_page(request, v, enrolled=result))
 
@@ -508,7 +471,7 @@ def erase(
         result = v.engine.erase(subject, reason=reason)
     except FacesearchError as exc:
         erase_form = {"subject": subject, "reason": reason}
-        return _subjects_page(request, v, erase_form=erase_form, error=_problem(exc), status=status_of(exc))
+        return _subjects_page(request, v, erase_form=erase_form, error=problem_of(exc), status=status_of(exc))
     return _subjects_page(request, v, erased=result)
 
 
@@ -527,16 +490,28 @@ def subject_report(request: Request, v: Signed, subject: str, format: str = "htm
 
 
 @router.get("/audit")
-def audit(request: Request, v: Signed, action: str = "", case: str = "") -> Response:
+def audit(
+    request: Request,
+    v: Signed,
+    action: Annotated[str, Query(max_length=64)] = "",
+    case: Annotated[str, Query(max_length=200)] = "",
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """The audit log newest first, a page at a time (``before``: the page starts below this event
+    number), optionally of one action or case, under the hash chain's status."""
     chain = v.engine.audit_verify()
-    events = v.engine.audit_events(action=action.strip() or None, case=case.strip() or None)
-    shown = list(reversed(events[-AUDIT_ROWS:]))
+    events = v.engine.audit_events(
+        action=action.strip() or None, case=case.strip() or None, before=before, limit=AUDIT_ROWS + 1, newest_first=True
+    )
+    shown = events[:AUDIT_ROWS]
+    older = shown[-1].seq if len(events) > AUDIT_ROWS else None
     return render(
         request,
         "audit.html",
         chain=chain,
         events=shown,
-        total=len(events),
+        older=older,
+        before=before,
         actions=[a.value for a in AuditAction],
         action=action,
         case=case,
