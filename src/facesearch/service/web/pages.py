@@ -15,6 +15,12 @@ face a nomination was made for (the only part of a probe kept, sealed, with its 
 
 Cross-site requests: the cookie is ``SameSite=Strict``, and a POST whose ``Origin`` (or, without
 one, ``Referer``) names another host is refused before it reaches the core.
+
+This module holds what every page shares (the route class, who is looking, rendering and its
+filters), the images, the audit log and the evaluation; the pages of each job live beside it:
+:mod:`~facesearch.service.web.search` (identify, verify, nominate), :mod:`~facesearch.service.web.casework`
+(the queue, cases), :mod:`~facesearch.service.web.gallery` (subjects), :mod:`~facesearch.service.web.admin`
+(users and tokens, purposes, retention and holds, opt-outs) and :mod:`~facesearch.service.web.signin`.
 """
 
 from __future__ import annotations
@@ -25,10 +31,9 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -36,18 +41,15 @@ from fastapi.templating import Jinja2Templates
 
 from facesearch.config import Settings
 from facesearch.engine import Engine
-from facesearch.errors import AuthenticationError, CaseNotFoundError, FacesearchError, InputError, PolicyError
+from facesearch.errors import AuthenticationError, FacesearchError, PolicyError
 from facesearch.evaluation import history
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.membership import CaseFile
 from facesearch.governance.policy import ROLE_MATRIX, Permission
 from facesearch.governance.users import User
 from facesearch.reports.model_card import build_model_card
 from facesearch.reports.rendering import STYLESHEET
 from facesearch.service.auth import COOKIE, engine_of
 from facesearch.service.problems import status_of
-from facesearch.service.uploads import read_photo
-from facesearch.types import LawfulBasis
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
@@ -55,8 +57,6 @@ TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 CANDIDATE_NOTICE = "candidate — not an identification; two separate confirmations are required before any action"
 PREVIEW_SIDE = 640  # the inline probe preview's longer side, in pixels (shown at most 280 px wide)
 AUDIT_ROWS = 50  # events per page of the audit log
-SUBJECT_ROWS = 50  # subjects per page
-CASE_ROWS = 50  # cases per page
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -298,192 +298,6 @@ def probe_face(nomination_id: int, v: Signed) -> Response:
     if crop is None:
         return Response(status_code=404, headers={"Cache-Control": "no-store"})
     return Response(crop, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
-
-
-# --- the verifier queue ---------------------------------------------------------------------
-
-
-def _queue_page(request: Request, v: Viewer, **context: Any) -> Response:
-    status = context.pop("status", 200)
-    return render(request, "queue.html", status=status, items=v.engine.cases.queue(), **context)
-
-
-@router.get("/queue")
-def queue(request: Request, v: Signed) -> Response:
-    return _queue_page(request, v)
-
-
-@router.post("/queue/{nomination_id}/confirm")
-def confirm(request: Request, v: Signed, nomination_id: int, note: Annotated[str, Form()] = "") -> Response:
-    try:
-        d = v.engine.cases.confirm(nomination_id, note=note.strip() or None)
-    except FacesearchError as exc:
-        return _queue_page(request, v, error=problem_of(exc), status=status_of(exc))
-    return _queue_page(request, v, done=d)
-
-
-@router.post("/queue/{nomination_id}/reject")
-def reject(request: Request, v: Signed, nomination_id: int, reason: Annotated[str, Form()] = "") -> Response:
-    try:
-        d = v.engine.cases.reject(nomination_id, reason=reason)
-    except FacesearchError as exc:
-        return _queue_page(request, v, error=problem_of(exc), status=status_of(exc))
-    return _queue_page(request, v, done=d)
-
-
-# --- cases ----------------------------------------------------------------------------------
-
-
-@router.get("/cases")
-def cases(request: Request, v: Signed, case: str = "", page: Annotated[int, Query(ge=1, le=1_000_000)] = 1) -> Response:
-    """The cases the user reads (their own; every case for admins and auditors), newest first, a
-    page at a time; or open one by its reference."""
-    if case.strip():
-        return RedirectResponse(f"/cases/{quote(case.strip(), safe='')}", status_code=303)
-    found = v.engine.cases.cases(limit=CASE_ROWS + 1, offset=(page - 1) * CASE_ROWS)
-    return render(
-        request, "cases.html", cases=found[:CASE_ROWS], page=page, more=len(found) > CASE_ROWS, rows=CASE_ROWS
-    )
-
-
-def _case_page(request: Request, v: Viewer, case: str, **context: Any) -> Response:
-    """The case's nominations and members; the core refuses (and audits) anyone who may not read them."""
-    status = context.pop("status", 200)
-    items = v.engine.cases.case(case)
-    try:
-        file: CaseFile | None = v.engine.cases.members(case)
-    except CaseNotFoundError:  # admins and auditors may look up a case nobody has opened
-        file = None
-    return render(request, "case.html", status=status, case=case, items=items, file=file, **context)
-
-
-@router.get("/cases/{case:path}")
-def case_page(request: Request, v: Signed, case: str, nominated: int | None = None) -> Response:
-    return _case_page(request, v, case, nominated=nominated)
-
-
-@router.post("/case-members")
-def add_case_member(
-    request: Request, v: Signed, case: Annotated[str, Form()] = "", user: Annotated[str, Form()] = ""
-) -> Response:
-    """Add an operator to a case (its owner or an admin; the core decides and audits)."""
-    try:
-        if not user.strip():
-            raise InputError("name the operator to add to the case")
-        file = v.engine.cases.add_member(case, user)
-    except PolicyError as exc:  # not the owner nor an admin: the refusal alone (they may not read the case)
-        return error_page(request, exc)
-    except FacesearchError as exc:
-        return _case_page(request, v, case, error=problem_of(exc), status=status_of(exc), member_form={"user": user})
-    return _case_page(request, v, file.case, added=user.strip())
-
-
-@router.post("/export")
-def export(request: Request, v: Signed, case: Annotated[str, Form()] = "") -> Response:
-    """The case's confirmed identifications as a JSON download (operators; audited)."""
-    try:
-        result = v.engine.cases.export(case)
-    except FacesearchError as exc:
-        return _case_page(request, v, case, error=problem_of(exc), status=status_of(exc))
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in case.strip()) or "case"
-    body = json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    return Response(
-        body,
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="facesearch-{name}-export.json"'},
-    )
-
-
-# --- subjects -------------------------------------------------------------------------------
-
-
-def _subjects_page(request: Request, v: Viewer, *, q: str = "", page: int = 1, **context: Any) -> Response:
-    """A page of the subjects (those matching Q), the retention period, and the forms the role may use."""
-    status = context.pop("status", 200)
-    context.setdefault("form", {})
-    found = v.engine.subjects(search=q, limit=SUBJECT_ROWS + 1, offset=(page - 1) * SUBJECT_ROWS)
-    return render(
-        request,
-        "subjects.html",
-        status=status,
-        subjects=found[:SUBJECT_ROWS],
-        q=q,
-        page=page,
-        more=len(found) > SUBJECT_ROWS,
-        rows=SUBJECT_ROWS,
-        retention_days=v.engine.retention.period(),
-        bases=[b.value for b in LawfulBasis],
-        **context,
-    )
-
-
-@router.get("/subjects")
-def subjects(
-    request: Request,
-    v: Signed,
-    q: Annotated[str, Query(max_length=200)] = "",
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    enroll: Annotated[str, Query(max_length=200)] = "",
-    erase: Annotated[str, Query(max_length=200)] = "",
-) -> Response:
-    """``enroll`` and ``erase`` fill the forms in with a subject picked from the list."""
-    return _subjects_page(request, v, q=q, page=page, form={"subject": enroll}, erase_form={"subject": erase})
-
-
-@router.post("/subjects/enroll")
-async def enroll(
-    request: Request,
-    v: Signed,
-    photos: Annotated[list[UploadFile] | None, File()] = None,
-    subject: Annotated[str, Form()] = "",
-    source: Annotated[str, Form()] = "",
-    basis: Annotated[str, Form()] = "",
-    retain_until: Annotated[str, Form()] = "",
-) -> Response:
-    form = {"subject": subject, "source": source, "basis": basis, "retain_until": retain_until}
-    try:
-        chosen = [p for p in photos or [] if p.filename]
-        if not chosen:
-            raise InputError("choose at least one photo of the subject to enroll")
-        data = [await read_photo(p, v.settings, f"photo {p.filename}") for p in chosen]
-        result = await run_in_threadpool(
-            lambda: v.engine.enroll(
-                data, subject=subject, source=source, basis=basis, retain_until=retain_until.strip() or None
-            )
-        )
-    except FacesearchError as exc:
-        error, status = problem_of(exc), status_of(exc)
-        return await run_in_threadpool(lambda: _subjects_page(request, v, form=form, error=error, status=status))
-    return await run_in_threadpool(lambda: _subjects_page(request, v, enrolled=result))
-
-
-@router.post("/subjects/erase")
-def erase(
-    request: Request,
-    v: Signed,
-    subject: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
-    confirm: Annotated[str, Form()] = "",
-) -> Response:
-    try:
-        if not confirm:
-            raise InputError("erasure not done: tick the box to confirm that the subject is to be erased for good")
-        result = v.engine.erase(subject, reason=reason)
-    except FacesearchError as exc:
-        erase_form = {"subject": subject, "reason": reason}
-        return _subjects_page(request, v, erase_form=erase_form, error=problem_of(exc), status=status_of(exc))
-    return _subjects_page(request, v, erased=result)
-
-
-@router.get("/subjects/{subject}/report")
-def subject_report(request: Request, v: Signed, subject: str, format: str = "html") -> Response:
-    """A subject access report (admins, auditors; making it is audited); ``?format=json`` downloads it."""
-    report = v.engine.subject_report(subject)
-    if format == "json":
-        body = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
-        disposition = f'attachment; filename="subject-{report.subject_id}.json"'
-        return Response(body, media_type="application/json", headers={"Content-Disposition": disposition})
-    return render(request, "subject_report.html", report=report)
 
 
 # --- audit, evaluation, model card ----------------------------------------------------------
