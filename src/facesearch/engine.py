@@ -290,18 +290,22 @@ class Engine:
         action: str | None = None,
         case: str | None = None,
         before: int | None = None,
+        after: int | None = None,
         limit: int | None = None,
         newest_first: bool = False,
     ) -> list[AuditEvent]:
         """The audit log's events, oldest first (or newest first), optionally of one action or
-        case, only those numbered below ``before``, at most ``limit`` of them (auditors). Paging
-        newest first: pass the last page's smallest number as ``before``."""
+        case, only those numbered below ``before`` and above ``after``, at most ``limit`` of them
+        (auditors). Paging newest first: pass the last page's smallest number as ``before``;
+        oldest first, its largest as ``after``."""
         self._context.authorize(Permission.READ_AUDIT)
-        if (limit is not None and limit < 1) or (before is not None and before < 1):
-            raise InputError("a page of audit events needs a limit and a 'before' of at least 1")
+        if (limit is not None and limit < 1) or (before is not None and before < 1) or (after or 0) < 0:
+            raise InputError(
+                "a page of audit events needs a limit and a 'before' of at least 1, an 'after' of 0 or more"
+            )
         with self.store.transaction() as session:
             return audit.events(
-                session, action=action, case=case, before=before, limit=limit, newest_first=newest_first
+                session, action=action, case=case, before=before, after=after, limit=limit, newest_first=newest_first
             )
 
     # --- calibration ----------------------------------------------------------------------

@@ -45,6 +45,8 @@ def test_audit_pages_newest_first_by_keyset(engine: Engine) -> None:
     assert [e.seq for e in page] == [e.seq for e in reversed(every)][:5]
     following = auditor.audit_events(limit=5, newest_first=True, before=page[-1].seq)
     assert [e.seq for e in following] == [e.seq for e in reversed(every)][5:10]
+    forwards = auditor.audit_events(after=every[2].seq, limit=3)
+    assert [e.seq for e in forwards] == [e.seq for e in every[3:6]]
     adds = auditor.audit_events(action="user.add", newest_first=True, limit=2)
     assert [e.action for e in adds] == ["user.add"] * 2 and adds[0].seq > adds[1].seq
     with pytest.raises(InputError):

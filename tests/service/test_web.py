@@ -572,6 +572,7 @@ def test_the_audit_log_pages_newest_first(client: TestClient, engine: Engine) ->
     assert older and f"before={seqs[-1]}" in older[1]
     second = client.get(f"/audit?{older[1].replace('&amp;', '&')}")
     more = [int(s) for s in re.findall(r'<td class="num">(\d+)</td>', second.text)]
+    assert "Audit chain intact" in first.text and "recomputed on" in second.text  # the whole log is read once
     assert more and max(more) == seqs[-1] - 1
     assert "<dt>purpose</dt><dd>purpose 59</dd>" in first.text  # details as readable lines, not key=value
     assert '<td class="nowrap">' in first.text
