@@ -187,12 +187,19 @@ def test_audit_and_evaluation_pages_for_auditors(client: TestClient, engine: Eng
 def test_the_evaluation_page_shows_the_latest_evaluation_and_its_report(client: TestClient, engine: Engine) -> None:
     folder = engine.home.evaluations_dir
     folder.mkdir(parents=True, exist_ok=True)
-    summary = {"model_id": engine.spec.model_id, "dataset": "lfw", "measured_at": "2026-11-01T10:00:00", "eer": 0.0123}
+    summary = {
+        "model_id": engine.spec.model_id,
+        "dataset": "lfw",
+        "measured_at": "2026-11-01T10:00:00",
+        "eer": 0.0123,
+        "accuracy": 0.9833333333333333,
+    }
     (folder / "20261101T100000-abc.json").write_text(json.dumps(summary), encoding="utf-8")
     (folder / "evaluation.html").write_text("<h1>the full report</h1>", encoding="utf-8")
     sign_in(client, engine, "auditor")
     page = client.get("/evaluation")
     assert page.status_code == 200 and "0.0123" in page.text and 'href="/evaluation/report"' in page.text
+    assert "0.9833" in page.text and "0.98333" not in page.text  # figures as people read them
     report = client.get("/evaluation/report")
     assert report.status_code == 200 and "the full report" in report.text
     assert "default-src 'none'" in report.headers["content-security-policy"]

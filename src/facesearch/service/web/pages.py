@@ -217,6 +217,21 @@ def _json(data: Any) -> str:
 TEMPLATES.env.filters["json"] = _json
 
 
+def tidy(value: Any) -> Any:
+    """VALUE with every float in it (in dicts and lists too) rounded to 4 significant figures, for
+    pages that show measured figures (0.9833333333333333 reads 0.9833); kept files keep them whole."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, Mapping):
+        return {k: tidy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [tidy(v) for v in value]
+    return value
+
+
+TEMPLATES.env.filters["tidy"] = tidy
+
+
 def _score(value: float) -> str:
     return f"{value:.4f}"
 
