@@ -267,7 +267,8 @@ def readable(details: Mapping[str, Any]) -> list[tuple[str, str]]:
     lines = []
     for key, value in details.items():
         if isinstance(value, list | tuple):
-            shown = ", ".join(str(v) for v in value) if len(value) <= 3 else f"{len(value)} items"
+            simple = len(value) <= 3 and not any(isinstance(v, Mapping | list | tuple) for v in value)
+            shown = ", ".join(str(v) for v in value) if simple else f"{len(value)} item{'s' * (len(value) != 1)}"
         elif isinstance(value, str) and len(value) == 64:
             shown = value[:12] + "…"
         elif isinstance(value, Mapping):
