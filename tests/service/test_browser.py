@@ -52,10 +52,10 @@ CASE = "MP-2026-017"
 NOTE = "same face as the file photo, checked by eye"
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str, need: str = "Debian's chromium package (apt-get install chromium)") -> None:
     if os.environ.get("FACESEARCH_REQUIRE_BROWSER") == "1":
         pytest.fail(f"{reason}, and FACESEARCH_REQUIRE_BROWSER=1 requires the browser tests to run")
-    pytest.skip(f"{reason}: the browser tests need Debian's chromium package (apt-get install chromium)")
+    pytest.skip(f"{reason}: the browser tests need {need}")
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ class LiveServer:
 @pytest.fixture
 def axe() -> Path:
     if not AXE.is_file():
-        _unavailable(f"axe-core is absent ({AXE}; scripts/browser.sh install fetches it with npm)")
+        _unavailable(f"axe-core is absent ({AXE})", "axe-core for the accessibility check (scripts/browser.sh install)")
     return AXE
 
 
