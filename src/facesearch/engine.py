@@ -25,6 +25,7 @@ from typing import Any
 
 from facesearch.clustering.collections import CollectionService
 from facesearch.config import Settings
+from facesearch.errors import InputError
 from facesearch.evaluation.extract import EmbeddingCache
 from facesearch.gallery import GalleryStore
 from facesearch.governance import audit
@@ -253,12 +254,16 @@ class Engine:
 
     # --- subjects and erasure ---------------------------------------------------------
 
-    def subjects(self) -> list[SubjectSummary]:
-        """Every enrolled subject with image and face counts and the earliest retain-until."""
+    def subjects(self, *, search: str = "", limit: int | None = None, offset: int = 0) -> list[SubjectSummary]:
+        """The enrolled subjects by name, with image and face counts and the earliest retain-until:
+        all of them, or those whose name holds ``search`` (any case) or whose id starts with it,
+        ``limit`` of them from ``offset`` (a page of a list of any length)."""
         self._context.authorize(Permission.MANAGE_GALLERY, Permission.ENROLL, Permission.READ_REPORTS)
+        if (limit is not None and limit < 1) or offset < 0:
+            raise InputError("a page of subjects needs a limit of at least 1 and an offset of at least 0")
         with self.store.transaction() as session:
             self.store.state(session)
-            return self.store.subject_summaries(session)
+            return self.store.subject_summaries(session, search=search, limit=limit, offset=offset)
 
     def erase(self, subject: str, *, reason: str) -> ErasureResult:
         """Physically remove a subject: rows, templates, crops and index entries.
@@ -286,11 +291,29 @@ class Engine:
         with self.store.transaction() as session:
             return audit.verify(session)
 
-    def audit_events(self, *, action: str | None = None, case: str | None = None) -> list[AuditEvent]:
-        """The audit log's events, oldest first, optionally of one action or case (auditors)."""
+    def audit_events(
+        self,
+        *,
+        action: str | None = None,
+        case: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[AuditEvent]:
+        """The audit log's events, oldest first (or newest first), optionally of one action or
+        case, only those numbered below ``before`` and above ``after``, at most ``limit`` of them
+        (auditors). Paging newest first: pass the last page's smallest number as ``before``;
+        oldest first, its largest as ``after``."""
         self._context.authorize(Permission.READ_AUDIT)
+        if (limit is not None and limit < 1) or (before is not None and before < 1) or (after or 0) < 0:
+            raise InputError(
+                "a page of audit events needs a limit and a 'before' of at least 1, an 'after' of 0 or more"
+            )
         with self.store.transaction() as session:
-            return audit.events(session, action=action, case=case)
+            return audit.events(
+                session, action=action, case=case, before=before, after=after, limit=limit, newest_first=newest_first
+            )
 
     # --- calibration ----------------------------------------------------------------------
 

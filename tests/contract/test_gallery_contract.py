@@ -236,3 +236,21 @@ def test_subject_report_lists_each_image_with_its_models(store: GalleryStore) ->
         report = reports.subject_report(session, store, "Ada")
     assert sorted(i.sha256 for i in report.images) == ["a" * 64, "b" * 64]
     assert all(i.faces == 1 and i.model_ids == (MODEL,) for i in report.images)
+
+
+def test_subjects_are_read_a_page_at_a_time(store: GalleryStore) -> None:
+    with store.transaction() as session:
+        store.initialise(session, MODEL)
+        for name in ("Bob", "ada", "Cy 100%", "Ada Lovelace", "Dee"):
+            store.ensure_subject(session, name)
+        bob = store.ensure_subject(session, "Bob")
+        store.add_face(session, bob, observation=_observation(1), image=_image("e" * 64), crop_jpeg=None)
+    with store.transaction() as session:
+        every = [s.name for s in store.subject_summaries(session)]
+        assert [s.name for s in store.subject_summaries(session, limit=2)] == every[:2]
+        assert [s.name for s in store.subject_summaries(session, limit=2, offset=2)] == every[2:4]
+        assert {s.name for s in store.subject_summaries(session, search="ADA")} == {"ada", "Ada Lovelace"}
+        assert [s.name for s in store.subject_summaries(session, search="100%")] == ["Cy 100%"]
+        assert store.subject_summaries(session, search="_") == []  # a wildcard is a character like any other
+        [found] = store.subject_summaries(session, search=f"id:{bob.subject_id[:6]}")
+        assert (found.name, found.images, found.faces) == ("Bob", 1, 1)  # counted on the page as in the whole list

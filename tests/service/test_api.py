@@ -256,6 +256,13 @@ def test_case_members_and_the_probe_face_over_the_api(api: Api, photos: dict[str
     views = api("auditor", "GET", "/api/audit", params={"action": "probe.view"}).json()
     assert [(e["actor"], e["case"]) for e in views] == [("verifier", case), ("operator", case)]
 
+    # The cases each user reads: their own (operators), every case (admins, auditors), none (verifiers).
+    assert [c["case"] for c in api("operator", "GET", "/api/cases").json()] == [case]
+    assert api("operator2", "GET", "/api/cases").json() == []
+    assert [c["case"] for c in api("auditor", "GET", "/api/cases", params={"limit": 1}).json()] == [case]
+    problem(api("verifier", "GET", "/api/cases"), 403, "permission-denied")
+    problem(api("auditor", "GET", "/api/cases", params={"limit": 0}), 422, "invalid-request")
+
     # Another case's data: an operator who is no member may not search, nominate, read, export.
     members = api("operator", "GET", f"/api/cases/{case}/members").json()
     assert members["owner"] == "operator" and [m["user"] for m in members["members"]] == ["operator"]

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -39,7 +40,7 @@ def sign_in(client: TestClient, engine: Engine, user: str) -> TestClient:
 
 
 def test_pages_need_a_session(client: TestClient) -> None:
-    for page in ("/", "/search", "/queue", "/subjects", "/audit", "/evaluation", "/cases/c1"):
+    for page in ("/", "/search", "/queue", "/subjects", "/audit", "/evaluation", "/cases/c1", "/cases"):
         response = client.get(page)
         assert response.status_code == 303, page
         assert response.headers["location"] == "/login"
@@ -191,12 +192,19 @@ def test_audit_and_evaluation_pages_for_auditors(client: TestClient, engine: Eng
 def test_the_evaluation_page_shows_the_latest_evaluation_and_its_report(client: TestClient, engine: Engine) -> None:
     folder = engine.home.evaluations_dir
     folder.mkdir(parents=True, exist_ok=True)
-    summary = {"model_id": engine.spec.model_id, "dataset": "lfw", "measured_at": "2026-11-01T10:00:00", "eer": 0.0123}
+    summary = {
+        "model_id": engine.spec.model_id,
+        "dataset": "lfw",
+        "measured_at": "2026-11-01T10:00:00",
+        "eer": 0.0123,
+        "accuracy": 0.9833333333333333,
+    }
     (folder / "20261101T100000-abc.json").write_text(json.dumps(summary), encoding="utf-8")
     (folder / "evaluation.html").write_text("<h1>the full report</h1>", encoding="utf-8")
     sign_in(client, engine, "auditor")
     page = client.get("/evaluation")
     assert page.status_code == 200 and "0.0123" in page.text and 'href="/evaluation/report"' in page.text
+    assert "0.9833" in page.text and "0.98333" not in page.text  # figures as people read them
     report = client.get("/evaluation/report")
     assert report.status_code == 200 and "the full report" in report.text
     assert "default-src 'none'" in report.headers["content-security-policy"]
@@ -225,9 +233,21 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
             )
         assert response.status_code == 200, response.text
         page = response.text
-        assert CANDIDATE_NOTICE in page
+        assert page.count(CANDIDATE_NOTICE) == 1  # the notice once, not on every table
         assert "data:image/jpeg;base64," in page and page.count('class="face-box"') >= 1
-        assert "Eileen Collins" in page and "Nominate" in page
+        # The line in plain words first, the technical detail folded away.
+        threshold = page.split('data-testid="threshold"')[1].split("</section>")[0]
+        plain, folded = threshold.split("<details>")
+        assert re.search(
+            r"About <strong data-testid=\"fpir\">1 in [\d,]+</strong> searches for someone who is not", plain
+        )
+        assert "1:N" not in plain and "impostor" not in plain and "impostor pairs" in folded
+        # Only a candidate above the line can be nominated, and its row says so.
+        rows = re.findall(r'<tr class="candidate (clears|below)">(.*?)</tr>', page, re.S)
+        assert rows and rows[0][0] == "clears" and "Eileen Collins" in rows[0][1]
+        assert all(("Nominate" in row) == (kind == "clears") for kind, row in rows)
+        assert 'data-testid="clears-1"' in page and "none-clear" not in page
+        assert not re.search(r"\d\.\d{5,}|e-0\d", page.split("<details>")[0])  # one number format: no raw floats
         assert 'src="/faces/1/thumbnail"' in page  # enrolled crops are kept by default
         thumb = client.get("/faces/1/thumbnail")
         assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
@@ -268,6 +288,23 @@ def test_search_result_and_thumbnails(enrolled: Engine, photos: dict[str, Path])
         sign_in(client, enrolled, "auditor")
         assert client.get("/faces/1/thumbnail").status_code == 403
         assert client.get("/nominations/1/probe").status_code == 403
+
+
+@pytest.mark.model
+def test_a_search_with_no_candidate_above_the_line_says_so(engine: Engine, photos: dict[str, Path]) -> None:
+    engine.acting_as("enroller").enroll(photos["astronaut"], subject="Eileen Collins", source="s", basis="consent")
+    with TestClient(create_app(engine.home.root, engine=engine), follow_redirects=False) as client:
+        sign_in(client, engine, "operator")
+        response = client.post(
+            "/search",
+            data={"purpose": "missing person search", "case": "MP-9"},
+            files={"probe": ("hopper.jpg", photos["hopper"].read_bytes(), "image/jpeg")},
+        )
+    assert response.status_code == 200, response.text
+    page = response.text
+    assert 'data-testid="none-clear-1"' in page and "No candidate is above the line for face 1" in page
+    assert '<tr class="candidate below">' in page and "Eileen Collins" in page
+    assert 'action="/nominate"' not in page  # nothing below the line can be nominated
 
 
 @pytest.mark.model
@@ -361,3 +398,226 @@ def test_a_token_in_a_cookie_signs_no_one_in(client: TestClient, engine: Engine)
     client.cookies.clear()
     client.cookies.set("facesearch_token", token(engine, "tester"))  # the cookie of earlier versions
     assert client.get("/subjects").headers["location"] == "/login"
+
+
+# --- the pages issue 18 added: each calls the core verb the API calls, and is refused as the API is ---
+
+
+def add_subjects(engine: Engine, names: list[str]) -> None:
+    with engine.store.transaction() as session:
+        for name in names:
+            engine.store.ensure_subject(session, name)
+
+
+def test_new_pages_need_a_session_and_refuse_other_roles(client: TestClient, engine: Engine) -> None:
+    gets = ("/verify", "/admin/users", "/admin/purposes", "/admin/retention", "/opt-outs", "/cases")
+    posts = ("/verify", "/admin/users", "/admin/users/invite", "/admin/tokens/revoke", "/admin/purposes", "/opt-outs")
+    for page in gets:
+        assert client.get(page).headers["location"] == "/login", page
+    for page in posts:
+        assert client.post(page, data={"name": "x"}).headers["location"] == "/login", page
+    sign_in(client, engine, "verifier")  # a verifier works no case, manages nothing, searches nothing
+    for page in gets:
+        refused = client.get(page)
+        assert refused.status_code == 403 and "permission-denied" in refused.text, page
+    for page, data in (
+        ("/admin/users", {"name": "mallory", "role": "admin"}),
+        ("/admin/users/invite", {"name": "operator"}),
+        ("/admin/purposes", {"name": "anything"}),
+        ("/admin/retention", {"days": "1"}),
+        ("/admin/holds", {"subject": "x", "reference": "r"}),
+    ):
+        refused = client.post(page, data=data)
+        assert refused.status_code == 403 and "permission-denied" in refused.text, page
+        assert "fsa_" not in refused.text
+    assert "mallory" not in {u.name for u in engine.accounts.users()}
+    assert engine.retention.period() != 1
+    refusals = engine.acting_as("auditor").audit_events(action="policy.refused")
+    assert sum(e.actor == "verifier" for e in refusals) == len(gets) + 5  # each refusal audited, once
+    home = client.get("/")
+    assert 'href="/admin/users"' not in home.text and 'href="/queue"' in home.text
+
+
+def test_the_admin_adds_a_user_issues_a_code_and_never_sees_a_token(client: TestClient, engine: Engine) -> None:
+    secret = token(engine, "operator")  # a token that exists: never on the admin's page
+    sign_in(client, engine, "tester")
+    page = client.get("/admin/users")
+    assert page.status_code == 200 and 'data-testid="user-operator"' in page.text
+    assert secret not in page.text and secret.split("_")[1] in page.text  # the token's id, not its secret
+    empty = client.post("/admin/users", data={"name": "ada", "role": ""})
+    assert empty.status_code == 422 and "choose the new user" in empty.text and 'value="ada"' in empty.text
+    bad = client.post("/admin/users", data={"name": "ada", "role": "overlord"})
+    assert bad.status_code == 422 and "overlord" in bad.text
+    control = client.post("/admin/users", data={"name": "ada\u202e", "role": "operator"})
+    assert control.status_code == 422 and "control character" in control.text
+    added = client.post("/admin/users", data={"name": "ada", "role": "operator"})
+    assert added.status_code == 200 and "Added ada as operator" in added.text
+    again = client.post("/admin/users", data={"name": "ada", "role": "operator"})
+    assert again.status_code >= 400 and "ada" in again.text
+    issued = client.post("/admin/users/invite", data={"name": "ada"})
+    code = re.search(r'value="(fsa_[^"]+)"', issued.text)
+    assert issued.status_code == 200 and code and "only they see (not you)" in issued.text
+    new_token = engine.signin.redeem(code[1])  # ada redeems it: the admin's page never shows her token
+    listed = client.get("/admin/users")
+    assert new_token.token not in listed.text and f"<code>{new_token.id}</code>" in listed.text
+    assert client.post("/admin/users/invite", data={"name": "nobody"}).status_code >= 400
+    foreign = client.post(
+        "/admin/tokens/revoke", data={"token_id": new_token.id}, headers={"Origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 403 and "cross-site-request" in foreign.text
+    assert engine.authenticate(new_token.token).name == "ada"
+    revoked = client.post("/admin/tokens/revoke", data={"token_id": new_token.id})
+    assert revoked.status_code == 200 and f"Revoked token {new_token.id} of ada" in revoked.text
+    unticked = client.post("/admin/users/disable", data={"name": "operator"})
+    assert unticked.status_code == 422 and "tick the box" in unticked.text
+    disabled = client.post("/admin/users/disable", data={"name": "operator", "confirm": "yes"})
+    assert disabled.status_code == 200 and "Disabled operator: 1 token(s) revoked" in disabled.text
+    actions = [e.action for e in engine.acting_as("auditor").audit_events()]
+    assert {"user.add", "activation.issue", "token.revoke", "user.disable"} <= set(actions)
+
+
+def test_the_admin_allows_and_removes_purposes(client: TestClient, engine: Engine) -> None:
+    sign_in(client, engine, "tester")
+    page = client.get("/admin/purposes")
+    assert page.status_code == 200 and "warrant search" in page.text and "required" in page.text
+    added = client.post("/admin/purposes", data={"name": "fraud review", "require_authorisation": "yes"})
+    assert added.status_code == 200 and "each with an authorisation reference" in added.text
+    assert any(p.name == "fraud review" and p.require_authorisation for p in engine.purposes.list())
+    assert client.post("/admin/purposes", data={"name": " "}).status_code == 422
+    removed = client.post("/admin/purposes/remove", data={"name": "fraud review"})
+    assert removed.status_code == 200 and "no longer serve" in removed.text
+    assert client.post("/admin/purposes/remove", data={"name": "fraud review"}).status_code == 422
+    sign_in(client, engine, "operator")  # reads the purposes on the search form; changes none
+    assert client.get("/admin/purposes").status_code == 403
+    assert client.post("/admin/purposes", data={"name": "mine"}).status_code == 403
+
+
+def test_retention_holds_and_purge(client: TestClient, engine: Engine) -> None:
+    add_subjects(engine, ["Ada Lovelace"])
+    sign_in(client, engine, "tester")
+    page = client.get("/admin/retention")
+    assert page.status_code == 200 and "3650 days" in page.text and 'data-testid="no-holds"' in page.text
+    bad = client.post("/admin/retention", data={"days": "ten"})
+    assert bad.status_code == 422 and "whole number of days" in bad.text
+    assert client.post("/admin/retention", data={"days": "0"}).status_code == 422
+    assert "now 365 days" in client.post("/admin/retention", data={"days": "365"}).text
+    assert client.post("/admin/holds", data={"subject": "Nobody", "reference": "CO-1"}).status_code == 404
+    assert client.post("/admin/holds", data={"subject": "Ada Lovelace", "reference": ""}).status_code == 422
+    held = client.post("/admin/holds", data={"subject": "Ada Lovelace", "reference": "CO-1"})
+    assert held.status_code == 200 and "under legal hold CO-1" in held.text and 'data-testid="holds"' in held.text
+    unticked = client.post("/admin/purge", data={"reason": "expired"})
+    assert unticked.status_code == 422 and "tick the box" in unticked.text
+    purged = client.post("/admin/purge", data={"reason": "expired", "confirm": "yes"})
+    assert purged.status_code == 200 and 'data-testid="purged"' in purged.text
+    sign_in(client, engine, "auditor")  # oversight: reads the holds, changes nothing
+    overseen = client.get("/admin/retention")
+    assert overseen.status_code == 200 and "CO-1" in overseen.text and 'action="/admin/holds' not in overseen.text
+    refused = client.post("/admin/holds/release", data={"subject": "Ada Lovelace", "reference": "CO-1"})
+    assert refused.status_code == 403
+    sign_in(client, engine, "tester")
+    released = client.post("/admin/holds/release", data={"subject": "Ada Lovelace", "reference": "CO-1"})
+    assert released.status_code == 200 and "Released hold CO-1" in released.text
+    assert engine.retention.holds() == []
+
+
+def test_opt_outs_page(client: TestClient, engine: Engine) -> None:
+    sign_in(client, engine, "enroller")
+    page = client.get("/opt-outs")
+    assert page.status_code == 200 and 'data-testid="no-opt-outs"' in page.text and 'action="/opt-outs"' in page.text
+    no_photo = client.post("/opt-outs", data={"request_ref": "R-1"})
+    assert no_photo.status_code == 422 and "choose a photo" in no_photo.text and 'value="R-1"' in no_photo.text
+    not_image = client.post(
+        "/opt-outs", data={"request_ref": "R-1"}, files={"photo": ("a.jpg", b"name,source\n", "image/jpeg")}
+    )
+    assert not_image.status_code == 422 and "not-an-image" in not_image.text
+    sign_in(client, engine, "auditor")
+    assert 'action="/opt-outs"' not in client.get("/opt-outs").text
+    sign_in(client, engine, "operator")
+    assert client.get("/opt-outs").status_code == 403
+
+
+def test_the_cases_page_lists_a_users_own_cases(client: TestClient, engine: Engine) -> None:
+    from facesearch.governance import membership
+
+    engine.accounts.add_user("operator-2", "operator")
+    with engine.store.transaction() as session:
+        for case, owner in (("MP-1", "operator"), ("MP-2", "operator-2")):
+            membership.enter(session, engine.acting_as(owner)._context, case, "search")
+    sign_in(client, engine, "operator")
+    page = client.get("/cases")
+    assert page.status_code == 200 and 'href="/cases/MP-1"' in page.text and "MP-2" not in page.text
+    assert client.get("/cases", params={"case": "MP-2"}).headers["location"] == "/cases/MP-2"
+    assert client.get("/cases/MP-2").status_code == 403  # another's case: refused by the core
+    assert client.get("/cases", params={"page": "0"}).status_code == 422
+    sign_in(client, engine, "auditor")
+    overseen = client.get("/cases").text
+    assert 'href="/cases/MP-1"' in overseen and 'href="/cases/MP-2"' in overseen
+
+
+def test_subjects_page_and_search(client: TestClient, engine: Engine) -> None:
+    add_subjects(engine, [f"Person {n:03d}" for n in range(120)] + ["Zoë 100%"])
+    sign_in(client, engine, "enroller")
+    first = client.get("/subjects")
+    assert first.text.count('data-testid="subject-row"') == 50 and 'href="/subjects?page=2"' in first.text
+    assert "Person 000" in first.text and "Person 050" not in first.text
+    assert 'href="/subjects?enroll=Person+000#enroll-h"' in first.text  # add photos without retyping the name
+    last = client.get("/subjects", params={"page": 3})
+    assert last.text.count('data-testid="subject-row"') == 21 and 'rel="next"' not in last.text
+    found = client.get("/subjects", params={"q": "person 11"})
+    assert found.text.count('data-testid="subject-row"') == 10 and "Person 119" in found.text
+    assert client.get("/subjects", params={"q": "100%"}).text.count('data-testid="subject-row"') == 1
+    assert 'data-testid="no-subjects"' in client.get("/subjects", params={"q": "nobody"}).text
+    assert client.get("/subjects", params={"page": "-1"}).status_code == 422
+    picked = client.get("/subjects", params={"enroll": "Person 007"})
+    assert 'id="subject" name="subject" value="Person 007"' in picked.text
+
+
+def test_the_audit_log_pages_newest_first(client: TestClient, engine: Engine) -> None:
+    add_subjects(engine, ["Ada"])
+    for n in range(60):
+        engine.purposes.add(f"purpose {n}")
+    sign_in(client, engine, "auditor")
+    first = client.get("/audit")
+    seqs = [int(s) for s in re.findall(r'<td class="num">(\d+)</td>', first.text)]
+    assert len(seqs) == 50 and seqs == sorted(seqs, reverse=True)
+    older = re.search(r'href="/audit\?([^"]+)" rel="next"', first.text)
+    assert older and f"before={seqs[-1]}" in older[1]
+    second = client.get(f"/audit?{older[1].replace('&amp;', '&')}")
+    more = [int(s) for s in re.findall(r'<td class="num">(\d+)</td>', second.text)]
+    assert "Audit chain intact" in first.text and "recomputed on" in second.text  # the whole log is read once
+    assert more and max(more) == seqs[-1] - 1
+    assert "<dt>purpose</dt><dd>purpose 59</dd>" in first.text  # details as readable lines, not key=value
+    assert '<td class="nowrap">' in first.text
+    only = client.get("/audit", params={"action": "user.add"})
+    assert '<td class="nowrap">user.add</td>' in only.text and "purpose.add</td>" not in only.text
+    assert client.get("/audit", params={"before": "0"}).status_code == 422
+
+
+@pytest.mark.model
+def test_verify_compares_two_photos_in_plain_words(client: TestClient, engine: Engine, photos: dict[str, Path]) -> None:
+    sign_in(client, engine, "operator")
+    form = client.get("/verify")
+    assert form.status_code == 200 and 'name="photo_b"' in form.text and "missing person search" in form.text
+
+    def compare(a: str, b: str, **fields: str) -> Any:
+        data = {"purpose": "missing person search", "case": "MP-V"} | fields
+        files = {
+            "photo_a": (f"{a}.jpg", photos[a].read_bytes(), "image/jpeg"),
+            "photo_b": (f"{b}.jpg", photos[b].read_bytes(), "image/jpeg"),
+        }
+        return client.post("/verify", data=data, files=files)
+
+    same = compare("astronaut", "probe")
+    assert same.status_code == 200, same.text
+    assert "Above the line: the two faces are alike" in same.text and same.text.count("data:image/jpeg") == 2
+    assert "How the line was set" in same.text and "1:1" in same.text
+    different = compare("astronaut", "hopper")
+    assert different.status_code == 200 and "Below the line" in different.text
+    unbound = compare("astronaut", "hopper", purpose="")
+    assert unbound.status_code == 403 and "missing-purpose" in unbound.text and 'value="MP-V"' in unbound.text
+    one = client.post("/verify", data={"purpose": "p", "case": "c"}, files={"photo_a": ("a.jpg", b"x", "image/jpeg")})
+    assert one.status_code == 422 and "choose both photos" in one.text
+    sign_in(client, engine, "auditor")
+    assert client.get("/verify").status_code == 403
+    verifies = engine.acting_as("auditor").audit_events(action="search.verify")
+    assert [e.case for e in verifies] == ["MP-V", "MP-V"]

@@ -601,7 +601,22 @@ class GalleryStore:
             for i, e in session.execute(query)
         }
 
-    def subject_summaries(self, session: Session) -> list[SubjectSummary]:
+    def subject_summaries(
+        self, session: Session, *, search: str = "", limit: int | None = None, offset: int = 0
+    ) -> list[SubjectSummary]:
+        """Subjects by name (then id), with image and face counts and the earliest retain-until:
+        those whose name holds SEARCH (any case) or whose id starts with it; LIMIT of them from
+        OFFSET (all without a limit). The page is chosen before anything is counted."""
+        page = select(SubjectRow.id).order_by(SubjectRow.name, SubjectRow.id)
+        wanted = search.strip()
+        if wanted:
+            page = page.where(
+                func.lower(SubjectRow.name).contains(wanted.lower(), autoescape=True)
+                | SubjectRow.id.startswith(wanted.lower().removeprefix("id:"), autoescape=True)
+            )
+        if limit is not None:
+            page = page.limit(limit)
+        page = page.offset(offset)
         rows = session.execute(
             select(
                 SubjectRow.id,
@@ -613,8 +628,9 @@ class GalleryStore:
             )
             .outerjoin(ImageRow, ImageRow.subject_id == SubjectRow.id)
             .outerjoin(FaceRow, FaceRow.image_id == ImageRow.id)
+            .where(SubjectRow.id.in_(page.scalar_subquery()))
             .group_by(SubjectRow.id, SubjectRow.name, SubjectRow.created_at)
-            .order_by(SubjectRow.name)
+            .order_by(SubjectRow.name, SubjectRow.id)
         )
         return [
             SubjectSummary(sid, name, int(n_img), int(n_face), created, retain)

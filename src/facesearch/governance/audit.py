@@ -212,14 +212,23 @@ def events(
     limit: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    before: int | None = None,
+    after: int | None = None,
+    newest_first: bool = False,
 ) -> list[AuditEvent]:
     """Stored events, oldest first, optionally filtered by action, case and time.
 
     The time bounds are half-open, ``since <= ts < until``, so consecutive periods never count an
     event twice (a whole day D is ``since`` = D 00:00 UTC, ``until`` = D+1 00:00 UTC). Either may
-    be left out; both must carry a time zone.
+    be left out; both must carry a time zone. ``before`` keeps events numbered below it, ``after``
+    those above it, and ``newest_first`` reverses the order: with ``limit``, one page of the log,
+    read forwards (``after``) or backwards (``before``), found by the primary key however long the log.
     """
-    query = select(AuditEventRow).order_by(AuditEventRow.seq)
+    query = select(AuditEventRow).order_by(AuditEventRow.seq.desc() if newest_first else AuditEventRow.seq)
+    if before is not None:
+        query = query.where(AuditEventRow.seq < before)
+    if after is not None:
+        query = query.where(AuditEventRow.seq > after)
     if action:
         query = query.where(AuditEventRow.action == action)
     if case:

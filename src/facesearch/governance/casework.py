@@ -348,6 +348,17 @@ class CaseService:
             membership.require_reader(s, context.actor, case_id, "read its nominations")
             return _views(s, NominationRow.case_id == case_id, status=True)
 
+    def cases(self, *, limit: int = 100, offset: int = 0) -> list[CaseFile]:
+        """The cases the acting user reads, most recently opened first: the ones they are a member
+        of (operators), every case (admins and auditors); verifiers, who work no case, are refused."""
+        if limit < 1 or offset < 0:
+            raise InputError("a page of cases needs a limit of at least 1 and an offset of at least 0")
+        context = self._context
+        with context.guarded(
+            Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
+        ) as s:
+            return membership.readable_cases(s, context.actor, limit=limit, offset=offset)
+
     def members(self, case: str) -> CaseFile:
         """Who owns and works a case, and until when it keeps its probe faces: its members, admins
         and auditors; CaseNotFoundError for a case nobody has named."""

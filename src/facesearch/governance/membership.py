@@ -147,6 +147,25 @@ def case_file(session: Session, case: str) -> CaseFile:
     )
 
 
+def readable_cases(session: Session, actor: str, *, limit: int, offset: int = 0) -> list[CaseFile]:
+    """The cases ACTOR reads, most recently opened first: every case for admins and auditors, the
+    cases they are a member of for anyone else; LIMIT of them from OFFSET."""
+    user = find_user(session, actor)
+    query = select(CaseRow).order_by(CaseRow.opened_at.desc(), CaseRow.id)
+    if user is None or not oversees(user):
+        mine = select(CaseMemberRow.case_id).where(CaseMemberRow.user_name == actor)
+        query = query.where(CaseRow.id.in_(mine))
+    rows = list(session.scalars(query.limit(limit).offset(offset)))
+    members: dict[str, list[CaseMember]] = {r.id: [] for r in rows}
+    if rows:
+        found = session.scalars(
+            select(CaseMemberRow).where(CaseMemberRow.case_id.in_(members)).order_by(CaseMemberRow.added_at)
+        )
+        for m in found:
+            members[m.case_id].append(CaseMember(m.user_name, m.added_by, m.added_at))
+    return [CaseFile(r.id, r.owner, r.opened_at, r.retain_until, tuple(members[r.id])) for r in rows]
+
+
 def add_member(session: Session, context: Context, case: str, user: str) -> CaseFile:
     """Add USER, an enabled operator, to CASE: its owner or an admin only; audited."""
     actor = find_user(session, context.actor)

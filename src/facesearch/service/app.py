@@ -18,7 +18,11 @@ from facesearch.service import problems
 from facesearch.service.api import routes as api
 from facesearch.service.auth import CredentialsFirst, TokenCache
 from facesearch.service.uploads import BodyLimit, request_limit
+from facesearch.service.web import admin as web_admin
+from facesearch.service.web import casework as web_casework
+from facesearch.service.web import gallery as web_gallery
 from facesearch.service.web import pages as web
+from facesearch.service.web import search as web_search
 from facesearch.service.web import signin as web_signin
 
 SERVICE_ACTOR = "facesearch-service"
@@ -76,6 +80,10 @@ def create_app(
     problems.install(app)
     app.include_router(api.router, prefix="/api")
     app.include_router(web_signin.router)
+    app.include_router(web_search.router)
+    app.include_router(web_admin.router)
+    app.include_router(web_casework.router)
+    app.include_router(web_gallery.router)
     app.include_router(web.router)
     return app
 

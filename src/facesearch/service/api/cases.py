@@ -41,6 +41,20 @@ def queue(engine: Acting) -> list[Nomination]:
     return engine.cases.queue()
 
 
+@router.get(
+    "/cases",
+    summary="The cases you read, most recently opened first",
+    description="Operators: the cases they are a member of; admins and auditors: every case. 'limit' and "
+    "'offset' page through them.",
+)
+def cases(
+    engine: Acting,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many cases.")] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Skip this many cases first.")] = 0,
+) -> list[CaseFile]:
+    return engine.cases.cases(limit=limit, offset=offset)
+
+
 @router.post(
     "/nominations/{nomination_id}/confirm",
     summary="Confirm a nomination",

@@ -33,8 +33,7 @@ def audit_events(
     after: Annotated[int, Query(ge=0, le=MAX_ID, description="Only events after this sequence number.")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000, description="At most this many events.")] = 1000,
 ) -> list[AuditEvent]:
-    events = engine.audit_events(action=action or None, case=case or None)
-    return [e for e in events if e.seq > after][:limit]
+    return engine.audit_events(action=action or None, case=case or None, after=after, limit=limit)
 
 
 @router.get(

@@ -15,52 +15,49 @@ face a nomination was made for (the only part of a probe kept, sealed, with its 
 
 Cross-site requests: the cookie is ``SameSite=Strict``, and a POST whose ``Origin`` (or, without
 one, ``Referer``) names another host is refused before it reaches the core.
+
+This module holds what every page shares (the route class, who is looking, rendering and its
+filters), the images, the audit log and the evaluation; the pages of each job live beside it:
+:mod:`~facesearch.service.web.search` (identify, verify, nominate), :mod:`~facesearch.service.web.casework`
+(the queue, cases), :mod:`~facesearch.service.web.gallery` (subjects), :mod:`~facesearch.service.web.admin`
+(users and tokens, purposes, retention and holds, opt-outs) and :mod:`~facesearch.service.web.signin`.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import io
 import json
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from PIL import Image
 
 from facesearch.config import Settings
 from facesearch.engine import Engine
-from facesearch.errors import AuthenticationError, CaseNotFoundError, FacesearchError, InputError, PolicyError
+from facesearch.errors import AuthenticationError, FacesearchError, PolicyError
 from facesearch.evaluation import history
 from facesearch.governance.attempts import Unattributed
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.audit import summary as event_summary
-from facesearch.governance.membership import CaseFile
 from facesearch.governance.policy import ROLE_MATRIX, Permission
 from facesearch.governance.users import User
-from facesearch.pipeline.decode import decode_bytes
 from facesearch.reports.model_card import build_model_card
 from facesearch.reports.rendering import STYLESHEET
 from facesearch.service.auth import COOKIE, engine_of
 from facesearch.service.problems import status_of
-from facesearch.service.uploads import read_photo
-from facesearch.types import IdentifyResult, LawfulBasis, SearchRequest
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 
 CANDIDATE_NOTICE = "candidate — not an identification; two separate confirmations are required before any action"
-PREVIEW_SIDE = 960  # the inline probe preview's longer side, in pixels
-AUDIT_ROWS = 1000  # the most events the audit page lists (the newest)
+PREVIEW_SIDE = 640  # the inline probe preview's longer side, in pixels (shown at most 280 px wide)
+AUDIT_ROWS = 50  # events per page of the audit log
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -181,9 +178,14 @@ def permissions(user: User | None) -> set[str]:
 # The pages whose link a role sees: those whose main call its permissions may make.
 PAGES: dict[str, set[str]] = {
     "search": {"IDENTIFY"},
+    "verify": {"VERIFY"},
     "queue": {"CONFIRM"},
     "cases": {"NOMINATE", "EXPORT", "MANAGE_GALLERY", "READ_AUDIT"},
     "subjects": {"MANAGE_GALLERY", "ENROLL", "READ_REPORTS"},
+    "opt_outs": {"RECORD_OPT_OUT", "MANAGE_GALLERY", "READ_REPORTS"},
+    "users": {"MANAGE_USERS"},
+    "purposes": {"MANAGE_GALLERY"},
+    "retention": {"HOLD", "READ_REPORTS"},
     "audit": {"READ_AUDIT"},
     "evaluation": {"READ_REPORTS", "MANAGE_GALLERY"},
 }
@@ -205,7 +207,7 @@ def error_page(request: Request, exc: FacesearchError) -> Response:
     return render(request, "error.html", status=status_of(exc), code=exc.code, message=exc.message, refused=refused)
 
 
-def _problem(exc: FacesearchError) -> dict[str, Any]:
+def problem_of(exc: FacesearchError) -> dict[str, Any]:
     """A core error as a form shows it: its code, its words, whether it is a refusal."""
     return {"code": exc.code, "message": exc.message, "refused": isinstance(exc, PolicyError)}
 
@@ -217,11 +219,41 @@ def _json(data: Any) -> str:
 TEMPLATES.env.filters["json"] = _json
 
 
+def tidy(value: Any) -> Any:
+    """VALUE with every float in it (in dicts and lists too) rounded to 4 significant figures, for
+    pages that show measured figures (0.9833333333333333 reads 0.9833); kept files keep them whole."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, Mapping):
+        return {k: tidy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [tidy(v) for v in value]
+    return value
+
+
+TEMPLATES.env.filters["tidy"] = tidy
+
+
 def _score(value: float) -> str:
     return f"{value:.4f}"
 
 
 TEMPLATES.env.filters["score"] = _score
+
+
+def one_in(rate: float | None) -> str:
+    """A rate in one format everywhere on the pages: "1 in 250,000" (two significant figures),
+    "6 in 10" from one in ten up, "never measured" for none (None or 0)."""
+    if rate is None or rate <= 0:
+        return "never measured"
+    if rate >= 0.1:
+        return f"{min(10, round(rate * 10))} in 10"
+    odds = 1 / rate
+    digits = max(0, len(str(int(odds))) - 2)
+    return f"1 in {int(round(odds, -digits)):,}"
+
+
+TEMPLATES.env.filters["one_in"] = one_in
 
 
 def _when(value: datetime | None) -> str:
@@ -231,7 +263,27 @@ def _when(value: datetime | None) -> str:
 TEMPLATES.env.filters["when"] = _when
 
 
-TEMPLATES.env.filters["summary"] = lambda details: event_summary(dict(details))
+def readable(details: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """An audit event's details as (label, value) lines: words for keys, lists by their length,
+    hashes (64 hex characters) shortened; the event itself keeps everything."""
+    lines = []
+    for key, value in details.items():
+        if isinstance(value, list | tuple):
+            simple = len(value) <= 3 and not any(isinstance(v, Mapping | list | tuple) for v in value)
+            shown = ", ".join(str(v) for v in value) if simple else f"{len(value)} item{'s' * (len(value) != 1)}"
+        elif isinstance(value, str) and len(value) == 64:
+            shown = value[:12] + "…"
+        elif isinstance(value, Mapping):
+            shown = json.dumps(value, ensure_ascii=False, default=str)
+        elif value is None:
+            shown = "-"
+        else:
+            shown = str(value)
+        lines.append((key.replace("_", " "), shown))
+    return lines
+
+
+TEMPLATES.env.filters["readable"] = readable
 
 
 @router.get("/static/facesearch.css")
@@ -244,83 +296,7 @@ def home(request: Request, v: Signed) -> Response:
     return render(request, "home.html", role_permissions=sorted(p.value for p in ROLE_MATRIX[v.user.role]))
 
 
-# --- search ---------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Preview:
-    """The probe as the result page shows it: a downscaled JPEG inline, in the photo's own
-    coordinates (``width`` x ``height``, those of the face boxes)."""
-
-    data_uri: str
-    width: int
-    height: int
-
-
-def preview_of(data: bytes, settings: Settings) -> Preview:
-    """The probe re-encoded small, EXIF orientation applied and metadata dropped, as a data: URI."""
-    decoded = decode_bytes(data, "probe", settings)
-    image = Image.fromarray(decoded.pixels)
-    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return Preview(f"data:image/jpeg;base64,{encoded}", decoded.width, decoded.height)
-
-
-def _search_page(request: Request, v: Viewer, **context: Any) -> Response:
-    status = context.pop("status", 200)
-    purposes = v.engine.purposes.list()
-    return render(request, "search.html", status=status, purposes=purposes, **context)
-
-
-@router.get("/search")
-def search_form(request: Request, v: Signed) -> Response:
-    v.engine.authorize(Permission.IDENTIFY)  # a refusal page, audited, for roles that may not search
-    return _search_page(request, v, form={})
-
-
-@router.post("/search")
-async def search(
-    request: Request,
-    v: Signed,
-    probe: Annotated[UploadFile | None, File()] = None,
-    purpose: Annotated[str, Form()] = "",
-    case: Annotated[str, Form()] = "",
-    authorisation: Annotated[str, Form()] = "",
-) -> Response:
-    form = {"purpose": purpose, "case": case, "authorisation": authorisation}
-    try:
-        if probe is None:
-            raise InputError("choose the probe photo to search")
-        data = await read_photo(probe, v.settings, "probe")
-        result: IdentifyResult = await run_in_threadpool(
-            lambda: v.engine.identify(data, SearchRequest(purpose, case, authorisation.strip() or None))
-        )
-        preview = await run_in_threadpool(preview_of, data, v.settings)
-    except FacesearchError as exc:
-        error, status = _problem(exc), status_of(exc)
-        return await run_in_threadpool(lambda: _search_page(request, v, form=form, error=error, status=status))
-    return render(
-        request,
-        "search_result.html",
-        result=result,
-        preview=preview,
-        thumbnails=v.settings.keep_crops,
-    )
-
-
-@router.post("/nominate")
-def nominate(
-    request: Request,
-    v: Signed,
-    search: Annotated[int, Form()],
-    subject: Annotated[str, Form()],
-    face: Annotated[int, Form()] = 0,
-) -> Response:
-    """Nominate a candidate of a search (operators); the case page then shows it pending."""
-    n = v.engine.cases.nominate(search, subject, face_index=face)
-    return RedirectResponse(f"/cases/{quote(n.case, safe='')}?nominated={n.nomination_id}", status_code=303)
+# --- images the pages show --------------------------------------------------------------
 
 
 @router.get("/faces/{face_id}/thumbnail")
@@ -342,188 +318,33 @@ def probe_face(nomination_id: int, v: Signed) -> Response:
     return Response(crop, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
-# --- the verifier queue ---------------------------------------------------------------------
-
-
-def _queue_page(request: Request, v: Viewer, **context: Any) -> Response:
-    status = context.pop("status", 200)
-    return render(request, "queue.html", status=status, items=v.engine.cases.queue(), **context)
-
-
-@router.get("/queue")
-def queue(request: Request, v: Signed) -> Response:
-    return _queue_page(request, v)
-
-
-@router.post("/queue/{nomination_id}/confirm")
-def confirm(request: Request, v: Signed, nomination_id: int, note: Annotated[str, Form()] = "") -> Response:
-    try:
-        d = v.engine.cases.confirm(nomination_id, note=note.strip() or None)
-    except FacesearchError as exc:
-        return _queue_page(request, v, error=_problem(exc), status=status_of(exc))
-    return _queue_page(request, v, done=d)
-
-
-@router.post("/queue/{nomination_id}/reject")
-def reject(request: Request, v: Signed, nomination_id: int, reason: Annotated[str, Form()] = "") -> Response:
-    try:
-        d = v.engine.cases.reject(nomination_id, reason=reason)
-    except FacesearchError as exc:
-        return _queue_page(request, v, error=_problem(exc), status=status_of(exc))
-    return _queue_page(request, v, done=d)
-
-
-# --- cases ----------------------------------------------------------------------------------
-
-
-@router.get("/cases")
-def cases(request: Request, v: Signed, case: str = "") -> Response:
-    """Open a case by its reference."""
-    if case.strip():
-        return RedirectResponse(f"/cases/{quote(case.strip(), safe='')}", status_code=303)
-    return render(request, "case.html", case=None, items=[])
-
-
-def _case_page(request: Request, v: Viewer, case: str, **context: Any) -> Response:
-    """The case's nominations and members; the core refuses (and audits) anyone who may not read them."""
-    status = context.pop("status", 200)
-    items = v.engine.cases.case(case)
-    try:
-        file: CaseFile | None = v.engine.cases.members(case)
-    except CaseNotFoundError:  # admins and auditors may look up a case nobody has opened
-        file = None
-    return render(request, "case.html", status=status, case=case, items=items, file=file, **context)
-
-
-@router.get("/cases/{case:path}")
-def case_page(request: Request, v: Signed, case: str, nominated: int | None = None) -> Response:
-    return _case_page(request, v, case, nominated=nominated)
-
-
-@router.post("/case-members")
-def add_case_member(
-    request: Request, v: Signed, case: Annotated[str, Form()] = "", user: Annotated[str, Form()] = ""
-) -> Response:
-    """Add an operator to a case (its owner or an admin; the core decides and audits)."""
-    try:
-        if not user.strip():
-            raise InputError("name the operator to add to the case")
-        file = v.engine.cases.add_member(case, user)
-    except PolicyError as exc:  # not the owner nor an admin: the refusal alone (they may not read the case)
-        return error_page(request, exc)
-    except FacesearchError as exc:
-        return _case_page(request, v, case, error=_problem(exc), status=status_of(exc), member_form={"user": user})
-    return _case_page(request, v, file.case, added=user.strip())
-
-
-@router.post("/export")
-def export(request: Request, v: Signed, case: Annotated[str, Form()] = "") -> Response:
-    """The case's confirmed identifications as a JSON download (operators; audited)."""
-    try:
-        result = v.engine.cases.export(case)
-    except FacesearchError as exc:
-        return _case_page(request, v, case, error=_problem(exc), status=status_of(exc))
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in case.strip()) or "case"
-    body = json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    return Response(
-        body,
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="facesearch-{name}-export.json"'},
-    )
-
-
-# --- subjects -------------------------------------------------------------------------------
-
-
-def _subjects_page(request: Request, v: Viewer, **context: Any) -> Response:
-    status = context.pop("status", 200)
-    context.setdefault("form", {})
-    return render(
-        request,
-        "subjects.html",
-        status=status,
-        subjects=v.engine.subjects(),
-        retention_days=v.engine.retention.period(),
-        bases=[b.value for b in LawfulBasis],
-        **context,
-    )
-
-
-@router.get("/subjects")
-def subjects(request: Request, v: Signed) -> Response:
-    return _subjects_page(request, v)
-
-
-@router.post("/subjects/enroll")
-async def enroll(
-    request: Request,
-    v: Signed,
-    photos: Annotated[list[UploadFile] | None, File()] = None,
-    subject: Annotated[str, Form()] = "",
-    source: Annotated[str, Form()] = "",
-    basis: Annotated[str, Form()] = "",
-    retain_until: Annotated[str, Form()] = "",
-) -> Response:
-    form = {"subject": subject, "source": source, "basis": basis, "retain_until": retain_until}
-    try:
-        chosen = [p for p in photos or [] if p.filename]
-        if not chosen:
-            raise InputError("choose at least one photo of the subject to enroll")
-        data = [await read_photo(p, v.settings, f"photo {p.filename}") for p in chosen]
-        result = await run_in_threadpool(
-            lambda: v.engine.enroll(
-                data, subject=subject, source=source, basis=basis, retain_until=retain_until.strip() or None
-            )
-        )
-    except FacesearchError as exc:
-        error, status = _problem(exc), status_of(exc)
-        return await run_in_threadpool(lambda: _subjects_page(request, v, form=form, error=error, status=status))
-    return await run_in_threadpool(lambda: _subjects_page(request, v, enrolled=result))
-
-
-@router.post("/subjects/erase")
-def erase(
-    request: Request,
-    v: Signed,
-    subject: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
-    confirm: Annotated[str, Form()] = "",
-) -> Response:
-    try:
-        if not confirm:
-            raise InputError("erasure not done: tick the box to confirm that the subject is to be erased for good")
-        result = v.engine.erase(subject, reason=reason)
-    except FacesearchError as exc:
-        erase_form = {"subject": subject, "reason": reason}
-        return _subjects_page(request, v, erase_form=erase_form, error=_problem(exc), status=status_of(exc))
-    return _subjects_page(request, v, erased=result)
-
-
-@router.get("/subjects/{subject}/report")
-def subject_report(request: Request, v: Signed, subject: str, format: str = "html") -> Response:
-    """A subject access report (admins, auditors; making it is audited); ``?format=json`` downloads it."""
-    report = v.engine.subject_report(subject)
-    if format == "json":
-        body = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
-        disposition = f'attachment; filename="subject-{report.subject_id}.json"'
-        return Response(body, media_type="application/json", headers={"Content-Disposition": disposition})
-    return render(request, "subject_report.html", report=report)
-
-
 # --- audit, evaluation, model card ----------------------------------------------------------
 
 
 @router.get("/audit")
-def audit(request: Request, v: Signed, action: str = "", case: str = "") -> Response:
-    chain = v.engine.audit_verify()
-    events = v.engine.audit_events(action=action.strip() or None, case=case.strip() or None)
-    shown = list(reversed(events[-AUDIT_ROWS:]))
+def audit(
+    request: Request,
+    v: Signed,
+    action: Annotated[str, Query(max_length=64)] = "",
+    case: Annotated[str, Query(max_length=200)] = "",
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """The audit log newest first, a page at a time (``before``: the page starts below this event
+    number), optionally of one action or case, under the hash chain's status."""
+    # Recomputing the chain reads the whole log: done for the newest page, not again for each older one.
+    chain = v.engine.audit_verify() if before is None else None
+    events = v.engine.audit_events(
+        action=action.strip() or None, case=case.strip() or None, before=before, limit=AUDIT_ROWS + 1, newest_first=True
+    )
+    shown = events[:AUDIT_ROWS]
+    older = shown[-1].seq if len(events) > AUDIT_ROWS else None
     return render(
         request,
         "audit.html",
         chain=chain,
         events=shown,
-        total=len(events),
+        older=older,
+        before=before,
         actions=[a.value for a in AuditAction],
         action=action,
         case=case,
