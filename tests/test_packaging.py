@@ -39,11 +39,22 @@ PARTS = {
 
 
 def _names(lines: list[str]) -> set[str]:
-    return {canonicalize_name(Requirement(line).name) for line in lines}
+    """The distributions LINES name, an extra of facesearch itself (``facesearch[samples]``) expanded."""
+    found = set()
+    for req in map(Requirement, lines):
+        if canonicalize_name(req.name) == "facesearch":
+            for extra in req.extras:
+                found |= _names(PROJECT["optional-dependencies"][extra])
+        else:
+            found.add(canonicalize_name(req.name))
+    return found
 
 
 CORE = _names(PROJECT["dependencies"])
 OPTIONAL = {extra: _names(lines) for extra, lines in PROJECT["optional-dependencies"].items()}
+BENCH = ROOT / "bench"
+# bench/'s peers, installed by hand as its commands say (pip install --no-deps face_recognition)
+PEERS = {"face_recognition"}
 
 
 def _core_tree() -> set[str]:
@@ -117,6 +128,18 @@ def test_every_third_party_import_of_src_is_declared() -> None:
     assert undeclared == [], "declare these in pyproject.toml:\n" + "\n".join(undeclared)
 
 
+def test_every_third_party_import_of_bench_is_declared_in_an_extra() -> None:
+    """bench/ runs with facesearch[eval] (and the extras of what it measures: server, postgres)."""
+    allowed = CORE | OPTIONAL["eval"] | OPTIONAL["server"] | OPTIONAL["postgres"]
+    local = {path.stem for path in BENCH.glob("*.py")} | {"helpers"}  # its own modules, and tests/helpers.py
+    undeclared = []
+    for path in sorted(BENCH.glob("*.py")):
+        for module in sorted(_third_party_imports(path) - local - PEERS):
+            if not _distributions(module) & allowed:
+                undeclared.append(f"bench/{path.name}: {module}")
+    assert undeclared == [], "add these to the eval extra:\n" + "\n".join(undeclared)
+
+
 def test_the_library_installs_without_the_front_ends_extras() -> None:
     heavy = {"fastapi", "uvicorn", "starlette", "pydantic", "python-multipart", "psycopg", "matplotlib"}
     assert CORE & heavy == set()
@@ -124,11 +147,14 @@ def test_the_library_installs_without_the_front_ends_extras() -> None:
 
 @pytest.mark.parametrize("extra", sorted(EXTRAS))
 def test_extras_module_names_match_pyproject(extra: str) -> None:
-    """facesearch.extras.EXTRAS[extra] names a module of each distribution of that extra, and no other."""
+    """facesearch.extras.EXTRAS[extra], which require() checks, names only modules of that extra's
+    distributions, and one of each that src/ imports."""
     provided = {module: _distributions(module) for module in EXTRAS[extra]}
     assert all(provided.values()), f"no installed distribution provides {provided}"
     from_modules = set().union(*provided.values())
-    assert from_modules == OPTIONAL[extra]
+    assert from_modules <= OPTIONAL[extra]
+    imported = {d for path in SRC.rglob("*.py") for m in _third_party_imports(path) for d in _distributions(m)}
+    assert (OPTIONAL[extra] & imported) - CORE <= from_modules
 
 
 def test_the_core_and_the_cli_work_without_any_extra(tmp_path: Path, master_key_file: Path) -> None:
