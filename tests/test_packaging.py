@@ -96,12 +96,11 @@ def _owners() -> dict[str, frozenset[str]]:
     distribution's RECORD, since top_level.txt can be wrong (dlib-bin's names only _dlib_pybind11)."""
     owners: dict[str, set[str]] = {}
     for dist in metadata.distributions():
-        for file in dist.files or []:
-            top = file.parts[0]
-            if top.endswith((".dist-info", ".data")) or top in ("..", "__pycache__"):
-                continue
-            name = top if len(file.parts) > 1 else top.split(".")[0]
-            owners.setdefault(name, set()).add(canonicalize_name(dist.metadata["Name"]))
+        owner = canonicalize_name(dist.metadata["Name"])
+        tops = {file.parts[0] if len(file.parts) > 1 else file.parts[0].split(".")[0] for file in dist.files or []}
+        for name in tops:
+            if not name.endswith((".dist-info", ".data")) and name not in ("..", "__pycache__"):
+                owners.setdefault(name, set()).add(owner)
     return {name: frozenset(dists) for name, dists in owners.items()}
 
 
