@@ -15,9 +15,10 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/facesearch
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
-RUN pip install .
+# The service and PostgreSQL extras, at the versions the tests last passed with (constraints.txt)
+RUN pip install -c constraints.txt '.[server,postgres]'
 
 # /home/facesearch/.config/facesearch: a person's credentials file, in a volume of their own (docs/docker.md)
 RUN useradd --system --create-home --home-dir /home/facesearch facesearch \

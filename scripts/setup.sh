@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv (if missing) and installs facesearch with its development extras into it.
+# Creates .venv (if missing) and installs facesearch with its development extras into it, at the
+# versions pinned in constraints.txt (the ones the tests last passed with; scripts/constraints.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -11,4 +12,4 @@ fi
 if .venv/bin/python -m pip show --quiet dlib 2>/dev/null; then
     .venv/bin/python -m pip uninstall --quiet --yes dlib
 fi
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+.venv/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'

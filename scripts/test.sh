@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Sets up the environment if needed, then runs the linters, the layer rules (import-linter's
-# contracts in pyproject.toml), the type checker and the whole test suite. Extra arguments go to
-# pytest (for example: scripts/test.sh -m "not model").
+# contracts in pyproject.toml), the type checker, the documentation site's strict build and the whole
+# test suite. Extra arguments go to pytest (for example: scripts/test.sh -m "not model").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/ruff check src tests bench scripts
 .venv/bin/lint-imports --no-cache
 .venv/bin/mypy
+scripts/docs.sh --site-dir "$(mktemp -d)"   # seconds; a broken link or anchor in docs/ fails CI here
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

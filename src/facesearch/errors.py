@@ -381,6 +381,13 @@ class ConfigError(FacesearchError):
     code = "bad-config"
 
 
+class MissingExtraError(ConfigError):
+    """A part of facesearch was used whose optional dependencies are not installed; the message
+    names the extra that installs them (``pip install 'facesearch[server]'``)."""
+
+    code = "missing-extra"
+
+
 class CredentialsFileError(ConfigError):
     """A user's credentials file cannot be used: others may read it, it is not theirs, or it is not
     valid TOML. Nothing is read from it then."""

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from facesearch.cli.common import app, current_settings, err, handled, open_gallery, opts
+from facesearch.extras import require
 
 
 @app.command()
@@ -27,6 +28,8 @@ def serve(
     """Serve the REST API (under /api/, described at /openapi.json) and the web UI. Serving acts for
     no one and needs no token: each request carries its user's own (a bearer token for the API, a
     session for the web UI, signed in at /login or /activate)."""
+    with handled():
+        require("server", "facesearch serve")
     import uvicorn
 
     from facesearch.service import create_app

@@ -59,6 +59,7 @@ from facesearch.errors import (
     GalleryNotInitialisedError,
     SubjectNotFoundError,
 )
+from facesearch.extras import require
 from facesearch.gallery.digest import EMPTY, combine, face_digest
 from facesearch.gallery.schema import Base, CalibrationRow, FaceRow, GalleryStateRow, ImageRow, OptOutRow, SubjectRow
 from facesearch.gallery.seals import face_crop_context, face_embedding_context
@@ -113,6 +114,7 @@ def _sqlite_engine(path: Path) -> Engine:
 
 
 def _postgres_engine(url: str) -> Engine:
+    require("postgres", "a gallery on PostgreSQL")
     # pool_pre_ping: a serve worker outlives server restarts and idle-connection timeouts
     return create_engine(url, pool_pre_ping=True)
 

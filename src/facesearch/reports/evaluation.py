@@ -10,6 +10,7 @@ from typing import Any
 
 from facesearch.evaluation.groups import shown
 from facesearch.evaluation.run import EvaluationReport
+from facesearch.extras import require
 from facesearch.reports import rendering
 
 JSON_NAME = "evaluation.json"
@@ -17,7 +18,9 @@ HTML_NAME = "evaluation.html"
 
 
 def write_report(report: EvaluationReport, folder: Path) -> tuple[Path, Path]:
-    """``evaluation.json`` and ``evaluation.html`` in ``folder`` (created if needed)."""
+    """``evaluation.json`` and ``evaluation.html`` in ``folder`` (created if needed); its figures need
+    the ``eval`` extra (matplotlib), checked before anything is written."""
+    require("eval", "the evaluation report's figures")
     folder.mkdir(parents=True, exist_ok=True)
     json_path, html_path = folder / JSON_NAME, folder / HTML_NAME
     json_path.write_text(json.dumps(report.to_dict(), indent=1, allow_nan=True), encoding="utf-8")
@@ -34,6 +37,7 @@ def _png(fig: Any) -> str:
 
 def _figures(report: EvaluationReport) -> list[tuple[str, str]]:
     """(title, PNG data URI) of each plot: DET, CMC when 1:N was measured, score distributions."""
+    require("eval", "the evaluation report's figures")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -7,6 +7,10 @@ user, and renders what comes back (errors as JSON problem bodies, never a stack 
 
 from __future__ import annotations
 
-from facesearch.service.app import create_app
+from facesearch.extras import require
+
+require("server", "facesearch's service (the REST API and web UI)")
+
+from facesearch.service.app import create_app  # noqa: E402  (after the check: it imports FastAPI)
 
 __all__ = ["create_app"]
