@@ -27,6 +27,7 @@ from PIL import Image, ImageEnhance
 from facesearch.engine import Engine
 from facesearch.pipeline.models import DlibModels
 from facesearch.storage.keys import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV
+from milvus_fixtures import milvus_collection, milvus_server, milvus_url  # noqa: F401
 from postgres_fixtures import gallery_database, postgres_server, postgres_url  # noqa: F401  (fixtures for every test)
 
 from helpers import init_staffed

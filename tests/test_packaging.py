@@ -35,6 +35,7 @@ PARTS = {
     "service/": "server",
     "cli/serve.py": "server",
     "reports/evaluation.py": "eval",
+    "index/milvus.py": "milvus",
 }
 
 
@@ -140,7 +141,7 @@ def test_every_third_party_import_of_bench_is_declared_in_an_extra() -> None:
 
 
 def test_the_library_installs_without_the_front_ends_extras() -> None:
-    heavy = {"fastapi", "uvicorn", "starlette", "pydantic", "python-multipart", "psycopg", "matplotlib"}
+    heavy = {"fastapi", "uvicorn", "starlette", "pydantic", "python-multipart", "psycopg", "matplotlib", "pymilvus"}
     assert CORE & heavy == set()
 
 

@@ -18,6 +18,7 @@ from facesearch.errors import MissingExtraError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "server": ("fastapi", "starlette", "pydantic", "uvicorn", "python_multipart"),
     "postgres": ("psycopg",),
+    "milvus": ("pymilvus",),
     "eval": ("matplotlib",),
 }
 

@@ -33,6 +33,7 @@ class Backend:
     score_tolerance: float = 1e-5  # float16 storage rounds each component to 11 significant bits
     cipher: DataCipher | None = None  # the files are sealed under it
     database: bool = False  # keeps its vectors in PostgreSQL: made by on_database() for each test
+    server: bool = False  # keeps its vectors in a Milvus server: made by on_milvus() for each test
 
 
 def _unbound(path: Path, metric: Metric) -> VectorIndex:
@@ -52,6 +53,23 @@ def on_database(backend: Backend, url: str) -> Backend:
         backend,
         create=lambda path, metric: PgVectorIndex.create(engine, table(path), MODEL, DIM, metric, exact=exact),
         reopen=lambda path, metric: PgVectorIndex.load(engine, table(path), MODEL, DIM, metric, exact=exact),
+    )
+
+
+def on_milvus(backend: Backend, url: str, collection: str) -> Backend:
+    """A Milvus backend on a test's server; each path gets a collection named after it (with the
+    test's own prefix, dropped after the test), so reopening the same path finds it."""
+    from facesearch.index.milvus import MilvusIndex, connect
+
+    alias = connect(url)
+
+    def name(path: Path) -> str:
+        return f"{collection}_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
+
+    return dataclasses.replace(
+        backend,
+        create=lambda path, metric: MilvusIndex.create(alias, name(path), MODEL, DIM, metric),
+        reopen=lambda path, metric: MilvusIndex.load(alias, name(path), MODEL, DIM, metric),
     )
 
 
@@ -99,6 +117,7 @@ BACKENDS = [
     ),
     Backend("pgvector", create=_unbound, reopen=_unbound, database=True),  # HNSW in the server
     Backend("pgvector-exact", create=_unbound, reopen=_unbound, database=True),  # every row compared
+    Backend("milvus", create=_unbound, reopen=_unbound, server=True),  # HNSW in a Milvus server
 ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.backends import BACKENDS, STORES, Backend, on_database
+from contract.backends import BACKENDS, STORES, Backend, on_database, on_milvus
 from facesearch.gallery import GalleryStore
 from facesearch.storage.crypto import DataCipher
 
@@ -18,6 +18,8 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     chosen: Backend = request.param
     if chosen.database:
         return on_database(chosen, request.getfixturevalue("postgres_url"))
+    if chosen.server:
+        return on_milvus(chosen, request.getfixturevalue("milvus_url"), request.getfixturevalue("milvus_collection"))
     return chosen
 
 
