@@ -14,6 +14,9 @@
 #                                           running DIR prints its address.
 #   scripts/milvus.sh stop DIR              stops that server (nothing to do when it is not running).
 #
+# $FACESEARCH_MILVUS_CONFIG: settings of milvus.yaml for 'start', "KEY=VALUE ..." (for example
+# "dataCoord.gc.interval=10 dataCoord.gc.dropTolerance=10": docs/scale-out.md, Milvus: erasure).
+#
 # The server binds its ports on every interface (etcd, its coordinators, the proxy), and cannot be told
 # otherwise. So 'start' refuses to run outside a network namespace whose only interface is lo: run it,
 # and whatever talks to it, under 'isolated' (CI runs the whole test suite that way, see .ci/run).
@@ -98,7 +101,12 @@ cmd_start() {
         port=$(free_port)
         echo "$port" >"$dir/milvus.port"
         # setsid: the server and its wrapper form a process group of their own, which 'stop' ends.
-        setsid "$VENV/bin/milvus-server" --data "$dir" --proxy-port "$port" >"$dir/server.out" 2>&1 </dev/null &
+        local extra=() setting
+        for setting in ${FACESEARCH_MILVUS_CONFIG:-}; do
+            extra+=(--extra-config "$setting")
+        done
+        setsid "$VENV/bin/milvus-server" --data "$dir" --proxy-port "$port" "${extra[@]}" \
+            >"$dir/server.out" 2>&1 </dev/null &
         echo $! >"$dir/milvus.pid"
         local waited=0
         # The wrapper prints its banner once the server's health check answers OK.

@@ -43,4 +43,5 @@ def test_every_index_backend_setting_opens_an_index() -> None:
     from facesearch.config import INDEX_BACKENDS
     from facesearch.index.keeper import BACKENDS
 
-    assert set(INDEX_BACKENDS) == set(BACKENDS) | {"pgvector"}  # file backends, and the database one
+    # file backends, the database one and the server one (tests/index/test_milvus.py)
+    assert set(INDEX_BACKENDS) == set(BACKENDS) | {"pgvector", "milvus"}

@@ -16,7 +16,7 @@ from typing import Any
 from facesearch.errors import ConfigError
 
 CONFIG_FILE = "facesearch.toml"
-INDEX_BACKENDS = ("exact", "hnsw", "ivf", "pgvector")
+INDEX_BACKENDS = ("exact", "hnsw", "ivf", "pgvector", "milvus")
 _HOURS = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
 
 
@@ -151,8 +151,49 @@ class Settings:
         "RAM, the short list re-ranked on the full vectors read from disk: for tens of millions of "
         "faces), or 'pgvector' (vectors in the gallery's PostgreSQL database, needs database_url and the "
         "vector extension: searched by the server, written and erased in the gallery's own transactions; "
-        "the table holds plaintext templates, see README, PostgreSQL). Changing it rebuilds the index "
+        "the table holds plaintext templates, see README, PostgreSQL), or 'milvus' (a Milvus server or "
+        "cluster, needs milvus_uri and the 'milvus' extra: vector writes go through an outbox in the "
+        "gallery's transaction, see docs/scale-out.md, Milvus). Changing it rebuilds the index "
         "from the gallery.",
+    )
+    milvus_uri: str = _setting(
+        "",
+        "With index_backend 'milvus': the address of the Milvus proxy, 'http://HOST:19530' (a cluster's "
+        "proxy service or load balancer, or a standalone server); 'https://' for TLS. Its token, if "
+        "the server asks for one ('user:password' or an API key), comes from $FACESEARCH_MILVUS_TOKEN, "
+        "never from this file.",
+    )
+    milvus_database: str = _setting("default", "With index_backend 'milvus': the Milvus database to use.")
+    milvus_collection: str = _setting(
+        "",
+        "With index_backend 'milvus': the collection holding this gallery's vectors (a second one, "
+        "NAME_state, records what they reflect). Empty: 'facesearch_' and the gallery's id, so that "
+        "galleries sharing a cluster never share a collection.",
+    )
+    milvus_shards: int = _setting(
+        1,
+        "With index_backend 'milvus': shards (parallel write channels, spread over a cluster's data "
+        "nodes) of the collection, fixed when it is created: 1 to 16. Searches cover every shard.",
+    )
+    milvus_replicas: int = _setting(
+        1,
+        "With index_backend 'milvus': in-memory replicas of the collection on a cluster's query nodes "
+        "(more serve more searches at once and survive a node's loss); at most the query nodes there are.",
+    )
+    milvus_m: int = _setting(
+        16,
+        "With index_backend 'milvus': links per node of each segment's HNSW graph; 2 to 100. Changing it "
+        "rebuilds the index.",
+    )
+    milvus_ef_construction: int = _setting(
+        200,
+        "With index_backend 'milvus': candidates kept while building the HNSW graphs; at least twice "
+        "milvus_m, at most 1000. Changing it rebuilds the index.",
+    )
+    milvus_ef_search: int = _setting(
+        256,
+        "With index_backend 'milvus': candidates an HNSW search keeps in each segment (at least the "
+        "faces asked for); 1 to 32768.",
     )
     pgvector_exact: bool = _setting(
         False,
@@ -294,6 +335,8 @@ class Settings:
                 "setting 'index_backend' 'pgvector' keeps the vectors in the gallery's PostgreSQL database: "
                 "set 'database_url' (or --db) to a postgresql:// URL, or choose exact, hnsw or ivf"
             )
+        if self.index_backend == "milvus":
+            self._check_milvus()
         if not 2 <= self.pgvector_m <= 100:
             raise ConfigError(f"setting 'pgvector_m' must be between 2 and 100, not {self.pgvector_m}")
         if not 2 * self.pgvector_m <= self.pgvector_ef_construction <= 1000:
@@ -305,6 +348,21 @@ class Settings:
             raise ConfigError(f"setting 'pgvector_ef_search' must be between 1 and 1000, not {self.pgvector_ef_search}")
         if self.database_url and not self.database_url.startswith(("postgresql://", "postgresql+psycopg://")):
             raise ConfigError("setting 'database_url' must be empty (SQLite in the home folder) or a postgresql:// URL")
+
+    def _check_milvus(self) -> None:
+        if not self.milvus_uri.startswith(("http://", "https://", "tcp://")):
+            raise ConfigError(
+                "setting 'index_backend' 'milvus' keeps the vectors in a Milvus server: set 'milvus_uri' to "
+                "its address (http://HOST:19530), or choose exact, hnsw, ivf or pgvector"
+            )
+        if not 1 <= self.milvus_shards <= 16 or self.milvus_replicas < 1:
+            raise ConfigError("settings 'milvus_shards' (1 to 16) and 'milvus_replicas' (at least 1) are out of range")
+        if not 2 <= self.milvus_m <= 100 or not 2 * self.milvus_m <= self.milvus_ef_construction <= 1000:
+            raise ConfigError(
+                "setting 'milvus_m' must be 2 to 100 and 'milvus_ef_construction' between twice it and 1000"
+            )
+        if not 1 <= self.milvus_ef_search <= 32768:
+            raise ConfigError(f"setting 'milvus_ef_search' must be between 1 and 32768, not {self.milvus_ef_search}")
 
     def search_window(self) -> tuple[time, time] | None:
         """``search_hours`` as (start, end) UTC times, end exclusive; None when searches may run any time.
@@ -339,6 +397,17 @@ class Settings:
                 "m": self.pgvector_m,
                 "ef_construction": self.pgvector_ef_construction,
                 "ef_search": self.pgvector_ef_search,
+            }
+        if self.index_backend == "milvus":
+            return {
+                "uri": self.milvus_uri,
+                "database": self.milvus_database,
+                "collection": self.milvus_collection,
+                "shards": self.milvus_shards,
+                "replicas": self.milvus_replicas,
+                "m": self.milvus_m,
+                "ef_construction": self.milvus_ef_construction,
+                "ef_search": self.milvus_ef_search,
             }
         return {"storage": self.index_storage} if self.index_backend == "exact" else {}
 

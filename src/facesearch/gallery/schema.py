@@ -367,6 +367,22 @@ class RefusedAttemptRow(Base):
     count: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class VectorOutboxRow(Base):
+    """A change to a vector index outside the gallery's database (Milvus), written in the gallery's
+    transaction and applied to the index after it commits: face FACE_ID's vector added (read from
+    ``faces`` when applied) or removed, by the transaction that took the gallery to GENERATION and
+    STATE_HASH (set when that transaction stamps its index). See :mod:`facesearch.index.milvuskeeper`."""
+
+    __tablename__ = "vector_outbox"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    seq: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    face_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    op: Mapped[str] = mapped_column(String(8), nullable=False)  # "add" or "remove"
+    generation: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    state_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
 class CollectionRow(Base):
     """A collection of unknown faces (a seized drive, a box of scans) grouped into clusters. It is
     biometric data like the gallery: bound to a purpose and case, retained until a date, erasable."""

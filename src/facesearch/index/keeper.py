@@ -30,6 +30,7 @@ from facesearch.index.base import IdArray, Matrix, VectorIndex
 from facesearch.index.exact import ExactIndex
 from facesearch.index.hnsw import HnswIndex
 from facesearch.index.ivf import IvfIndex
+from facesearch.index.milvuskeeper import MilvusKeeper
 from facesearch.pipeline.models import EmbedderSpec
 from facesearch.storage.crypto import DataCipher
 
@@ -174,11 +175,13 @@ class IndexKeeper:
                 path.unlink()
 
 
-Keeper: TypeAlias = IndexKeeper | dbkeeper.PgVectorKeeper
+Keeper: TypeAlias = IndexKeeper | dbkeeper.PgVectorKeeper | MilvusKeeper
 
 
 def keeper_for(folder: Path, spec: EmbedderSpec, backend: str, store: GalleryStore, **options: Any) -> Keeper:
     """The keeper of ``backend``'s index for the gallery in ``store`` (index files in ``folder``)."""
     if backend == "pgvector":
         return dbkeeper.PgVectorKeeper(folder, spec, store, **options)
+    if backend == "milvus":
+        return MilvusKeeper(folder, spec, store, **options)
     return IndexKeeper(folder, spec, backend, cipher=store.cipher, **options)

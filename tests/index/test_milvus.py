@@ -1,0 +1,186 @@
+"""A gallery whose vector index is Milvus (setting index_backend = "milvus"), on a real server:
+vectors reach Milvus through the outbox, a process killed at each step of a write loses nothing and
+doubles nothing, a search never returns an erased face, and what an erasure leaves in Milvus's
+files is measured (docs/scale-out.md, Milvus)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import facesearch
+from facesearch.engine import Engine
+from facesearch.errors import ConfigError
+from facesearch.gallery.schema import VectorOutboxRow
+from facesearch.index.milvus import MilvusIndex, connect
+from facesearch.pipeline.models import DlibModels
+
+from helpers import init_staffed
+
+
+def test_milvus_needs_an_address_and_sane_options() -> None:
+    with pytest.raises(ConfigError, match="milvus_uri"):
+        facesearch.Settings(index_backend="milvus")
+    with pytest.raises(ConfigError, match="milvus_ef_construction"):
+        facesearch.Settings(index_backend="milvus", milvus_uri="http://db:19530", milvus_ef_construction=10)
+    with pytest.raises(ConfigError, match="milvus_shards"):
+        facesearch.Settings(index_backend="milvus", milvus_uri="http://db:19530", milvus_shards=0)
+
+
+def _settings(url: str, collection: str) -> facesearch.Settings:
+    return facesearch.Settings(index_backend="milvus", milvus_uri=url, milvus_collection=collection)
+
+
+@pytest.fixture
+def on_milvus(
+    tmp_path: Path, milvus_url: str, milvus_collection: str, models: DlibModels, photos: dict[str, Path]
+) -> Iterator[Engine]:
+    """Eileen Collins and Grace Hopper enrolled in an SQLite gallery indexed by Milvus."""
+    settings = _settings(milvus_url, milvus_collection)
+    with init_staffed(tmp_path / "home", actor="tester", models=models, settings=settings) as engine:
+        enroller = engine.acting_as("enroller")
+        enroller.enroll(photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent")
+        enroller.enroll(photos["hopper"], subject="Grace Hopper", source="matplotlib sample", basis="public-task")
+        yield engine
+
+
+def _milvus(engine: Engine, url: str, collection: str) -> MilvusIndex:
+    spec = engine.spec
+    return MilvusIndex.load(connect(url), collection, spec.model_id, spec.dimension, spec.metric)
+
+
+def _face_ids(engine: Engine, subject: str | None = None) -> set[int]:
+    with engine.store.transaction() as session:
+        if subject is None:
+            return {int(i) for ids, _ in engine.store.embeddings(session, engine.spec.model_id) for i in ids}
+        ref = engine.store.require_subject(session, subject)
+        return {int(i) for i in engine.store.subject_face_ids(session, ref.subject_id)}
+
+
+def _outbox(engine: Engine) -> int:
+    with engine.store.transaction() as session:
+        return session.query(VectorOutboxRow).count()
+
+
+def _in_step(engine: Engine, index: MilvusIndex) -> None:
+    """Milvus holds exactly the gallery's faces, each once, stamped with the gallery's state."""
+    held = index.ids()
+    assert len(held) == len(set(held.tolist())) == len(index), "a vector is in Milvus twice"
+    assert set(held.tolist()) == _face_ids(engine)
+    assert _outbox(engine) == 0
+    index.open()
+    with engine.store.transaction() as session:
+        state = engine.store.state(session)
+        assert (index.generation, index.state_hash) == (state.generation, state.content_hash)
+
+
+@pytest.mark.model
+def test_enroll_identify_erase_on_milvus(
+    on_milvus: Engine, milvus_url: str, milvus_collection: str, photos: dict[str, Path]
+) -> None:
+    engine = on_milvus
+    index = _milvus(engine, milvus_url, milvus_collection)
+    _in_step(engine, index)
+    assert engine.index_info().backend == "milvus" and engine.index_info().size == 2
+    found = engine.acting_as("operator").identify(photos["probe"], purpose="review", case="C-1").faces[0].candidates
+    assert found[0].subject == "Eileen Collins" and found[0].clears_threshold
+    erased = engine.erase("Eileen Collins", reason="subject's request")
+    assert erased.index_entries_removed == 1 and erased.faces_removed == 1
+    assert found[0].face_id not in index.ids().tolist()
+    _in_step(engine, index)
+    after = engine.acting_as("operator").identify(photos["probe"], purpose="review", case="C-1").faces[0].candidates
+    assert [c.subject for c in after] == ["Grace Hopper"]
+    assert engine.audit_verify().ok
+
+
+# What the killed process runs: open the gallery, arm the kill at STEP, then enroll or erase.
+_CRASHING = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    import facesearch
+    from facesearch.index.milvus import MilvusIndex
+    from facesearch.index.milvuskeeper import MilvusKeeper
+    from facesearch.pipeline.models import DlibModels
+
+    home, url, collection, op, step, photo = sys.argv[1:7]
+
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def then_die(method):
+        def wrapped(*args, **kwargs):
+            method(*args, **kwargs)
+            die()
+        return wrapped
+
+    settings = facesearch.Settings(index_backend="milvus", milvus_uri=url, milvus_collection=collection)
+    with facesearch.open(home, actor="tester", settings=settings, models=DlibModels()) as engine:
+        engine.index_info()  # opened and in step: the kill is armed for the write only
+        if step == "in-transaction":  # outbox rows written, the gallery's transaction not committed
+            MilvusKeeper.stage_stamp = then_die(MilvusKeeper.stage_stamp)
+        elif step == "after-commit":  # the gallery committed, nothing applied to Milvus
+            MilvusKeeper._apply = die
+        elif step == "after-milvus-write":  # Milvus changed, not stamped, the outbox not emptied
+            MilvusIndex.upsert = then_die(MilvusIndex.upsert)
+            MilvusIndex.delete = then_die(MilvusIndex.delete)
+        elif step == "after-stamp":  # Milvus changed and stamped, the outbox rows not yet deleted
+            MilvusIndex.stamp = then_die(MilvusIndex.stamp)
+        if op == "enroll":
+            engine.acting_as("enroller").enroll(Path(photo), subject="Ada", source="a test", basis="consent")
+        else:
+            engine.erase("Grace Hopper", reason="subject's request")
+    sys.exit(3)  # not killed: the step was never reached
+    """
+)
+STEPS = ["in-transaction", "after-commit", "after-milvus-write", "after-stamp"]
+
+
+@pytest.mark.model
+@pytest.mark.slow
+@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("op", ["enroll", "erase"])
+def test_a_process_killed_at_each_step_loses_nothing_and_doubles_nothing(
+    on_milvus: Engine,
+    milvus_url: str,
+    milvus_collection: str,
+    models: DlibModels,
+    photos: dict[str, Path],
+    op: str,
+    step: str,
+) -> None:
+    engine = on_milvus
+    home = engine.home.root
+    hopper = _face_ids(engine, "Grace Hopper")
+    engine.close()
+    killed = subprocess.run(
+        [sys.executable, "-c", _CRASHING, str(home), milvus_url, milvus_collection, op, step, str(photos["probe"])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    index = MilvusIndex.load(
+        connect(milvus_url), milvus_collection, engine.spec.model_id, engine.spec.dimension, engine.spec.metric
+    )
+    committed = step != "in-transaction"
+    if op == "erase" and step == "after-commit":
+        assert hopper <= set(index.ids().tolist())  # the erasure committed, Milvus is behind...
+    with facesearch.open(
+        home, actor="tester", settings=_settings(milvus_url, milvus_collection), models=models
+    ) as reopened:
+        found = reopened.acting_as("operator").identify(photos["hopper"], purpose="review", case="C-9").faces[0]
+        names = [c.subject for c in found.candidates]
+        if op == "erase":
+            assert ("Grace Hopper" in names) is not committed  # ...and no search returns her face
+            assert (hopper <= set(index.ids().tolist())) is not committed
+        else:
+            assert ("Ada" in [s.name for s in reopened.subjects()]) is committed
+            assert len(_face_ids(reopened)) == (3 if committed else 2)
+        _in_step(reopened, index)
