@@ -24,6 +24,9 @@ import pytest
 URL_ENV = "FACESEARCH_TEST_MILVUS_URL"
 REQUIRE_ENV = "FACESEARCH_REQUIRE_MILVUS"
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "milvus.sh"
+# The garbage collection docs/scale-out.md (Milvus: erasure) asks of a deployment, in seconds here so
+# that a test can watch a compacted segment's old files go.
+ERASURE_CONFIG = "dataCoord.gc.interval=5 dataCoord.gc.dropTolerance=5"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +70,7 @@ def milvus_server() -> Iterator[MilvusServer]:
     try:
         started = subprocess.run(
             ["bash", str(SCRIPT), "start", str(root / "server")],
+            env={**os.environ, "FACESEARCH_MILVUS_CONFIG": ERASURE_CONFIG},
             capture_output=True,
             text=True,
             timeout=300,

@@ -8,9 +8,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import facesearch
@@ -19,6 +21,8 @@ from facesearch.errors import ConfigError
 from facesearch.gallery.schema import VectorOutboxRow
 from facesearch.index.milvus import MilvusIndex, connect
 from facesearch.pipeline.models import DlibModels
+from facesearch.types import Metric
+from milvus_fixtures import MilvusServer
 
 from helpers import init_staffed
 
@@ -184,3 +188,47 @@ def test_a_process_killed_at_each_step_loses_nothing_and_doubles_nothing(
             assert ("Ada" in [s.name for s in reopened.subjects()]) is committed
             assert len(_face_ids(reopened)) == (3 if committed else 2)
         _in_step(reopened, index)
+
+
+def _holding(folder: Path, needle: bytes) -> list[str]:
+    """The server's data files (segments, delete logs, indexes, the write-ahead log) that hold NEEDLE."""
+    found = []
+    for path in sorted((folder / "data").rglob("*")):
+        try:
+            if path.is_file() and needle in path.read_bytes():
+                found.append(path.relative_to(folder / "data").as_posix())
+        except OSError:  # a file removed while the server compacts
+            continue
+    return found
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_an_erased_vector_leaves_milvus_segment_files_after_compaction_and_garbage_collection(
+    on_milvus: Engine, milvus_server: MilvusServer, milvus_collection: str
+) -> None:
+    """docs/scale-out.md, Milvus: erasure. The erasure compacts the collection; with the garbage
+    collection a deployment must configure (tests/milvus_fixtures.py, ERASURE_CONFIG), the old
+    segment's files go within seconds. The write-ahead log still holds the vector (its retention
+    is the deployment's to bound): asserted, so that a change in Milvus shows here."""
+    if milvus_server.folder is None:
+        pytest.skip("the Milvus server's files are out of reach ($FACESEARCH_TEST_MILVUS_URL)")
+    engine = on_milvus
+    [hopper] = _face_ids(engine, "Grace Hopper")
+    with engine.store.transaction() as session:
+        vector = engine.store.face_vectors(session, [hopper])[hopper]
+    if engine.spec.metric is Metric.COSINE:  # stored as a unit vector
+        vector = vector / np.linalg.norm(vector)
+    needle = vector.astype("<f4").tobytes()
+    index = _milvus(engine, milvus_server.url, milvus_collection)
+    index.compact()  # sealed into segment files, as a gallery's vectors are once Milvus flushes them
+    folder = milvus_server.folder
+    assert [f for f in _holding(folder, needle) if f.startswith("insert_log/")], "the test must see it first"
+    engine.erase("Grace Hopper", reason="subject's request")  # deletes, then flushes and compacts
+    deadline = time.monotonic() + 120
+    while (segments := [f for f in _holding(folder, needle) if not f.startswith("rocksmq")]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(2)
+    assert segments == []
+    assert [f for f in _holding(folder, needle) if f.startswith("rocksmq")], "the WAL dropped it: update the docs"
