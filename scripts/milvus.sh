@@ -40,6 +40,7 @@ cmd_install() {
             exit 1
         fi
         log "apt-get install iproute2 util-linux"
+        apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 util-linux >/dev/null
     fi
     if installed; then
