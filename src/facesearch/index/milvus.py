@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 import warnings
 from typing import Any
 
@@ -330,10 +331,20 @@ class MilvusIndex:
 
     # --- upkeep -------------------------------------------------------------------------
 
-    def compact(self) -> None:
+    def compact(self, attempts: int = 5) -> int:
         """Flush the rows written so far into sealed segments, then compact: segments holding
-        deleted rows are rewritten without them (Milvus's own compaction runs on a timer and
-        only past a share of deleted rows; this forces it now)."""
-        self._collection.flush()
-        self._collection.compact()
-        self._collection.wait_for_compaction_completed()
+        deleted rows are rewritten without them (Milvus's own compaction runs on a timer and only
+        past a share of deleted rows; this forces it now). A compaction that found nothing to do
+        (a delete not yet seen by the data node, under load) is tried again, up to ``attempts``
+        times, a second apart. Returns how many compaction plans completed."""
+        completed = 0
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(1.0)
+            self._collection.flush()
+            self._collection.compact()
+            self._collection.wait_for_compaction_completed()
+            completed = int(self._collection.get_compaction_state().completed)
+            if completed:
+                break
+        return completed
