@@ -96,6 +96,29 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
+def video_facts(video: VideoFile, settings: Settings) -> dict[str, int | str | None]:
+    """What an audit event may say of a refused video, never its content: its size in ``bytes``
+    (None if there is no such file, or an upload cut off past the limit) and its ``sha256``."""
+    if not video.complete:
+        return {"bytes": None}
+    try:
+        size = video.path.stat().st_size if video.path.is_file() else None
+        if size is None or size > settings.max_video_bytes:
+            return {"bytes": size}
+        return {"bytes": size, "sha256": file_sha256(video.path)}
+    except OSError:
+        return {"bytes": None}
+
+
+def as_video(probe: object) -> VideoFile | None:
+    """The probe as a video, if it is one: a VideoFile, or a path whose name or first bytes say so."""
+    if isinstance(probe, VideoFile):
+        return probe
+    if isinstance(probe, str | Path) and is_video_file(Path(probe)):
+        return VideoFile(Path(probe), str(probe))
+    return None
+
+
 def timecode(seconds: float) -> str:
     """A time in a video as a player shows it, to the tenth: ``00:12:31.4``."""
     tenths = round(max(0.0, seconds) * 10)

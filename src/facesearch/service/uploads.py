@@ -3,11 +3,17 @@ streams (or at once, from its Content-Length), before it is parsed or stored any
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 from fastapi import HTTPException, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facesearch.config import Settings
 from facesearch.pipeline.decode import NamedPhoto
+from facesearch.pipeline.video import VideoFile, looks_like_video
 
 CHUNK = 1024 * 1024
 # Room for the form's text fields and multipart boundaries beside the photos.
@@ -15,8 +21,9 @@ FORM_OVERHEAD = 256 * 1024
 
 
 def request_limit(settings: Settings, files: int = 2) -> int:
-    """The largest request body accepted: ``files`` photos of the largest size the decoder takes."""
-    return files * settings.max_image_bytes + FORM_OVERHEAD
+    """The largest request body accepted: ``files`` photos of the largest size the decoder takes,
+    or one video (identify takes one) of the largest size accepted."""
+    return max(files * settings.max_image_bytes, settings.max_video_bytes) + FORM_OVERHEAD
 
 
 class BodyLimit:
@@ -81,3 +88,31 @@ def upload_name(filename: str | None, field: str) -> str:
     base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     base = "".join(c for c in base if c.isprintable()).strip()[:200]
     return base if base not in ("", ".", "..") else field
+
+
+@contextlib.asynccontextmanager
+async def read_probe(
+    upload: UploadFile, settings: Settings, field: str = "file"
+) -> AsyncIterator[NamedPhoto | VideoFile]:
+    """An uploaded probe: a photo's bytes (see :func:`read_photo`), or, when its name or first bytes
+    say it is a video, the video copied in chunks to a temporary file (read no further than just past
+    ``max_video_bytes``; the decoder streams it from there), removed when the block ends."""
+    head = await upload.read(CHUNK)
+    name = upload_name(upload.filename, field)
+    if not looks_like_video(name, head[:12]):
+        await upload.seek(0)
+        yield await read_photo(upload, settings, field)
+        return
+    with tempfile.TemporaryDirectory(prefix="facesearch-upload-") as folder:
+        path = Path(folder) / "probe"
+        size, complete = 0, True
+        with path.open("wb") as file:
+            chunk = head
+            while chunk:
+                size += len(chunk)
+                if size > settings.max_video_bytes:
+                    complete = False
+                    break
+                file.write(chunk)
+                chunk = await upload.read(CHUNK)
+        yield VideoFile(path, name, complete=complete)
