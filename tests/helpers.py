@@ -182,3 +182,28 @@ def write_video(
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def write_video_bomb(path: Path, frames: int = 100_000, size: tuple[int, int] = (1280, 720)) -> Path:
+    """A decoding bomb: one black 720p keyframe, then the same 24-byte 'nothing changed' frame
+    FRAMES - 1 times (an hour of video at 25 frames a second in about 3 MB)."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        options = {"bframes": "0", "keyint": str(frames + 10), "preset": "ultrafast", "tune": "zerolatency"}
+        stream = container.add_stream("h264", rate=25, options=options)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        black = av.VideoFrame.from_ndarray(np.zeros((size[1], size[0], 3), np.uint8), format="rgb24")
+        packets = []
+        for pts in range(3):
+            black.pts = pts
+            packets += stream.encode(black)
+        packets += stream.encode()
+        key, unchanged = packets[0], bytes(packets[-1])
+        container.mux(key)
+        for pts in range(1, frames):
+            packet = av.Packet(unchanged)
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, pts, pts, key.time_base
+            container.mux(packet)
+    return path

@@ -47,7 +47,7 @@ SCENE_THUMBNAIL = (32, 18)  # width, height of the grey thumbnail scene changes 
 SCENE_CHANGE = 30.0  # mean absolute grey-level difference (of 255) between consecutive thumbnails
 MIN_SCENE_GAP_S = 0.5  # at most two scene-change samples a second, however the picture flashes
 FREE_FRAMES = 300  # frames decoded before the pixels-per-byte guard applies (a short clip of a still)
-TRUNCATION_SLACK_S = 2.0  # how far before its declared end a video may stop without being called truncated
+TRUNCATION_SLACK_S = 0.5  # how far before its declared end (and a frame) a video may stop without being called truncated
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,7 +240,8 @@ def _decoded(container: Any, name: str, sha256: str, settings: Settings, av: Any
         ) from None
     if decoded == 0:
         raise TruncatedVideoError(f"{name}: the container declares a {codec.name} stream but holds no frame of it")
-    if declared is not None and last_s + max(TRUNCATION_SLACK_S, 2 * step) < declared:
+    frame_s = 1.0 / float(stream.average_rate or 1)
+    if declared is not None and last_s + frame_s + TRUNCATION_SLACK_S < declared:
         raise TruncatedVideoError(
             f"{name}: the video stops at {timecode(last_s)}, before the {timecode(declared)} its container "
             "declares: the file is truncated"
@@ -293,5 +294,6 @@ def _image(frame: Any, name: str, sha256: str, settings: Settings) -> DecodedIma
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text[:200]
+    """FFmpeg's reason, without the file's path (an upload's is a temporary file's, not the user's)."""
+    text = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
+    return str(text)[:200]
