@@ -47,7 +47,7 @@ SCENE_THUMBNAIL = (32, 18)  # width, height of the grey thumbnail scene changes 
 SCENE_CHANGE = 30.0  # mean absolute grey-level difference (of 255) between consecutive thumbnails
 MIN_SCENE_GAP_S = 0.5  # at most two scene-change samples a second, however the picture flashes
 FREE_FRAMES = 300  # frames decoded before the pixels-per-byte guard applies (a short clip of a still)
-TRUNCATION_SLACK_S = 0.5  # how far before its declared end (and a frame) a video may stop without being called truncated
+TRUNCATION_SLACK_S = 0.5  # how far before its declared end, past a frame, a video may stop and not be truncated
 
 
 @dataclasses.dataclass(frozen=True)
