@@ -89,13 +89,14 @@ class _Track:
         self.start_s = self.last_s = time_s
         self.box = face.aligned.detection.box
         self.sightings = 0
-        self.views: list[tuple[float, float, FoundFace]] = []  # (rank, time, face), best first
+        # (rank, time, face, its template if it was embedded to link it), best first
+        self.views: list[tuple[float, float, FoundFace, Embedding | None]] = []
         self.add(face, time_s, 1)
 
-    def add(self, face: FoundFace, time_s: float, keep: int) -> None:
+    def add(self, face: FoundFace, time_s: float, keep: int, embedding: Embedding | None = None) -> None:
         self.box, self.last_s = face.aligned.detection.box, time_s
         self.sightings += 1
-        self.views.append((view_rank(face), time_s, face))
+        self.views.append((view_rank(face), time_s, face, embedding))
         self.views.sort(key=lambda view: -view[0])
         del self.views[keep:]
 
@@ -156,11 +157,12 @@ class Tracker:
             scored = [(_score(vector, tr.vector, metric), tr) for tr in free]
             best = max(scored, key=lambda pair: pair[0], default=None)
             if best is not None and best[0] >= self.link:
-                best[1].add(face, t, self.keep)
+                best[1].add(face, t, self.keep, observed.embedding)
                 taken.add(id(best[1]))
                 continue
             self.count += 1
             track = _Track(self.count, face, t, vector)
+            track.views[0] = (*track.views[0][:3], observed.embedding)
             self.live.append(track)
             taken.add(id(track))
 
@@ -168,16 +170,18 @@ class Tracker:
         if not tracks:
             return []
         spec = self.pipeline.spec
-        views = [view for track in tracks for view in track.views]
-        observed = iter(self.pipeline.observe([face for _, _, face in views]))
+        tracks = sorted(tracks, key=lambda tr: tr.number)
+        # the views not embedded yet (to link a track) are embedded now, all in one call
+        fresh = [face for track in tracks for _, _, face, known in track.views if known is None]
+        observed = iter(self.pipeline.observe(fresh))
         out = []
-        for track in sorted(tracks, key=lambda tr: tr.number):
-            faces = [next(observed) for _ in track.views]
-            vectors = np.stack([f.embedding.vector for f in faces]).astype(np.float32)
+        for track in tracks:
+            templates = [known or next(observed).embedding for _, _, _, known in track.views]
+            vectors = np.stack([e.vector for e in templates]).astype(np.float32)
             if spec.metric is Metric.COSINE:
                 vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
             fused = vectors.mean(axis=0).astype(np.float32)
-            _, time_s, shown = track.views[0]
+            _, time_s, shown, _ = track.views[0]
             out.append(
                 VideoFace(
                     track=track.number,
@@ -189,7 +193,7 @@ class Tracker:
                     quality=shown.quality,
                     embedding=Embedding(fused, spec.model_id, spec.metric),
                     chip=shown.aligned.chip,
-                    templates=len(faces),
+                    templates=len(templates),
                 )
             )
         return out
