@@ -21,25 +21,34 @@ FORM_OVERHEAD = 256 * 1024
 
 
 def request_limit(settings: Settings, files: int = 2) -> int:
-    """The largest request body accepted: ``files`` photos of the largest size the decoder takes,
-    or one video (identify takes one) of the largest size accepted."""
-    return max(files * settings.max_image_bytes, settings.max_video_bytes) + FORM_OVERHEAD
+    """The largest request body accepted: ``files`` photos of the largest size the decoder takes."""
+    return files * settings.max_image_bytes + FORM_OVERHEAD
+
+
+VIDEO_PATHS = ("/api/identify",)  # the routes that take a video: their bodies may reach max_video_bytes
+
+
+def video_limits(settings: Settings) -> dict[str, int]:
+    """The larger body limit of each route that takes a video."""
+    return dict.fromkeys(VIDEO_PATHS, max(request_limit(settings), settings.max_video_bytes + FORM_OVERHEAD))
 
 
 class BodyLimit:
     """ASGI middleware refusing request bodies over ``max_bytes`` with 413, counting as they stream."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}  # path -> its own limit (a video upload's)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         seen = 0
 
@@ -48,19 +57,19 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise HTTPException(413, self._detail())
+                if seen > limit:
+                    raise HTTPException(413, self._detail(limit))
             return message
 
         await self.app(scope, counted, send)
 
-    def _detail(self) -> str:
-        return f"the request body is larger than the {self.max_bytes} bytes this service accepts"
+    def _detail(self, limit: int) -> str:
+        return f"the request body is larger than the {limit} bytes this service accepts here"
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         from facesearch.service.problems import problem
 
-        response = problem(413, "request-too-large", self._detail())
+        response = problem(413, "request-too-large", self._detail(limit))
         await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
         await send({"type": "http.response.body", "body": response.body})
 
