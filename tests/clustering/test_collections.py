@@ -190,6 +190,7 @@ def test_a_collection_is_read_and_corrected_only_by_its_cases_members(engine: En
     cluster = run.clusters[0]
     [listed] = operator.collections.collections()
     assert (listed.name, listed.case, listed.faces, listed.clusters) == ("drive-8", "MP-40", 8, len(run.clusters))
+    assert operator.collections.collection(run.collection_id) == listed
     assert operator.collections.cluster_summary("drive-8", cluster.cluster_id) == cluster
     crop = operator.collections.face_crop(cluster.face_ids[0])
     assert crop is not None and crop[:2] == b"\xff\xd8"
@@ -201,17 +202,20 @@ def test_a_collection_is_read_and_corrected_only_by_its_cases_members(engine: En
     other = engine.acting_as("operator-3").collections
     assert other.collections() == []
     for attempt in (
+        lambda: other.collection("drive-8"),
         lambda: other.clusters("drive-8"),
         lambda: other.cluster_summary("drive-8", cluster.cluster_id),
         lambda: other.face_crop(cluster.face_ids[0]),
         lambda: other.name(cluster.cluster_id, "someone"),
         lambda: other.split(cluster.cluster_id, [cluster.face_ids[0]]),
         lambda: other.cannot_link(cluster.face_ids[0], cluster.face_ids[1]),
+        # nor search it against the gallery, even under a case of their own
+        lambda: engine.acting_as("operator-3").identify_cluster(cluster.cluster_id, purpose=WHY["purpose"], case="OP3"),
     ):
         with pytest.raises(CaseMembershipError):
             attempt()
     refusals = [e for e in engine.acting_as("auditor").audit_events(action="policy.refused") if e.actor == "operator-3"]
-    assert len(refusals) == 6 and {e.case for e in refusals} == {"MP-40"}
+    assert len(refusals) == 8 and {e.case for e in refusals} == {"MP-40"}
     assert [s.label for s in operator.collections.clusters("drive-8")] == [None] * len(run.clusters)  # unchanged
     # Auditors oversee every collection; a cluster the collection lacks is named in the core's words.
     auditor = engine.acting_as("auditor").collections

@@ -40,6 +40,7 @@ from facesearch.clustering.rows import (
     collection_face,
     collection_faces,
     collection_summaries,
+    summarised,
     member_crop,
     of_cluster,
     of_face,
@@ -349,6 +350,12 @@ class CollectionService:
             user = find_user(session, context.actor)
             member = None if user is not None and membership.oversees(user) else context.actor
             return collection_summaries(session, member=member, limit=limit, offset=offset)
+
+    def collection(self, collection: str) -> CollectionSummary:
+        """One collection, by its name or id, with its counts of faces and clusters."""
+        with self._context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
+            [summary] = summarised(session, [self._readable(session, collection)])
+            return summary
 
     def clusters(self, collection: str, *, min_size: int = 1) -> list[ClusterSummary]:
         """The collection's clusters of at least ``min_size`` faces, largest first."""

@@ -58,7 +58,11 @@ def collection_summaries(
         query = query.where(
             CollectionRow.case_id.in_(select(CaseMemberRow.case_id).where(CaseMemberRow.user_name == member))
         )
-    found = list(session.scalars(query.limit(limit).offset(offset)))
+    return summarised(session, list(session.scalars(query.limit(limit).offset(offset))))
+
+
+def summarised(session: Session, found: Sequence[CollectionRow]) -> list[CollectionSummary]:
+    """The collections FOUND with their counts of faces and clusters."""
     counts: dict[str, tuple[int, int]] = {}
     if found:
         rows = session.execute(
