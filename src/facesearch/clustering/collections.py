@@ -40,12 +40,12 @@ from facesearch.clustering.rows import (
     collection_face,
     collection_faces,
     collection_summaries,
-    summarised,
     member_crop,
     of_cluster,
     of_face,
     require_collection,
     sealed_vectors,
+    summarised,
     summary_of,
 )
 from facesearch.errors import InputError, NoRetentionPolicyError
