@@ -206,6 +206,10 @@ def test_enroll_identify_nominate_confirm_export_erase(api: Api, photos: dict[st
     assert exported.status_code == 200, exported.text
     (identification,) = exported.json()["identifications"]
     assert {c["verifier"] for c in identification["confirmations"]} == {"verifier", "verifier2"}
+    # every time carries its zone (RFC 3339), the stored ones as well as the moment of export
+    times = [exported.json()["exported_at"], identification["nomination"]["nominated_at"]]
+    times += [c["decided_at"] for c in identification["confirmations"]]
+    assert all(t.endswith("Z") or t.endswith("+00:00") for t in times), times
     decisions = api("auditor", "GET", f"/api/nominations/{nomination}/decisions").json()
     assert [d["note"] for d in decisions] == ["same scar", "same scar"]
 

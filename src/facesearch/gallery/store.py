@@ -332,8 +332,6 @@ class GalleryStore:
         if row is None:
             return None
         values = {name: getattr(row, name) for name in _CALIBRATION_COLUMNS}
-        if values["created_at"].tzinfo is None:  # SQLite keeps no zone; everything is stored in UTC
-            values["created_at"] = values["created_at"].replace(tzinfo=UTC)
         return Calibration(
             **values,
             curve=FmrCurve.from_json(row.fmr_curve),

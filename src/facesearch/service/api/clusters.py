@@ -20,10 +20,9 @@ from facesearch.service.api.schemas import (
     Reason,
 )
 from facesearch.service.auth import Acting
-from facesearch.service.rendering import UtcRoute
 from facesearch.types import ClusterSearchResult, SearchRequest
 
-router = APIRouter(tags=["collections"], route_class=UtcRoute)
+router = APIRouter(tags=["collections"])
 
 ClusterId = Annotated[int, Path(ge=1, le=MAX_ID, description="The cluster's number.")]
 
