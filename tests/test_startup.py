@@ -85,6 +85,7 @@ def test_the_cli_help_imports_no_engine_nor_result_types() -> None:
     assert set(core) <= {
         "facesearch.config",
         "facesearch.errors",
+        "facesearch.extras",  # serve's check for the [server] extra: importlib.util only
         "facesearch.governance",
         "facesearch.governance.policy",
         "facesearch.storage",
