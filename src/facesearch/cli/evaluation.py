@@ -175,6 +175,7 @@ def evaluate_command(
 ) -> None:
     """Measure accuracy on a labelled dataset: 1:1, 1:N and per-group error rates."""
     from facesearch.evaluation import EvaluationOptions, evaluate, history
+    from facesearch.extras import missing
     from facesearch.pipeline.recognizers import spec_for_settings
     from facesearch.pipeline.recognizers.registered import registered_models
     from facesearch.reports.evaluation import write_report
@@ -201,9 +202,12 @@ def evaluate_command(
             options=options,
             progress=progress,
         )
-    history.record(Home(opts.home).evaluations_dir, result)
-    if report:
-        json_path, html_path = write_report(result, report)
+    summary = history.record(Home(opts.home).evaluations_dir, result)
+    # The HTML report is kept beside its summary, where the web UI's evaluation page finds it, and
+    # also written to --report; a lean install without the figures' extra keeps the summary only.
+    places = [summary.with_suffix("")] if not missing("eval") else []
+    for folder in [*places, *([report] if report else [])]:
+        json_path, html_path = write_report(result, folder)
         err.print(f"report written to {html_path} and {json_path}", highlight=False)
     if json_out:
         print_json(result.to_dict())
