@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from facesearch.errors import CaseMembershipError, FacesearchError, InputError, PermissionDeniedError
 from facesearch.service.api.schemas import MAX_ID
 from facesearch.service.problems import status_of
-from facesearch.service.web.pages import Signed, Viewer, WebRoute, error_page, problem_of, render
+from facesearch.service.web.pages import Page, Signed, Viewer, WebRoute, error_page, problem_of, render
 from facesearch.types import SearchRequest
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
@@ -31,7 +31,6 @@ CLUSTER_ROWS = 20  # clusters per page of a collection's contact sheet
 FACES_SHOWN = 8  # faces of each cluster on the collection's sheet (the cluster's page shows them all)
 FACE_ROWS = 60  # faces per page of a cluster
 
-Page = Annotated[int, Query(ge=1, le=1_000_000)]
 ClusterId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Number = Annotated[int, Form(ge=1, le=MAX_ID)]
 Text = Annotated[str, Form()]

@@ -14,7 +14,7 @@ from facesearch.errors import FacesearchError, InputError
 from facesearch.governance.policy import FACE_VIEWERS, ROLE_MATRIX
 from facesearch.service.problems import status_of
 from facesearch.service.uploads import read_photo
-from facesearch.service.web.pages import Signed, Viewer, WebRoute, problem_of, render
+from facesearch.service.web.pages import Page, Signed, Viewer, WebRoute, problem_of, render
 from facesearch.types import LawfulBasis
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
@@ -53,7 +53,7 @@ def subjects(
     request: Request,
     v: Signed,
     q: Annotated[str, Query(max_length=200)] = "",
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page: Page = 1,
     enroll: Annotated[str, Query(max_length=200)] = "",
     erase: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:

@@ -171,6 +171,7 @@ def viewer(request: Request, user: Annotated[User, Depends(web_user)]) -> Viewer
 
 
 Signed = Annotated[Viewer, Depends(viewer)]
+Page = Annotated[int, Query(ge=1, le=1_000_000)]  # the page number of a list shown a page at a time
 
 
 def permissions(user: User | None) -> set[str]:
