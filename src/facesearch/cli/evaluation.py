@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -204,10 +205,17 @@ def evaluate_command(
         )
     summary = history.record(Home(opts.home).evaluations_dir, result)
     # The HTML report is kept beside its summary, where the web UI's evaluation page finds it, and
-    # also written to --report; a lean install without the figures' extra keeps the summary only.
-    places = [summary.with_suffix("")] if not missing("eval") else []
-    for folder in [*places, *([report] if report else [])]:
-        json_path, html_path = write_report(result, folder)
+    # copied to --report (rendered once); a lean install without the figures' extra keeps the
+    # summary only, and --report then names the extra it needs.
+    kept = write_report(result, summary.with_suffix("")) if not missing("eval") else None
+    if report:
+        if kept is None:
+            json_path, html_path = write_report(result, report)
+        else:
+            report.mkdir(parents=True, exist_ok=True)
+            json_path, html_path = (report / path.name for path in kept)
+            for path in kept:
+                shutil.copy2(path, report / path.name)
         err.print(f"report written to {html_path} and {json_path}", highlight=False)
     if json_out:
         print_json(result.to_dict())
