@@ -81,7 +81,7 @@ class Settings:
         "What finds, aligns and embeds faces in a new gallery (and in 'evaluate'): 'sface' (OpenCV Zoo's "
         "YuNet detector and SFace network: LFW 10-fold 99.4%, the stronger), 'dlib' (dlib's HOG/CNN detector "
         "and ResNet: 99.2%, the recipe of galleries made before it existed), 'fusion' (YuNet, then both networks on "
-        "each face, their scores z-normalised and summed: see README, Accuracy) or the name of a model registered "
+        "each face, their scores z-normalised and summed: see docs/benchmarks.md) or the name of a model registered "
         "with 'facesearch models register'. A gallery keeps the recognizer its templates were made with (its "
         "model id): changing this changes only galleries created afterwards.",
     )
@@ -184,7 +184,7 @@ class Settings:
         "RAM, the short list re-ranked on the full vectors read from disk: for tens of millions of "
         "faces), or 'pgvector' (vectors in the gallery's PostgreSQL database, needs database_url and the "
         "vector extension: searched by the server, written and erased in the gallery's own transactions; "
-        "the table holds plaintext templates, see README, PostgreSQL). Changing it rebuilds the index "
+        "the table holds plaintext templates, see docs/scale-out.md). Changing it rebuilds the index "
         "from the gallery.",
     )
     pgvector_exact: bool = _setting(
@@ -256,7 +256,7 @@ class Settings:
         "Score at or above which two faces of a collection are linked when clustering ('facesearch "
         "cluster'). 0: the gallery's recognizer's own, the best BCubed F-measure on all of LFW (sface: 0.5, "
         "F 0.986, and 0.55 for a pairwise precision of 0.997; dlib: 0.95, F 0.943, and 0.9575 for a pairwise "
-        "precision of 0.99; README, Clustering). Higher splits more, merges less. Stricter than the 1:1 "
+        "precision of 0.99; docs/benchmarks.md, Clustering). Higher splits more, merges less. Stricter than the 1:1 "
         "threshold: a chain of links joins people one pair would not.",
     )
     database_url: str = _setting(

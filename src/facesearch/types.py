@@ -382,6 +382,7 @@ class SubjectSummary(Serialisable):
     faces: int
     created_at: datetime
     retain_until: date | None  # the earliest retain-until of its images, if any
+    face_shown: int | None = None  # the first of its faces whose crop is kept (setting keep_crops), if any
 
 
 @dataclasses.dataclass(frozen=True)

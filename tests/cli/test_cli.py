@@ -272,6 +272,8 @@ def test_evaluate_calibrate_and_model_card(home: Path, labelled_dataset: Path, t
     zero = run(home, "evaluate", labelled_dataset, "--gallery-size", "0", *cache)
     assert zero.returncode == 2 and "--gallery-size" in zero.stderr  # a usage error
     assert (tmp_path / "report" / "evaluation.html").is_file()
+    # every evaluation's report is also kept in the home, where the web UI's evaluation page finds it
+    assert len(list((home / "evaluations").glob("*/evaluation.html"))) == 2
 
     card = run(home, "model-card", "--json")
     assert card.returncode == 0, card.stderr

@@ -208,6 +208,10 @@ def test_enroll_identify_nominate_confirm_export_erase(api: Api, photos: dict[st
     assert exported.status_code == 200, exported.text
     (identification,) = exported.json()["identifications"]
     assert {c["verifier"] for c in identification["confirmations"]} == {"verifier", "verifier2"}
+    # every time carries its zone (RFC 3339), the stored ones as well as the moment of export
+    times = [exported.json()["exported_at"], identification["nomination"]["nominated_at"]]
+    times += [c["decided_at"] for c in identification["confirmations"]]
+    assert all(t.endswith("Z") or t.endswith("+00:00") for t in times), times
     decisions = api("auditor", "GET", f"/api/nominations/{nomination}/decisions").json()
     assert [d["note"] for d in decisions] == ["same scar", "same scar"]
 
@@ -541,6 +545,10 @@ def test_a_collections_clusters_over_the_api(api: Api, photos: dict[str, Path], 
     assert api("enroller", "POST", "/api/enroll", files=upload(photos["astronaut"], "files"), data=enroll).is_success
     api.engine.acting_as("operator").collections.cluster(drive, name="drive-1", min_size=1, **IDENTIFY)
 
+    [listed] = api("operator", "GET", "/api/collections").json()
+    assert (listed["name"], listed["case"], listed["faces"], listed["clusters"]) == ("drive-1", IDENTIFY["case"], 3, 2)
+    assert api("auditor", "GET", "/api/collections", params={"offset": 1}).json() == []
+    problem(api("enroller", "GET", "/api/collections"), 403, "permission-denied")
     clusters = api("operator", "GET", "/api/collections/drive-1/clusters", params={"min_size": 2}).json()
     assert [sorted(Path(p).stem for p in c["photos"]) for c in clusters] == [["astronaut", "probe"]]
     cluster = clusters[0]["cluster_id"]

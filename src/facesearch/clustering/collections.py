@@ -32,15 +32,19 @@ from facesearch.clustering.rows import (
     CANNOT,
     MUST,
     ClusterSummary,
+    CollectionSummary,
     add_link,
     cluster_faces,
     cluster_summaries,
     collection_face,
     collection_faces,
+    collection_summaries,
+    member_crop,
     of_cluster,
     of_face,
     require_collection,
     sealed_vectors,
+    summarised,
     summary_of,
 )
 from facesearch.errors import InputError, NoRetentionPolicyError
@@ -49,6 +53,7 @@ from facesearch.gallery.seals import collection_crop_context, collection_embeddi
 from facesearch.governance import membership, purposes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import TEXT_MAX_CHARS, Permission, clean_text
+from facesearch.governance.users import find_user
 from facesearch.pipeline.faces import map_photos
 from facesearch.pipeline.video import file_sha256
 from facesearch.reports.contact_sheet import ContactSheet, SheetCluster, SheetFace, write_sheet
@@ -337,18 +342,69 @@ class CollectionService:
 
     # --- reading -------------------------------------------------------------------------------
 
+    # A collection is read by the members of its case, and by admins' and auditors' oversight; it is
+    # corrected by its case's members only (see facesearch.governance.membership).
+    READING, CORRECTING = "read its collections", "correct its collections' clusters"
+
+    def collections(self, *, limit: int = 50, offset: int = 0) -> list[CollectionSummary]:
+        """The collections the acting user reads, newest first, ``limit`` of them from ``offset``:
+        those of the cases they work (operators), or every one (auditors)."""
+        if limit < 1 or offset < 0:
+            raise InputError("a page of collections needs a limit of at least 1 and an offset of at least 0")
+        context = self._context
+        with context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
+            user = find_user(session, context.actor)
+            member = None if user is not None and membership.oversees(user) else context.actor
+            return collection_summaries(session, member=member, limit=limit, offset=offset)
+
+    def collection(self, collection: str) -> CollectionSummary:
+        """One collection, by its name or id, with its counts of faces and clusters."""
+        with self._context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
+            [summary] = summarised(session, [self._readable(session, collection)])
+            return summary
+
     def clusters(self, collection: str, *, min_size: int = 1) -> list[ClusterSummary]:
         """The collection's clusters of at least ``min_size`` faces, largest first."""
         with self._context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
-            row = require_collection(session, collection)
+            row = self._readable(session, collection)
             return [s for s in cluster_summaries(collection_faces(session, row.id), session) if s.size >= min_size]
+
+    def cluster_summary(self, collection: str, cluster_id: int) -> ClusterSummary:
+        """One cluster of the collection: InputError if the collection has no such cluster."""
+        with self._context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
+            row = self._readable(session, collection)
+            cluster_faces(session, row.id, cluster_id)  # names the cluster the collection lacks
+            return summary_of(session, row.id, cluster_id)
+
+    def face_crop(self, face_id: int) -> bytes | None:
+        """The JPEG crop of a face of a collection, or None if there is no such face or crop, for
+        the readers of its collection; every view is audited (``collection.face_view``)."""
+        context = self._context
+        with context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
+            face = session.get(CollectionFaceRow, face_id)
+            row = None if face is None else session.get(CollectionRow, face.collection_id)
+            if row is None:
+                return None
+            membership.require_reader(session, context.actor, row.case_id, self.READING)
+            crop = member_crop(session, context.store, face_id)
+            if crop is not None:
+                details = {"collection_id": row.id, "face": face_id}
+                context.record(
+                    session, AuditAction.COLLECTION_FACE_VIEW, purpose=row.purpose, case=row.case_id, details=details
+                )
+            return crop
+
+    def _readable(self, session: Session, collection: str) -> CollectionRow:
+        row = require_collection(session, collection)
+        membership.require_reader(session, self._context.actor, row.case_id, self.READING)
+        return row
 
     def contact_sheet(self, collection: str, folder: str | Path, *, min_size: int = 1) -> Path:
         """Write FOLDER/index.html: each cluster of at least ``min_size`` faces as a contact sheet
         of its face crops, with cluster and face numbers for curation. Audited: it shows faces."""
         context = self._context
         with context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
-            row = require_collection(session, collection)
+            row = self._readable(session, collection)
             faces = collection_faces(session, row.id)
             summaries = [s for s in cluster_summaries(faces, session) if s.size >= min_size]
             by_id = {f.id: f for f in faces}
@@ -478,6 +534,7 @@ class CollectionService:
         context = self._context
         with context.guarded(Permission.CLUSTER) as session:
             row = locate(session)
+            membership.require_member(session, context.actor, row.case_id, self.CORRECTING)
             result, details = work(session, row)
             context.record(
                 session, action, purpose=row.purpose, case=row.case_id, details={"collection_id": row.id, **details}

@@ -131,6 +131,8 @@ class SearchService:
         with context.ruled():
             bound = self._allowed(Permission.IDENTIFY, request)
             with context.writing() as session:
+                collection = rows.of_cluster(cluster_id)(session)
+                membership.require_member(session, context.actor, collection.case_id, "search its collections")
                 members = rows.cluster_members(session, context.store, cluster_id, context.spec.model_id)
                 vector = fuse(members.vectors, context.spec.metric)
                 fused = Embedding(vector, context.spec.model_id, context.spec.metric)

@@ -20,6 +20,7 @@ from facesearch.service.auth import CredentialsFirst, TokenCache
 from facesearch.service.uploads import BodyLimit, request_limit, video_limits
 from facesearch.service.web import admin as web_admin
 from facesearch.service.web import casework as web_casework
+from facesearch.service.web import clusters as web_clusters
 from facesearch.service.web import gallery as web_gallery
 from facesearch.service.web import pages as web
 from facesearch.service.web import search as web_search
@@ -83,6 +84,7 @@ def create_app(
     app.include_router(web_search.router)
     app.include_router(web_admin.router)
     app.include_router(web_casework.router)
+    app.include_router(web_clusters.router)
     app.include_router(web_gallery.router)
     app.include_router(web.router)
     return app

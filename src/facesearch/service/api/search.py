@@ -9,11 +9,10 @@ from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from facesearch.service.auth import Acting
-from facesearch.service.rendering import UtcRoute
 from facesearch.service.uploads import read_photo, read_probe
 from facesearch.types import IdentifyResult, SearchRequest, VerifyResult
 
-router = APIRouter(tags=["search"], route_class=UtcRoute)
+router = APIRouter(tags=["search"])
 
 Purpose = Annotated[str, Form(description="Why you search: one of the gallery's allowed purposes.")]
 Case = Annotated[str, Form(description="The case the search is for.")]
