@@ -9,7 +9,8 @@ loading included):
   once with this environment's dlib (facesearch's: the prebuilt dlib-bin wheel) and once per
   ``--peer-venv`` (for example one with dlib built from source against OpenBLAS);
 - facesearch ``enroll-dir --workers W`` into a fresh gallery: the default recipe (sface: YuNet and
-  SFace, face and mirror image) and it with ``embed_mirrored = false``; the dlib recipe (the peer's
+  SFace, face and mirror image) and it with ``embed_mirrored = false``; the fusion recipe (both
+  networks on every face); the dlib recipe (the peer's
   model: face and mirror), it with one embedding per face (like the peer) and the network run by
   dlib instead of ONNX Runtime, and it with ``adaptive_upsample = false`` (every photo upsampled
   once, exactly the peer's detection work).
@@ -104,6 +105,7 @@ def main() -> int:
         for label, toml in (
             ("default recipe (sface: YuNet + SFace, face + mirror)", ""),
             ("sface, embed_mirrored = false", "embed_mirrored = false\n"),
+            ("fusion recipe (sface + dlib, face + mirror)", 'recognizer = "fusion"\n'),
             ("dlib recipe (face + mirror)", dlib),
             ("dlib, embed_mirrored = false, runtime = dlib", dlib + 'embed_mirrored = false\nruntime = "dlib"\n'),
             ("the peer's work (dlib)", dlib + "embed_mirrored = false\nadaptive_upsample = false\n"),

@@ -2,12 +2,14 @@
 docstring's example failed on a fresh gallery).
 
 - Python blocks (```python in the Markdown, and the indented example of ``facesearch.__doc__``)
-  run as written, in a fresh folder holding the photos and folders they name, made here from the
+  run as written, a page's blocks one after another in one namespace (a later block continues the
+  example of the one before, as a reader runs them), in a fresh folder holding the photos and
+  folders they name, made here from the
   tests' sample photos (tests/conftest.py): ada*.jpg, a.jpg and the probe show Eileen Collins (the
   README's "Ada"), refuser.jpg and b.jpg Grace Hopper, seized-drive/ both, labelled-photos/ is a
   two-person labelled dataset. One substitution, named in SUBSTITUTIONS: calibrating to a
-  false-match rate of 1e-4 needs 30,000 impostor pairs, which two sample faces cannot give, so the
-  README's calibration runs at a rate its 36 pairs support (the same call otherwise).
+  false-match rate of 1e-4 needs 30,000 impostor pairs, which two sample faces cannot give, so
+  Getting started's calibration runs at a rate its 36 pairs support (the same call otherwise).
 - Shell blocks (```bash) are not run (they start servers, need datasets and people): every
   ``facesearch ...`` command in them (alternatives after `` | `` included, and commands run through
   a shell function that calls facesearch) must name a command that exists, and every ``--option``
@@ -34,7 +36,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # (document, text in its example, what runs instead), each explained in the module docstring
 SUBSTITUTIONS = [
     (
-        "README.md",
+        "getting-started.md",
         'engine.calibrate("labelled-photos/", target_fmr=1e-4)',
         'engine.calibrate("labelled-photos/", target_fmr=0.1)',
     )
@@ -54,14 +56,18 @@ def _docstring_example() -> str:
     return textwrap.dedent(lines)
 
 
-def _python_examples() -> list[tuple[str, str]]:
-    found = [("facesearch.__doc__", _docstring_example())]
+def _python_examples() -> list[tuple[str, list[str]]]:
+    """(document, its Python blocks in order): the blocks of one page run in one namespace."""
+    found = [("facesearch.__doc__", [_docstring_example()])]
     for path in DOCUMENTS:
-        for number, code in enumerate(_blocks(path, "python|py"), 1):
+        blocks = []
+        for code in _blocks(path, "python|py"):
             for document, text, instead in SUBSTITUTIONS:
                 if document == path.name:
                     code = code.replace(text, instead)
-            found.append((f"{path.relative_to(ROOT)}#python{number}", textwrap.dedent(code)))
+            blocks.append(textwrap.dedent(code))
+        if blocks:
+            found.append((f"{path.relative_to(ROOT)}#python", blocks))
     return found
 
 
@@ -94,11 +100,12 @@ def workspace(tmp_path: Path, photos: dict[str, Path], monkeypatch: pytest.Monke
 
 
 @pytest.mark.model
-@pytest.mark.parametrize(("name", "code"), _python_examples(), ids=[n for n, _ in _python_examples()])
-def test_python_example_runs(name: str, code: str, workspace: Path) -> None:
+@pytest.mark.parametrize(("name", "blocks"), _python_examples(), ids=[n for n, _ in _python_examples()])
+def test_python_example_runs(name: str, blocks: list[str], workspace: Path) -> None:
     namespace: dict[str, object] = {"__name__": "__example__"}
     try:
-        exec(compile(code, name, "exec"), namespace)  # noqa: S102  (the documentation's own code)
+        for number, code in enumerate(blocks, 1):
+            exec(compile(code, f"{name}{number}", "exec"), namespace)  # noqa: S102  (the documentation's own code)
     finally:
         for value in namespace.values():
             if isinstance(value, facesearch.Engine):

@@ -417,7 +417,7 @@ def _certify(place: Home, store: GalleryStore, actor: str) -> DestructionCertifi
                 home=str(place.root),
                 gallery_id=state.gallery_id,
                 model_id=state.model_id,
-                created_at=state.created_at.replace(tzinfo=state.created_at.tzinfo or UTC),
+                created_at=state.created_at,
                 deleted_at=datetime.now(UTC),
                 deleted_by=actor,
                 subjects=count(SubjectRow),

@@ -13,6 +13,7 @@ from facesearch.engine import Engine
 from facesearch.errors import (
     AmbiguousCollectionError,
     CaseMembershipError,
+    InputError,
     PermissionDeniedError,
     PurposeNotAllowedError,
 )
@@ -181,3 +182,45 @@ def test_two_copies_of_one_photo_are_one_photo(engine: Engine, seized: Path, tmp
     run = engine.acting_as("operator").collections.cluster(folder, name="copies", min_size=1, **WHY)
     assert (run.photos, run.photos_embedded, run.faces) == (3, 2, 2)  # the copy's face is not stored twice
     assert dict(run.photos_rejected) == {"same-bytes.jpg": "duplicate"}
+
+
+def test_a_collection_is_read_and_corrected_only_by_its_cases_members(engine: Engine, seized: Path) -> None:
+    operator = engine.acting_as("operator")
+    run = operator.collections.cluster(seized, name="drive-8", **WHY)
+    cluster = run.clusters[0]
+    [listed] = operator.collections.collections()
+    assert (listed.name, listed.case, listed.faces, listed.clusters) == ("drive-8", "MP-40", 8, len(run.clusters))
+    assert operator.collections.collection(run.collection_id) == listed
+    assert operator.collections.cluster_summary("drive-8", cluster.cluster_id) == cluster
+    crop = operator.collections.face_crop(cluster.face_ids[0])
+    assert crop is not None and crop[:2] == b"\xff\xd8"
+    [view] = engine.acting_as("auditor").audit_events(action="collection.face_view")
+    assert (view.actor, view.case, view.details["face"]) == ("operator", "MP-40", cluster.face_ids[0])
+    assert operator.collections.face_crop(10_000_000) is None  # no such face: nothing shown, nothing audited
+    # Another operator works no case of this collection: they neither see it nor read nor correct it.
+    engine.accounts.add_user("operator-3", "operator")
+    other = engine.acting_as("operator-3").collections
+    assert other.collections() == []
+    for attempt in (
+        lambda: other.collection("drive-8"),
+        lambda: other.clusters("drive-8"),
+        lambda: other.cluster_summary("drive-8", cluster.cluster_id),
+        lambda: other.face_crop(cluster.face_ids[0]),
+        lambda: other.name(cluster.cluster_id, "someone"),
+        lambda: other.split(cluster.cluster_id, [cluster.face_ids[0]]),
+        lambda: other.cannot_link(cluster.face_ids[0], cluster.face_ids[1]),
+        # nor search it against the gallery, even under a case of their own
+        lambda: engine.acting_as("operator-3").identify_cluster(cluster.cluster_id, purpose=WHY["purpose"], case="OP3"),
+    ):
+        with pytest.raises(CaseMembershipError):
+            attempt()
+    refusals = [e for e in engine.acting_as("auditor").audit_events(action="policy.refused") if e.actor == "operator-3"]
+    assert len(refusals) == 8 and {e.case for e in refusals} == {"MP-40"}
+    assert [s.label for s in operator.collections.clusters("drive-8")] == [None] * len(run.clusters)  # unchanged
+    # Auditors oversee every collection; a cluster the collection lacks is named in the core's words.
+    auditor = engine.acting_as("auditor").collections
+    assert [c.name for c in auditor.collections()] == ["drive-8"]
+    with pytest.raises(InputError, match="the collection has no cluster 99999"):
+        auditor.cluster_summary("drive-8", 99999)
+    with pytest.raises(PermissionDeniedError):
+        engine.acting_as("enroller").collections.collections()

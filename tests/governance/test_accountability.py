@@ -3,6 +3,7 @@ retention with legal holds, and the opt-out list. Every refusal is named and aud
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,9 @@ def test_two_separate_confirmations_make_an_identification_exportable(nominated:
     [item] = exported.identifications
     assert item.nomination.subject == "Eileen Collins"
     assert [c.verifier for c in item.confirmations] == ["verifier", "verifier-2"]
+    # every time in the export is in UTC, as exported_at is (SQLite keeps no zone; it used to read back naive)
+    times = [exported.exported_at, item.nomination.nominated_at, *(c.decided_at for c in item.confirmations)]
+    assert [t.utcoffset() for t in times] == [timedelta(0)] * len(times)
     held = engine.subject_report("Eileen Collins")  # the subject may learn of it (GDPR art. 15)
     assert [(n.nomination_id, n.case, n.status) for n in held.nominations] == [(nid, "MP-9", "confirmed")]
     steps = [(e.action, e.actor) for e in engine.acting_as("auditor").audit_events() if e.case == "MP-9"]

@@ -184,6 +184,10 @@ ENTRY_POINTS: list[tuple[str, set[Role], Callable[[Engine, Path], Any]]] = [
     ("delete a collection", {Role.ADMIN}, lambda e, p: e.collections.delete("c", reason="r")),
     ("search a cluster", {Role.OPERATOR}, lambda e, p: e.identify_cluster(1, purpose="p", case="c")),
     ("contact sheet", {Role.OPERATOR, Role.AUDITOR}, lambda e, p: e.collections.contact_sheet("c", p.parent)),
+    ("list collections", {Role.OPERATOR, Role.AUDITOR}, lambda e, p: e.collections.collections()),
+    ("read a collection", {Role.OPERATOR, Role.AUDITOR}, lambda e, p: e.collections.collection("c")),
+    ("read a cluster", {Role.OPERATOR, Role.AUDITOR}, lambda e, p: e.collections.cluster_summary("c", 1)),
+    ("a collection face's crop", {Role.OPERATOR, Role.AUDITOR}, lambda e, p: e.collections.face_crop(1)),
     ("an enrolled face's thumbnail", {Role.ADMIN, Role.OPERATOR, Role.VERIFIER}, lambda e, p: e.face_thumbnail(1)),
 ]
 REFUSALS = [(what, role, act) for what, allowed, act in ENTRY_POINTS for role in Role if role not in allowed]

@@ -1,9 +1,11 @@
 """The web UI in a real browser: Debian's Chromium, headless, driven by Playwright against a live
 server on 127.0.0.1, through every role's tasks: the admin issues a code, allows a purpose, sets
 retention and places a hold; the enroller enrolls; the operator searches, compares two photos,
-nominates; two verifiers confirm; the operator exports; the admin erases; the auditor reads the
-log. Every page is checked at 1280x800 and at 420 px wide (a screenshot of each, nothing wider
-than the window) and by axe-core, which must find no serious or critical accessibility violation.
+nominates; two verifiers confirm; the operator exports, then reads a collection's contact sheet,
+names a cluster, splits a face off it and searches it against the gallery; the admin erases (the
+subjects list showing each subject's face); the auditor reads the log and a collection. Every page
+is checked at 1280x800 and at 420 px wide (a screenshot of each, nothing wider than the window) and
+by axe-core, which must find no serious or critical accessibility violation.
 Screenshots go to env FACESEARCH_SCREENSHOTS, else the test's temporary folder.
 
 Skipped when /usr/bin/chromium, Playwright or axe-core (``scripts/browser.sh install`` puts it in
@@ -142,11 +144,18 @@ class PageCheck:
 
 
 @pytest.fixture
-def live(tmp_path: Path, models: DlibModels) -> Iterator[tuple[str, dict[str, str]]]:
-    """A gallery (keeping face crops, as by default), staffed with a second verifier; its URL and each
-    user's own token, except verifier2's: the admin issues their activation code in the browser."""
+def live(tmp_path: Path, models: DlibModels, photos: dict[str, Path]) -> Iterator[tuple[str, dict[str, str]]]:
+    """A gallery (keeping face crops, as by default), staffed with a second verifier, and the
+    operator's collection 'seized-drive' for the case (clustering reads a folder on the server: a
+    command, not a page); its URL and each user's own token, except verifier2's: the admin issues
+    their activation code in the browser."""
     engine = init_staffed(tmp_path / "home", actor="admin", models=models)
     engine.accounts.add_user("verifier2", "verifier")
+    drive = tmp_path / "seized-drive"
+    drive.mkdir()
+    for name in ("astronaut", "probe", "hopper"):
+        (drive / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    engine.acting_as("operator").collections.cluster(drive, purpose="missing person search", case=CASE, min_size=1)
     users = ("admin", "enroller", "operator", "verifier", "auditor")
     tokens = {user: token_for(engine, user) for user in users}
     try:
@@ -318,6 +327,40 @@ def test_every_role_does_its_job_in_chromium(
         assert {c["verifier"] for c in identification["confirmations"]} == {"verifier", "verifier2"}
         check(operator, "case")
 
+        # 4b. The operator reads the collection clustered for the case: a contact sheet of its
+        # clusters, a cluster's faces; names it, splits a face off, and searches it against the
+        # gallery (its candidates could be nominated like a search's).
+        operator.get_by_role("link", name="Collections").click()
+        assert operator.get_by_test_id("collection-row").count() == 1
+        check(operator, "collections")
+        operator.get_by_role("link", name="seized-drive").click()
+        clusters = operator.get_by_test_id("cluster")
+        assert clusters.count() == 2
+        images_loaded(operator, operator.locator("img.thumb"))
+        check(operator, "collection")
+        clusters.first.get_by_role("link").click()  # the largest: the astronaut's two photos
+        assert operator.locator("input[name=faces]").count() == 2
+        images_loaded(operator, operator.locator("img.thumb"))
+        check(operator, "cluster")
+        operator.get_by_label("Name", exact=True).fill("woman in orange suit")
+        operator.get_by_role("button", name="Name", exact=True).click()
+        operator.get_by_text("is named “woman in orange suit”").wait_for()
+        operator.locator("input[name=faces]").last.check()
+        operator.get_by_role("button", name="Split the ticked faces off").click()
+        operator.get_by_text("1 face(s) split off into the new").wait_for()
+        assert operator.locator("input[name=faces]").count() == 1
+        check(operator, "cluster-split")
+        operator.get_by_label("Purpose", exact=True).select_option("missing person search")
+        operator.get_by_label("Case or file reference").fill(CASE)
+        operator.get_by_role("button", name="Search", exact=True).click()
+        operator.get_by_test_id("notice").wait_for()
+        assert CANDIDATE_NOTICE in operator.get_by_test_id("notice").inner_text()
+        best = operator.locator("tr.candidate").first
+        assert "Eileen Collins" in best.inner_text() and "above the line" in best.inner_text()
+        assert best.get_by_role("button", name="Nominate Eileen Collins for cluster").count() == 1
+        images_loaded(operator, operator.locator("img.thumb"))
+        check(operator, "cluster-search-result")
+
         # 5. The admin puts Grace Hopper under a legal hold and erases Eileen Collins, picked from
         # the list, with a reason; she is gone.
         admin.goto("/admin/retention")
@@ -327,6 +370,9 @@ def test_every_role_does_its_job_in_chromium(
         admin.get_by_text("Grace Hopper is under legal hold CO-2026-4").wait_for()
         check(admin, "hold-placed")
         admin.goto("/subjects")
+        faces = admin.get_by_role("img", name="enrolled face of Grace Hopper")  # admins see enrolled faces
+        images_loaded(admin, faces)
+        check(admin, "subjects-faces")
         admin.get_by_role("link", name="erase… Eileen Collins").click()
         assert admin.locator("#erase-subject").input_value().startswith("id:")  # filled in from the row
         admin.get_by_label("Reason", exact=True).fill("the subject asked to be erased (request R-17)")
@@ -354,6 +400,9 @@ def test_every_role_does_its_job_in_chromium(
             "subject.erase",
             "face.view",
             "probe.view",
+            "collection.face_view",
+            "cluster.name",
+            "cluster.split",
             "subject.hold",
             "purpose.add",
             "activation.redeem",
@@ -365,6 +414,12 @@ def test_every_role_does_its_job_in_chromium(
         assert "CO-2026-4" in auditor.get_by_test_id("holds").inner_text()
         auditor.goto("/cases")
         assert auditor.get_by_test_id("case-row").count() == 1
+        auditor.goto("/collections")
+        auditor.get_by_role("link", name="seized-drive").click()
+        assert auditor.get_by_test_id("cluster").count() == 3  # after the operator's split
+        assert auditor.get_by_role("button", name="Merge").count() == 0  # oversight reads, corrects nothing
+        images_loaded(auditor, auditor.locator("img.thumb"))
+        check(auditor, "collection-auditor")
         auditor.goto("/subjects")
         auditor.get_by_role("link", name="access report of Grace Hopper").click()
         check(auditor, "subject-report")
@@ -376,6 +431,6 @@ def test_every_role_does_its_job_in_chromium(
         assert auditor.url.endswith("/login")
         browser.close()
 
-    assert len(check.pages) == 23 and len(check.shots) == 2 * len(check.pages)
+    assert len(check.pages) == 30 and len(check.shots) == 2 * len(check.pages)
     for path in check.shots:
         assert path.is_file() and path.stat().st_size > 1000

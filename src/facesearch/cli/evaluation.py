@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -175,6 +176,7 @@ def evaluate_command(
 ) -> None:
     """Measure accuracy on a labelled dataset: 1:1, 1:N and per-group error rates."""
     from facesearch.evaluation import EvaluationOptions, evaluate, history
+    from facesearch.extras import missing
     from facesearch.pipeline.recognizers import spec_for_settings
     from facesearch.pipeline.recognizers.registered import registered_models
     from facesearch.reports.evaluation import write_report
@@ -201,9 +203,19 @@ def evaluate_command(
             options=options,
             progress=progress,
         )
-    history.record(Home(opts.home).evaluations_dir, result)
+    summary = history.record(Home(opts.home).evaluations_dir, result)
+    # The HTML report is kept beside its summary, where the web UI's evaluation page finds it, and
+    # copied to --report (rendered once); a lean install without the figures' extra keeps the
+    # summary only, and --report then names the extra it needs.
+    kept = write_report(result, summary.with_suffix("")) if not missing("eval") else None
     if report:
-        json_path, html_path = write_report(result, report)
+        if kept is None:
+            json_path, html_path = write_report(result, report)
+        else:
+            report.mkdir(parents=True, exist_ok=True)
+            json_path, html_path = (report / path.name for path in kept)
+            for path in kept:
+                shutil.copy2(path, report / path.name)
         err.print(f"report written to {html_path} and {json_path}", highlight=False)
     if json_out:
         print_json(result.to_dict())

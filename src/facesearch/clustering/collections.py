@@ -15,7 +15,6 @@ sealed like the gallery's.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import secrets
 from collections import Counter
@@ -28,20 +27,24 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from facesearch.clustering import METHODS, Constraints, Method, cluster
-from facesearch.clustering.photos import FoundPhotoFace, analyse_photo, photos_under
+from facesearch.clustering.media import Analysed, analyse_file, media_under
 from facesearch.clustering.rows import (
     CANNOT,
     MUST,
     ClusterSummary,
+    CollectionSummary,
     add_link,
     cluster_faces,
     cluster_summaries,
     collection_face,
     collection_faces,
+    collection_summaries,
+    member_crop,
     of_cluster,
     of_face,
     require_collection,
     sealed_vectors,
+    summarised,
     summary_of,
 )
 from facesearch.errors import InputError, NoRetentionPolicyError
@@ -50,7 +53,9 @@ from facesearch.gallery.seals import collection_crop_context, collection_embeddi
 from facesearch.governance import membership, purposes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import TEXT_MAX_CHARS, Permission, clean_text
+from facesearch.governance.users import find_user
 from facesearch.pipeline.faces import map_photos
+from facesearch.pipeline.video import file_sha256
 from facesearch.reports.contact_sheet import ContactSheet, SheetCluster, SheetFace, write_sheet
 from facesearch.types import SearchRequest, Serialisable
 
@@ -105,8 +110,9 @@ class CollectionService:
         workers: int = 1,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> ClusterRun:
-        """Group the faces of every photo under DIRECTORY (recursively) into the collection NAME
-        (default: the folder's name), adding photos new to it, and store the clusters."""
+        """Group the faces of every photo and video under DIRECTORY (recursively) into the collection
+        NAME (default: the folder's name), adding files new to it, and store the clusters. A video
+        adds one face per track: a person followed across its frames, cited by file and time."""
         context = self._context
         root = Path(directory)
         label = clean_text(name or root.resolve().name, "collection name")
@@ -139,9 +145,9 @@ class CollectionService:
                 if threshold is not None
                 else context.settings.cluster_threshold or context.spec.cluster_threshold
             )
-            paths = photos_under(root)
+            paths = media_under(root)
             if not paths:
-                raise InputError(f"{root}: no photos found")
+                raise InputError(f"{root}: no photos or videos found")
             outcomes = list(self._analysed(paths, known, workers, on_progress))
             with context.writing() as session:
                 membership.enter(session, context, stated.case, "cluster photos for it")
@@ -178,6 +184,9 @@ class CollectionService:
                                 crop_jpeg=context.store.seal(
                                     face.crop_jpeg, context=collection_crop_context(row.id, digest, i)
                                 ),
+                                video_time_s=face.time_s,
+                                video_start_s=face.start_s,
+                                video_end_s=face.end_s,
                             )
                         )
                 session.flush()
@@ -222,15 +231,17 @@ class CollectionService:
 
     def _analysed(
         self, paths: Sequence[Path], known: set[str], workers: int, on_progress: Callable[[int, int], None] | None
-    ) -> list[tuple[str, list[FoundPhotoFace], str | None]]:
-        """Every photo analysed, except those whose bytes the collection already holds ("known") and
-        copies of a photo met earlier in this run ("duplicate": its faces are the first copy's)."""
+    ) -> list[Analysed]:
+        """Every photo and video analysed, except those whose bytes the collection already holds ("known")
+        and copies of a file met earlier in this run ("duplicate": its faces are the first copy's). Files
+        are hashed as streams; photos and videos share the worker pool, a video to a worker at a time."""
         todo: list[int] = []
-        results: dict[int, tuple[str, list[FoundPhotoFace], str | None]] = {}
+        digests: dict[int, str] = {}
+        results: dict[int, Analysed] = {}
         met: set[str] = set()
         for i, path in enumerate(paths):
             try:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                digest = file_sha256(path)
             except OSError:
                 digest = ""
             if digest in known:
@@ -239,14 +250,14 @@ class CollectionService:
                 results[i] = (digest, [], DUPLICATE)
             else:
                 met.add(digest)
+                digests[i] = digest
                 todo.append(i)
         done = len(paths) - len(todo)
         if on_progress:
             on_progress(done, len(paths))
         pipeline = self._context.pipeline
-        for i, outcome in zip(
-            todo, map_photos(analyse_photo, [paths[i] for i in todo], pipeline, workers, chunksize=4), strict=True
-        ):
+        jobs = [(paths[i], digests[i]) for i in todo]
+        for i, outcome in zip(todo, map_photos(analyse_file, jobs, pipeline, workers, chunksize=1), strict=True):
             results[i] = outcome
             done += 1
             if on_progress:
@@ -331,18 +342,69 @@ class CollectionService:
 
     # --- reading -------------------------------------------------------------------------------
 
+    # A collection is read by the members of its case, and by admins' and auditors' oversight; it is
+    # corrected by its case's members only (see facesearch.governance.membership).
+    READING, CORRECTING = "read its collections", "correct its collections' clusters"
+
+    def collections(self, *, limit: int = 50, offset: int = 0) -> list[CollectionSummary]:
+        """The collections the acting user reads, newest first, ``limit`` of them from ``offset``:
+        those of the cases they work (operators), or every one (auditors)."""
+        if limit < 1 or offset < 0:
+            raise InputError("a page of collections needs a limit of at least 1 and an offset of at least 0")
+        context = self._context
+        with context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
+            user = find_user(session, context.actor)
+            member = None if user is not None and membership.oversees(user) else context.actor
+            return collection_summaries(session, member=member, limit=limit, offset=offset)
+
+    def collection(self, collection: str) -> CollectionSummary:
+        """One collection, by its name or id, with its counts of faces and clusters."""
+        with self._context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
+            [summary] = summarised(session, [self._readable(session, collection)])
+            return summary
+
     def clusters(self, collection: str, *, min_size: int = 1) -> list[ClusterSummary]:
         """The collection's clusters of at least ``min_size`` faces, largest first."""
         with self._context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
-            row = require_collection(session, collection)
+            row = self._readable(session, collection)
             return [s for s in cluster_summaries(collection_faces(session, row.id), session) if s.size >= min_size]
+
+    def cluster_summary(self, collection: str, cluster_id: int) -> ClusterSummary:
+        """One cluster of the collection: InputError if the collection has no such cluster."""
+        with self._context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
+            row = self._readable(session, collection)
+            cluster_faces(session, row.id, cluster_id)  # names the cluster the collection lacks
+            return summary_of(session, row.id, cluster_id)
+
+    def face_crop(self, face_id: int) -> bytes | None:
+        """The JPEG crop of a face of a collection, or None if there is no such face or crop, for
+        the readers of its collection; every view is audited (``collection.face_view``)."""
+        context = self._context
+        with context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
+            face = session.get(CollectionFaceRow, face_id)
+            row = None if face is None else session.get(CollectionRow, face.collection_id)
+            if row is None:
+                return None
+            membership.require_reader(session, context.actor, row.case_id, self.READING)
+            crop = member_crop(session, context.store, face_id)
+            if crop is not None:
+                details = {"collection_id": row.id, "face": face_id}
+                context.record(
+                    session, AuditAction.COLLECTION_FACE_VIEW, purpose=row.purpose, case=row.case_id, details=details
+                )
+            return crop
+
+    def _readable(self, session: Session, collection: str) -> CollectionRow:
+        row = require_collection(session, collection)
+        membership.require_reader(session, self._context.actor, row.case_id, self.READING)
+        return row
 
     def contact_sheet(self, collection: str, folder: str | Path, *, min_size: int = 1) -> Path:
         """Write FOLDER/index.html: each cluster of at least ``min_size`` faces as a contact sheet
         of its face crops, with cluster and face numbers for curation. Audited: it shows faces."""
         context = self._context
         with context.guarded(Permission.CLUSTER, Permission.READ_REPORTS) as session:
-            row = require_collection(session, collection)
+            row = self._readable(session, collection)
             faces = collection_faces(session, row.id)
             summaries = [s for s in cluster_summaries(faces, session) if s.size >= min_size]
             by_id = {f.id: f for f in faces}
@@ -356,7 +418,7 @@ class CollectionService:
                     if f.crop_jpeg is not None
                     else b""
                 )
-                return SheetFace(face_id, f.filename, crop)
+                return SheetFace(face_id, f.filename, crop, f.video_time_s)
 
             sheet = ContactSheet(
                 collection=row.name,
@@ -472,6 +534,7 @@ class CollectionService:
         context = self._context
         with context.guarded(Permission.CLUSTER) as session:
             row = locate(session)
+            membership.require_member(session, context.actor, row.case_id, self.CORRECTING)
             result, details = work(session, row)
             context.record(
                 session, action, purpose=row.purpose, case=row.case_id, details={"collection_id": row.id, **details}

@@ -6,16 +6,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from facesearch.errors import AmbiguousCollectionError, InputError, ModelMismatchError
 from facesearch.gallery import GalleryStore
-from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
+from facesearch.gallery.schema import CaseMemberRow, ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
+from facesearch.pipeline.video import timecode
 from facesearch.types import Serialisable
 
 MUST, CANNOT = "must", "cannot"  # the kinds of a people's decision about two faces
@@ -23,13 +24,66 @@ MUST, CANNOT = "must", "cannot"  # the kinds of a people's decision about two fa
 
 @dataclasses.dataclass(frozen=True)
 class ClusterSummary(Serialisable):
-    """A cluster: its faces and the photos they come from, and the name people gave it."""
+    """A cluster: its faces and the photos and videos they come from, and the name people gave it.
+    ``seen`` cites each face (in ``face_ids``' order): its file, and for a video the time of its frame."""
 
     cluster_id: int
     label: str | None
     size: int
     face_ids: tuple[int, ...]
     photos: tuple[str, ...]
+    seen: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectionSummary(Serialisable):
+    """A collection: what it serves (purpose, case), who made it, until when it is kept, and how
+    many faces and clusters it holds."""
+
+    collection_id: str
+    name: str
+    purpose: str
+    case: str
+    created_at: datetime
+    created_by: str
+    retain_until: date
+    faces: int
+    clusters: int
+
+
+def collection_summaries(
+    session: Session, *, member: str | None, limit: int, offset: int = 0
+) -> list[CollectionSummary]:
+    """Collections newest first, LIMIT of them from OFFSET: those of the cases MEMBER works, or
+    every collection when MEMBER is None (admins' and auditors' oversight)."""
+    query = select(CollectionRow).order_by(CollectionRow.created_at.desc(), CollectionRow.id)
+    if member is not None:
+        query = query.where(
+            CollectionRow.case_id.in_(select(CaseMemberRow.case_id).where(CaseMemberRow.user_name == member))
+        )
+    return summarised(session, list(session.scalars(query.limit(limit).offset(offset))))
+
+
+def summarised(session: Session, found: Sequence[CollectionRow]) -> list[CollectionSummary]:
+    """The collections FOUND with their counts of faces and clusters."""
+    counts: dict[str, tuple[int, int]] = {}
+    if found:
+        rows = session.execute(
+            select(
+                CollectionFaceRow.collection_id,
+                func.count(CollectionFaceRow.id),
+                func.count(func.distinct(CollectionFaceRow.cluster_id)),
+            )
+            .where(CollectionFaceRow.collection_id.in_([r.id for r in found]))
+            .group_by(CollectionFaceRow.collection_id)
+        )
+        counts = {cid: (int(faces), int(clusters)) for cid, faces, clusters in rows}
+    return [
+        CollectionSummary(
+            r.id, r.name, r.purpose, r.case_id, r.created_at, r.created_by, r.retain_until, *counts.get(r.id, (0, 0))
+        )
+        for r in found
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,10 +229,18 @@ def cluster_summaries(faces: Sequence[CollectionFaceRow], session: Session | Non
             size=len(members),
             face_ids=tuple(m.id for m in members),
             photos=tuple(sorted({m.filename for m in members})),
+            seen=tuple(citation(m) for m in members),
         )
         for cid, members in groups.items()
     ]
     return sorted(out, key=lambda s: (-s.size, s.cluster_id))
+
+
+def citation(face: CollectionFaceRow) -> str:
+    """Where a face of a collection is seen: its file, and for a video the time of the frame (``00:12:31.4``)."""
+    if face.video_time_s is None:
+        return face.filename
+    return f"{face.filename} at {timecode(face.video_time_s)}"
 
 
 def summary_of(session: Session, collection_id: str, cluster_id: int) -> ClusterSummary:

@@ -7,7 +7,8 @@ freed bytes, so erasure leaves no template behind in the file.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -29,6 +31,26 @@ from facesearch.gallery.digest import EMPTY
 
 # SQLite only gives AUTOINCREMENT (ids never reused after deletion) to an INTEGER PRIMARY KEY.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment in UTC, read back with its zone on every backend. PostgreSQL keeps the zone; SQLite
+    keeps none, so without this a time read from a SQLite gallery came back naive (an export's
+    ``nominated_at`` without ``+00:00`` beside an ``exported_at`` with it). Aware times are stored
+    in UTC; a naive one is taken to be UTC already, as everything the core writes is."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None or value.tzinfo is None:
+            return value
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -46,7 +68,7 @@ class GalleryStateRow(Base):
     content_hash: Mapped[str] = mapped_column(String(64), nullable=False, default=EMPTY)
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no policy yet
     model_id: Mapped[str] = mapped_column(String(128), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     # The gallery's random id and an HMAC of it under the data key (see facesearch.storage.keys); both None
     # in a gallery from before templates were sealed, until it is first opened with a master key.
     gallery_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -58,7 +80,7 @@ class SubjectRow(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # opaque, random
     name: Mapped[str] = mapped_column(String(256), nullable=False, unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
     images: Mapped[list[ImageRow]] = relationship(
         back_populates="subject", cascade="all, delete-orphan", passive_deletes=True
@@ -78,7 +100,7 @@ class ImageRow(Base):
     filename: Mapped[str] = mapped_column(Text, nullable=False)
     source: Mapped[str] = mapped_column(Text, nullable=False)
     lawful_basis: Mapped[str] = mapped_column(String(32), nullable=False)
-    enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     enrolled_by: Mapped[str] = mapped_column(String(256), nullable=False)
     retain_until: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
     width: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -121,7 +143,7 @@ class CalibrationRow(Base):
     __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[str] = mapped_column(String(256), nullable=False)
     model_id: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
     threshold: Mapped[float] = mapped_column(Float, nullable=False)
@@ -144,7 +166,7 @@ class UserRow(Base):
     name: Mapped[str] = mapped_column(String(256), primary_key=True)
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[str] = mapped_column(String(256), nullable=False)
 
 
@@ -157,10 +179,10 @@ class TokenRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_name: Mapped[str] = mapped_column(ForeignKey("users.name"), nullable=False, index=True)
     secret_hash: Mapped[str] = mapped_column(Text, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[str] = mapped_column(String(256), nullable=False)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class ActivationCodeRow(Base):
@@ -173,10 +195,10 @@ class ActivationCodeRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_name: Mapped[str] = mapped_column(ForeignKey("users.name"), nullable=False, index=True)
     code_hash: Mapped[str] = mapped_column(Text, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[str] = mapped_column(String(256), nullable=False)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     token_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the token it became, if redeemed
 
 
@@ -190,9 +212,9 @@ class WebSessionRow(Base):
     secret_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     user_name: Mapped[str] = mapped_column(ForeignKey("users.name"), nullable=False, index=True)
     token_id: Mapped[str] = mapped_column(ForeignKey("tokens.id"), nullable=False, index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class SearchPurposeRow(Base):
@@ -202,7 +224,7 @@ class SearchPurposeRow(Base):
 
     name: Mapped[str] = mapped_column(String(256), primary_key=True)
     require_authorisation: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     added_by: Mapped[str] = mapped_column(String(256), nullable=False)
 
 
@@ -215,9 +237,9 @@ class LegalHoldRow(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
     reference: Mapped[str] = mapped_column(Text, nullable=False)
-    placed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     placed_by: Mapped[str] = mapped_column(String(256), nullable=False)
-    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     released_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
 
 
@@ -239,9 +261,9 @@ class NominationRow(Base):
     subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
     score: Mapped[float] = mapped_column(Float, nullable=False)
     nominated_by: Mapped[str] = mapped_column(String(256), nullable=False)
-    nominated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    nominated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)  # pending, confirmed, rejected
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class NominationDecisionRow(Base):
@@ -258,7 +280,7 @@ class NominationDecisionRow(Base):
     verifier: Mapped[str] = mapped_column(String(256), nullable=False)
     decision: Mapped[str] = mapped_column(String(16), nullable=False)  # confirm, reject
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
-    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class CaseRow(Base):
@@ -271,7 +293,7 @@ class CaseRow(Base):
 
     id: Mapped[str] = mapped_column(String(256), primary_key=True)  # the reference searches give
     owner: Mapped[str] = mapped_column(String(256), nullable=False)
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     retain_until: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)  # None: no period yet
 
 
@@ -282,7 +304,7 @@ class CaseMemberRow(Base):
 
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     user_name: Mapped[str] = mapped_column(ForeignKey("users.name"), primary_key=True, index=True)
-    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     added_by: Mapped[str] = mapped_column(String(256), nullable=False)
 
 
@@ -301,7 +323,7 @@ class ProbeFaceRow(Base):
     search_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)  # the identify audit event
     face_index: Mapped[int] = mapped_column(Integer, nullable=False)
     crop_jpeg: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # sealed, see seals.probe_crop_context
-    kept_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    kept_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class OptOutRow(Base):
@@ -315,7 +337,7 @@ class OptOutRow(Base):
     request_ref: Mapped[str] = mapped_column(Text, nullable=False)
     model_id: Mapped[str] = mapped_column(String(128), nullable=False)
     template: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # sealed, context OPT_OUT_CONTEXT
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     recorded_by: Mapped[str] = mapped_column(String(256), nullable=False)
 
 
@@ -393,7 +415,7 @@ class CollectionRow(Base):
     name: Mapped[str] = mapped_column(String(256), nullable=False, unique=True)
     purpose: Mapped[str] = mapped_column(Text, nullable=False)
     case_id: Mapped[str] = mapped_column(String(256), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[str] = mapped_column(String(256), nullable=False)
     retain_until: Mapped[date] = mapped_column(Date, nullable=False, index=True)
     threshold: Mapped[float] = mapped_column(Float, nullable=False)
@@ -415,7 +437,8 @@ class ClusterRow(Base):
 
 
 class CollectionFaceRow(Base):
-    """One face found in a collection's photo; its embedding and crop are sealed like the gallery's."""
+    """One face found in a collection's photo, or one track of a face in its video (``face_index``
+    is then the track's number); its embedding and crop are sealed like the gallery's."""
 
     __tablename__ = "collection_faces"
     __table_args__ = (
@@ -440,6 +463,11 @@ class CollectionFaceRow(Base):
     cluster_id: Mapped[int | None] = mapped_column(
         ForeignKey("clusters.id", ondelete="SET NULL"), nullable=True, index=True
     )
+    # A face of a video stands for a track: the time of the frame it shows, and the first and last
+    # sampled frames the track was seen in, in seconds from the video's start (NULL for a photo).
+    video_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    video_start_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    video_end_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ClusterLinkRow(Base):
@@ -456,5 +484,5 @@ class ClusterLinkRow(Base):
     face_a: Mapped[int] = mapped_column(ForeignKey("collection_faces.id", ondelete="CASCADE"), nullable=False)
     face_b: Mapped[int] = mapped_column(ForeignKey("collection_faces.id", ondelete="CASCADE"), nullable=False)
     kind: Mapped[str] = mapped_column(String(8), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[str] = mapped_column(String(256), nullable=False)

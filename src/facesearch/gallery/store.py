@@ -40,6 +40,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import (
     ColumnElement,
     Engine,
+    case,
     create_engine,
     delete,
     event,
@@ -331,8 +332,6 @@ class GalleryStore:
         if row is None:
             return None
         values = {name: getattr(row, name) for name in _CALIBRATION_COLUMNS}
-        if values["created_at"].tzinfo is None:  # SQLite keeps no zone; everything is stored in UTC
-            values["created_at"] = values["created_at"].replace(tzinfo=UTC)
         return Calibration(
             **values,
             curve=FmrCurve.from_json(row.fmr_curve),
@@ -606,9 +605,10 @@ class GalleryStore:
     def subject_summaries(
         self, session: Session, *, search: str = "", limit: int | None = None, offset: int = 0
     ) -> list[SubjectSummary]:
-        """Subjects by name (then id), with image and face counts and the earliest retain-until:
-        those whose name holds SEARCH (any case) or whose id starts with it; LIMIT of them from
-        OFFSET (all without a limit). The page is chosen before anything is counted."""
+        """Subjects by name (then id), with image and face counts, the earliest retain-until and the
+        first face whose crop is kept: those whose name holds SEARCH (any case) or whose id starts
+        with it; LIMIT of them from OFFSET (all without a limit). The page is chosen before anything
+        is counted."""
         page = select(SubjectRow.id).order_by(SubjectRow.name, SubjectRow.id)
         wanted = search.strip()
         if wanted:
@@ -627,6 +627,7 @@ class GalleryStore:
                 func.count(func.distinct(ImageRow.id)),
                 func.count(FaceRow.id),
                 func.min(ImageRow.retain_until),
+                func.min(case((FaceRow.crop_jpeg.is_not(None), FaceRow.id))),
             )
             .outerjoin(ImageRow, ImageRow.subject_id == SubjectRow.id)
             .outerjoin(FaceRow, FaceRow.image_id == ImageRow.id)
@@ -635,8 +636,8 @@ class GalleryStore:
             .order_by(SubjectRow.name, SubjectRow.id)
         )
         return [
-            SubjectSummary(sid, name, int(n_img), int(n_face), created, retain)
-            for sid, name, created, n_img, n_face, retain in rows
+            SubjectSummary(sid, name, int(n_img), int(n_face), created, retain, shown)
+            for sid, name, created, n_img, n_face, retain, shown in rows
         ]
 
 

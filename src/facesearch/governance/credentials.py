@@ -109,11 +109,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def aware(moment: datetime) -> datetime:
-    """A stored time as UTC (SQLite gives back naive datetimes)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _parts(value: str, prefix: str) -> tuple[str, str] | None:
     """(id, whole value) of ``<prefix>_<id>_<secret>``, or None when it is not of that form."""
     parts = value.strip().split("_", 2)
@@ -182,7 +177,7 @@ def authenticate(session: Session, token: str) -> Credential:
 def _live(session: Session, row: TokenRow) -> Credential:
     if row.revoked_at is not None:
         raise AuthenticationError(NOT_VALID, reason="revoked")
-    expires_at = aware(row.expires_at)
+    expires_at = row.expires_at
     if expires_at <= _now():
         raise CredentialExpiredError(
             f"authentication failed: the token expired at {expires_at:%Y-%m-%d %H:%M} UTC; ask an admin "
@@ -234,10 +229,10 @@ def list_tokens(session: Session) -> list[TokenInfo]:
         TokenInfo(
             r.id,
             r.user_name,
-            aware(r.created_at),
+            r.created_at,
             r.created_by,
-            aware(r.expires_at),
-            aware(r.revoked_at) if r.revoked_at else None,
+            r.expires_at,
+            r.revoked_at,
         )
         for r in rows
     ]
@@ -313,9 +308,9 @@ def redeem(session: Session, code: str, lifetime: timedelta) -> tuple[IssuedToke
             "activation failed: this code was withdrawn (a newer code was issued, or the user disabled)",
             reason="withdrawn",
         )
-    if aware(row.expires_at) <= _now():
+    if row.expires_at <= _now():
         raise ActivationError(
-            f"activation failed: the code expired at {aware(row.expires_at):%Y-%m-%d %H:%M} UTC (codes last "
+            f"activation failed: the code expired at {row.expires_at:%Y-%m-%d %H:%M} UTC (codes last "
             f"{ACTIVATION_LIFETIME.total_seconds() / 3600:.0f} hours); ask your admin for a new one",
             reason="expired",
         )
@@ -361,10 +356,10 @@ def session_user(session: Session, secret: str) -> tuple[User, str]:
         raise AuthenticationError(again, reason="unknown-session")
     if row.ended_at is not None:
         raise AuthenticationError(again, reason="session-ended")
-    if aware(row.expires_at) <= _now():
+    if row.expires_at <= _now():
         raise CredentialExpiredError("your session has expired: sign in again", reason="session-expired")
     token = session.get(TokenRow, row.token_id)
-    if token is None or token.revoked_at is not None or aware(token.expires_at) <= _now():
+    if token is None or token.revoked_at is not None or token.expires_at <= _now():
         raise AuthenticationError(again, reason="token-revoked")
     user = find_user(session, row.user_name)
     if user is None or user.disabled:

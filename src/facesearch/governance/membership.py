@@ -2,13 +2,14 @@
 
 A case is opened by the first search (identify, verify, a cluster search or a clustering run) or
 nomination that names it; whoever ran that owns it and is its first member. From then on only its
-members search under it, nominate from its searches, read its nominations and export it; anyone
-else is refused under the rule ``case`` (:class:`~facesearch.errors.CaseMembershipError`) and the
-refusal is audited. A new case reference therefore always opens a case of one's own, and an
-existing one needs its owner (or an admin) to add you (``case.add_member``). Admins and auditors
-read every case's nominations and members (their oversight), and auditors never export. Verifiers
-are not members of anything: they decide the nominations in their queue whatever the case, as the
-independent check; no verifier, admin or auditor can be made a member.
+members search under it, nominate from its searches, read its nominations, export it, and read and
+correct the collections clustered for it; anyone else is refused under the rule ``case``
+(:class:`~facesearch.errors.CaseMembershipError`) and the refusal is audited. A new case reference
+therefore always opens a case of one's own, and an existing one needs its owner (or an admin) to add
+you (``case.add_member``). Admins and auditors read every case's nominations, members and
+collections (their oversight), and auditors never export. Verifiers are not members of anything:
+they decide the nominations in their queue whatever the case, as the independent check; no
+verifier, admin or auditor can be made a member.
 
 How long a case lives: the probe faces it keeps for review (:mod:`facesearch.governance.probes`)
 are retained until ``cases.retain_until``, which is the gallery's retention period counted from the

@@ -202,6 +202,11 @@ ROLE_MATRIX: dict[Role, frozenset[Permission]] = {
 }
 
 
+# Who sees an enrolled face's kept crop (review screens: a search's candidates, the verifier's
+# queue, the admin's list of subjects); every view is audited ("face.view").
+FACE_VIEWERS = (Permission.IDENTIFY, Permission.CONFIRM, Permission.MANAGE_GALLERY)
+
+
 # How an admin adds a user, named in every refusal for want of a role (the API's and web UI's
 # equivalents are POST /api/users and the admin's users page).
 ADD_USER_COMMAND = "facesearch users add"

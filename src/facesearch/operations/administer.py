@@ -19,7 +19,7 @@ from facesearch.evaluation.extract import EmbeddingCache
 from facesearch.evaluation.measure import measure_calibration
 from facesearch.governance import policy, retention
 from facesearch.governance.audit import AuditAction
-from facesearch.governance.policy import Permission
+from facesearch.governance.policy import FACE_VIEWERS, Permission
 from facesearch.index.base import VectorIndex
 from facesearch.pipeline.models import RegisteredModel
 from facesearch.pipeline.recognizers import registered
@@ -68,7 +68,7 @@ class AdministrationService:
 
     def face_thumbnail(self, face_id: int) -> bytes | None:
         context = self._context
-        with context.guarded(Permission.IDENTIFY, Permission.CONFIRM, Permission.MANAGE_GALLERY) as session:
+        with context.guarded(*FACE_VIEWERS) as session:
             crop = context.store.face_crop(session, face_id)
             if crop is not None:
                 context.record(session, AuditAction.FACE_VIEW, details={"face": face_id})

@@ -23,7 +23,7 @@ The weights and the normalisation are part of the recipe and of its model id: ot
 other templates. Their values, and where they come from, are in :data:`FUSION_V1`;
 ``bench/make_reference.py`` copies them into the recipe's reference measurement
 (``scoring/reference/<model id>.json``) when one is made. How the fusion compares with its members,
-with its parameters fit on training data only, is measured by ``bench/fusion.py`` (README, Accuracy).
+with its parameters fit on training data only, is measured by ``bench/fusion.py`` (docs/benchmarks.md, fusion).
 """
 
 from __future__ import annotations

@@ -15,9 +15,8 @@ from facesearch.governance.membership import CaseFile
 from facesearch.service.api.schemas import MAX_ID, CaseMemberRequest, NominationRequest, Note, Reason
 from facesearch.service.auth import Acting
 from facesearch.service.problems import problem
-from facesearch.service.rendering import UtcRoute
 
-router = APIRouter(tags=["cases"], route_class=UtcRoute)
+router = APIRouter(tags=["cases"])
 
 NominationId = Annotated[int, Path(ge=1, le=MAX_ID, description="The nomination's number.")]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from facesearch.clustering.rows import ClusterSummary
+from facesearch.clustering.rows import ClusterSummary, CollectionSummary
 from facesearch.service.api.schemas import (
     MAX_ID,
     CannotLink,
@@ -20,12 +20,25 @@ from facesearch.service.api.schemas import (
     Reason,
 )
 from facesearch.service.auth import Acting
-from facesearch.service.rendering import UtcRoute
 from facesearch.types import ClusterSearchResult, SearchRequest
 
-router = APIRouter(tags=["collections"], route_class=UtcRoute)
+router = APIRouter(tags=["collections"])
 
 ClusterId = Annotated[int, Path(ge=1, le=MAX_ID, description="The cluster's number.")]
+
+
+@router.get(
+    "/collections",
+    summary="The collections you read, newest first",
+    description="Operators: those clustered for the cases they are a member of; auditors: every collection. "
+    "'limit' and 'offset' page through them.",
+)
+def collections(
+    engine: Acting,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many collections.")] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Skip this many collections first.")] = 0,
+) -> list[CollectionSummary]:
+    return engine.collections.collections(limit=limit, offset=offset)
 
 
 @router.get(

@@ -12,11 +12,10 @@ from facesearch.governance.optout import OptOut
 from facesearch.service.api.schemas import MAX_ID, Reason
 from facesearch.service.auth import Acting
 from facesearch.service.problems import problem
-from facesearch.service.rendering import UtcRoute
 from facesearch.service.uploads import read_photo
 from facesearch.types import EnrollResult, ErasureResult, SubjectReport, SubjectSummary
 
-router = APIRouter(route_class=UtcRoute)
+router = APIRouter()
 
 
 @router.post(

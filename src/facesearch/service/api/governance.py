@@ -24,9 +24,8 @@ from facesearch.service.api.schemas import (
     UserRequest,
 )
 from facesearch.service.auth import Acting, engine_of, presented_token
-from facesearch.service.rendering import UtcRoute
 
-router = APIRouter(route_class=UtcRoute)
+router = APIRouter()
 
 
 @router.get("/retention", tags=["retention"], summary="The retention period")

@@ -14,10 +14,9 @@ from facesearch.reports.model_card import ModelCard, build_model_card
 from facesearch.reports.transparency import TransparencyReport
 from facesearch.service.api.schemas import MAX_ID, Evaluation
 from facesearch.service.auth import Acting
-from facesearch.service.rendering import UtcRoute
 from facesearch.types import AuditEvent, ChainReport
 
-router = APIRouter(route_class=UtcRoute)
+router = APIRouter()
 
 
 @router.get(

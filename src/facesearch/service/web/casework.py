@@ -7,13 +7,13 @@ import json
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from facesearch.errors import CaseNotFoundError, FacesearchError, InputError, PolicyError
 from facesearch.governance.membership import CaseFile
 from facesearch.service.problems import status_of
-from facesearch.service.web.pages import Signed, Viewer, WebRoute, error_page, problem_of, render
+from facesearch.service.web.pages import Page, Signed, Viewer, WebRoute, error_page, problem_of, render
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
@@ -55,7 +55,7 @@ def reject(request: Request, v: Signed, nomination_id: int, reason: Annotated[st
 
 
 @router.get("/cases")
-def cases(request: Request, v: Signed, case: str = "", page: Annotated[int, Query(ge=1, le=1_000_000)] = 1) -> Response:
+def cases(request: Request, v: Signed, case: str = "", page: Page = 1) -> Response:
     """The cases the user reads (their own; every case for admins and auditors), newest first, a
     page at a time; or open one by its reference."""
     if case.strip():

@@ -11,9 +11,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from facesearch.errors import FacesearchError, InputError
+from facesearch.governance.policy import FACE_VIEWERS, ROLE_MATRIX
 from facesearch.service.problems import status_of
 from facesearch.service.uploads import read_photo
-from facesearch.service.web.pages import Signed, Viewer, WebRoute, problem_of, render
+from facesearch.service.web.pages import Page, Signed, Viewer, WebRoute, problem_of, render
 from facesearch.types import LawfulBasis
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
@@ -25,7 +26,8 @@ SUBJECT_ROWS = 50  # subjects per page
 
 
 def _subjects_page(request: Request, v: Viewer, *, q: str = "", page: int = 1, **context: Any) -> Response:
-    """A page of the subjects (those matching Q), the retention period, and the forms the role may use."""
+    """A page of the subjects (those matching Q), each with one enrolled face where the gallery keeps
+    crops and the role may see them, the retention period, and the forms the role may use."""
     status = context.pop("status", 200)
     context.setdefault("form", {})
     found = v.engine.subjects(search=q, limit=SUBJECT_ROWS + 1, offset=(page - 1) * SUBJECT_ROWS)
@@ -40,6 +42,8 @@ def _subjects_page(request: Request, v: Viewer, *, q: str = "", page: int = 1, *
         rows=SUBJECT_ROWS,
         retention_days=v.engine.retention.period(),
         bases=[b.value for b in LawfulBasis],
+        thumbnails=v.settings.keep_crops and bool(ROLE_MATRIX[v.user.role] & set(FACE_VIEWERS)),
+        keep_crops=v.settings.keep_crops,
         **context,
     )
 
@@ -49,7 +53,7 @@ def subjects(
     request: Request,
     v: Signed,
     q: Annotated[str, Query(max_length=200)] = "",
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page: Page = 1,
     enroll: Annotated[str, Query(max_length=200)] = "",
     erase: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:

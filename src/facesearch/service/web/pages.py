@@ -19,8 +19,10 @@ one, ``Referer``) names another host is refused before it reaches the core.
 This module holds what every page shares (the route class, who is looking, rendering and its
 filters), the images, the audit log and the evaluation; the pages of each job live beside it:
 :mod:`~facesearch.service.web.search` (identify, verify, nominate), :mod:`~facesearch.service.web.casework`
-(the queue, cases), :mod:`~facesearch.service.web.gallery` (subjects), :mod:`~facesearch.service.web.admin`
-(users and tokens, purposes, retention and holds, opt-outs) and :mod:`~facesearch.service.web.signin`.
+(the queue, cases), :mod:`~facesearch.service.web.clusters` (collections, their clusters and
+corrections, a cluster searched), :mod:`~facesearch.service.web.gallery` (subjects),
+:mod:`~facesearch.service.web.admin` (users and tokens, purposes, retention and holds, opt-outs) and
+:mod:`~facesearch.service.web.signin`.
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ def _same_origin(request: Request) -> bool:
 
 
 def _to_login(request: Request, *, clear: bool) -> Response:
-    if request.url.path.startswith(("/faces/", "/nominations/")):  # an image: no page to go back to
+    if request.url.path.startswith(
+        ("/faces/", "/nominations/", "/collection-faces/")
+    ):  # an image: no page to go back to
         response: Response = Response(status_code=401, headers={"Cache-Control": "no-store"})
     else:
         response = RedirectResponse("/login", status_code=303)
@@ -167,6 +171,7 @@ def viewer(request: Request, user: Annotated[User, Depends(web_user)]) -> Viewer
 
 
 Signed = Annotated[Viewer, Depends(viewer)]
+Page = Annotated[int, Query(ge=1, le=1_000_000)]  # the page number of a list shown a page at a time
 
 
 def permissions(user: User | None) -> set[str]:
@@ -181,6 +186,7 @@ PAGES: dict[str, set[str]] = {
     "verify": {"VERIFY"},
     "queue": {"CONFIRM"},
     "cases": {"NOMINATE", "EXPORT", "MANAGE_GALLERY", "READ_AUDIT"},
+    "collections": {"CLUSTER", "READ_REPORTS"},
     "subjects": {"MANAGE_GALLERY", "ENROLL", "READ_REPORTS"},
     "opt_outs": {"RECORD_OPT_OUT", "MANAGE_GALLERY", "READ_REPORTS"},
     "users": {"MANAGE_USERS"},

@@ -57,10 +57,14 @@ def preview_of(data: bytes, settings: Settings) -> Preview:
 # --- 1:N identify ---------------------------------------------------------------------------
 
 
-def _search_page(request: Request, v: Viewer, **context: Any) -> Response:
+def _purpose_form(request: Request, v: Viewer, template: str, **context: Any) -> Response:
+    """A search form (identify's or verify's) offering the gallery's purposes."""
     status = context.pop("status", 200)
-    purposes = v.engine.purposes.list()
-    return render(request, "search.html", status=status, purposes=purposes, **context)
+    return render(request, template, status=status, purposes=v.engine.purposes.list(), **context)
+
+
+def _search_page(request: Request, v: Viewer, **context: Any) -> Response:
+    return _purpose_form(request, v, "search.html", **context)
 
 
 @router.get("/search")
@@ -116,8 +120,7 @@ def nominate(
 
 
 def _verify_page(request: Request, v: Viewer, **context: Any) -> Response:
-    status = context.pop("status", 200)
-    return render(request, "verify.html", status=status, purposes=v.engine.purposes.list(), **context)
+    return _purpose_form(request, v, "verify.html", **context)
 
 
 @router.get("/verify")

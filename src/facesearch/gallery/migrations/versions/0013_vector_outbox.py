@@ -1,8 +1,8 @@
 """The vector outbox: changes to an index outside the gallery's database (Milvus), recorded in the
 gallery's own transaction and applied to the index after it commits (facesearch.index.milvuskeeper).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
