@@ -9,16 +9,16 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import facesearch
 from facesearch.engine import Engine
 from facesearch.errors import ConfigError
 from facesearch.gallery.schema import VectorOutboxRow
+from facesearch.index.base import unit_rows
 from facesearch.index.milvus import MilvusIndex, connect
 from facesearch.pipeline.models import DlibModels
 from facesearch.types import Metric
@@ -217,18 +217,27 @@ def test_an_erased_vector_leaves_milvus_segment_files_after_compaction_and_garba
     [hopper] = _face_ids(engine, "Grace Hopper")
     with engine.store.transaction() as session:
         vector = engine.store.face_vectors(session, [hopper])[hopper]
-    if engine.spec.metric is Metric.COSINE:  # stored as a unit vector
-        vector = vector / np.linalg.norm(vector)
+    if engine.spec.metric is Metric.COSINE:  # stored as a unit vector, to the bit as MilvusIndex makes it
+        vector = unit_rows(vector[None])[0]
     needle = vector.astype("<f4").tobytes()
     index = _milvus(engine, milvus_server.url, milvus_collection)
     index.compact()  # sealed into segment files, as a gallery's vectors are once Milvus flushes them
     folder = milvus_server.folder
     assert [f for f in _holding(folder, needle) if f.startswith("insert_log/")], "the test must see it first"
     engine.erase("Grace Hopper", reason="subject's request")  # deletes, then flushes and compacts
-    deadline = time.monotonic() + 120
-    while (segments := [f for f in _holding(folder, needle) if not f.startswith("rocksmq")]) and (
-        time.monotonic() < deadline
-    ):
-        time.sleep(2)
-    assert segments == []
+    # The erasure's compaction returned once no sealed segment holds the erased row (and the new
+    # segments are indexed): what is left is for the garbage collection, every 5 s here, to delete
+    # the old segments' files. Its wait is bounded; the test's condition is the files themselves.
+    assert index.sealed_rows() == len(index) == 1
+    segments = _until(lambda: [f for f in _holding(folder, needle) if not f.startswith("rocksmq")], within_s=120)
+    assert segments == [], "the old segment's files outlived the garbage collection"
     assert [f for f in _holding(folder, needle) if f.startswith("rocksmq")], "the WAL dropped it: update the docs"
+
+
+def _until(files: Callable[[], list[str]], within_s: float) -> list[str]:
+    """FILES() once it is empty, or its last answer when ``within_s`` seconds have passed."""
+    deadline = time.monotonic() + within_s
+    while (found := files()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return found
+

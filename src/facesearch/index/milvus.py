@@ -44,6 +44,8 @@ EF_CONSTRUCTION = 200  # candidates kept while building (as the FAISS backend bu
 EF_SEARCH = 256  # candidates a search keeps (at least k)
 WRITE_BATCH = 10_000  # rows per insert or upsert request (5 MiB of 128-d vectors; gRPC allows 64)
 QUERY_BATCH = 10_000  # ids per query or delete expression
+COMPACT_TIMEOUT_S = 300.0  # how long compact() waits for Milvus to flush, index and compact
+POLL_S = 0.5  # how often it asks
 _METRIC = {Metric.EUCLIDEAN: "L2", Metric.COSINE: "IP"}
 _STRONG = "Strong"
 
@@ -331,20 +333,55 @@ class MilvusIndex:
 
     # --- upkeep -------------------------------------------------------------------------
 
-    def compact(self, attempts: int = 5) -> int:
-        """Flush the rows written so far into sealed segments, then compact: segments holding
-        deleted rows are rewritten without them (Milvus's own compaction runs on a timer and only
-        past a share of deleted rows; this forces it now). A compaction that found nothing to do
-        (a delete not yet seen by the data node, under load) is tried again, up to ``attempts``
-        times, a second apart. Returns how many compaction plans completed."""
+    def compact(self, timeout: float = COMPACT_TIMEOUT_S) -> int:
+        """Rewrite the collection's sealed segments until none holds a deleted row: flush (the rows
+        and deletes written so far reach sealed segments and their delete logs), wait until every
+        sealed segment is indexed, compact, and check. Returns how many compaction plans completed.
+
+        Milvus 2.3 compacts only segments whose index is built (``dataCoord.compaction.
+        indexBasedCompaction``, on by default), and builds the index of a newly sealed segment in
+        the background: a compaction asked for before that finds nothing to do, however often it is
+        asked, while the machine is slow. So this waits on the index, and counts: once the sealed
+        segments' rows add up to the rows the collection holds, no segment holds an erased (or
+        replaced) row. Its garbage collection then removes the old segments' files only once the
+        new segments are indexed too, which is waited for as well. A write by another process in
+        the meantime only makes this go round again. Raises :class:`TimeoutError` past ``timeout``
+        seconds (the rows are deleted whatever happens here; only their bytes would stay)."""
+        deadline = time.monotonic() + timeout
         completed = 0
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(1.0)
-            self._collection.flush()
-            self._collection.compact()
-            self._collection.wait_for_compaction_completed()
-            completed = int(self._collection.get_compaction_state().completed)
-            if completed:
-                break
-        return completed
+        while True:
+            self._collection.flush(timeout=_remaining(deadline))
+            self._wait_indexed(deadline)
+            if self.sealed_rows() == len(self):
+                return completed
+            self._collection.compact(timeout=_remaining(deadline))
+            self._collection.wait_for_compaction_completed(timeout=_remaining(deadline))
+            completed += int(self._collection.get_compaction_state().completed)
+            if self.sealed_rows() == len(self):
+                self._wait_indexed(deadline)  # the old segments' files go once the new ones are indexed
+                return completed
+            time.sleep(min(POLL_S, _remaining(deadline)))
+
+    def sealed_rows(self) -> int:
+        """Rows in the collection's sealed (flushed) segments, deleted rows included: a segment's
+        rows are counted as written until compaction rewrites it."""
+        pymilvus = pymilvus_module()
+        handler = pymilvus.connections._fetch_handler(self.alias)
+        return sum(int(s.num_rows) for s in handler.get_persistent_segment_infos(self.name))
+
+    def _wait_indexed(self, deadline: float) -> None:
+        """Wait until every sealed segment of the collection has its index built."""
+        pymilvus = pymilvus_module()
+        while True:
+            progress = pymilvus.utility.index_building_progress(self.name, using=self.alias)
+            if int(progress["pending_index_rows"]) == 0 and progress["indexed_rows"] >= progress["total_rows"]:
+                return
+            time.sleep(min(POLL_S, _remaining(deadline)))
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left until ``deadline``; TimeoutError when none are."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("Milvus did not compact the collection in time")
+    return left
