@@ -43,6 +43,7 @@ from facesearch.governance import accounts, attempts, audit, credentials, users
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.credentials import IssuedToken
 from facesearch.governance.policy import Permission, Role
+from facesearch.index import milvuskeeper
 from facesearch.pipeline.models import EmbedderSpec, Models, RegisteredModel
 from facesearch.pipeline.recognizers import registered, spec_for_model, spec_for_settings
 from facesearch.pipeline.recognizers.registered import registered_models
@@ -327,7 +328,10 @@ def delete_gallery(
     """Destroy the gallery in HOME for good (admins only, ``confirm=True``): first its data key
     file (overwritten, then unlinked), so that no copy of its database or index files can be
     decrypted afterwards, even with the master key; then the database (a PostgreSQL gallery's
-    tables: the database itself is left, empty), index files and the home.
+    tables: the database itself is left, empty), index files and the home. With index_backend
+    'milvus', its collections are dropped before all that, through the vector outbox (see
+    :func:`facesearch.index.milvuskeeper.drop_for_deletion`): if Milvus cannot be reached, nothing
+    is deleted.
 
     Refused while any subject is under a legal hold. Needs no master key: a gallery whose master key
     is lost can still be deleted. A refusal is audited (the log still exists then) and changes
@@ -350,6 +354,13 @@ def delete_gallery(
             if token is not None:
                 who = _token_user(store, token, who)
             certificate = _certify(place, store, who)
+            if settings.index_backend == "milvus":  # its plaintext vectors go first, or nothing does
+                milvuskeeper.drop_for_deletion(
+                    store,
+                    uri=settings.milvus_uri,
+                    database=settings.milvus_database,
+                    collection=settings.milvus_collection,
+                )
             destroyed = keys.destroy_data_key(place)
             if store.dialect != "sqlite":
                 store.drop_tables()

@@ -15,12 +15,16 @@ from pathlib import Path
 import pytest
 
 import facesearch
+from facesearch import lifecycle
 from facesearch.engine import Engine
-from facesearch.errors import ConfigError
+from facesearch.errors import ConfigError, GalleryError
+from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import VectorOutboxRow
 from facesearch.index.base import unit_rows
 from facesearch.index.milvus import MilvusIndex, connect
 from facesearch.pipeline.models import DlibModels
+from facesearch.pipeline.recognizers.sface import SFACE_MIRRORED
+from facesearch.storage.home import Home
 from facesearch.types import Metric
 from milvus_fixtures import MilvusServer
 
@@ -241,3 +245,66 @@ def _until(files: Callable[[], list[str]], within_s: float) -> list[str]:
         time.sleep(0.5)
     return found
 
+
+def _collections(url: str, prefix: str) -> set[str]:
+    from facesearch.index.milvus import pymilvus_module
+
+    return {c for c in pymilvus_module().utility.list_collections(using=connect(url)) if c.startswith(prefix)}
+
+
+@pytest.mark.model
+def test_deleting_a_gallery_drops_its_milvus_collections_once_milvus_answers(
+    on_milvus: Engine, milvus_url: str, milvus_collection: str
+) -> None:
+    """Through the outbox: a DROP row committed, the collections dropped, the row deleted, then the
+    gallery destroyed. With Milvus out of reach nothing is deleted and the row waits; deleting
+    again drops them."""
+    engine = on_milvus
+    home = engine.home.root
+    assert _collections(milvus_url, milvus_collection) == {milvus_collection, f"{milvus_collection}_state"}
+    engine.close()
+    unreachable = _settings("http://127.0.0.1:9", milvus_collection)  # the discard port: nothing listens
+    with pytest.raises(GalleryError, match="could not be dropped"):
+        lifecycle.delete_gallery(home, actor="tester", confirm=True, settings=unreachable)
+    assert (home / "keys").is_dir() and _collections(milvus_url, milvus_collection)  # nothing deleted
+    store = GalleryStore.open_sqlite(Home(home).database)
+    try:
+        with store.transaction() as session:
+            assert [r.op for r in session.query(VectorOutboxRow)] == ["drop"]
+    finally:
+        store.close()
+    certificate = lifecycle.delete_gallery(
+        home, actor="tester", confirm=True, settings=_settings(milvus_url, milvus_collection)
+    )
+    assert certificate.faces == 2 and certificate.data_key_destroyed and not home.exists()
+    assert _collections(milvus_url, milvus_collection) == set()
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_model_move_drops_the_old_models_collection(
+    tmp_path: Path, milvus_url: str, milvus_collection: str, models: DlibModels, photos: dict[str, Path]
+) -> None:
+    from facesearch.index.milvus import pymilvus_module
+
+    settings = facesearch.Settings(
+        recognizer="dlib", index_backend="milvus", milvus_uri=milvus_url, milvus_collection=milvus_collection
+    )
+    with init_staffed(tmp_path / "home", actor="tester", models=models, settings=settings) as engine:
+        enroller = engine.acting_as("enroller")
+        enroller.enroll(photos["astronaut"], subject="Eileen Collins", source="scikit-image", basis="consent")
+        enroller.enroll(photos["hopper"], subject="Grace Hopper", source="matplotlib", basis="public-task")
+        alias = connect(milvus_url)
+        pymilvus = pymilvus_module()
+        before = pymilvus.Collection(milvus_collection, using=alias).describe()["collection_id"]
+        back = tmp_path / "back"
+        back.mkdir()
+        for name in ("astronaut", "hopper"):
+            (back / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+        engine.move_model(back, to="sface")
+        after = pymilvus.Collection(milvus_collection, using=alias).describe()["collection_id"]
+        assert after != before  # the dlib collection was dropped, a new one made for sface
+        assert _collections(milvus_url, milvus_collection) == {milvus_collection, f"{milvus_collection}_state"}
+        index = _milvus(engine, milvus_url, milvus_collection)
+        assert index.model_id == SFACE_MIRRORED.model_id and len(index) == 2
+        _in_step(engine, index)

@@ -400,7 +400,7 @@ class VectorOutboxRow(Base):
 
     seq: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     face_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    op: Mapped[str] = mapped_column(String(8), nullable=False)  # "add" or "remove"
+    op: Mapped[str] = mapped_column(String(8), nullable=False)  # "add", "remove" or "drop" (the collections)
     generation: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     state_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 

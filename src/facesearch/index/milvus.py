@@ -71,6 +71,18 @@ def connect(uri: str, token: str = "", database: str = "default") -> str:
     return alias
 
 
+def drop_collections(alias: str, name: str) -> list[str]:
+    """Drop collection ``name`` and its state collection ``name_state``, those that exist (applied
+    twice, the second does nothing); returns those dropped. Milvus then deletes their files."""
+    utility = pymilvus_module().utility
+    dropped = []
+    for found in (name, f"{name}_state"):
+        if utility.has_collection(found, using=alias):
+            utility.drop_collection(found, using=alias)
+            dropped.append(found)
+    return dropped
+
+
 def _ids_expression(ids: IdArray) -> str:
     return "id in [" + ",".join(str(int(i)) for i in ids) + "]"
 
@@ -198,7 +210,7 @@ class MilvusIndex:
         return {"index_type": "HNSW", "metric_type": _METRIC[self.metric], "params": params}
 
     def _state_name(self) -> str:
-        return f"{self.name}_state"
+        return f"{self.name}_state"  # as drop_collections names it
 
     def _state_schema(self) -> Any:
         pymilvus = pymilvus_module()
@@ -224,12 +236,16 @@ class MilvusIndex:
         self._state.upsert([*row, [int(self.applied_seq)], [[0.0, 0.0]]])
 
     def drop(self) -> None:
-        """Drop the index's collections (nothing when there are none)."""
-        utility = pymilvus_module().utility
-        for name in (self.name, self._state_name()):
-            if utility.has_collection(name, using=self.alias):
-                utility.drop_collection(name, using=self.alias)
+        """Drop the index's collections (nothing when there are none): Milvus then deletes their
+        files. The index is then :attr:`dropped` until :meth:`recreate`."""
+        drop_collections(self.alias, self.name)
         self._collection = self._state = None
+        self.generation, self.state_hash, self.applied_seq = -1, "", 0
+
+    @property
+    def dropped(self) -> bool:
+        """Whether this index's collections were dropped by :meth:`drop` (or never opened)."""
+        return self._collection is None
 
     # --- the VectorIndex protocol ------------------------------------------------------
 

@@ -38,16 +38,16 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from facesearch.errors import IndexCorruptError, ModelMismatchError
+from facesearch.errors import GalleryError, IndexCorruptError, ModelMismatchError
 from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import VectorOutboxRow
 from facesearch.index import dbkeeper
 from facesearch.index.base import IdArray, Matrix, VectorIndex
-from facesearch.index.milvus import EF_CONSTRUCTION, EF_SEARCH, M, MilvusIndex, connect
+from facesearch.index.milvus import EF_CONSTRUCTION, EF_SEARCH, M, MilvusIndex, connect, drop_collections
 from facesearch.pipeline.models import EmbedderSpec
 
 TOKEN_ENV = "FACESEARCH_MILVUS_TOKEN"
-ADD, REMOVE = "add", "remove"
+ADD, REMOVE, DROP = "add", "remove", "drop"  # DROP: the collections go (the gallery or its model does)
 
 log = logging.getLogger("facesearch")
 
@@ -89,7 +89,7 @@ class MilvusKeeper:
 
     def _new(self, session: Session) -> MilvusIndex:
         alias = connect(self.uri, os.environ.get(TOKEN_ENV, ""), self.database)
-        name = self.collection or f"facesearch_{self.store.state(session).gallery_id or 'gallery'}"
+        name = collection_name(self.collection, self.store.state(session).gallery_id)
         spec = self.spec
         return MilvusIndex(alias, name, spec.model_id, spec.dimension, spec.metric, **self.options)
 
@@ -107,7 +107,7 @@ class MilvusKeeper:
         index = self._index
         if index is not None:  # in step when last used: only the outbox, if anything, to apply
             self.drain(session, index)
-            if (index.generation, index.state_hash) == now:
+            if not index.dropped and (index.generation, index.state_hash) == now:
                 return index
         else:
             self._sweep()
@@ -140,6 +140,11 @@ class MilvusKeeper:
             .where(VectorOutboxRow.seq > index.applied_seq, VectorOutboxRow.generation.is_not(None))
             .order_by(VectorOutboxRow.seq)
         ).all()
+        drops = [row.seq for row in rows if row.op == DROP]
+        if drops:  # the collections go: what came before is moot, what came after is in the rebuild
+            index.drop()
+            session.execute(delete(VectorOutboxRow).where(VectorOutboxRow.seq <= drops[-1]))
+            return len(rows)
         if rows:
             last = session.get(VectorOutboxRow, rows[-1].seq)
             assert last is not None and last.generation is not None and last.state_hash is not None
@@ -189,6 +194,12 @@ class MilvusKeeper:
         session.add_all([VectorOutboxRow(face_id=int(i), op=REMOVE) for i in ids])
         session.flush()
 
+    def stage_drop(self, session: Session) -> None:
+        """Outbox row: drop this gallery's collections (a model move: the new model's collection is
+        built afresh after the commit, and the old one must not outlive it). Applied by the rebuild
+        that follows, or by whichever transaction next drains the outbox; dropping is idempotent."""
+        stage_drop(session)
+
     def stage_stamp(self, session: Session, index: VectorIndex, generation: int, state_hash: str) -> None:
         """Stamp this transaction's outbox rows with the generation and content hash it reaches."""
         session.execute(
@@ -214,7 +225,7 @@ class MilvusKeeper:
         try:
             with self.store.transaction() as session:
                 self.drain(session, index)
-            self._index = index
+            self._index = None if index.dropped else index
         except Exception as exc:
             if not _from_milvus(exc):
                 raise
@@ -224,7 +235,7 @@ class MilvusKeeper:
     def settle(self) -> None:
         """After an erasure or purge, outside the engine's locks: flush and compact, so that the
         erased rows leave the collection's segment files (see docs/scale-out.md, Milvus: erasure)."""
-        if self._index is None:
+        if self._index is None or self._index.dropped:
             return
         try:
             self._index.compact()
@@ -241,6 +252,41 @@ class MilvusKeeper:
             if path.is_file():
                 log.info("deleting %s: no current index uses it", path)
                 path.unlink()
+
+
+def collection_name(collection: str, gallery_id: str | None) -> str:
+    """The collection of the gallery ``gallery_id``: the ``milvus_collection`` setting, else one of
+    its own (its state collection is this name and ``_state``)."""
+    return collection or f"facesearch_{gallery_id or 'gallery'}"
+
+
+def stage_drop(session: Session) -> None:
+    """Outbox row: the gallery's collections are to be dropped (in the caller's transaction)."""
+    session.add(VectorOutboxRow(face_id=0, op=DROP, generation=-1, state_hash=""))
+    session.flush()
+
+
+def drop_for_deletion(store: GalleryStore, *, uri: str, database: str = "default", collection: str = "") -> list[str]:
+    """Deleting the gallery in ``store``: drop its Milvus collections before anything of the gallery
+    is destroyed, through the outbox. A DROP row is committed first; the collections are dropped
+    (idempotent: those already gone are skipped); then the row is deleted. If Milvus cannot be
+    reached, GalleryError, and the gallery stays whole with the row in its outbox, so that deleting
+    it again drops them: no collection outlives its gallery unnoticed. Returns the names dropped."""
+    with store.transaction() as session:
+        name = collection_name(collection, store.state(session).gallery_id)
+        stage_drop(session)
+    try:
+        dropped = drop_collections(connect(uri, os.environ.get(TOKEN_ENV, ""), database), name)
+    except Exception as exc:
+        if not _from_milvus(exc):
+            raise
+        raise GalleryError(
+            f"the gallery's Milvus collection {name!r} could not be dropped ({exc}): nothing was deleted; "
+            "delete the gallery again once Milvus answers"
+        ) from exc
+    with store.transaction() as session:
+        session.execute(delete(VectorOutboxRow).where(VectorOutboxRow.op == DROP))
+    return dropped
 
 
 def _from_milvus(exc: BaseException) -> bool:

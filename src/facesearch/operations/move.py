@@ -15,7 +15,8 @@ gallery generation and appends one ``model.move`` event; a failure anywhere befo
 leaves the gallery exactly as it was. The old templates are destroyed physically as an erasure
 destroys them: overwritten in their rows (SQLite's ``secure_delete`` zeroes what it frees), and
 the index rebuilt whole from the new templates (a file index's file rewritten and its add log
-deleted; a pgvector table remade in the same transaction and VACUUMed after).
+deleted; a pgvector table remade in the same transaction and VACUUMed after; a Milvus collection
+dropped, through the vector outbox, and made again after the commit).
 
 The old model's calibrations stay on record but no longer apply: the threshold in force is the
 new model's own (its newest calibration, else its published point). A gallery whose do-not-enroll
@@ -46,6 +47,7 @@ from facesearch.gallery.schema import OptOutRow
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
 from facesearch.index.keeper import Keeper, keeper_for
+from facesearch.index.milvuskeeper import MilvusKeeper
 from facesearch.operations.administer import Erased, erase_in
 from facesearch.pipeline.decode import decode
 from facesearch.pipeline.faces import FacePipeline, FoundFace
@@ -226,6 +228,8 @@ class MoveService:
                         "threshold_source": threshold.source,
                     },
                 )
+                if isinstance(context.keeper, MilvusKeeper):  # the old model's collection goes, durably
+                    context.keeper.stage_drop(session)
                 if self.keeper.in_database:  # a pgvector table is remade in this transaction
                     self.keeper.rebuild(session, store)
             if not self.keeper.in_database:  # a file index: rewritten whole, its add log deleted
