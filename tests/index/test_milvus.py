@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import facesearch
@@ -192,6 +193,22 @@ def test_a_process_killed_at_each_step_loses_nothing_and_doubles_nothing(
             assert ("Ada" in [s.name for s in reopened.subjects()]) is committed
             assert len(_face_ids(reopened)) == (3 if committed else 2)
         _in_step(reopened, index)
+
+
+@pytest.mark.slow
+def test_compaction_leaves_no_sealed_segment_holding_a_deleted_row(milvus_url: str, milvus_collection: str) -> None:
+    """Milvus 2.3 compacts only segments whose index is built: right after a flush, a segment of
+    more than 1,024 rows (below that none is built) is still being indexed, and a compaction asked
+    for then completes no plan, leaving the deleted row in it. compact() waits for the index, then
+    compacts until the sealed segments hold only the rows the collection does."""
+    index = MilvusIndex.create(connect(milvus_url), milvus_collection, "m", 128, Metric.COSINE)
+    rows = 3000
+    index.upsert(np.arange(rows), np.random.default_rng(0).standard_normal((rows, 128)).astype(np.float32), 0)
+    index.compact()
+    assert index.sealed_rows() == len(index) == rows
+    index.delete(np.array([7, 8]))
+    assert index.compact() >= 1
+    assert index.sealed_rows() == len(index) == rows - 2
 
 
 def _holding(folder: Path, needle: bytes) -> list[str]:
