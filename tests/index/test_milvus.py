@@ -246,9 +246,9 @@ def test_an_erased_vector_leaves_milvus_segment_files_after_compaction_and_garba
     folder = milvus_server.folder
     assert [f for f in _holding(folder, needle) if f.startswith("insert_log/")], "the test must see it first"
     engine.erase("Grace Hopper", reason="subject's request")  # deletes, then flushes and compacts
-    # The erasure's compaction returned once no sealed segment holds the erased row (and the new
-    # segments are indexed): what is left is for the garbage collection, every 5 s here, to delete
-    # the old segments' files. Its wait is bounded; the test's condition is the files themselves.
+    # The erasure's compaction returned once no sealed segment holds the erased row: what is left is
+    # for Milvus to index the new segment, then for the garbage collection (every 5 s here) to
+    # delete the old segment's files. Its wait is bounded; the test's condition is the files themselves.
     assert index.sealed_rows() == len(index) == 1
     segments = _until(lambda: [f for f in _holding(folder, needle) if not f.startswith("rocksmq")], within_s=120)
     assert segments == [], "the old segment's files outlived the garbage collection"

@@ -359,9 +359,10 @@ class MilvusIndex:
         the background: a compaction asked for before that finds nothing to do, however often it is
         asked, while the machine is slow. So this waits on the index, and counts: once the sealed
         segments' rows add up to the rows the collection holds, no segment holds an erased (or
-        replaced) row. Its garbage collection then removes the old segments' files only once the
-        new segments are indexed too, which is waited for as well. A write by another process in
-        the meantime only makes this go round again. Raises :class:`TimeoutError` past ``timeout``
+        replaced) row. Its garbage collection then removes the old segments' files once the new
+        segments are indexed, in the background: not waited for here, since a compaction asked for
+        by hand rewrites every segment, and indexing a large collection again takes long. A write by
+        another process in the meantime only makes this go round again. Raises :class:`TimeoutError` past ``timeout``
         seconds (the rows are deleted whatever happens here; only their bytes would stay)."""
         deadline = time.monotonic() + timeout
         completed = 0
@@ -374,7 +375,6 @@ class MilvusIndex:
             self._collection.wait_for_compaction_completed(timeout=_remaining(deadline))
             completed += int(self._collection.get_compaction_state().completed)
             if self.sealed_rows() == len(self):
-                self._wait_indexed(deadline)  # the old segments' files go once the new ones are indexed
                 return completed
             time.sleep(min(POLL_S, _remaining(deadline)))
 
