@@ -244,15 +244,18 @@ def test_an_erased_vector_leaves_milvus_segment_files_after_compaction_and_garba
     index = _milvus(engine, milvus_server.url, milvus_collection)
     index.compact()  # sealed into segment files, as a gallery's vectors are once Milvus flushes them
     folder = milvus_server.folder
-    assert [f for f in _holding(folder, needle) if f.startswith("insert_log/")], "the test must see it first"
+    before = _holding(folder, needle)
+    assert [f for f in before if f.startswith("insert_log/")], f"the test must see it first: {before}"
     engine.erase("Grace Hopper", reason="subject's request")  # deletes, then flushes and compacts
     # The erasure's compaction returned once no sealed segment holds the erased row: what is left is
     # for Milvus to index the new segment, then for the garbage collection (every 5 s here) to
     # delete the old segment's files. Its wait is bounded; the test's condition is the files themselves.
-    assert index.sealed_rows() == len(index) == 1
+    sealed, live = index.sealed_rows(), len(index)
+    assert sealed == live == 1, f"after the erasure's compaction: {sealed} sealed rows, {live} live"
     segments = _until(lambda: [f for f in _holding(folder, needle) if not f.startswith("rocksmq")], within_s=120)
     assert segments == [], "the old segment's files outlived the garbage collection"
-    assert [f for f in _holding(folder, needle) if f.startswith("rocksmq")], "the WAL dropped it: update the docs"
+    wal = _holding(folder, needle)
+    assert [f for f in wal if f.startswith("rocksmq")], f"the WAL dropped it, update the docs: {wal} (before: {before})"
 
 
 def _until(files: Callable[[], list[str]], within_s: float) -> list[str]:
