@@ -49,6 +49,7 @@ from facesearch.operations.search import SearchService
 from facesearch.pipeline.decode import PhotoInput
 from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.models import EmbedderSpec, Models, RegisteredModel
+from facesearch.pipeline.video import VideoFile
 from facesearch.reports.transparency import TransparencyReport, period_bounds, read_report
 from facesearch.scoring.calibration import OVERALL, Calibration
 from facesearch.storage.home import Home
@@ -198,7 +199,7 @@ class Engine:
 
     def identify(
         self,
-        probe: PhotoInput,
+        probe: PhotoInput | VideoFile,
         request: SearchRequest | None = None,
         *,
         purpose: str | None = None,
@@ -207,6 +208,12 @@ class Engine:
         top_k: int | None = None,
     ) -> IdentifyResult:
         """1:N search: for each face in the probe photo, the top-k candidate subjects, best first.
+
+        A probe video (MP4/MOV, MKV/WebM, AVI: a path, its bytes, or a
+        :class:`~facesearch.pipeline.video.VideoFile`) is searched per track: each person's face is
+        followed across its sampled frames, and the track's sharpest, most frontal views are averaged
+        into the template searched; each face of the answer cites the time of its frame
+        (``seen_at``). The video's SHA-256 stands for the probe in the audit.
 
         Why it is run is given as one :class:`~facesearch.SearchRequest` or as its fields (purpose,
         case, authorisation, top_k), not both. Purpose and case are required, the purpose must be

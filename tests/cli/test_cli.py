@@ -548,3 +548,29 @@ def test_a_collection_is_clustered_named_and_shown_from_the_command_line(
     assert [c["label"] for c in listed] == ["person A"]
     refused = run(home, "cluster", folder, "--purpose", "curiosity", "--case", "X")
     assert refused.returncode == 4 and "not a purpose this gallery allows" in refused.stderr
+
+
+@pytest.mark.model
+def test_a_video_is_identified_and_clustered_per_track(home: Path, photos: dict[str, Path], tmp_path: Path) -> None:
+    from helpers import write_video
+
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    astronaut = Image.open(photos["astronaut"]).convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    clip = write_video(drive / "clip.avi", [(astronaut, 2)], codec="mpeg4")
+    why = ("--purpose", PURPOSES[0], "--case", "CLI-V")
+    shown = run(home, "identify", clip, *why)
+    assert shown.returncode == 0, shown.stderr
+    assert "seen at 00:00:0" in shown.stdout and "Eileen Collins" in shown.stdout
+    as_json = json.loads(run(home, "identify", clip, *why, "--json").stdout)
+    assert as_json["video"] is True and as_json["faces"][0]["seen_at"].startswith("00:00:0")
+    clustered = run(home, "cluster", drive, *why, "--min-size", "1")
+    assert clustered.returncode == 0, clustered.stderr
+    assert "clip.avi at 00:00:0" in clustered.stdout
+    # Refused: a role that may not search, and a broken video, each with its own exit code and message.
+    denied = run(home, "identify", clip, *why, user="verifier")
+    assert denied.returncode == 4 and "Traceback" not in denied.stderr
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clip.read_bytes()[:2000])
+    refused = run(home, "identify", broken, *why)
+    assert refused.returncode == 3 and "broken.mp4" in refused.stderr and "Traceback" not in refused.stderr

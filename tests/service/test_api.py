@@ -3,6 +3,7 @@ process, real photos, real tokens, and the problem bodies users read when someth
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from facesearch.config import Settings
 from facesearch.engine import Engine
@@ -25,7 +27,7 @@ from facesearch.service import create_app
 from facesearch.service.auth import CredentialsFirst
 from facesearch.service.uploads import upload_name
 
-from helpers import init_staffed, snapshot, token_for
+from helpers import init_staffed, snapshot, token_for, write_video
 
 MAX_IMAGE_BYTES = 1_000_000
 IDENTIFY = {"purpose": "missing person search", "case": "case-7"}
@@ -342,10 +344,14 @@ def test_malformed_uploads_are_named_and_change_nothing(
     assert audit_after[: len(before[2])] == before[2]
 
     huge = b"\xff\xd8" + b"\0" * (3 * MAX_IMAGE_BYTES)
-    body = problem(api("operator", "POST", "/api/identify", files={"file": ("x.jpg", huge)}, data=IDENTIFY), 413)
+    body = problem(api("operator", "POST", "/api/verify", files={"file_a": ("x.jpg", huge)}, data=IDENTIFY), 413)
     assert body["code"] == "request-too-large"
+    # identify takes a video, so its body may be larger: a photo past max_image_bytes is refused by the core
+    problem(
+        api("operator", "POST", "/api/identify", files={"file": ("x.jpg", huge)}, data=IDENTIFY), 413, "image-too-large"
+    )
     problem(api("operator", "POST", "/api/identify", data=IDENTIFY), 422, "invalid-request")
-    streamed = api("operator", "POST", "/api/identify", content=chunked(3 * MAX_IMAGE_BYTES), headers=MULTIPART)
+    streamed = api("operator", "POST", "/api/verify", content=chunked(3 * MAX_IMAGE_BYTES), headers=MULTIPART)
     problem(streamed, 413, "request-too-large")  # no Content-Length: counted as it streams
     problem(api("operator", "POST", "/api/identify", content=b"{}", headers={"content-type": "application/json"}), 422)
 
@@ -605,3 +611,48 @@ def test_an_anonymous_post_is_401_like_any_other(api: Api, photos: dict[str, Pat
     problem(response, 401, "authentication-failed")  # present but invalid: the token check refuses it, counted
     assert api("auditor", "GET", "/api/audit", params={"action": "auth.failed"}).json() == []
     assert counted(api) == {"no-credential": 1, "unknown-token": 1}
+
+
+# --- videos (issue 20) -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cctv(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]) -> Path:
+    """A video of Eileen Collins (her photo mirrored), made here from the sample photo."""
+    astronaut = Image.open(photos["astronaut"]).convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return write_video(tmp_path_factory.mktemp("cctv") / "cctv.webm", [(astronaut, 2)], codec="libvpx-vp9")
+
+
+@pytest.mark.model
+def test_a_video_uploaded_to_identify_is_searched_per_track(api: Api, photos: dict[str, Path], cctv: Path) -> None:
+    enroll = {"subject": "Eileen Collins", "source": "scikit-image sample", "basis": "consent"}
+    assert api("enroller", "POST", "/api/enroll", data=enroll, files=upload(photos["astronaut"], "files")).is_success
+    sent = {"file": ("clip from the drive.webm", cctv.read_bytes(), "video/webm")}
+    answer = api("operator", "POST", "/api/identify", data=IDENTIFY, files=sent)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["video"] is True and body["probe_sha256"] == hashlib.sha256(cctv.read_bytes()).hexdigest()
+    [face] = body["faces"]
+    assert face["seen_at"].startswith("00:00:0") and face["candidates"][0]["subject"] == "Eileen Collins"
+    # Told by its first bytes too, whatever the client named it.
+    renamed = {"file": ("upload", cctv.read_bytes(), "application/octet-stream")}
+    assert api("operator", "POST", "/api/identify", data=IDENTIFY, files=renamed).json()["video"] is True
+
+
+@pytest.mark.model
+def test_a_video_upload_is_refused_as_a_photo_upload_is(api: Api, cctv: Path, tmp_path: Path) -> None:
+    sent = {"file": ("cctv.webm", cctv.read_bytes(), "video/webm")}
+    before = snapshot(api.engine)
+    problem(api("", "POST", "/api/identify", data=IDENTIFY, files=sent), 401)
+    problem(api("verifier", "POST", "/api/identify", data=IDENTIFY, files=sent), 403)
+    assert snapshot(api.engine)[1] == before[1]  # the index untouched
+    assert api.engine.acting_as("auditor").audit_events(action="search.identify") == []  # no search ran
+    assert api("operator", "POST", "/api/identify", data=IDENTIFY, files=sent).is_success  # the case is theirs
+    problem(api("operator2", "POST", "/api/identify", data=IDENTIFY, files=sent), 403, "not-a-case-member")
+    cut = {"file": ("cut.webm", cctv.read_bytes()[: cctv.stat().st_size // 2], "video/webm")}
+    body = problem(api("operator", "POST", "/api/identify", data=IDENTIFY, files=cut), 422)
+    assert body["code"] in ("truncated-video", "not-a-video") and "cut.webm" in body["detail"]
+    junk = {"file": ("junk.mp4", b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40, "video/mp4")}
+    problem(api("operator", "POST", "/api/identify", data=IDENTIFY, files=junk), 422, "not-a-video")
+    refused = api.engine.acting_as("auditor").audit_events(action="photo.refused")
+    assert [e.details["code"] for e in refused[-2:]] == [body["code"], "not-a-video"]

@@ -21,17 +21,23 @@ app.add_typer(clusters_app, name="clusters")
 
 
 def _table(rows: list[ClusterSummary], title: str) -> Table:
-    table = Table("cluster", "name", "faces", "face numbers", "photos", title=title)
+    table = Table(
+        "cluster", "name", "faces", "face numbers", "seen in (a video's at the time of its frame)", title=title
+    )
     for s in rows:
         faces = " ".join(str(f) for f in s.face_ids[:12]) + (" ..." if len(s.face_ids) > 12 else "")
-        photos = ", ".join(s.photos[:3]) + (f" (+{len(s.photos) - 3})" if len(s.photos) > 3 else "")
+        cited = s.seen or s.photos
+        photos = ", ".join(cited[:3]) + (f" (+{len(cited) - 3})" if len(cited) > 3 else "")
         table.add_row(str(s.cluster_id), s.label or "-", str(s.size), faces, photos)
     return table
 
 
 @app.command()
 def cluster(
-    directory: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
+    directory: Annotated[
+        Path,
+        typer.Argument(help="Folder of photos and videos (searched recursively); a video adds a face per track."),
+    ],
     purpose: Annotated[str | None, typer.Option(help="Why: a purpose the gallery allows (audited)." + REQUIRED)] = None,
     case: Annotated[str | None, typer.Option(help="Case or file reference (audited)." + REQUIRED)] = None,
     authorisation: Annotated[str | None, typer.Option(help="Authorisation reference, where required.")] = None,
@@ -47,7 +53,7 @@ def cluster(
     report: Annotated[Path | None, typer.Option(help="Write an HTML contact sheet of the clusters here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Group the faces of a collection of photos into people (operators)."""
+    """Group the faces of a collection of photos and videos into people (operators)."""
     from facesearch.clustering.collections import DEFAULT_METHOD
 
     with handled(), open_engine() as engine, Progress(transient=True, disable=json_out) as progress:

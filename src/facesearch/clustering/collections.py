@@ -15,7 +15,6 @@ sealed like the gallery's.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import secrets
 from collections import Counter
@@ -28,7 +27,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from facesearch.clustering import METHODS, Constraints, Method, cluster
-from facesearch.clustering.photos import FoundPhotoFace, analyse_photo, photos_under
+from facesearch.clustering.media import Analysed, analyse_file, media_under
 from facesearch.clustering.rows import (
     CANNOT,
     MUST,
@@ -56,6 +55,7 @@ from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import TEXT_MAX_CHARS, Permission, clean_text
 from facesearch.governance.users import find_user
 from facesearch.pipeline.faces import map_photos
+from facesearch.pipeline.video import file_sha256
 from facesearch.reports.contact_sheet import ContactSheet, SheetCluster, SheetFace, write_sheet
 from facesearch.types import SearchRequest, Serialisable
 
@@ -110,8 +110,9 @@ class CollectionService:
         workers: int = 1,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> ClusterRun:
-        """Group the faces of every photo under DIRECTORY (recursively) into the collection NAME
-        (default: the folder's name), adding photos new to it, and store the clusters."""
+        """Group the faces of every photo and video under DIRECTORY (recursively) into the collection
+        NAME (default: the folder's name), adding files new to it, and store the clusters. A video
+        adds one face per track: a person followed across its frames, cited by file and time."""
         context = self._context
         root = Path(directory)
         label = clean_text(name or root.resolve().name, "collection name")
@@ -144,9 +145,9 @@ class CollectionService:
                 if threshold is not None
                 else context.settings.cluster_threshold or context.spec.cluster_threshold
             )
-            paths = photos_under(root)
+            paths = media_under(root)
             if not paths:
-                raise InputError(f"{root}: no photos found")
+                raise InputError(f"{root}: no photos or videos found")
             outcomes = list(self._analysed(paths, known, workers, on_progress))
             with context.writing() as session:
                 membership.enter(session, context, stated.case, "cluster photos for it")
@@ -183,6 +184,9 @@ class CollectionService:
                                 crop_jpeg=context.store.seal(
                                     face.crop_jpeg, context=collection_crop_context(row.id, digest, i)
                                 ),
+                                video_time_s=face.time_s,
+                                video_start_s=face.start_s,
+                                video_end_s=face.end_s,
                             )
                         )
                 session.flush()
@@ -227,15 +231,17 @@ class CollectionService:
 
     def _analysed(
         self, paths: Sequence[Path], known: set[str], workers: int, on_progress: Callable[[int, int], None] | None
-    ) -> list[tuple[str, list[FoundPhotoFace], str | None]]:
-        """Every photo analysed, except those whose bytes the collection already holds ("known") and
-        copies of a photo met earlier in this run ("duplicate": its faces are the first copy's)."""
+    ) -> list[Analysed]:
+        """Every photo and video analysed, except those whose bytes the collection already holds ("known")
+        and copies of a file met earlier in this run ("duplicate": its faces are the first copy's). Files
+        are hashed as streams; photos and videos share the worker pool, a video to a worker at a time."""
         todo: list[int] = []
-        results: dict[int, tuple[str, list[FoundPhotoFace], str | None]] = {}
+        digests: dict[int, str] = {}
+        results: dict[int, Analysed] = {}
         met: set[str] = set()
         for i, path in enumerate(paths):
             try:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                digest = file_sha256(path)
             except OSError:
                 digest = ""
             if digest in known:
@@ -244,14 +250,14 @@ class CollectionService:
                 results[i] = (digest, [], DUPLICATE)
             else:
                 met.add(digest)
+                digests[i] = digest
                 todo.append(i)
         done = len(paths) - len(todo)
         if on_progress:
             on_progress(done, len(paths))
         pipeline = self._context.pipeline
-        for i, outcome in zip(
-            todo, map_photos(analyse_photo, [paths[i] for i in todo], pipeline, workers, chunksize=4), strict=True
-        ):
+        jobs = [(paths[i], digests[i]) for i in todo]
+        for i, outcome in zip(todo, map_photos(analyse_file, jobs, pipeline, workers, chunksize=1), strict=True):
             results[i] = outcome
             done += 1
             if on_progress:
@@ -412,7 +418,7 @@ class CollectionService:
                     if f.crop_jpeg is not None
                     else b""
                 )
-                return SheetFace(face_id, f.filename, crop)
+                return SheetFace(face_id, f.filename, crop, f.video_time_s)
 
             sheet = ContactSheet(
                 collection=row.name,

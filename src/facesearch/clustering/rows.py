@@ -16,6 +16,7 @@ from facesearch.errors import AmbiguousCollectionError, InputError, ModelMismatc
 from facesearch.gallery import GalleryStore
 from facesearch.gallery.schema import CaseMemberRow, ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
+from facesearch.pipeline.video import timecode
 from facesearch.types import Serialisable
 
 MUST, CANNOT = "must", "cannot"  # the kinds of a people's decision about two faces
@@ -23,13 +24,15 @@ MUST, CANNOT = "must", "cannot"  # the kinds of a people's decision about two fa
 
 @dataclasses.dataclass(frozen=True)
 class ClusterSummary(Serialisable):
-    """A cluster: its faces and the photos they come from, and the name people gave it."""
+    """A cluster: its faces and the photos and videos they come from, and the name people gave it.
+    ``seen`` cites each face (in ``face_ids``' order): its file, and for a video the time of its frame."""
 
     cluster_id: int
     label: str | None
     size: int
     face_ids: tuple[int, ...]
     photos: tuple[str, ...]
+    seen: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,10 +229,18 @@ def cluster_summaries(faces: Sequence[CollectionFaceRow], session: Session | Non
             size=len(members),
             face_ids=tuple(m.id for m in members),
             photos=tuple(sorted({m.filename for m in members})),
+            seen=tuple(citation(m) for m in members),
         )
         for cid, members in groups.items()
     ]
     return sorted(out, key=lambda s: (-s.size, s.cluster_id))
+
+
+def citation(face: CollectionFaceRow) -> str:
+    """Where a face of a collection is seen: its file, and for a video the time of the frame (``00:12:31.4``)."""
+    if face.video_time_s is None:
+        return face.filename
+    return f"{face.filename} at {timecode(face.video_time_s)}"
 
 
 def summary_of(session: Session, collection_id: str, cluster_id: int) -> ClusterSummary:

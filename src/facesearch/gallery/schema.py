@@ -421,7 +421,8 @@ class ClusterRow(Base):
 
 
 class CollectionFaceRow(Base):
-    """One face found in a collection's photo; its embedding and crop are sealed like the gallery's."""
+    """One face found in a collection's photo, or one track of a face in its video (``face_index``
+    is then the track's number); its embedding and crop are sealed like the gallery's."""
 
     __tablename__ = "collection_faces"
     __table_args__ = (
@@ -446,6 +447,11 @@ class CollectionFaceRow(Base):
     cluster_id: Mapped[int | None] = mapped_column(
         ForeignKey("clusters.id", ondelete="SET NULL"), nullable=True, index=True
     )
+    # A face of a video stands for a track: the time of the frame it shows, and the first and last
+    # sampled frames the track was seen in, in seconds from the video's start (NULL for a photo).
+    video_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    video_start_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    video_end_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ClusterLinkRow(Base):

@@ -11,13 +11,18 @@ methods are the entry points and carry the documentation.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import io
+import tempfile
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 from sqlalchemy.orm import Session
 
 from facesearch.clustering import rows
@@ -30,6 +35,8 @@ from facesearch.operations.ranking import rank_subjects
 from facesearch.pipeline.decode import PhotoInput, decode
 from facesearch.pipeline.faces import main_face
 from facesearch.pipeline.prepare import chip_jpeg, describe_issues
+from facesearch.pipeline.tracks import video_faces
+from facesearch.pipeline.video import VideoFile, as_video, checked_size, file_sha256, looks_like_video, timecode
 from facesearch.scoring.scores import compare, identify_meaning
 from facesearch.types import (
     Candidate,
@@ -46,6 +53,7 @@ from facesearch.types import (
 
 if TYPE_CHECKING:
     from facesearch.governance.context import Context
+    from facesearch.types import RGBArray
 
 
 class SearchService:
@@ -54,8 +62,12 @@ class SearchService:
     def __init__(self, context: Context) -> None:
         self._context = context
 
-    def identify(self, probe: PhotoInput, request: SearchRequest) -> IdentifyResult:
+    def identify(self, probe: PhotoInput | VideoFile, request: SearchRequest) -> IdentifyResult:
         """See :meth:`facesearch.engine.Engine.identify`."""
+        with video_of(probe) as video:
+            if video is not None:
+                return self._identify_video(video, request)
+        assert not isinstance(probe, VideoFile)
         context = self._context
         with context.ruled():
             bound = self._allowed(Permission.IDENTIFY, request)
@@ -78,6 +90,40 @@ class SearchService:
             for obs, candidates in zip(observations, found.candidates, strict=True)
         )
         return IdentifyResult(probe_sha256=image.sha256, faces=faces, **found.answer(bound, context.spec.model_id))
+
+    def _identify_video(self, video: VideoFile, request: SearchRequest) -> IdentifyResult:
+        """Every track of a face in the video searched as one probe face (its best views averaged),
+        under the same rules as a photo; the video's SHA-256 stands for the probe in the audit."""
+        context = self._context
+        with context.ruled():
+            bound = self._allowed(Permission.IDENTIFY, request)
+            with context.photo_checked("identify", video, purpose=bound.purpose, case=bound.case):
+                checked_size(video, context.settings)
+                digest = file_sha256(video.path)
+                tracks = sorted(video_faces(video, digest, context.pipeline), key=lambda t: t.track)
+                if not tracks:
+                    raise NoFaceError(f"{video.name}: no usable face found in the probe video")
+            crops = [jpeg_of(t.chip) for t in tracks]
+            seen = [{"track": t.track, "at": t.time_s, "from": t.start_s, "to": t.end_s} for t in tracks]
+            with context.writing() as session:
+                found = self._ranked(session, bound, digest, [t.embedding for t in tracks], {"video": seen})
+                probes.keep(session, context.store, bound.case, found.audit_seq, crops)
+        faces = tuple(
+            ProbeFace(
+                box=t.box,
+                quality=t.quality,
+                warnings=(),
+                candidates=candidates,
+                seen_at=timecode(t.time_s),
+                time_s=t.time_s,
+                start_s=t.start_s,
+                end_s=t.end_s,
+            )
+            for t, candidates in zip(tracks, found.candidates, strict=True)
+        )
+        return IdentifyResult(
+            probe_sha256=digest, faces=faces, video=True, **found.answer(bound, context.spec.model_id)
+        )
 
     def identify_cluster(self, cluster_id: int, request: SearchRequest) -> ClusterSearchResult:
         """See :meth:`facesearch.engine.Engine.identify_cluster`."""
@@ -254,6 +300,32 @@ class SearchService:
         if usable > 1:
             warnings += (f"{which} photo: {usable} usable faces found; compared the most central large one",)
         return main, warnings, image.sha256
+
+
+@contextlib.contextmanager
+def video_of(probe: PhotoInput | VideoFile) -> Iterator[VideoFile | None]:
+    """The probe as a video file, if it is a video: a VideoFile, a path to one, or a video's bytes
+    (written to a temporary file for the decoder to stream, removed after)."""
+    video = as_video(probe)
+    if (
+        video is not None
+        or not isinstance(probe, bytes)
+        or not looks_like_video(getattr(probe, "name", ""), probe[:12])
+    ):
+        yield video
+        return
+    with tempfile.TemporaryDirectory(prefix="facesearch-probe-") as folder:
+        path = Path(folder) / "probe"
+        path.write_bytes(probe)
+        name = getattr(probe, "name", "") or f"<{len(probe)} bytes>"
+        yield VideoFile(path, name, complete=getattr(probe, "complete", True))
+
+
+def jpeg_of(chip: RGBArray) -> bytes:
+    """A face chip as the JPEG crop the verifiers see."""
+    buffer = io.BytesIO()
+    Image.fromarray(chip).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
 
 
 @dataclasses.dataclass(frozen=True)
