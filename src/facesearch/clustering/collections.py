@@ -136,7 +136,7 @@ class CollectionService:
                         "'facesearch retention set --days N')"
                     )
                 found = session.scalars(select(CollectionRow).where(CollectionRow.name == label)).first()
-                held = held_files(session, found.id) if found else HeldFiles({}, set())
+                held = held_files(session, found.id) if found else HeldFiles({}, set(), set())
             cut = (
                 threshold
                 if threshold is not None
@@ -243,15 +243,17 @@ class CollectionService:
             prints.append(found)
             if on_progress:
                 on_progress(len(prints), total)
-        kept = frozenset(i for i, p in enumerate(prints) if p.sha256 in held.photos)
+        kept = frozenset(i for i, p in enumerate(prints) if (names[i], p.sha256) in held.faces)
         copies = group_copies(prints, self._context.settings.near_copy_max_distance_bits, kept)
         results: dict[int, Analysed] = {}
         todo: list[int] = []
         for i, found in enumerate(prints):
-            if (names[i], found.sha256) in held.files or (i not in copies and i in kept):
+            if (names[i], found.sha256) in held.files:
                 results[i] = (found.sha256, [], "known")
             elif i in copies:
                 results[i] = (found.sha256, [], COPY)
+            elif found.sha256 in held.photos:  # a photo the collection holds, under another name
+                results[i] = (found.sha256, [], "known")
             elif found.failure is not None:
                 results[i] = (found.sha256, [], found.failure)
             else:

@@ -13,6 +13,7 @@ byte-identical: a frame's hash says nothing of the rest of a video.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,8 +27,11 @@ from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.video import file_sha256, is_video_file
 from facesearch.types import RGBArray
 
-BORDER_TOLERANCE = 24  # how far (0-255, any channel) a border's pixel may stray from its colour (JPEG noise)
-BORDER_STRAY_SHARE = 0.02  # the share of a line's pixels that may stray and the line still be border
+# A border's line: its grey levels (0-255) spread by at most BORDER_STD (JPEG's noise), its mean at most
+# BORDER_DRIFT from the outermost line's. Measured with bench/copies.py: tighter misses black borders re-saved
+# as JPEG; looser trims the dark backgrounds of press photos into the border.
+BORDER_STD = 8.0
+BORDER_DRIFT = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +45,12 @@ class Fingerprint:
     height: int = 0
     hashes: tuple[int, ...] = ()
     failure: str | None = None
+    picture_share: float = 1.0  # of the photo's pixels, the share inside its border (1.0: no border)
+
+    @property
+    def picture_pixels(self) -> float:
+        """The pixels of the picture itself, in the photo's own size, a border not counted."""
+        return self.width * self.height * self.picture_share
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,15 +81,19 @@ def fingerprint_file(path: Path, pipeline: FacePipeline) -> Fingerprint:
         return Fingerprint(digest, failure=exc.code)
     except OSError:
         return Fingerprint(digest, failure="unreadable")
-    return Fingerprint(digest, image.width, image.height, perceptual_hashes(image.pixels))
+    trimmed = _trimmed(image.pixels)
+    share = 1.0 if trimmed is None else trimmed.size / image.pixels.size
+    return Fingerprint(digest, image.width, image.height, _hashes(image.pixels, trimmed), picture_share=share)
 
 
 def perceptual_hashes(pixels: RGBArray) -> tuple[int, ...]:
-    """The 64-bit DCT hash of the pixels, and of them with a uniform border trimmed (the same hash
-    twice when there is none)."""
-    image = Image.fromarray(pixels)
-    whole = _as_int(imagehash.phash(image))
-    trimmed = _trimmed(pixels)
+    """The 64-bit DCT hash of the pixels, and of them with a border trimmed (the same hash twice
+    when there is none)."""
+    return _hashes(pixels, _trimmed(pixels))
+
+
+def _hashes(pixels: RGBArray, trimmed: RGBArray | None) -> tuple[int, ...]:
+    whole = _as_int(imagehash.phash(Image.fromarray(pixels)))
     return (whole, whole if trimmed is None else _as_int(imagehash.phash(Image.fromarray(trimmed))))
 
 
@@ -98,9 +112,11 @@ def group_copies(
     at most MAX_DISTANCE_BITS bits (-1: none).
 
     The representative is a file the collection already HOLDS (its faces are stored, perhaps
-    curated: a copy must not add them twice), else the copy with the most pixels, then the first
-    in the folder's order: the largest keeps the most detail for detection and for the crops people
-    review, where a resized or re-compressed copy has lost some. Groups form around it (each copy
+    curated: a copy must not add them twice), else the copy with the most pixels of the picture (a
+    border not counted; within about 4% counted equal), then one without a border, then the first in
+    the folder's order: the largest keeps the most detail for detection and for the crops people
+    review, where a resized or re-compressed copy has lost some, and a border adds nothing to it
+    (an original beside its framed copy stands for both). Groups form around it (each copy
     is within the distance of the representative itself, never through a chain of copies each a
     little further off), so two different photos are not joined by the copies between them."""
     copies: dict[int, CopyOf] = {}
@@ -116,7 +132,7 @@ def group_copies(
     if max_distance_bits < 0:
         return copies
     photos = [i for i in first.values() if prints[i].hashes]
-    photos.sort(key=lambda i: (i not in held, -prints[i].width * prints[i].height, i))
+    photos.sort(key=lambda i: (i not in held, -_size_step(prints[i]), prints[i].picture_share < 1.0, i))
     leaders: list[int] = []
     for i in photos:
         near = [(distance_bits(prints[i], prints[j]), j) for j in leaders]
@@ -131,25 +147,35 @@ def group_copies(
     return copies
 
 
+def _size_step(found: Fingerprint) -> int:
+    """The picture's pixels on a scale of steps of about 4% (a trimmed border may leave a pixel or two)."""
+    return round(math.log2(max(found.picture_pixels, 1.0)) * 18)
+
+
 def _trimmed(pixels: RGBArray) -> RGBArray | None:
-    """The pixels without a uniform border (the colour of all four corners), or None if there is none
-    or it would leave less than a quarter of the image."""
-    values = pixels.astype(np.int16)
-    corners = np.array([values[0, 0], values[0, -1], values[-1, 0], values[-1, -1]])
-    colour = corners.mean(axis=0)
-    if np.abs(corners - colour).max() > BORDER_TOLERANCE:
+    """The pixels without a border (lines of one colour at an edge), or None if there is none or
+    trimming would leave less than a quarter of the image."""
+    grey = pixels.astype(np.float32).mean(axis=2)
+    height, width = grey.shape
+    rows, cols = _uniform(grey), _uniform(grey.T)
+    top, bottom = _leading(rows), _leading(rows[::-1])
+    left, right = _leading(cols), _leading(cols[::-1])
+    if top + bottom + left + right == 0:
         return None
-    stray = np.abs(values - colour).max(axis=2) > BORDER_TOLERANCE
-    rows = np.flatnonzero(stray.mean(axis=1) > BORDER_STRAY_SHARE)
-    cols = np.flatnonzero(stray.mean(axis=0) > BORDER_STRAY_SHARE)
-    if rows.size == 0 or cols.size == 0:
+    if (height - top - bottom) * (width - left - right) < height * width // 4:
         return None
-    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    if (top, left, bottom, right) == (0, 0, *stray.shape):
-        return None
-    if (bottom - top) * (right - left) < stray.size // 4:
-        return None
-    return pixels[top:bottom, left:right]
+    return pixels[top : height - bottom, left : width - right]
+
+
+def _uniform(grey: np.ndarray) -> np.ndarray:
+    """Each line's (standard deviation, mean) as two columns."""
+    return np.stack([grey.std(axis=1), grey.mean(axis=1)], axis=1)
+
+
+def _leading(lines: np.ndarray) -> int:
+    """How many lines from the first are each of one colour (JPEG's noise aside), the first's."""
+    plain = (lines[:, 0] <= BORDER_STD) & (np.abs(lines[:, 1] - lines[0, 1]) <= BORDER_DRIFT)
+    return len(plain) if plain.all() else int(np.argmin(plain))
 
 
 def _as_int(value: imagehash.ImageHash) -> int:

@@ -261,10 +261,12 @@ def cluster_summaries(faces: Sequence[CollectionFaceRow], session: Session | Non
 @dataclasses.dataclass(frozen=True)
 class HeldFiles:
     """What a collection already holds of a folder: each photo's sha256 mapped to that of the photo
-    whose faces stand for it (itself, or the representative of a copy), and every (file, sha256)."""
+    whose faces stand for it (itself, or the representative of a copy), every (file, sha256), and
+    the (file, sha256) of the photos whose faces are stored."""
 
     photos: dict[str, str]
     files: set[tuple[str, str]]
+    faces: set[tuple[str, str]]
 
 
 def held_files(session: Session, collection_id: str) -> HeldFiles:
@@ -279,7 +281,8 @@ def held_files(session: Session, collection_id: str) -> HeldFiles:
         )
     ).all()
     photos = {sha: sha for _, sha in faces} | {sha: photo for _, sha, photo in copies}
-    return HeldFiles(photos, {(name, sha) for name, sha in faces} | {(name, sha) for name, sha, _ in copies})
+    analysed = {(name, sha) for name, sha in faces}
+    return HeldFiles(photos, analysed | {(name, sha) for name, sha, _ in copies}, analysed)
 
 
 def copies_of(session: Session, collection_id: str) -> dict[str, tuple[str, ...]]:
