@@ -114,6 +114,37 @@ def test_copies_gather_around_the_largest_and_never_chain() -> None:
     assert held[1].representative == 0
 
 
+@pytest.mark.parametrize("max_bits", [0, 3, 7, 20])
+def test_the_indexed_grouping_finds_what_comparing_every_pair_finds(max_bits: int) -> None:
+    """The multi-index shortcut gives the groups of the plain rule (each photo joins the nearest
+    representative within the distance, else becomes one), on pictures with copies a few bits off."""
+    rng = np.random.default_rng(7)
+    prints = []
+    for n in range(300):
+        base = int(rng.integers(0, 2**63))
+        for k in range(3):
+            flipped = base
+            for bit in rng.choice(64, size=int(rng.integers(0, 2 * max_bits + 2)), replace=False):
+                flipped ^= 1 << int(bit)
+            prints.append(Fingerprint(f"{n}-{k}", 400 >> k, 100, (flipped, base if k == 0 else flipped)))
+
+    def plain() -> dict[int, tuple[int, int]]:
+        order = sorted(range(len(prints)), key=lambda i: (-prints[i].width, i))
+        leaders: list[int] = []
+        found = {}
+        for i in order:
+            best = min(((distance_bits(prints[i], prints[j]), j) for j in leaders), default=None)
+            if best is not None and best[0] <= max_bits:
+                found[i] = (best[1], best[0])
+            else:
+                leaders.append(i)
+        return found
+
+    grouped = group_copies(prints, max_bits)
+    assert {i: (c.representative, c.distance_bits) for i, c in grouped.items()} == plain()
+    assert grouped or max_bits == 0
+
+
 def test_the_distance_setting_is_checked() -> None:
     with pytest.raises(ConfigError, match="near_copy_max_distance_bits"):
         Settings(near_copy_max_distance_bits=40)

@@ -1,7 +1,9 @@
 """Collections of unknown faces, grouped into people, curated by people, treated as biometric data.
 
 ``cluster`` finds and embeds every face of a folder of photos (in parallel, each photo once: a
-rerun embeds only photos new to the collection), groups them with
+rerun embeds only photos new to the collection; copies of one picture, byte-identical or re-saved,
+resized or bordered, are analysed once and listed with its faces, see
+:mod:`facesearch.clustering.copies`), groups them with
 :func:`facesearch.clustering.cluster` over the k-nearest-neighbour graph, and stores the groups.
 People then correct them: ``merge`` two clusters, ``split`` faces off into their own cluster,
 ``cannot_link`` two faces that must never be grouped (siblings), ``name`` a cluster. Each
@@ -117,7 +119,9 @@ class CollectionService:
     ) -> ClusterRun:
         """Group the faces of every photo and video under DIRECTORY (recursively) into the collection
         NAME (default: the folder's name), adding files new to it, and store the clusters. A video
-        adds one face per track: a person followed across its frames, cited by file and time."""
+        adds one face per track: a person followed across its frames, cited by file and time. Files
+        that are copies of one picture (``near_copy_max_distance_bits``) are analysed once, through
+        the largest, and kept as its copies (``ClusterRun.photos_copied``, ``ClusterSummary.copies``)."""
         context = self._context
         root = Path(directory)
         label = clean_text(name or root.resolve().name, "collection name")

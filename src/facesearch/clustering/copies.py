@@ -133,18 +133,48 @@ def group_copies(
         return copies
     photos = [i for i in first.values() if prints[i].hashes]
     photos.sort(key=lambda i: (i not in held, -_size_step(prints[i]), prints[i].picture_share < 1.0, i))
-    leaders: list[int] = []
+    leaders = _Leaders(max_distance_bits)
     for i in photos:
-        near = [(distance_bits(prints[i], prints[j]), j) for j in leaders]
+        near = [(distance_bits(prints[i], prints[j]), j) for j in leaders.near(prints[i].hashes)]
         best = min(near, default=None)
         if best is not None and best[0] <= max_distance_bits:
             copies[i] = CopyOf(best[1], best[0])
         else:
-            leaders.append(i)
+            leaders.add(i, prints[i].hashes)
     for i, copy in list(copies.items()):  # a byte-identical copy of a near-copy belongs to its representative
         if copy.representative in copies:
             copies[i] = CopyOf(copies[copy.representative].representative, copy.distance_bits)
     return copies
+
+
+class _Leaders:
+    """The representatives met so far, indexed so that a photo is compared only with those that may
+    be within the distance: two 64-bit hashes at most D bits apart agree exactly on at least one of
+    D + 1 disjoint blocks of their bits (were every block to differ, D + 1 bits would), so only the
+    representatives sharing a block with the photo are candidates (multi-index hashing; a drive of
+    100,000 photos is not 10^10 comparisons). Above 15 bits the blocks would be too small to
+    narrow anything: every representative is a candidate."""
+
+    def __init__(self, max_distance_bits: int) -> None:
+        parts = max_distance_bits + 1
+        self._blocks = [(n * 64 // parts, (n + 1) * 64 // parts) for n in range(parts)] if parts <= 16 else []
+        self._table: dict[tuple[int, int], list[int]] = {}
+        self._all: list[int] = []
+
+    def add(self, index: int, hashes: tuple[int, ...]) -> None:
+        self._all.append(index)
+        for key in {key for value in hashes for key in self._keys(value)}:
+            self._table.setdefault(key, []).append(index)
+
+    def near(self, hashes: tuple[int, ...]) -> list[int]:
+        """The representatives that may be within the distance of a photo of these hashes, by index."""
+        if not self._blocks:
+            return self._all
+        found = {index for value in hashes for key in self._keys(value) for index in self._table.get(key, ())}
+        return sorted(found)
+
+    def _keys(self, value: int) -> list[tuple[int, int]]:
+        return [(n, (value >> low) & ((1 << (high - low)) - 1)) for n, (low, high) in enumerate(self._blocks)]
 
 
 def _size_step(found: Fingerprint) -> int:
