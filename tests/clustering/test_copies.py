@@ -212,6 +212,8 @@ def test_copies_are_erased_with_the_collection(engine: Engine, drive: Path, mode
     with engine.store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM collection_copies").scalar_one() == len(HOPPER_COPIES)
     engine.collections.delete("drive-e", reason="case closed")
+    [erased] = engine.acting_as("auditor").audit_events(action="collection.delete")
+    assert erased.details["copies_removed"] == len(HOPPER_COPIES)
     gallery = engine.home.root / "gallery.sqlite3"
     with engine.store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM collection_copies").scalar_one() == 0
@@ -223,8 +225,9 @@ def test_copies_are_erased_with_the_collection(engine: Engine, drive: Path, mode
     operator.cluster(drive, name="drive-r", **WHY)
     with engine.store.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE collections SET retain_until = '2001-01-01'")
-    with facesearch.open(engine.home.root, actor="auditor", models=models):
-        pass
+    with facesearch.open(engine.home.root, actor="auditor", models=models) as reopened:
+        [certificate] = reopened.audit_events(action="gallery.purge")
+    assert certificate.details["collection_copies_removed"] == len(HOPPER_COPIES)
     with engine.store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM collection_copies").scalar_one() == 0
 

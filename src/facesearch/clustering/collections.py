@@ -585,11 +585,12 @@ class CollectionService:
             with context.guarded(Permission.ERASE) as session:
                 row = require_collection(session, collection)
                 faces = len(collection_faces(session, row.id))
+                copies = sum(len(files) for files in copies_of(session, row.id).values())
                 session.execute(delete(CollectionRow).where(CollectionRow.id == row.id))
                 context.record(
                     session,
                     AuditAction.COLLECTION_DELETE,
                     case=row.case_id,
-                    details={"collection_id": row.id, "faces_removed": faces, "reason": why},
+                    details={"collection_id": row.id, "faces_removed": faces, "copies_removed": copies, "reason": why},
                 )
         return faces
