@@ -536,16 +536,21 @@ def test_a_collection_is_clustered_named_and_shown_from_the_command_line(
     folder.mkdir()
     for name in ("astronaut", "probe", "hopper"):
         (folder / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    astronaut = Image.open(photos["astronaut"])
+    astronaut.resize((astronaut.width // 2, astronaut.height // 2)).save(folder / "astronaut-small.jpg", quality=60)
     why = ("--purpose", "missing person search", "--case", "MP-8")
     done = run(home, "cluster", folder, *why, "--json", "--report", tmp_path / "sheet")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     [pair] = result["clusters"]  # min-size 2: the astronaut and her probe; Grace Hopper is a singleton
     assert sorted(pair["photos"]) == ["astronaut.jpg", "probe.jpg"] and result["singletons"] == 1
-    assert (tmp_path / "sheet" / "index.html").read_text().count("<img") == 2
+    assert result["photos_copied"] == [["astronaut-small.jpg", "astronaut.jpg"]]  # analysed once, as one face
+    sheet = (tmp_path / "sheet" / "index.html").read_text()
+    assert sheet.count("<img") == 2 and "also as 1 copy: astronaut-small.jpg" in sheet
     assert run(home, "clusters", "name", str(pair["cluster_id"]), "person A").returncode == 0
     listed = json.loads(run(home, "clusters", "list", "seized", "--min-size", "2", "--json").stdout)
     assert [c["label"] for c in listed] == ["person A"]
+    assert "astronaut.jpg (copies: astronaut-small.jpg)" in run(home, "clusters", "list", "seized").stdout
     refused = run(home, "cluster", folder, "--purpose", "curiosity", "--case", "X")
     assert refused.returncode == 4 and "not a purpose this gallery allows" in refused.stderr
 

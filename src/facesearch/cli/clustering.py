@@ -22,11 +22,20 @@ app.add_typer(clusters_app, name="clusters")
 
 def _table(rows: list[ClusterSummary], title: str) -> Table:
     table = Table(
-        "cluster", "name", "faces", "face numbers", "seen in (a video's at the time of its frame)", title=title
+        "cluster",
+        "name",
+        "faces",
+        "face numbers",
+        "seen in (a video's at the time of its frame; a photo's copies after it)",
+        title=title,
     )
     for s in rows:
         faces = " ".join(str(f) for f in s.face_ids[:12]) + (" ..." if len(s.face_ids) > 12 else "")
-        cited = s.seen or s.photos
+        seen = s.seen or s.photos
+        copies = s.copies if len(s.copies) == len(seen) else ((),) * len(seen)
+        cited = [
+            f"{where} (copies: {', '.join(also)})" if also else where for where, also in zip(seen, copies, strict=True)
+        ]
         photos = ", ".join(cited[:3]) + (f" (+{len(cited) - 3})" if len(cited) > 3 else "")
         table.add_row(str(s.cluster_id), s.label or "-", str(s.size), faces, photos)
     return table
@@ -81,6 +90,12 @@ def cluster(
         highlight=False,
     )
     out.print(_table(list(result.clusters), "clusters (groups proposed by the machine, not identities)"))
+    if result.photos_copied:
+        out.print(
+            f"{len(result.photos_copied)} files are copies of another photo (the same bytes, or re-saved, resized "
+            "or bordered): each picture was analysed once, its faces are listed with their copies",
+            highlight=False,
+        )
     for name, reason in result.photos_rejected:
         out.print(Text.assemble(("skipped", "yellow"), f" {name}: {reason}"))
     if sheet:

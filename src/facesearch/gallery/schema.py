@@ -454,6 +454,27 @@ class CollectionFaceRow(Base):
     video_end_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class CollectionCopyRow(Base):
+    """A file of a collection that is a copy of another of its photos (the representative, whose
+    faces alone are stored): byte-identical (``distance_bits`` -1) or a near-copy whose perceptual
+    hash differs in ``distance_bits`` bits. Kept so that every face lists the files it is seen in,
+    and erased with the collection."""
+
+    __tablename__ = "collection_copies"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "filename", "copy_sha256", name="uq_collection_copies_file"),
+        Index("ix_collection_copies_photo", "collection_id", "photo_sha256"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), nullable=False)
+    photo_sha256: Mapped[str] = mapped_column(String(64), nullable=False)  # the representative's
+    copy_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    filename: Mapped[str] = mapped_column(Text, nullable=False)
+    distance_bits: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class ClusterLinkRow(Base):
     """A person's decision about two faces: ``must`` be grouped together (merge, split) or ``cannot``
     (cannot-link). Every clustering run of the collection obeys these."""
