@@ -144,9 +144,11 @@ def of_case(session: Session, case_id: str, *, sweep_id: int | None = None) -> l
                 )
             )
     by_sweep: dict[int, list[SweptCluster]] = {}
-    for c in clusters:
-        by_sweep.setdefault(c.sweep_id, []).append(
-            SweptCluster(c.cluster_id, c.label, c.faces, c.search_seq, tuple(candidates.get(c.id, ())))
+    for swept in clusters:
+        by_sweep.setdefault(swept.sweep_id, []).append(
+            SweptCluster(
+                swept.cluster_id, swept.label, swept.faces, swept.search_seq, tuple(candidates.get(swept.id, ()))
+            )
         )
     return [
         CollectionSweep(
