@@ -300,6 +300,15 @@ class Settings:
         "precision of 0.99; docs/benchmarks.md, Clustering). Higher splits more, merges less. Stricter than the 1:1 "
         "threshold: a chain of links joins people one pair would not.",
     )
+    near_copy_max_distance_bits: int = _setting(
+        3,
+        "Photos of a collection whose perceptual hashes (64-bit DCT hash, imagehash's phash, taken of the "
+        "photo as decoded and of it with a uniform border trimmed) differ in at most this many bits are "
+        "near-copies of one picture (re-saved, resized, bordered): 'facesearch cluster' analyses the largest "
+        "once and lists the others as its copies. 0: only copies with identical hashes; -1: only byte-identical "
+        "files. Higher groups more and risks hiding a different photo: on LFW two different press photos of one "
+        "person come as close as 4 bits (docs/benchmarks.md, Copies of one picture). Videos are never grouped so.",
+    )
     database_url: str = _setting(
         "",
         "Where the gallery's tables live: empty for HOME/gallery.sqlite3, or a PostgreSQL database as "
@@ -367,6 +376,11 @@ class Settings:
         for name in ("token_days", "session_hours"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
+        if not -1 <= self.near_copy_max_distance_bits <= 32:
+            raise ConfigError(
+                "setting 'near_copy_max_distance_bits' must be between -1 and 32, "
+                f"not {self.near_copy_max_distance_bits}"
+            )
         if self.burst_window_seconds < 1:
             raise ConfigError("setting 'burst_window_seconds' must be at least 1")
         self.search_window()  # raises ConfigError when malformed

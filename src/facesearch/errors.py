@@ -313,6 +313,18 @@ class CaseMembershipError(PolicyError):
         self.case = case
 
 
+class CollectionCaseError(PolicyError):
+    """A collection serves one case and its sweep was asked for under another: the candidates of a
+    collection's sweep land in the collection's own case, or nowhere. ``case`` names the collection's."""
+
+    code = "collection-of-another-case"
+    rule = "case"
+
+    def __init__(self, message: str, case: str | None = None) -> None:
+        super().__init__(message)
+        self.case = case
+
+
 class QuotaExceededError(PolicyError):
     """The actor has used up their search quota for the hour or the day; ``retry_at`` is when the
     next search is allowed (None if unknown)."""

@@ -66,3 +66,23 @@ def test_a_videos_faces_are_sealed_and_erased_with_the_collection(engine: Engine
     assert engine.collections.delete("drive-v", reason="case closed") == 4
     with engine.store.transaction() as session:
         assert session.query(CollectionFaceRow).count() == 0
+
+
+def test_a_videos_byte_copy_is_one_video_and_a_re_encoded_one_is_another(
+    engine: Engine, drive: Path, tmp_path: Path, photos: dict[str, Path]
+) -> None:
+    """Videos group only when byte-identical: a frame's perceptual hash says nothing of the rest of a video."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    clip = (drive / "videos" / "clip.mp4").read_bytes()
+    (folder / "clip.mp4").write_bytes(clip)
+    (folder / "clip-copy.mp4").write_bytes(clip)
+    hopper = Image.open(photos["hopper"]).convert("RGB")
+    write_video(folder / "hopper-a.mp4", [(hopper, 2)])
+    write_video(folder / "hopper-b.avi", [(hopper, 2)], codec="mpeg4")  # the same pictures, encoded anew
+    run = engine.acting_as("operator").collections.cluster(folder, name="drive-vc", min_size=1, **WHY)
+    assert dict(run.photos_copied) == {"clip.mp4": "clip-copy.mp4"}  # the first in the folder's order stands
+    assert run.photos_embedded == 3 and run.faces == 2 + 1 + 1  # the clip's two tracks once; each Hopper video's
+    [hopper_cluster] = [c for c in run.clusters if "hopper-a.mp4" in c.photos]
+    assert set(hopper_cluster.photos) == {"clip-copy.mp4", "hopper-a.mp4", "hopper-b.avi"}  # two videos of her
+    assert [also for also in hopper_cluster.copies if also] == [("clip.mp4",)]  # only the clip's track has a copy

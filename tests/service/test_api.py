@@ -535,15 +535,20 @@ def test_an_uploads_file_name_is_kept_as_a_plain_base_name(sent: str | None, kep
     assert upload_name(sent, "file") == kept
 
 
-@pytest.mark.model
-def test_a_collections_clusters_over_the_api(api: Api, photos: dict[str, Path], tmp_path: Path) -> None:
+def clustered_drive(api: Api, photos: dict[str, Path], tmp_path: Path, name: str) -> None:
+    """Eileen Collins enrolled; a drive of her two photos and Grace Hopper's clustered as collection NAME."""
     drive = tmp_path / "drive"
     drive.mkdir()
-    for name in ("astronaut", "probe", "hopper"):
-        (drive / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    for photo in ("astronaut", "probe", "hopper"):
+        (drive / f"{photo}.jpg").write_bytes(photos[photo].read_bytes())
     enroll = {"subject": "Eileen Collins", "source": "scikit-image sample", "basis": "consent"}
     assert api("enroller", "POST", "/api/enroll", files=upload(photos["astronaut"], "files"), data=enroll).is_success
-    api.engine.acting_as("operator").collections.cluster(drive, name="drive-1", min_size=1, **IDENTIFY)
+    api.engine.acting_as("operator").collections.cluster(drive, name=name, min_size=1, **IDENTIFY)
+
+
+@pytest.mark.model
+def test_a_collections_clusters_over_the_api(api: Api, photos: dict[str, Path], tmp_path: Path) -> None:
+    clustered_drive(api, photos, tmp_path, "drive-1")
 
     [listed] = api("operator", "GET", "/api/collections").json()
     assert (listed["name"], listed["case"], listed["faces"], listed["clusters"]) == ("drive-1", IDENTIFY["case"], 3, 2)
@@ -563,6 +568,70 @@ def test_a_collections_clusters_over_the_api(api: Api, photos: dict[str, Path], 
     problem(api("operator", "POST", "/api/collections/drive-1/delete", json={"reason": "x"}), 403, "permission-denied")
     deleted = api("tester", "POST", "/api/collections/drive-1/delete", json={"reason": "case closed"})
     assert deleted.json() == {"collection": "drive-1", "faces_removed": 3}
+
+
+@pytest.mark.model
+def test_a_whole_collection_is_swept_over_the_api(api: Api, photos: dict[str, Path], tmp_path: Path) -> None:
+    clustered_drive(api, photos, tmp_path, "drive-s")
+    url = "/api/collections/drive-s/identify"
+    before = len(api("auditor", "GET", "/api/audit", params={"action": "search.identify"}).json())
+    # Refused, each before any search: no credential, the wrong role, not a member of the collection's case,
+    # another case than the collection's, no purpose, no such collection, a malformed body.
+    problem(api("", "POST", url, json=IDENTIFY), 401, "authentication-failed")
+    problem(api("verifier", "POST", url, json=IDENTIFY), 403, "permission-denied")
+    problem(api("operator2", "POST", url, json={**IDENTIFY, "case": "own-case"}), 403, "not-a-case-member")
+    other = problem(
+        api("operator", "POST", url, json={**IDENTIFY, "case": "case-8"}), 403, "collection-of-another-case"
+    )
+    assert "search it under case 'case-7'" in other["detail"] and other["rule"] == "case"
+    problem(api("operator", "POST", url, json={"case": IDENTIFY["case"]}), 403, "missing-purpose")
+    problem(api("operator", "POST", "/api/collections/nope/identify", json=IDENTIFY), 422, "bad-input")
+    problem(api("operator", "POST", url, json={**IDENTIFY, "top_k": 0}), 422)
+    problem(api("operator", "POST", url, content=b"{not json", headers={"content-type": "application/json"}), 422)
+    assert len(api("auditor", "GET", "/api/audit", params={"action": "search.identify"}).json()) == before
+    swept = api("operator", "POST", url, json=IDENTIFY)
+    assert swept.status_code == 200, swept.text
+    sweep = swept.json()
+    assert sweep["notice"].startswith("candidates, not identifications") and len(sweep["clusters"]) == 2
+    assert sweep["threshold"]["meaning"] and sweep["threshold"]["scope"] == "1:N"
+    [kept] = api("operator", "GET", f"/api/cases/{IDENTIFY['case']}/sweeps").json()
+    assert kept == sweep
+    problem(api("operator2", "GET", f"/api/cases/{IDENTIFY['case']}/sweeps"), 403, "not-a-case-member")
+    problem(api("verifier", "GET", f"/api/cases/{IDENTIFY['case']}/sweeps"), 403, "permission-denied")
+    pair = next(c for c in sweep["clusters"] if c["faces"] == 2)  # the astronaut and her probe
+    assert pair["candidates"][0]["subject"] == "Eileen Collins" and pair["candidates"][0]["clears_threshold"]
+    nominated = api(
+        "operator", "POST", "/api/nominations", json={"search": pair["search_seq"], "subject": "Eileen Collins"}
+    )
+    assert nominated.status_code == 201, nominated.text
+    [queued] = api("verifier", "GET", "/api/queue").json()
+    assert queued["probe_kept"]  # the verifiers see the cluster's face nearest its template
+    for verifier in ("verifier", "verifier2"):
+        assert api(verifier, "POST", f"/api/nominations/{nominated.json()['nomination_id']}/confirm").is_success
+    export = api("operator", "GET", f"/api/cases/{IDENTIFY['case']}/export").json()
+    assert [s["sweep_id"] for s in export["sweeps"]] == [sweep["sweep_id"]] and export["identifications"]
+    [event] = api("auditor", "GET", "/api/audit", params={"action": "collection.sweep"}).json()
+    assert sorted(event["details"]["searches"]) == sorted(c["search_seq"] for c in sweep["clusters"])
+
+
+@pytest.mark.model
+def test_a_sweep_past_the_search_quota_is_429_before_any_search(
+    tmp_path: Path, models: DlibModels, photos: dict[str, Path]
+) -> None:
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    for name in ("astronaut", "hopper"):
+        (drive / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    settings = Settings(search_quota_per_hour=1)
+    with init_staffed(tmp_path / "home", actor="tester", settings=settings, models=models) as engine:
+        engine.acting_as("operator").collections.cluster(drive, name="drive-q", min_size=1, **IDENTIFY)
+        token = token_for(engine, "operator")
+        with TestClient(create_app(engine.home.root, engine=engine)) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            refused = client.post("/api/collections/drive-q/identify", headers=headers, json=IDENTIFY)
+            body = problem(refused, 429, "quota-exceeded")
+            assert body["rule"] == "quota" and "none was run" in body["detail"]
+        assert engine.acting_as("auditor").audit_events(action="search.identify") == []
 
 
 @pytest.mark.model

@@ -56,6 +56,7 @@ HELP_PANELS: dict[str, tuple[str, ...]] = {
         "confirm",
         "reject",
         "nominations",
+        "sweeps",
         "cases",
         "export",
     ),

@@ -1,7 +1,9 @@
 """Collections of unknown faces, grouped into people, curated by people, treated as biometric data.
 
 ``cluster`` finds and embeds every face of a folder of photos (in parallel, each photo once: a
-rerun embeds only photos new to the collection), groups them with
+rerun embeds only photos new to the collection; copies of one picture, byte-identical or re-saved,
+resized or bordered, are analysed once and listed with its faces, see
+:mod:`facesearch.clustering.copies`), groups them with
 :func:`facesearch.clustering.cluster` over the k-nearest-neighbour graph, and stores the groups.
 People then correct them: ``merge`` two clusters, ``split`` faces off into their own cluster,
 ``cannot_link`` two faces that must never be grouped (siblings), ``name`` a cluster. Each
@@ -27,18 +29,22 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from facesearch.clustering import METHODS, Constraints, Method, cluster
-from facesearch.clustering.media import Analysed, analyse_file, media_under
+from facesearch.clustering.copies import CopyOf, Fingerprint, fingerprint_file, group_copies
+from facesearch.clustering.media import Analysed, FoundMediaFace, analyse_file, media_under
 from facesearch.clustering.rows import (
     CANNOT,
     MUST,
     ClusterSummary,
     CollectionSummary,
+    HeldFiles,
     add_link,
     cluster_faces,
     cluster_summaries,
     collection_face,
     collection_faces,
     collection_summaries,
+    copies_of,
+    held_files,
     member_crop,
     of_cluster,
     of_face,
@@ -48,14 +54,13 @@ from facesearch.clustering.rows import (
     summary_of,
 )
 from facesearch.errors import InputError, NoRetentionPolicyError
-from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
+from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionCopyRow, CollectionFaceRow, CollectionRow
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
 from facesearch.governance import membership, purposes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import TEXT_MAX_CHARS, Permission, clean_text
 from facesearch.governance.users import find_user
 from facesearch.pipeline.faces import map_photos
-from facesearch.pipeline.video import file_sha256
 from facesearch.reports.contact_sheet import ContactSheet, SheetCluster, SheetFace, write_sheet
 from facesearch.types import SearchRequest, Serialisable
 
@@ -64,7 +69,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 DEFAULT_METHOD = "chinese-whispers"
-DUPLICATE = "duplicate"  # a photo whose bytes another photo of the same run already has
+COPY = "copy"  # a file that is a copy of another of the run's (facesearch.clustering.copies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +84,8 @@ class ClusterRun(Serialisable):
     photos_embedded: int  # analysed by this run; the others were already in the collection
     photos_without_face: int
     photos_rejected: tuple[tuple[str, str], ...]  # (file, reason code)
+    # (file, the file it is a copy of): byte-identical or near-copies, analysed once through the latter
+    photos_copied: tuple[tuple[str, str], ...]
     faces: int
     clusters: tuple[ClusterSummary, ...]  # of at least min_size faces, largest first
     singletons: int
@@ -112,7 +119,9 @@ class CollectionService:
     ) -> ClusterRun:
         """Group the faces of every photo and video under DIRECTORY (recursively) into the collection
         NAME (default: the folder's name), adding files new to it, and store the clusters. A video
-        adds one face per track: a person followed across its frames, cited by file and time."""
+        adds one face per track: a person followed across its frames, cited by file and time. Files
+        that are copies of one picture (``near_copy_max_distance_bits``) are analysed once, through
+        the largest, and kept as its copies (``ClusterRun.photos_copied``, ``ClusterSummary.copies``)."""
         context = self._context
         root = Path(directory)
         label = clean_text(name or root.resolve().name, "collection name")
@@ -131,15 +140,7 @@ class CollectionService:
                         "'facesearch retention set --days N')"
                     )
                 found = session.scalars(select(CollectionRow).where(CollectionRow.name == label)).first()
-                known = (
-                    set(
-                        session.scalars(
-                            select(CollectionFaceRow.photo_sha256).where(CollectionFaceRow.collection_id == found.id)
-                        )
-                    )
-                    if found
-                    else set()
-                )
+                held = held_files(session, found.id) if found else HeldFiles({}, set(), set())
             cut = (
                 threshold
                 if threshold is not None
@@ -148,47 +149,43 @@ class CollectionService:
             paths = media_under(root)
             if not paths:
                 raise InputError(f"{root}: no photos or videos found")
-            outcomes = list(self._analysed(paths, known, workers, on_progress))
+            names = [str(path.relative_to(root)) for path in paths]
+            outcomes, copies = self._analysed(paths, names, held, workers, on_progress)
             with context.writing() as session:
                 membership.enter(session, context, stated.case, "cluster photos for it")
                 row = self._collection(session, found, label, stated, days, cut, method)
                 rejected: list[tuple[str, str]] = []
+                copied: list[tuple[str, str]] = []
                 no_face = embedded = 0
-                for path, (digest, faces, failure) in zip(paths, outcomes, strict=True):
+                for i, (digest, faces, failure) in enumerate(outcomes):
                     if failure == "known":
                         continue
-                    if failure == DUPLICATE:  # the same bytes under another name: one photo, faces once
-                        rejected.append((str(path.relative_to(root)), DUPLICATE))
+                    if failure == COPY:
+                        copy = copies[i]
+                        original, _, trouble = outcomes[copy.representative]
+                        if trouble is not None and trouble != "known":  # a copy of a file that could not be used
+                            rejected.append((names[i], trouble))
+                            continue
+                        photo = held.photos.get(original, original)  # the photo whose faces stand for it
+                        session.add(
+                            CollectionCopyRow(
+                                collection_id=row.id,
+                                photo_sha256=photo,
+                                copy_sha256=digest,
+                                filename=names[i],
+                                distance_bits=copy.distance_bits,
+                            )
+                        )
+                        copied.append((names[i], names[copy.representative]))
                         continue
                     embedded += 1
                     if failure is not None:
-                        rejected.append((str(path.relative_to(root)), failure))
+                        rejected.append((names[i], failure))
                         continue
                     if not faces:
                         no_face += 1
-                    for i, face in enumerate(faces):
-                        session.add(
-                            CollectionFaceRow(
-                                collection_id=row.id,
-                                photo_sha256=digest,
-                                filename=str(path.relative_to(root)),
-                                face_index=i,
-                                box_left=face.box[0],
-                                box_top=face.box[1],
-                                box_right=face.box[2],
-                                box_bottom=face.box[3],
-                                model_id=face.model_id,
-                                embedding=context.store.seal(
-                                    face.vector, context=collection_embedding_context(row.id, digest, i)
-                                ),
-                                crop_jpeg=context.store.seal(
-                                    face.crop_jpeg, context=collection_crop_context(row.id, digest, i)
-                                ),
-                                video_time_s=face.time_s,
-                                video_start_s=face.start_s,
-                                video_end_s=face.end_s,
-                            )
-                        )
+                    for n, face in enumerate(faces):
+                        session.add(self._face_row(row.id, digest, names[i], n, face))
                 session.flush()
                 summaries = self._regroup(session, row, cut, method)
                 big = tuple(s for s in summaries if s.size >= min_size)
@@ -204,6 +201,7 @@ class CollectionService:
                         "authorisation": stated.authorisation,
                         "photos": len(paths),
                         "photos_embedded": embedded,
+                        "photos_copied": len(copied),
                         "faces": faces_total,
                         "clusters": len(summaries),
                         "singletons": singletons,
@@ -220,6 +218,7 @@ class CollectionService:
             photos_embedded=embedded,
             photos_without_face=no_face,
             photos_rejected=tuple(rejected),
+            photos_copied=tuple(copied),
             faces=faces_total,
             clusters=big,
             singletons=singletons,
@@ -230,39 +229,70 @@ class CollectionService:
         )
 
     def _analysed(
-        self, paths: Sequence[Path], known: set[str], workers: int, on_progress: Callable[[int, int], None] | None
-    ) -> list[Analysed]:
-        """Every photo and video analysed, except those whose bytes the collection already holds ("known")
-        and copies of a file met earlier in this run ("duplicate": its faces are the first copy's). Files
-        are hashed as streams; photos and videos share the worker pool, a video to a worker at a time."""
-        todo: list[int] = []
-        digests: dict[int, str] = {}
-        results: dict[int, Analysed] = {}
-        met: set[str] = set()
-        for i, path in enumerate(paths):
-            try:
-                digest = file_sha256(path)
-            except OSError:
-                digest = ""
-            if digest in known:
-                results[i] = (digest, [], "known")
-            elif digest and digest in met:
-                results[i] = (digest, [], DUPLICATE)
-            else:
-                met.add(digest)
-                digests[i] = digest
-                todo.append(i)
-        done = len(paths) - len(todo)
-        if on_progress:
-            on_progress(done, len(paths))
+        self,
+        paths: Sequence[Path],
+        names: Sequence[str],
+        held: HeldFiles,
+        workers: int,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> tuple[list[Analysed], dict[int, CopyOf]]:
+        """Every file fingerprinted, the copies among them found (:mod:`facesearch.clustering.copies`),
+        and only the representatives the collection does not hold yet analysed: a copy is ("", [],
+        COPY), a file the collection holds ("", [], "known"). Photos and videos share the worker pool,
+        a video to a worker at a time; progress counts both passes."""
         pipeline = self._context.pipeline
-        jobs = [(paths[i], digests[i]) for i in todo]
+        total = 2 * len(paths)
+        prints: list[Fingerprint] = []
+        for found in map_photos(fingerprint_file, paths, pipeline, workers, chunksize=1):
+            prints.append(found)
+            if on_progress:
+                on_progress(len(prints), total)
+        kept = frozenset(i for i, p in enumerate(prints) if (names[i], p.sha256) in held.faces)
+        copies = group_copies(prints, self._context.settings.near_copy_max_distance_bits, kept)
+        results: dict[int, Analysed] = {}
+        todo: list[int] = []
+        for i, found in enumerate(prints):
+            if (names[i], found.sha256) in held.files:
+                results[i] = (found.sha256, [], "known")
+            elif i in copies:
+                results[i] = (found.sha256, [], COPY)
+            elif found.sha256 in held.photos:  # a photo the collection holds, under another name
+                results[i] = (found.sha256, [], "known")
+            elif found.failure is not None:
+                results[i] = (found.sha256, [], found.failure)
+            else:
+                todo.append(i)
+        done = total - len(todo)
+        if on_progress:
+            on_progress(done, total)
+        jobs = [(paths[i], prints[i].sha256) for i in todo]
         for i, outcome in zip(todo, map_photos(analyse_file, jobs, pipeline, workers, chunksize=1), strict=True):
             results[i] = outcome
             done += 1
             if on_progress:
-                on_progress(done, len(paths))
-        return [results[i] for i in range(len(paths))]
+                on_progress(done, total)
+        return [results[i] for i in range(len(paths))], copies
+
+    def _face_row(
+        self, collection_id: str, digest: str, filename: str, n: int, face: FoundMediaFace
+    ) -> CollectionFaceRow:
+        store = self._context.store
+        return CollectionFaceRow(
+            collection_id=collection_id,
+            photo_sha256=digest,
+            filename=filename,
+            face_index=n,
+            box_left=face.box[0],
+            box_top=face.box[1],
+            box_right=face.box[2],
+            box_bottom=face.box[3],
+            model_id=face.model_id,
+            embedding=store.seal(face.vector, context=collection_embedding_context(collection_id, digest, n)),
+            crop_jpeg=store.seal(face.crop_jpeg, context=collection_crop_context(collection_id, digest, n)),
+            video_time_s=face.time_s,
+            video_start_s=face.start_s,
+            video_end_s=face.end_s,
+        )
 
     def _collection(
         self,
@@ -408,6 +438,7 @@ class CollectionService:
             faces = collection_faces(session, row.id)
             summaries = [s for s in cluster_summaries(faces, session) if s.size >= min_size]
             by_id = {f.id: f for f in faces}
+            copies = copies_of(session, row.id)
 
             def shown(face_id: int) -> SheetFace:
                 f = by_id[face_id]
@@ -418,7 +449,7 @@ class CollectionService:
                     if f.crop_jpeg is not None
                     else b""
                 )
-                return SheetFace(face_id, f.filename, crop, f.video_time_s)
+                return SheetFace(face_id, f.filename, crop, f.video_time_s, copies.get(f.photo_sha256, ()))
 
             sheet = ContactSheet(
                 collection=row.name,
@@ -554,11 +585,12 @@ class CollectionService:
             with context.guarded(Permission.ERASE) as session:
                 row = require_collection(session, collection)
                 faces = len(collection_faces(session, row.id))
+                copies = sum(len(files) for files in copies_of(session, row.id).values())
                 session.execute(delete(CollectionRow).where(CollectionRow.id == row.id))
                 context.record(
                     session,
                     AuditAction.COLLECTION_DELETE,
                     case=row.case_id,
-                    details={"collection_id": row.id, "faces_removed": faces, "reason": why},
+                    details={"collection_id": row.id, "faces_removed": faces, "copies_removed": copies, "reason": why},
                 )
         return faces

@@ -16,8 +16,10 @@ nomination was made for (:mod:`facesearch.governance.probes`); every view of eit
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -39,10 +41,11 @@ from facesearch.gallery.schema import (
     NominationRow,
     SubjectRow,
 )
-from facesearch.governance import audit, membership, probes
+from facesearch.governance import audit, membership, probes, sweeps
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.membership import CaseFile
 from facesearch.governance.policy import ROLE_MATRIX, TEXT_MAX_CHARS, Permission, clean_text
+from facesearch.governance.sweeps import CollectionSweep
 from facesearch.governance.users import find_user
 from facesearch.types import Serialisable
 
@@ -50,6 +53,8 @@ if TYPE_CHECKING:
     from facesearch.governance.context import Context
 
 CONFIRMATIONS_NEEDED = 2
+# The roles that may read a case's files, its membership checked as well (see CaseService._reading).
+CASE_READERS = (Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT)
 
 
 class Status(enum.StrEnum):
@@ -115,9 +120,16 @@ class ExportedIdentification(Serialisable):
     confirmations: tuple[DecisionRecord, ...]
 
 
+SWEEPS_NOTICE = (
+    "the collection sweeps list candidates per cluster as the searches found them: leads for a person "
+    "to compare, not identifications; only the identifications above were confirmed by two verifiers"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class CaseExport(Serialisable):
-    """The confirmed identifications of one case, each with who confirmed it and when."""
+    """The confirmed identifications of one case, each with who confirmed it and when; and the
+    collection sweeps kept in it, their candidates per cluster (unconfirmed leads, said so)."""
 
     case: str
     exported_at: datetime
@@ -128,6 +140,8 @@ class CaseExport(Serialisable):
         "each identification was nominated by an operator and confirmed separately by two other "
         "verifiers; it remains a human judgement supported by face comparison, not proof of identity"
     )
+    sweeps: tuple[CollectionSweep, ...] = ()
+    sweeps_notice: str = SWEEPS_NOTICE
 
 
 def _search_event(session: Session, seq: int) -> AuditEventRow:
@@ -337,15 +351,20 @@ class CaseService:
             )
         return RecordedDecision(nomination_id, decision, context.actor, now, seq)
 
+    @contextlib.contextmanager
+    def _reading(self, case_id: str, why: str) -> Iterator[Session]:
+        """A locked transaction for reading CASE_ID's files, WHY (for the refusal): its members, admins
+        and auditors; anyone else is refused (CaseMembershipError), audited."""
+        context = self._context
+        with context.guarded(*CASE_READERS) as s:
+            membership.require_reader(s, context.actor, case_id, why)
+            yield s
+
     def case(self, case: str) -> list[Nomination]:
         """The nominations of a case with their status: its members, admins and auditors; not
         verifiers, who decide blind. Anyone else is refused (CaseMembershipError), audited."""
-        context = self._context
         case_id = clean_text(case, "case")
-        with context.guarded(
-            Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
-        ) as s:
-            membership.require_reader(s, context.actor, case_id, "read its nominations")
+        with self._reading(case_id, "read its nominations") as s:
             return _views(s, NominationRow.case_id == case_id, status=True)
 
     def cases(self, *, limit: int = 100, offset: int = 0) -> list[CaseFile]:
@@ -354,20 +373,21 @@ class CaseService:
         if limit < 1 or offset < 0:
             raise InputError("a page of cases needs a limit of at least 1 and an offset of at least 0")
         context = self._context
-        with context.guarded(
-            Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
-        ) as s:
+        with context.guarded(*CASE_READERS) as s:
             return membership.readable_cases(s, context.actor, limit=limit, offset=offset)
+
+    def sweeps(self, case: str) -> list[CollectionSweep]:
+        """The collection sweeps kept in a case, oldest first: each cluster's candidates and the
+        search to nominate them from. For its members, admins and auditors, like its nominations."""
+        case_id = clean_text(case, "case")
+        with self._reading(case_id, "read its sweeps") as s:
+            return sweeps.of_case(s, case_id)
 
     def members(self, case: str) -> CaseFile:
         """Who owns and works a case, and until when it keeps its probe faces: its members, admins
         and auditors; CaseNotFoundError for a case nobody has named."""
-        context = self._context
         case_id = clean_text(case, "case")
-        with context.guarded(
-            Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
-        ) as s:
-            membership.require_reader(s, context.actor, case_id, "read its members")
+        with self._reading(case_id, "read its members") as s:
             return membership.case_file(s, case_id)
 
     def add_member(self, case: str, user: str) -> CaseFile:
@@ -411,7 +431,8 @@ class CaseService:
 
     def export(self, case: str, *, nominations: list[int] | None = None) -> CaseExport:
         """The confirmed identifications of CASE (or just ``nominations`` of it, every one of which
-        must be confirmed); refused if there is none."""
+        must be confirmed); refused if there is none. The collection sweeps kept in the case are
+        listed beside them, their candidates per cluster, marked as the unconfirmed leads they are."""
         context = self._context
         case_id = clean_text(case, "case")
         with context.guarded(Permission.EXPORT) as session:
@@ -441,7 +462,7 @@ class CaseService:
                 for n in chosen
             )
             ids = [n.nomination_id for n in chosen]
-            seq = context.record(
-                session, AuditAction.EXPORT, case=case_id, details={"nominations": ids, "count": len(ids)}
-            )
-        return CaseExport(case_id, datetime.now(UTC), context.actor, items, seq)
+            swept = tuple(sweeps.of_case(session, case_id))
+            details = {"nominations": ids, "count": len(ids), "sweeps": [s.sweep_id for s in swept]}
+            seq = context.record(session, AuditAction.EXPORT, case=case_id, details=details)
+        return CaseExport(case_id, datetime.now(UTC), context.actor, items, seq, sweeps=swept)

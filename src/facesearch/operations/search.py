@@ -30,14 +30,14 @@ from facesearch.errors import InputError, NoFaceError
 from facesearch.governance import membership, optout, probes, purposes, usage
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission
-from facesearch.index.base import unit_rows
+from facesearch.index.base import VectorIndex, unit_rows
 from facesearch.operations.ranking import rank_subjects
 from facesearch.pipeline.decode import PhotoInput, decode
 from facesearch.pipeline.faces import main_face
 from facesearch.pipeline.prepare import chip_jpeg, describe_issues
 from facesearch.pipeline.tracks import video_faces
 from facesearch.pipeline.video import VideoFile, as_video, checked_size, file_sha256, looks_like_video, timecode
-from facesearch.scoring.scores import compare, identify_meaning
+from facesearch.scoring.scores import ScoreMeaning, compare, identify_meaning
 from facesearch.types import (
     Candidate,
     ClusterSearchResult,
@@ -70,7 +70,7 @@ class SearchService:
         assert not isinstance(probe, VideoFile)
         context = self._context
         with context.ruled():
-            bound = self._allowed(Permission.IDENTIFY, request)
+            bound = self.allowed(Permission.IDENTIFY, request)
             with context.photo_checked("identify", probe, purpose=bound.purpose, case=bound.case):
                 image = decode(probe, context.settings)
                 observations = context.pipeline.analyze(image)
@@ -96,7 +96,7 @@ class SearchService:
         under the same rules as a photo; the video's SHA-256 stands for the probe in the audit."""
         context = self._context
         with context.ruled():
-            bound = self._allowed(Permission.IDENTIFY, request)
+            bound = self.allowed(Permission.IDENTIFY, request)
             with context.photo_checked("identify", video, purpose=bound.purpose, case=bound.case):
                 checked_size(video, context.settings)
                 digest = file_sha256(video.path)
@@ -129,24 +129,30 @@ class SearchService:
         """See :meth:`facesearch.engine.Engine.identify_cluster`."""
         context = self._context
         with context.ruled():
-            bound = self._allowed(Permission.IDENTIFY, request)
+            bound = self.allowed(Permission.IDENTIFY, request)
             with context.writing() as session:
-                collection = rows.of_cluster(cluster_id)(session)
-                membership.require_member(session, context.actor, collection.case_id, "search its collections")
-                members = rows.cluster_members(session, context.store, cluster_id, context.spec.model_id)
-                vector = fuse(members.vectors, context.spec.metric)
-                fused = Embedding(vector, context.spec.model_id, context.spec.metric)
-                cluster = {
-                    "collection_id": members.collection_id,
-                    "cluster_id": cluster_id,
-                    "faces": len(members.face_ids),
-                }
-                # The members' digest stands for the probe photo: the same cluster searched again is flagged.
-                found = self._ranked(session, bound, members.digest, [fused], {"cluster": cluster})
-                # The verifiers see the member face nearest the fused template as the probe face.
-                nearest = members.face_ids[representative(members.vectors, context.spec.metric)]
-                crop = rows.member_crop(session, context.store, nearest)
-                probes.keep(session, context.store, bound.case, found.audit_seq, [crop] if crop else [])
+                return self.cluster_searched(session, bound, cluster_id)
+
+    def cluster_searched(
+        self, session: Session, bound: SearchRequest, cluster_id: int, ranking: Ranking | None = None
+    ) -> ClusterSearchResult:
+        """Search one cluster, in the caller's locked transaction, for a request :meth:`allowed`
+        bound: only the members of the collection's case search it; its faces are fused into one
+        template, ranked (against ``ranking``, made once for many clusters, or made here), audited as
+        an identify search, and the member face nearest the template kept for the verifiers."""
+        context = self._context
+        collection = rows.of_cluster(cluster_id)(session)
+        membership.require_member(session, context.actor, collection.case_id, "search its collections")
+        members = rows.cluster_members(session, context.store, cluster_id, context.spec.model_id)
+        vector = fuse(members.vectors, context.spec.metric)
+        fused = Embedding(vector, context.spec.model_id, context.spec.metric)
+        cluster = {"collection_id": members.collection_id, "cluster_id": cluster_id, "faces": len(members.face_ids)}
+        # The members' digest stands for the probe photo: the same cluster searched again is flagged.
+        found = self._ranked(session, bound, members.digest, [fused], {"cluster": cluster}, ranking)
+        # The verifiers see the member face nearest the fused template as the probe face.
+        nearest = members.face_ids[representative(members.vectors, context.spec.metric)]
+        crop = rows.member_crop(session, context.store, nearest)
+        probes.keep(session, context.store, bound.case, found.audit_seq, [crop] if crop else [])
         return ClusterSearchResult(
             collection_id=members.collection_id,
             cluster_id=cluster_id,
@@ -159,7 +165,7 @@ class SearchService:
         """See :meth:`facesearch.engine.Engine.verify`."""
         context = self._context
         with context.ruled():
-            bound = self._allowed(Permission.VERIFY, request)
+            bound = self.allowed(Permission.VERIFY, request)
             face_a, warn_a, sha_a = self._main_face(photo_a, "first", bound)
             face_b, warn_b, sha_b = self._main_face(photo_b, "second", bound)
             score = compare(face_a.embedding, face_b.embedding)
@@ -196,7 +202,7 @@ class SearchService:
             fmr_meaning=fmr_meaning,
         )
 
-    def _allowed(self, permission: Permission, request: SearchRequest) -> SearchRequest:
+    def allowed(self, permission: Permission, request: SearchRequest) -> SearchRequest:
         """The request as bound to the gallery's purposes, with top-k resolved, if the actor may
         search, for a purpose the gallery allows, with the fields it requires, within quota."""
         context = self._context
@@ -209,6 +215,17 @@ class SearchService:
             raise InputError(f"top-k must be at least 1, not {top_k}")
         return dataclasses.replace(bound, top_k=top_k)
 
+    def ranking(self, session: Session) -> Ranking:
+        """What ranks a probe template against the gallery now: the index brought up to date, the
+        opt-out screen, and the 1:N threshold with its meaning. Made once per transaction."""
+        context = self._context
+        index = context.keeper.synced(session, context.store)
+        one_to_one = context.score_meaning(session)
+        # opt-outs are screened face by face, at the (lower) 1:1 threshold: the safer side for them
+        screen = optout.Screen.load(session, context.store, context.spec, one_to_one.threshold.score)
+        meaning = identify_meaning(one_to_one, len(index), context.settings.target_fpir)
+        return Ranking(index, screen, meaning)
+
     def _ranked(
         self,
         session: Session,
@@ -216,16 +233,16 @@ class SearchService:
         probe_sha256: str,
         templates: Sequence[Embedding],
         details: dict[str, Any],
+        ranking: Ranking | None = None,
     ) -> _Ranked:
         """Rank the gallery's subjects for each probe template (opt-outs withheld) and record the
         identify search with ``details`` added, in the caller's locked transaction."""
         context = self._context
         k = request.top_k or context.settings.top_k
-        index = context.keeper.synced(session, context.store)
-        one_to_one = context.score_meaning(session)
-        # opt-outs are screened face by face, at the (lower) 1:1 threshold: the safer side for them
-        screen = optout.Screen.load(session, context.store, context.spec, one_to_one.threshold.score)
-        meaning = identify_meaning(one_to_one, len(index), context.settings.target_fpir)
+        ranks = ranking or self.ranking(session)
+        index, meaning = ranks.index, ranks.meaning
+        # a screen of its own per search (the templates loaded once): it counts what this search withheld
+        screen = optout.Screen(ranks.screen.templates, context.spec, ranks.screen.threshold)
         threshold = meaning.threshold
         lookup = screen.lookup(session, context.store)
         ranked = [rank_subjects(index, template, k, meaning, lookup) for template in templates]
@@ -326,6 +343,15 @@ def jpeg_of(chip: RGBArray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(chip).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
+
+
+@dataclasses.dataclass(frozen=True)
+class Ranking:
+    """What ranks probe templates against the gallery within one transaction (see SearchService.ranking)."""
+
+    index: VectorIndex
+    screen: optout.Screen
+    meaning: ScoreMeaning
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,12 +22,14 @@ PAGE_NAME = "index.html"
 @dataclasses.dataclass(frozen=True)
 class SheetFace:
     """One face of a cluster: its number, the photo or video it came from (and the time in the video
-    of the frame it shows), its crop (empty if none was kept)."""
+    of the frame it shows), its crop (empty if none was kept), and the other files that are copies of
+    its photo (byte-identical, re-saved, resized or bordered: the face is shown once for them all)."""
 
     face_id: int
     filename: str
     crop_jpeg: bytes = dataclasses.field(repr=False)
     time_s: float | None = None
+    copies: tuple[str, ...] = ()
 
     @property
     def citation(self) -> str:

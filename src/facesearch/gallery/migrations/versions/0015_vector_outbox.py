@@ -1,8 +1,8 @@
 """The vector outbox: changes to an index outside the gallery's database (Milvus), recorded in the
 gallery's own transaction and applied to the index after it commits (facesearch.index.milvuskeeper).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-03
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
