@@ -19,6 +19,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "server": ("fastapi", "starlette", "pydantic", "uvicorn", "python_multipart"),
     "postgres": ("psycopg",),
     "eval": ("matplotlib",),
+    "ray": ("ray",),
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,6 +22,8 @@ from facesearch.cli.common import (
     BASIS_HELP,
     REQUIRED,
     SUBJECT_HELP,
+    RayOption,
+    analysis_workers,
     app,
     audit_app,
     current_settings,
@@ -32,6 +33,7 @@ from facesearch.cli.common import (
     open_engine,
     out,
     print_json,
+    use_ray,
 )
 from facesearch.config import Settings
 
@@ -76,10 +78,12 @@ def enroll_dir(
         str | None, typer.Option(help="Delete after this date (YYYY-MM-DD) [default: kept for the retention period].")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Processes analysing photos [default: all cores].")] = None,
+    ray: RayOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Enroll DIR/<subject>/<photo>: one subject per sub-folder, named after it. Resumable: a rerun
-    skips photos already enrolled and finishes the rest."""
+    skips photos already enrolled and finishes the rest (photos a lost Ray worker left 'analysis-lost')."""
+    use_ray(ray)
     columns = (TextColumn("enrolling"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeRemainingColumn())
     with handled(), open_engine() as engine, Progress(*columns, console=err, transient=json_out) as progress:
         task = progress.add_task("enroll", total=None)
@@ -93,7 +97,7 @@ def enroll_dir(
             basis=basis or "",
             retain_until=retain_until,
             on_progress=on_progress,
-            workers=workers or os.cpu_count() or 1,
+            workers=analysis_workers(workers, engine.settings),
         )
     if json_out:
         print_json(result.to_dict() | {"rejected_by_reason": result.rejected_by_reason()})

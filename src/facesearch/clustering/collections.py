@@ -28,7 +28,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from facesearch.clustering import METHODS, Constraints, Method, cluster
-from facesearch.clustering.photos import FoundPhotoFace, analyse_photo, photos_under
+from facesearch.clustering.photos import FoundPhotoFace, analyse_photo, on_ray, photos_under
 from facesearch.clustering.rows import (
     CANNOT,
     MUST,
@@ -249,9 +249,9 @@ class CollectionService:
         if on_progress:
             on_progress(done, len(paths))
         pipeline = self._context.pipeline
-        for i, outcome in zip(
-            todo, map_photos(analyse_photo, [paths[i] for i in todo], pipeline, workers, chunksize=4), strict=True
-        ):
+        ray = on_ray(self._context.settings.ray_address, pipeline.settings)
+        outcomes = map_photos(analyse_photo, [paths[i] for i in todo], pipeline, workers, chunksize=4, ray=ray)
+        for i, outcome in zip(todo, outcomes, strict=True):
             results[i] = outcome
             done += 1
             if on_progress:

@@ -10,9 +10,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from facesearch.errors import FacesearchError, InputError
-from facesearch.pipeline.decode import decode
+from facesearch.config import Settings
+from facesearch.errors import AnalysisLostError, FacesearchError, InputError
+from facesearch.pipeline.decode import PhotoInput, decode, shipped
 from facesearch.pipeline.faces import FacePipeline
+from facesearch.pipeline.ray_pool import RayRun
+
+Analysis = tuple[str, list["FoundPhotoFace"], str | None]  # (sha256, faces, reason code or None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,12 +36,13 @@ def photos_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.parts))
 
 
-def analyse_photo(path: Path, pipeline: FacePipeline) -> tuple[str, list[FoundPhotoFace], str | None]:
-    """(sha256, every usable face found, None) or (sha256 or "", [], reason code). Faces below the
+def analyse_photo(photo: PhotoInput, pipeline: FacePipeline) -> Analysis:
+    """(sha256, every usable face found, None) or (sha256 or "", [], reason code) for a photo's path or
+    its bytes (as shipped to a Ray worker). Faces below the
     enrollment quality thresholds (too small, blurred, or a doubtful detection) are left out: they
     group badly and would flood a collection with false faces. Runs in workers."""
     try:
-        data = path.read_bytes()
+        data = photo if isinstance(photo, bytes) else Path(photo).read_bytes()
     except OSError:
         return "", [], "unreadable"
     digest = hashlib.sha256(data).hexdigest()
@@ -60,3 +65,14 @@ def analyse_photo(path: Path, pipeline: FacePipeline) -> tuple[str, list[FoundPh
             )
         )
     return digest, faces, None
+
+
+def on_ray(address: str, settings: Settings) -> RayRun[PhotoInput, Analysis] | None:
+    """How :func:`analyse_photo` runs on the Ray cluster at ADDRESS (None when empty): each photo
+    shipped as its bytes; one lost with its worker comes back with reason 'analysis-lost' and nothing
+    of it is stored, so the next run over the folder analyses it."""
+    if not address:
+        return None
+    return RayRun(
+        address, ship=lambda photo: shipped(photo, settings), lost=lambda _, why: ("", [], AnalysisLostError.code)
+    )
