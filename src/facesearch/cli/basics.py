@@ -36,6 +36,7 @@ from facesearch.cli.common import (
     use_ray,
 )
 from facesearch.config import Settings
+from facesearch.errors import AnalysisLostError
 
 if TYPE_CHECKING:
     from facesearch.types import EnrollProgress, IdentifyResult
@@ -111,6 +112,12 @@ def enroll_dir(
         for reason, count in result.rejected_by_reason().items():
             table.add_row(reason, str(count))
         out.print(table)
+    lost = result.rejected_by_reason().get(AnalysisLostError.code)
+    if lost:
+        out.print(
+            f"{lost} photos were lost with a Ray worker that stopped; nothing of them was stored: run the same "
+            "command again to enroll them"
+        )
 
 
 AUTHORISATION = typer.Option(

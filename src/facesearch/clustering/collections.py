@@ -48,7 +48,7 @@ from facesearch.clustering.rows import (
     summarised,
     summary_of,
 )
-from facesearch.errors import InputError, NoRetentionPolicyError
+from facesearch.errors import AnalysisLostError, InputError, NoRetentionPolicyError
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
 from facesearch.governance import membership, purposes
@@ -156,8 +156,8 @@ class CollectionService:
                 for path, (digest, faces, failure) in zip(paths, outcomes, strict=True):
                     if failure == "known":
                         continue
-                    if failure == DUPLICATE:  # the same bytes under another name: one photo, faces once
-                        rejected.append((str(path.relative_to(root)), DUPLICATE))
+                    if failure in (DUPLICATE, AnalysisLostError.code):  # faces once; or lost with a Ray worker
+                        rejected.append((str(path.relative_to(root)), failure))
                         continue
                     embedded += 1
                     if failure is not None:
