@@ -12,10 +12,12 @@ their models loaded included):
   the photos travel to them as bytes, as they would to other machines.
 
 On one machine Ray's shipping and scheduling cost shows and its gain cannot: the rows measure what
-Ray costs against the local pool on the same cores, not the speed-up of more machines.
+Ray costs against the local pool on the same cores, not the speed-up of more machines. With
+``--rounds 2`` (the default) every way runs twice, the second round in reverse order, so that a load
+drifting on a shared machine weighs on every row alike; the table shows each round and the mean.
 
     pip install 'facesearch[ray]'
-    python bench/ray_ingest.py [--photos 300] [--workers 2]
+    python bench/ray_ingest.py [--photos 300] [--workers 2] [--rounds 2]
 
 Results: a table on stdout and ``bench/out/ray_ingest.json``.
 """
@@ -81,43 +83,53 @@ def main() -> int:
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
     ap.add_argument("--photos", type=int, default=300)
     ap.add_argument("--workers", type=int, default=2, help="local processes, and Ray worker nodes")
+    ap.add_argument("--rounds", type=int, default=2, help="runs of every way, alternately forward and reversed")
     args = ap.parse_args()
     dataset = load_dataset(args.lfw)
     chosen = [dataset.paths[i] for i in range(min(args.photos, len(dataset)))]
     work = Path(tempfile.mkdtemp(prefix="fs-ray-ingest-"))
     if not (os.environ.get("FACESEARCH_MASTER_KEY") or os.environ.get("FACESEARCH_MASTER_KEY_FILE")):
         os.environ["FACESEARCH_MASTER_KEY_FILE"] = str(work / "master.key")  # not the user's own key
+    plan = [("local, in this process", 1, False)]
+    plan += [(f"local process pool, --workers {args.workers}", args.workers, False)]
+    plan += [(f"Ray, {n} worker{'s' * (n > 1)} (--ray, --workers {n})", n, True) for n in sorted({1, args.workers})]
+    times: dict[str, list[float]] = {label: [] for label, _, _ in plan}
+    outcome: dict[str, tuple[int, int]] = {}
     cluster = None
-    rows: list[dict[str, Any]] = []
     try:
         photos = work / "by_identity"
         for src in chosen:  # links: the LFW images are never copied
             (photos / src.parent.name).mkdir(parents=True, exist_ok=True)
             (photos / src.parent.name / src.name).symlink_to(src)
-        plan = [("local, in this process", 1, False)]
-        plan += [(f"local process pool, --workers {args.workers}", args.workers, False)]
-        plan += [(f"Ray, {n} worker{'s' * (n > 1)} (--ray, --workers {n})", n, True) for n in sorted({1, args.workers})]
-        for label, workers, on_ray in plan:
-            if on_ray and cluster is None:
-                cluster = start_cluster(args.workers)
-            run = enroll(work / f"home{len(rows)}", photos, workers, cluster.address if on_ray else "")
-            rows.append(dict(run=label, photos=len(chosen), **run, photos_per_s=len(chosen) / run["seconds"]))
-            print(f"{label}: {run['seconds']:.1f} s", flush=True)
+        cluster = start_cluster(args.workers)  # up for every row: its idle processes weigh on all alike
+        for round_ in range(args.rounds):
+            for label, workers, on_ray in plan if round_ % 2 == 0 else plan[::-1]:
+                home = work / f"home{round_}-{len(times[label])}-{plan.index((label, workers, on_ray))}"
+                run = enroll(home, photos, workers, cluster.address if on_ray else "")
+                times[label].append(run["seconds"])
+                outcome[label] = (run["enrolled"], run["rejected"])
+                print(f"round {round_ + 1}, {label}: {run['seconds']:.1f} s", flush=True)
     finally:
         if cluster is not None:
             cluster.shutdown()
         shutil.rmtree(work, ignore_errors=True)
 
+    rows = [
+        dict(run=label, photos=len(chosen), seconds=times[label], mean_s=sum(times[label]) / len(times[label]))
+        | dict(zip(("enrolled", "rejected"), outcome[label], strict=True))
+        for label, _, _ in plan
+    ]
     table = Table(title=f"enroll-dir of {len(chosen):,} LFW photos, local processes and Ray (workers started included)")
-    for col in ("run", "seconds", "photos/s", "vs local pool", "enrolled", "rejected"):
+    for col in ("run", "seconds per round", "mean s", "photos/s", "vs local pool", "enrolled", "rejected"):
         table.add_column(col, justify="left" if col == "run" else "right")
-    pool = rows[1]["photos_per_s"]
+    pool = rows[1]["mean_s"]
     for r in rows:
         table.add_row(
             r["run"],
-            f"{r['seconds']:.1f}",
-            f"{r['photos_per_s']:.1f}",
-            f"{r['photos_per_s'] / pool:.2f}x",
+            ", ".join(f"{t:.1f}" for t in r["seconds"]),
+            f"{r['mean_s']:.1f}",
+            f"{len(chosen) / r['mean_s']:.1f}",
+            f"{pool / r['mean_s']:.2f}x",
             str(r["enrolled"]),
             str(r["rejected"]),
         )
