@@ -95,10 +95,11 @@ def test_a_killed_worker_costs_only_its_unfinished_photos_and_a_rerun_enrolls_ex
 
     with _gallery(tmp_path / "home", models, ray_address=ray_cluster, enroll_batch_faces=4) as engine:
         enroller = engine.acting_as("enroller")
-        first = enroller.enroll_directory(root, **SOURCE, on_progress=kill_after_first_photos)
+        first = enroller.enroll_directory(root, **SOURCE, workers=2, on_progress=kill_after_first_photos)
         assert killed
         lost = [r for r in first.rejected if r.reason == "analysis-lost"]
-        assert lost and len(lost) % EMBED_BATCH == 0  # whole batches of the killed worker, nothing else
+        # whole batches the killed worker held (at most two), nothing else: the other worker finished the rest
+        assert lost and len(lost) % EMBED_BATCH == 0 and len(lost) <= 2 * EMBED_BATCH
         assert all("Ray worker" in r.message and "a rerun analyses it" in r.message for r in lost)
         assert first.enrolled + len(lost) == total and len(first.rejected) == len(lost)
         faces, images = _enrolled(engine)
@@ -107,7 +108,7 @@ def test_a_killed_worker_costs_only_its_unfinished_photos_and_a_rerun_enrolls_ex
         assert len(lost_photos) == len(lost) and lost_photos.isdisjoint(images)
         assert not engine.acting_as("auditor").audit_events(action="photo.refused")  # nothing was refused
 
-        again = enroller.enroll_directory(root, **SOURCE)
+        again = enroller.enroll_directory(root, **SOURCE, workers=2)
         assert (again.enrolled, again.already_enrolled, again.rejected) == (len(lost), first.enrolled, ())
         faces, images = _enrolled(engine)
         assert faces == len(images) == total
@@ -141,3 +142,27 @@ def test_a_cluster_that_cannot_be_used_is_one_clear_error(
         with pytest.raises(MissingExtraError, match=r"pip install 'facesearch\[ray\]'"):
             enroll(engine)
         assert _enrolled(engine) == (0, set())
+
+
+def test_cluster_reports_photos_lost_with_a_killed_worker_and_a_rerun_analyses_them(
+    tmp_path: Path, models: DlibModels, photos: dict[str, Path], ray_cluster: str
+) -> None:
+    root = tmp_path / "drive"
+    total = _many_photos(root, photos, per_person=8)
+    killed: list[int] = []
+
+    def kill_after_first_photo(done: int, _: int) -> None:
+        if done >= 1 and not killed:
+            killed.append(kill_one_analyst())
+
+    with _gallery(tmp_path / "home", models, ray_address=ray_cluster) as engine:
+        operator = engine.acting_as("operator").collections
+        first = operator.cluster(root, name="drive", **WHY, workers=2, on_progress=kill_after_first_photo)
+        lost = [name for name, reason in first.photos_rejected if reason == "analysis-lost"]
+        assert killed and 1 <= len(lost) <= 2  # a worker holds at most two photos
+        assert len(first.photos_rejected) == len(lost) and first.photos_embedded == total - len(lost)
+        again = operator.cluster(root, name="drive", **WHY, workers=2)
+        assert (again.photos_embedded, again.photos_rejected) == (len(lost), ())
+        assert again.faces > first.faces
+        [event, _] = engine.acting_as("auditor").audit_events(action="collection.cluster")
+        assert event.details["photos_embedded"] == total - len(lost)
