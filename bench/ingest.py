@@ -116,6 +116,7 @@ def main() -> int:
             env = os.environ | {"FACESEARCH_HOME": str(home), "FACESEARCH_CREDENTIALS": str(home / "bench.toml")}
             env.pop("FACESEARCH_TOKEN", None)
             timed([str(BIN / "facesearch"), "--actor", "bench", "init"], env)  # bench's token: in bench.toml
+            timed([str(BIN / "facesearch"), "retention", "set", "--days", "3650"], env)  # enrollment needs one
             timed([str(BIN / "facesearch"), "users", "add", "loader", "--role", "enroller"], env)
             env |= {"FACESEARCH_TOKEN": own_token(home, "bench", "loader")}
             seconds = timed(

@@ -149,3 +149,61 @@ def zero_png(width: int, height: int) -> bytes:
     idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def write_video(
+    path: Path,
+    scenes: list[tuple[Any, float]],
+    *,
+    fps: int = 10,
+    size: tuple[int, int] = (640, 360),
+    codec: str = "h264",
+) -> Path:
+    """Encode a video of SCENES with PyAV: each a PIL image shown for so many seconds on a grey
+    frame of SIZE, drifting a few pixels a frame (as a hand-held camera does), so that every
+    frame differs from the last. Made by the tests from real photos; no video is committed."""
+    import av
+    from PIL import Image
+
+    width, height = size
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        for image, seconds in scenes:
+            scaled = image.copy()
+            scaled.thumbnail((width * 2 // 3, height - 20))
+            for n in range(round(seconds * fps)):
+                canvas = Image.new("RGB", size, (96, 96, 96))
+                drift = n % 20
+                canvas.paste(scaled, ((width - scaled.width) // 2 + drift - 10, (height - scaled.height) // 2))
+                for packet in stream.encode(av.VideoFrame.from_image(canvas)):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_video_bomb(path: Path, frames: int = 100_000, size: tuple[int, int] = (1280, 720)) -> Path:
+    """A decoding bomb: one black 720p keyframe, then the same 24-byte 'nothing changed' frame
+    FRAMES - 1 times (an hour of video at 25 frames a second in about 3 MB)."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        options = {"bframes": "0", "keyint": str(frames + 10), "preset": "ultrafast", "tune": "zerolatency"}
+        stream = container.add_stream("h264", rate=25, options=options)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        black = av.VideoFrame.from_ndarray(np.zeros((size[1], size[0], 3), np.uint8), format="rgb24")
+        packets = []
+        for pts in range(3):
+            black.pts = pts
+            packets += stream.encode(black)
+        packets += stream.encode()
+        key, unchanged = packets[0], bytes(packets[-1])
+        container.mux(key)
+        for pts in range(1, frames):
+            packet = av.Packet(unchanged)
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, pts, pts, key.time_base
+            container.mux(packet)
+    return path

@@ -34,6 +34,7 @@ HEAVY = (
     "argon2",
     "psycopg",
     "markdown_it",
+    "av",
 )
 
 

@@ -36,6 +36,39 @@ class Settings:
     max_image_bytes: int = _setting(
         50 * 1024 * 1024, "Largest image file accepted, in bytes; larger files are refused unread."
     )
+    max_video_bytes: int = _setting(
+        8 * 1024**3,
+        "Largest video file accepted, in bytes; larger files are refused unread. Videos are read as a "
+        "stream, a few frames at a time: this bounds an upload's disk, not memory.",
+    )
+    video_max_seconds: int = _setting(
+        6 * 3600,
+        "Longest video looked at, in seconds: a longer one is refused, by the length its container "
+        "declares before any frame is decoded, and by its frames' times while it is decoded.",
+    )
+    video_max_pixels_per_byte: int = _setting(
+        30_000,
+        "Most frame pixels a video may decode per byte of its stream read so far (past its first 300 frames). A "
+        "camera's or a phone's video decodes a few hundred per byte, a still screen recording up to about 15,000; "
+        "thousands of black 720p frames of a few bytes each decode near 100,000 per byte: refused as a "
+        "decoding bomb within its first seconds, not decoded for minutes.",
+    )
+    video_sample_fps: float = _setting(
+        1.0,
+        "Frames of a video looked at for faces each second, at a steady rate, besides the first frame "
+        "after each scene change. Higher catches faces seen more briefly and costs time in proportion "
+        "(about 30 ms a frame at 720p); 1.0 catches everyone on screen for a second.",
+    )
+    video_max_side: int = _setting(
+        1280,
+        "A video's frames are looked at reduced to at most this many pixels on their longer side (720p "
+        "as it is, 1080p and 4K reduced): faces of about 40 pixels and more are found at this size.",
+    )
+    video_track_templates: int = _setting(
+        3,
+        "Faces kept from each track of a face followed across a video's frames: the sharpest and most "
+        "frontal, averaged into the track's template (its one face in a collection, its probe in a search).",
+    )
     max_decode_bytes: int = _setting(
         320 * 1024 * 1024,
         "Most memory decoding one image may take, in bytes, estimated from the size its header "
@@ -233,6 +266,15 @@ class Settings:
         "precision of 0.99; docs/benchmarks.md, Clustering). Higher splits more, merges less. Stricter than the 1:1 "
         "threshold: a chain of links joins people one pair would not.",
     )
+    near_copy_max_distance_bits: int = _setting(
+        3,
+        "Photos of a collection whose perceptual hashes (64-bit DCT hash, imagehash's phash, taken of the "
+        "photo as decoded and of it with a uniform border trimmed) differ in at most this many bits are "
+        "near-copies of one picture (re-saved, resized, bordered): 'facesearch cluster' analyses the largest "
+        "once and lists the others as its copies. 0: only copies with identical hashes; -1: only byte-identical "
+        "files. Higher groups more and risks hiding a different photo: on LFW two different press photos of one "
+        "person come as close as 4 bits (docs/benchmarks.md, Copies of one picture). Videos are never grouped so.",
+    )
     database_url: str = _setting(
         "",
         "Where the gallery's tables live: empty for HOME/gallery.sqlite3, or a PostgreSQL database as "
@@ -277,9 +319,16 @@ class Settings:
             "top_k",
             "enroll_batch_faces",
             "decode_max_side",
+            "max_video_bytes",
+            "video_max_seconds",
+            "video_max_pixels_per_byte",
+            "video_max_side",
+            "video_track_templates",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
+        if not 0 < self.video_sample_fps <= 30:
+            raise ConfigError(f"setting 'video_sample_fps' must be above 0 and at most 30, not {self.video_sample_fps}")
         if not 0 < self.target_fpir < 1:
             raise ConfigError(f"setting 'target_fpir' must be between 0 and 1, not {self.target_fpir}")
         if self.num_jitters < 0:
@@ -293,6 +342,11 @@ class Settings:
         for name in ("token_days", "session_hours"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1")
+        if not -1 <= self.near_copy_max_distance_bits <= 32:
+            raise ConfigError(
+                "setting 'near_copy_max_distance_bits' must be between -1 and 32, "
+                f"not {self.near_copy_max_distance_bits}"
+            )
         if self.burst_window_seconds < 1:
             raise ConfigError("setting 'burst_window_seconds' must be at least 1")
         self.search_window()  # raises ConfigError when malformed

@@ -39,6 +39,7 @@ from facesearch.governance.policy import Permission
 from facesearch.governance.purposes import PurposeService
 from facesearch.governance.retention import RetentionService
 from facesearch.governance.signin import SignInService
+from facesearch.governance.sweeps import CollectionSweep
 from facesearch.governance.users import User
 from facesearch.index.base import IndexInfo
 from facesearch.index.keeper import keeper_for
@@ -46,9 +47,11 @@ from facesearch.operations.administer import AdministrationService
 from facesearch.operations.enroll import EnrollService
 from facesearch.operations.move import MoveService, target_spec
 from facesearch.operations.search import SearchService
+from facesearch.operations.sweep import SweepService
 from facesearch.pipeline.decode import PhotoInput
 from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.models import EmbedderSpec, Models, RegisteredModel
+from facesearch.pipeline.video import VideoFile
 from facesearch.reports.transparency import TransparencyReport, period_bounds, read_report
 from facesearch.scoring.calibration import OVERALL, Calibration
 from facesearch.storage.home import Home
@@ -200,7 +203,7 @@ class Engine:
 
     def identify(
         self,
-        probe: PhotoInput,
+        probe: PhotoInput | VideoFile,
         request: SearchRequest | None = None,
         *,
         purpose: str | None = None,
@@ -209,6 +212,12 @@ class Engine:
         top_k: int | None = None,
     ) -> IdentifyResult:
         """1:N search: for each face in the probe photo, the top-k candidate subjects, best first.
+
+        A probe video (MP4/MOV, MKV/WebM, AVI: a path, its bytes, or a
+        :class:`~facesearch.pipeline.video.VideoFile`) is searched per track: each person's face is
+        followed across its sampled frames, and the track's sharpest, most frontal views are averaged
+        into the template searched; each face of the answer cites the time of its frame
+        (``seen_at``). The video's SHA-256 stands for the probe in the audit.
 
         Why it is run is given as one :class:`~facesearch.SearchRequest` or as its fields (purpose,
         case, authorisation, top_k), not both. Purpose and case are required, the purpose must be
@@ -235,6 +244,31 @@ class Engine:
         opt-out screen and audit as :meth:`identify`; its candidates can be nominated the same way."""
         wanted = SearchRequest.of(request, purpose, case, authorisation, top_k)
         return SearchService(self._context).identify_cluster(cluster_id, wanted)
+
+    def identify_collection(
+        self,
+        collection: str,
+        request: SearchRequest | None = None,
+        *,
+        purpose: str | None = None,
+        case: str | None = None,
+        authorisation: str | None = None,
+        top_k: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> CollectionSweep:
+        """1:N search of every cluster of a collection in one step (a face no other joined is a
+        cluster of one), each searched as :meth:`identify_cluster` searches one: its own identify
+        search, under the same purpose binding, case membership, opt-out screen and audit, plus one
+        ``collection.sweep`` event. The request must name the collection's own case: the candidates
+        are kept in it per cluster, listed by its view (``cases.sweeps``) and its export, and
+        nominated from their cluster's search (``SweptCluster.search_seq``) like any candidate.
+
+        Each cluster's search counts as one against the user's search quota; a sweep that would pass
+        it is refused whole before any search runs. ``on_progress(done, total)`` is called after
+        each cluster. Everything commits together, or nothing does.
+        """
+        wanted = SearchRequest.of(request, purpose, case, authorisation, top_k)
+        return SweepService(self._context).identify_collection(collection, wanted, on_progress=on_progress)
 
     def verify(
         self,

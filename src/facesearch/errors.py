@@ -52,6 +52,37 @@ class ImageTooLargeError(InputError):
     code = "image-too-large"
 
 
+class NotAVideoError(InputError):
+    """A file taken for a video (by its name or its first bytes) that no demuxer can open."""
+
+    code = "not-a-video"
+
+
+class TruncatedVideoError(InputError):
+    """A video whose data stops, or turns to garbage, before the end its container declares."""
+
+    code = "truncated-video"
+
+
+class NoVideoStreamError(InputError):
+    """A container (an .mp4 of sound only) that holds no picture to look for faces in."""
+
+    code = "no-video-stream"
+
+
+class UnsupportedCodecError(InputError):
+    """A video whose pictures are in a codec the bundled FFmpeg cannot decode."""
+
+    code = "unsupported-codec"
+
+
+class VideoTooLargeError(InputError):
+    """A video over a limit: its file size, its length, or far more decoding work than its size
+    explains (a decompression bomb: thousands of frames in a few kilobytes)."""
+
+    code = "video-too-large"
+
+
 class InvalidTextError(InputError):
     """A name, purpose, case, reference or reason holds a control character or is too long."""
 
@@ -275,6 +306,18 @@ class CaseMembershipError(PolicyError):
     admins and auditors). ``case`` names it for the audit log."""
 
     code = "not-a-case-member"
+    rule = "case"
+
+    def __init__(self, message: str, case: str | None = None) -> None:
+        super().__init__(message)
+        self.case = case
+
+
+class CollectionCaseError(PolicyError):
+    """A collection serves one case and its sweep was asked for under another: the candidates of a
+    collection's sweep land in the collection's own case, or nowhere. ``case`` names the collection's."""
+
+    code = "collection-of-another-case"
     rule = "case"
 
     def __init__(self, message: str, case: str | None = None) -> None:

@@ -215,12 +215,19 @@ class Candidate(Serialisable):
 
 @dataclasses.dataclass(frozen=True)
 class ProbeFace(Serialisable):
-    """One face of a probe photo with the candidates found for it, best first."""
+    """One face of a probe photo, or one track of a face in a probe video, with the candidates found
+    for it, best first. For a video: ``seen_at`` is the time of the frame the box and quality are of
+    (``00:12:31.4``), ``time_s`` the same in seconds, and ``start_s``/``end_s`` the span of the track,
+    whose best views were averaged into the template searched."""
 
     box: Box
     quality: Quality
     warnings: tuple[str, ...]
     candidates: tuple[Candidate, ...]
+    seen_at: str | None = None
+    time_s: float | None = None
+    start_s: float | None = None
+    end_s: float | None = None
 
 
 CANDIDATE_NOTICE = (
@@ -278,10 +285,12 @@ class SearchAnswer(Serialisable):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class IdentifyResult(SearchAnswer):
-    """The answer to a 1:N search: candidates per probe face, never a bare identity."""
+    """The answer to a 1:N search: candidates per probe face (per track of a face, for a video),
+    never a bare identity. ``probe_sha256`` is the photo's or the video's."""
 
     probe_sha256: str
     faces: tuple[ProbeFace, ...]
+    video: bool = False
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

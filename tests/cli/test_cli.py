@@ -31,6 +31,7 @@ ACTOR_FOR = {
     "verify": "operator",
     "nominate": "operator",
     "nominations": "operator",
+    "sweeps": "operator",
     "export": "operator",
     "queue": "verifier",
     "confirm": "verifier",
@@ -536,16 +537,21 @@ def test_a_collection_is_clustered_named_and_shown_from_the_command_line(
     folder.mkdir()
     for name in ("astronaut", "probe", "hopper"):
         (folder / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    astronaut = Image.open(photos["astronaut"])
+    astronaut.resize((astronaut.width // 2, astronaut.height // 2)).save(folder / "astronaut-small.jpg", quality=60)
     why = ("--purpose", "missing person search", "--case", "MP-8")
     done = run(home, "cluster", folder, *why, "--json", "--report", tmp_path / "sheet")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     [pair] = result["clusters"]  # min-size 2: the astronaut and her probe; Grace Hopper is a singleton
     assert sorted(pair["photos"]) == ["astronaut.jpg", "probe.jpg"] and result["singletons"] == 1
-    assert (tmp_path / "sheet" / "index.html").read_text().count("<img") == 2
+    assert result["photos_copied"] == [["astronaut-small.jpg", "astronaut.jpg"]]  # analysed once, as one face
+    sheet = (tmp_path / "sheet" / "index.html").read_text()
+    assert sheet.count("<img") == 2 and "also as 1 copy: astronaut-small.jpg" in sheet
     assert run(home, "clusters", "name", str(pair["cluster_id"]), "person A").returncode == 0
     listed = json.loads(run(home, "clusters", "list", "seized", "--min-size", "2", "--json").stdout)
     assert [c["label"] for c in listed] == ["person A"]
+    assert "astronaut.jpg (copies: astronaut-small.jpg)" in run(home, "clusters", "list", "seized").stdout
     refused = run(home, "cluster", folder, "--purpose", "curiosity", "--case", "X")
     assert refused.returncode == 4 and "not a purpose this gallery allows" in refused.stderr
 
@@ -575,3 +581,64 @@ def test_a_ray_cluster_nobody_runs_is_a_configuration_error(
     done = run(home, "enroll-dir", root, "--source", "archive", "--basis", "public-task", "--ray", "127.0.0.1:9")
     assert done.returncode == 6, done.stderr
     assert "(ray-cluster): no Ray cluster answers at '127.0.0.1:9'" in done.stderr or "(missing-extra)" in done.stderr
+
+
+@pytest.mark.model
+def test_a_video_is_identified_and_clustered_per_track(home: Path, photos: dict[str, Path], tmp_path: Path) -> None:
+    from helpers import write_video
+
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    astronaut = Image.open(photos["astronaut"]).convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    clip = write_video(drive / "clip.avi", [(astronaut, 2)], codec="mpeg4")
+    why = ("--purpose", PURPOSES[0], "--case", "CLI-V")
+    shown = run(home, "identify", clip, *why)
+    assert shown.returncode == 0, shown.stderr
+    assert "seen at 00:00:0" in shown.stdout and "Eileen Collins" in shown.stdout
+    as_json = json.loads(run(home, "identify", clip, *why, "--json").stdout)
+    assert as_json["video"] is True and as_json["faces"][0]["seen_at"].startswith("00:00:0")
+    clustered = run(home, "cluster", drive, *why, "--min-size", "1")
+    assert clustered.returncode == 0, clustered.stderr
+    assert "clip.avi at 00:00:0" in clustered.stdout
+    # Refused: a role that may not search, and a broken video, each with its own exit code and message.
+    denied = run(home, "identify", clip, *why, user="verifier")
+    assert denied.returncode == 4 and "Traceback" not in denied.stderr
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clip.read_bytes()[:2000])
+    refused = run(home, "identify", broken, *why)
+    assert refused.returncode == 3 and "broken.mp4" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_whole_collection_is_searched_in_one_step_from_the_command_line(
+    home: Path, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "seized"
+    folder.mkdir()
+    for name in ("astronaut", "probe", "hopper"):
+        (folder / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    why = ("--purpose", "missing person search", "--case", "MP-9")
+    assert run(home, "cluster", folder, *why, "--min-size", "1").returncode == 0
+    shown = run(home, "clusters", "search-all", "seized", *why)
+    assert shown.returncode == 0, shown.stderr
+    assert "not identifications" in shown.stdout and "2 clusters searched" in shown.stdout
+    assert "Eileen Collins" in shown.stdout and "facesearch nominate SEARCH SUBJECT" in shown.stdout
+    [sweep] = json.loads(run(home, "sweeps", "MP-9", "--json").stdout)
+    assert len(sweep["clusters"]) == 2 and sweep["collection"] == "seized"
+    astronaut = next(c for c in sweep["clusters"] if c["faces"] == 2)  # the astronaut and her probe
+    nominated = run(home, "nominate", str(astronaut["search_seq"]), "Eileen Collins")
+    assert nominated.returncode == 0, nominated.stderr
+    assert "Eileen Collins" in run(home, "sweeps", "MP-9").stdout
+    # Refused, each with its exit code and the core's words, and no search run.
+    (home / "facesearch.toml").write_text("search_quota_per_hour = 3\n")  # 2 used: a sweep needs 2 more
+    for args, user, code, words in (
+        (("seized", *why), "verifier", 4, "role"),
+        (("seized", *why), "nobody", 4, "no token of yours"),
+        (("seized", "--purpose", "missing person search", "--case", "MP-10"), "operator", 4, "serves case 'MP-9'"),
+        (("seized", "--case", "MP-9"), "operator", 4, "--purpose"),
+        (("no-such", *why), "operator", 3, "there is no collection"),
+        (("seized", *why), "operator", 4, "none was run"),
+    ):
+        refused = run(home, "clusters", "search-all", *args, user=user)
+        assert refused.returncode == code and words in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert len(json.loads(run(home, "sweeps", "MP-9", "--json").stdout)) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageEnhance
@@ -17,6 +18,8 @@ from PIL import Image, ImageEnhance
 import facesearch
 from facesearch.engine import Engine
 from facesearch.errors import MissingExtraError, RayClusterError
+from facesearch.pipeline import faces as faces_module
+from facesearch.pipeline.decode import NamedPhoto
 from facesearch.pipeline.models import DlibModels
 from facesearch.pipeline.prepare import EMBED_BATCH
 from facesearch.types import EnrollProgress
@@ -123,9 +126,45 @@ def test_cluster_on_ray_groups_as_local_processes_do(
     for where, address in (("local", ""), ("ray", ray_cluster)):
         with _gallery(tmp_path / where, models, ray_address=address) as engine:
             run = engine.acting_as("operator").collections.cluster(labelled_dataset, name="drive", **WHY, workers=2)
-            found[where] = (run.photos_embedded, run.faces, sorted(c.size for c in run.clusters), run.photos_rejected)
+            clusters = sorted(c.size for c in run.clusters)
+            found[where] = (run.photos_embedded, run.faces, clusters, run.photos_rejected, run.photos_copied)
     assert found["ray"] == found["local"]
-    assert found["ray"][:3] == (9, 8, [4, 4])
+    # copies of one picture (found here, before any analysis) are analysed once, on Ray as locally
+    assert found["ray"][:3] == (5, 4, [2, 2]) and len(found["ray"][4]) == 4
+
+
+def test_under_ray_a_video_is_analysed_here_from_its_path_and_only_photos_travel(
+    tmp_path: Path, models: DlibModels, photos: dict[str, Path], ray_cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import write_video
+
+    drive = tmp_path / "drive"
+    (drive / "videos").mkdir(parents=True)
+    astronaut = Image.open(photos["astronaut"]).convert("RGB")
+    hopper = Image.open(photos["hopper"]).convert("RGB")
+    astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(drive / "astronaut.jpg", quality=90)
+    hopper.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(drive / "hopper.jpg", quality=90)
+    write_video(drive / "videos" / "clip.mp4", [(astronaut, 2), (hopper, 2)])
+    shipped: list[object] = []
+    real = faces_module.map_on_ray
+
+    def recording(job: Any, items: Any, *args: Any, **kwargs: Any) -> Any:
+        run = args[2]
+        shipped.extend(run.ship(item) for item in items)
+        return real(job, items, *args, **kwargs)
+
+    monkeypatch.setattr(faces_module, "map_on_ray", recording)
+    found = {}
+    for where, address in (("local", ""), ("ray", ray_cluster)):
+        with _gallery(tmp_path / where, models, ray_address=address) as engine:
+            run = engine.acting_as("operator").collections.cluster(drive, name="drive", **WHY, workers=2)
+            seen = sorted(s for c in run.clusters for s in c.seen)
+            found[where] = (run.photos_embedded, run.faces, sorted(c.photos for c in run.clusters), seen)
+    assert found["ray"] == found["local"]
+    assert found["ray"][:2] == (3, 4) and any(s.startswith("videos/clip.mp4 at ") for s in found["ray"][3])
+    # the two photos went to the workers as bytes; the video never left this machine
+    assert len(shipped) == 2 and all(isinstance(job[0], NamedPhoto) for job in shipped)  # type: ignore[index]
+    assert sorted(Path(job[0].name).name for job in shipped) == ["astronaut.jpg", "hopper.jpg"]  # type: ignore[index]
 
 
 def test_a_cluster_that_cannot_be_used_is_one_clear_error(
@@ -151,11 +190,12 @@ def test_cluster_reports_photos_lost_with_a_killed_worker_and_a_rerun_analyses_t
     total = _many_photos(root, photos, per_person=8)
     killed: list[int] = []
 
-    def kill_after_first_photo(done: int, _: int) -> None:
-        if done >= 1 and not killed:
+    def kill_after_first_photo(done: int, total: int) -> None:
+        if done > total // 2 and not killed:  # past the fingerprints (here): the first analysis is back
             killed.append(kill_one_analyst())
 
-    with _gallery(tmp_path / "home", models, ray_address=ray_cluster) as engine:
+    # the photos are resized copies of two: each is its own picture here, so every one goes to a worker
+    with _gallery(tmp_path / "home", models, ray_address=ray_cluster, near_copy_max_distance_bits=-1) as engine:
         operator = engine.acting_as("operator").collections
         first = operator.cluster(root, name="drive", **WHY, workers=2, on_progress=kill_after_first_photo)
         lost = [name for name, reason in first.photos_rejected if reason == "analysis-lost"]

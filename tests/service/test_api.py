@@ -3,6 +3,7 @@ process, real photos, real tokens, and the problem bodies users read when someth
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from facesearch.config import Settings
 from facesearch.engine import Engine
@@ -25,7 +27,7 @@ from facesearch.service import create_app
 from facesearch.service.auth import CredentialsFirst
 from facesearch.service.uploads import upload_name
 
-from helpers import init_staffed, snapshot, token_for
+from helpers import init_staffed, snapshot, token_for, write_video
 
 MAX_IMAGE_BYTES = 1_000_000
 IDENTIFY = {"purpose": "missing person search", "case": "case-7"}
@@ -342,10 +344,14 @@ def test_malformed_uploads_are_named_and_change_nothing(
     assert audit_after[: len(before[2])] == before[2]
 
     huge = b"\xff\xd8" + b"\0" * (3 * MAX_IMAGE_BYTES)
-    body = problem(api("operator", "POST", "/api/identify", files={"file": ("x.jpg", huge)}, data=IDENTIFY), 413)
+    body = problem(api("operator", "POST", "/api/verify", files={"file_a": ("x.jpg", huge)}, data=IDENTIFY), 413)
     assert body["code"] == "request-too-large"
+    # identify takes a video, so its body may be larger: a photo past max_image_bytes is refused by the core
+    problem(
+        api("operator", "POST", "/api/identify", files={"file": ("x.jpg", huge)}, data=IDENTIFY), 413, "image-too-large"
+    )
     problem(api("operator", "POST", "/api/identify", data=IDENTIFY), 422, "invalid-request")
-    streamed = api("operator", "POST", "/api/identify", content=chunked(3 * MAX_IMAGE_BYTES), headers=MULTIPART)
+    streamed = api("operator", "POST", "/api/verify", content=chunked(3 * MAX_IMAGE_BYTES), headers=MULTIPART)
     problem(streamed, 413, "request-too-large")  # no Content-Length: counted as it streams
     problem(api("operator", "POST", "/api/identify", content=b"{}", headers={"content-type": "application/json"}), 422)
 
@@ -560,6 +566,76 @@ def test_a_collections_clusters_over_the_api(api: Api, photos: dict[str, Path], 
 
 
 @pytest.mark.model
+def test_a_whole_collection_is_swept_over_the_api(api: Api, photos: dict[str, Path], tmp_path: Path) -> None:
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    for name in ("astronaut", "probe", "hopper"):
+        (drive / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    enroll = {"subject": "Eileen Collins", "source": "scikit-image sample", "basis": "consent"}
+    assert api("enroller", "POST", "/api/enroll", files=upload(photos["astronaut"], "files"), data=enroll).is_success
+    api.engine.acting_as("operator").collections.cluster(drive, name="drive-s", min_size=1, **IDENTIFY)
+    url = "/api/collections/drive-s/identify"
+    before = len(api("auditor", "GET", "/api/audit", params={"action": "search.identify"}).json())
+    # Refused, each before any search: no credential, the wrong role, not a member of the collection's case,
+    # another case than the collection's, no purpose, no such collection, a malformed body.
+    problem(api("", "POST", url, json=IDENTIFY), 401, "authentication-failed")
+    problem(api("verifier", "POST", url, json=IDENTIFY), 403, "permission-denied")
+    problem(api("operator2", "POST", url, json={**IDENTIFY, "case": "own-case"}), 403, "not-a-case-member")
+    other = problem(
+        api("operator", "POST", url, json={**IDENTIFY, "case": "case-8"}), 403, "collection-of-another-case"
+    )
+    assert "search it under case 'case-7'" in other["detail"] and other["rule"] == "case"
+    problem(api("operator", "POST", url, json={"case": IDENTIFY["case"]}), 403, "missing-purpose")
+    problem(api("operator", "POST", "/api/collections/nope/identify", json=IDENTIFY), 422, "bad-input")
+    problem(api("operator", "POST", url, json={**IDENTIFY, "top_k": 0}), 422)
+    problem(api("operator", "POST", url, content=b"{not json", headers={"content-type": "application/json"}), 422)
+    assert len(api("auditor", "GET", "/api/audit", params={"action": "search.identify"}).json()) == before
+    swept = api("operator", "POST", url, json=IDENTIFY)
+    assert swept.status_code == 200, swept.text
+    sweep = swept.json()
+    assert sweep["notice"].startswith("candidates, not identifications") and len(sweep["clusters"]) == 2
+    assert sweep["threshold"]["meaning"] and sweep["threshold"]["scope"] == "1:N"
+    [kept] = api("operator", "GET", f"/api/cases/{IDENTIFY['case']}/sweeps").json()
+    assert kept == sweep
+    problem(api("operator2", "GET", f"/api/cases/{IDENTIFY['case']}/sweeps"), 403, "not-a-case-member")
+    problem(api("verifier", "GET", f"/api/cases/{IDENTIFY['case']}/sweeps"), 403, "permission-denied")
+    pair = next(c for c in sweep["clusters"] if c["faces"] == 2)  # the astronaut and her probe
+    assert pair["candidates"][0]["subject"] == "Eileen Collins" and pair["candidates"][0]["clears_threshold"]
+    nominated = api(
+        "operator", "POST", "/api/nominations", json={"search": pair["search_seq"], "subject": "Eileen Collins"}
+    )
+    assert nominated.status_code == 201, nominated.text
+    [queued] = api("verifier", "GET", "/api/queue").json()
+    assert queued["probe_kept"]  # the verifiers see the cluster's face nearest its template
+    for verifier in ("verifier", "verifier2"):
+        assert api(verifier, "POST", f"/api/nominations/{nominated.json()['nomination_id']}/confirm").is_success
+    export = api("operator", "GET", f"/api/cases/{IDENTIFY['case']}/export").json()
+    assert [s["sweep_id"] for s in export["sweeps"]] == [sweep["sweep_id"]] and export["identifications"]
+    [event] = api("auditor", "GET", "/api/audit", params={"action": "collection.sweep"}).json()
+    assert sorted(event["details"]["searches"]) == sorted(c["search_seq"] for c in sweep["clusters"])
+
+
+@pytest.mark.model
+def test_a_sweep_past_the_search_quota_is_429_before_any_search(
+    tmp_path: Path, models: DlibModels, photos: dict[str, Path]
+) -> None:
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    for name in ("astronaut", "hopper"):
+        (drive / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    settings = Settings(search_quota_per_hour=1)
+    with init_staffed(tmp_path / "home", actor="tester", settings=settings, models=models) as engine:
+        engine.acting_as("operator").collections.cluster(drive, name="drive-q", min_size=1, **IDENTIFY)
+        token = token_for(engine, "operator")
+        with TestClient(create_app(engine.home.root, engine=engine)) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            refused = client.post("/api/collections/drive-q/identify", headers=headers, json=IDENTIFY)
+            body = problem(refused, 429, "quota-exceeded")
+            assert body["rule"] == "quota" and "none was run" in body["detail"]
+        assert engine.acting_as("auditor").audit_events(action="search.identify") == []
+
+
+@pytest.mark.model
 def test_a_used_up_search_quota_is_429(tmp_path: Path, models: DlibModels, photos: dict[str, Path]) -> None:
     settings = Settings(search_quota_per_hour=1)
     with init_staffed(tmp_path / "home", actor="tester", settings=settings, models=models) as engine:
@@ -605,3 +681,48 @@ def test_an_anonymous_post_is_401_like_any_other(api: Api, photos: dict[str, Pat
     problem(response, 401, "authentication-failed")  # present but invalid: the token check refuses it, counted
     assert api("auditor", "GET", "/api/audit", params={"action": "auth.failed"}).json() == []
     assert counted(api) == {"no-credential": 1, "unknown-token": 1}
+
+
+# --- videos (issue 20) -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cctv(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]) -> Path:
+    """A video of Eileen Collins (her photo mirrored), made here from the sample photo."""
+    astronaut = Image.open(photos["astronaut"]).convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return write_video(tmp_path_factory.mktemp("cctv") / "cctv.webm", [(astronaut, 2)], codec="libvpx-vp9")
+
+
+@pytest.mark.model
+def test_a_video_uploaded_to_identify_is_searched_per_track(api: Api, photos: dict[str, Path], cctv: Path) -> None:
+    enroll = {"subject": "Eileen Collins", "source": "scikit-image sample", "basis": "consent"}
+    assert api("enroller", "POST", "/api/enroll", data=enroll, files=upload(photos["astronaut"], "files")).is_success
+    sent = {"file": ("clip from the drive.webm", cctv.read_bytes(), "video/webm")}
+    answer = api("operator", "POST", "/api/identify", data=IDENTIFY, files=sent)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["video"] is True and body["probe_sha256"] == hashlib.sha256(cctv.read_bytes()).hexdigest()
+    [face] = body["faces"]
+    assert face["seen_at"].startswith("00:00:0") and face["candidates"][0]["subject"] == "Eileen Collins"
+    # Told by its first bytes too, whatever the client named it.
+    renamed = {"file": ("upload", cctv.read_bytes(), "application/octet-stream")}
+    assert api("operator", "POST", "/api/identify", data=IDENTIFY, files=renamed).json()["video"] is True
+
+
+@pytest.mark.model
+def test_a_video_upload_is_refused_as_a_photo_upload_is(api: Api, cctv: Path, tmp_path: Path) -> None:
+    sent = {"file": ("cctv.webm", cctv.read_bytes(), "video/webm")}
+    before = snapshot(api.engine)
+    problem(api("", "POST", "/api/identify", data=IDENTIFY, files=sent), 401)
+    problem(api("verifier", "POST", "/api/identify", data=IDENTIFY, files=sent), 403)
+    assert snapshot(api.engine)[1] == before[1]  # the index untouched
+    assert api.engine.acting_as("auditor").audit_events(action="search.identify") == []  # no search ran
+    assert api("operator", "POST", "/api/identify", data=IDENTIFY, files=sent).is_success  # the case is theirs
+    problem(api("operator2", "POST", "/api/identify", data=IDENTIFY, files=sent), 403, "not-a-case-member")
+    cut = {"file": ("cut.webm", cctv.read_bytes()[: cctv.stat().st_size // 2], "video/webm")}
+    body = problem(api("operator", "POST", "/api/identify", data=IDENTIFY, files=cut), 422)
+    assert body["code"] in ("truncated-video", "not-a-video") and "cut.webm" in body["detail"]
+    junk = {"file": ("junk.mp4", b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40, "video/mp4")}
+    problem(api("operator", "POST", "/api/identify", data=IDENTIFY, files=junk), 422, "not-a-video")
+    refused = api.engine.acting_as("auditor").audit_events(action="photo.refused")
+    assert [e.details["code"] for e in refused[-2:]] == [body["code"], "not-a-video"]

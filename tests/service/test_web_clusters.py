@@ -1,7 +1,8 @@
 """The web UI's collections: the list, a collection's contact sheet, a cluster's faces, people's
-corrections and a cluster searched against the gallery; each route refused without a session, to
-the wrong role, to another case's operator, from another site, and for malformed input. Also the
-subjects page's thumbnails, where the gallery keeps crops and the role may see them."""
+corrections, a cluster searched against the gallery and every cluster at once (a sweep); each
+route refused without a session, to the wrong role, to another case's operator, from another site,
+and for malformed input. Also the subjects page's thumbnails, where the gallery keeps crops and the
+role may see them."""
 
 from __future__ import annotations
 
@@ -314,3 +315,80 @@ def test_a_gallery_that_keeps_no_crops_shows_no_faces(
             page = client.get("/subjects").text
     assert "/thumbnail" not in page and page.count('data-testid="no-face"') == 1
     assert "keeps no face crops" in page
+
+
+def test_every_cluster_is_searched_from_the_collection_page_and_nominated_from_the_case(
+    client: TestClient, clustered: Engine
+) -> None:
+    collection, cluster, single, _ = layout(clustered)
+    sign_in(client, clustered, "operator")
+    sheet = client.get(f"/collections/{collection}")
+    assert f'action="/collections/{collection}/search-all"' in sheet.text and "Search all 2 cluster(s)" in sheet.text
+    assert 'name="case" value="MP-9"' in sheet.text  # the collection's own case, filled in
+    url = f"/collections/{collection}/search-all"
+    no_purpose = client.post(url, data={"case": "MP-9"})
+    assert no_purpose.status_code == 403 and "missing-purpose" in no_purpose.text
+    assert 'data-testid="cluster"' in no_purpose.text  # the sheet again, with the core's words
+    elsewhere = client.post(url, data={**WHY, "case": "MP-10"})
+    assert elsewhere.status_code == 403 and "search it under case &#39;MP-9&#39;" in elsewhere.text
+    assert clustered.acting_as("auditor").audit_events(action="search.identify") == []
+    swept = client.post(url, data=WHY)
+    assert swept.status_code == 200, swept.text
+    assert swept.text.count(CANDIDATE_NOTICE) == 1 and 'data-testid="threshold"' in swept.text
+    assert swept.text.count('data-testid="swept-cluster"') == 2 and "2 of 2 cluster(s)" in swept.text
+    assert f'aria-label="Nominate Eileen Collins for cluster {cluster}"' in swept.text
+    assert f'aria-label="Nominate Grace Hopper for cluster {single}"' in swept.text
+    events = clustered.acting_as("auditor").audit_events(action="search.identify")
+    assert sorted(e.details["cluster"]["cluster_id"] for e in events) == sorted((cluster, single))
+    # The case keeps them: its page lists each cluster's candidates with their nominate buttons.
+    page = client.get("/cases/MP-9")
+    assert page.status_code == 200 and page.text.count('data-testid="swept-cluster"') == 2
+    seq = next(e.seq for e in events if e.details["cluster"]["cluster_id"] == single)
+    hopper = next(c for c in clustered.acting_as("operator").cases.sweeps("MP-9")[0].clusters if c.search_seq == seq)
+    assert f"Nominate Grace Hopper for cluster {single}" in page.text and f'name="search" value="{seq}"' in page.text
+    nominated = client.post(
+        "/nominate", data={"search": seq, "subject": f"id:{hopper.candidates[0].subject_id}", "face": "0"}
+    )
+    assert nominated.status_code == 303 and nominated.headers["location"].startswith("/cases/MP-9?nominated=")
+    # The auditor reads the sweep in the case, without a nominate button.
+    sign_in(client, clustered, "auditor")
+    read = client.get("/cases/MP-9")
+    assert read.text.count('data-testid="swept-cluster"') == 2 and 'action="/nominate"' not in read.text
+    assert f'action="/collections/{collection}/search-all"' not in client.get(f"/collections/{collection}").text
+
+
+def test_a_sweep_is_refused_from_the_web_to_the_wrong_role_another_case_and_a_bad_request(
+    client: TestClient, clustered: Engine
+) -> None:
+    collection, _, _, _ = layout(clustered)
+    url = f"/collections/{collection}/search-all"
+    assert client.post(url, data=WHY).headers["location"] == "/login"  # no session
+    for user in ("auditor", "verifier", "enroller"):
+        sign_in(client, clustered, user)
+        refused = client.post(url, data=WHY)
+        assert refused.status_code == 403 and "permission-denied" in refused.text, user
+    clustered.accounts.add_user("operator-2", "operator")
+    sign_in(client, clustered, "operator-2")
+    other = client.post(url, data={**WHY, "case": "MINE-2"})
+    assert other.status_code == 403 and "not-a-case-member" in other.text and 'data-testid="cluster"' not in other.text
+    sign_in(client, clustered, "operator")
+    assert client.post(url, data=WHY, headers=EVIL).status_code == 403  # from another site
+    unknown = client.post("/collections/nope/search-all", data=WHY)
+    assert unknown.status_code == 422 and "there is no collection" in unknown.text
+    assert clustered.acting_as("auditor").audit_events(action="search.identify") == []
+
+
+def test_a_sweep_past_the_quota_is_refused_on_the_page_before_any_search(clustered: Engine, models: DlibModels) -> None:
+    import facesearch
+
+    tight = clustered.settings.replace(search_quota_per_hour=1)
+    with (
+        facesearch.open(clustered.home.root, actor="tester", settings=tight, models=models) as engine,
+        TestClient(create_app(engine.home.root, engine=engine), follow_redirects=False) as client,
+    ):
+        collection, _, _, _ = layout(engine)
+        sign_in(client, engine, "operator")
+        refused = client.post(f"/collections/{collection}/search-all", data=WHY)
+        assert refused.status_code == 429 and "none was run" in refused.text
+        assert 'data-testid="cluster"' in refused.text  # the sheet again, with the core's words
+    assert clustered.acting_as("auditor").audit_events(action="search.identify") == []

@@ -127,7 +127,13 @@ AUTHORISATION = typer.Option(
 
 @app.command()
 def identify(
-    probe: Annotated[Path, typer.Argument(help="Photo to search; every face in it is searched.")],
+    probe: Annotated[
+        Path,
+        typer.Argument(
+            help="Photo or video (mp4, mov, mkv, avi, webm) to search; every face in it is searched, a video's "
+            "per track (a face followed across its frames), cited by its time in the video."
+        ),
+    ],
     purpose: Annotated[
         str | None, typer.Option(help="Why this search is run: a purpose the gallery allows (audited)." + REQUIRED)
     ] = None,
@@ -136,7 +142,7 @@ def identify(
     top: Annotated[int | None, typer.Option("--top", help="Candidates per face [default: setting top_k].")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """1:N search of a probe photo against the gallery; prints candidates, never identities."""
+    """1:N search of a probe photo or video against the gallery; prints candidates, never identities."""
     from facesearch.types import SearchRequest
 
     with handled(), open_engine() as engine:
@@ -148,6 +154,8 @@ def identify(
 
 
 def _render_identify(result: IdentifyResult) -> None:
+    from facesearch.pipeline.video import timecode
+
     out.print(Text(result.notice, style="bold"))
     out.print(
         f"model {result.model_id}; gallery of {result.gallery_size} faces; threshold score "
@@ -159,6 +167,12 @@ def _render_identify(result: IdentifyResult) -> None:
     for number, face in enumerate(result.faces, start=1):
         box = face.box
         title = f"probe face {number} at ({box.left},{box.top})-({box.right},{box.bottom}), {face.quality.face_px} px"
+        if face.seen_at is not None and face.start_s is not None and face.end_s is not None:
+            title = (
+                f"probe face {number}, seen at {face.seen_at} (followed from {timecode(face.start_s)} to "
+                f"{timecode(face.end_s)}) at ({box.left},{box.top})-({box.right},{box.bottom}), "
+                f"{face.quality.face_px} px"
+            )
         table = Table(
             "rank",
             "candidate subject",

@@ -1,4 +1,4 @@
-"""facesearch nominate / queue / confirm / reject / nominations / export / cases: acting on a
+"""facesearch nominate / queue / confirm / reject / nominations / sweeps / export / cases: acting on a
 candidate takes two separate confirmations, and only a case's members work it."""
 
 from __future__ import annotations
@@ -104,6 +104,26 @@ def nominations(
             str(n.nomination_id), n.subject, f"{n.score:.4f}", f"#{n.search_seq}", n.nominated_by, str(n.status)
         )
     out.print(table)
+
+
+@app.command()
+def sweeps(
+    case: Annotated[str, typer.Argument(help="The case.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """The collection sweeps kept in a case: each cluster's candidates and the search to nominate
+    them from (operators, admins, auditors)."""
+    from facesearch.cli.clustering import print_sweep
+
+    with handled(), open_engine() as engine:
+        kept = engine.cases.sweeps(case)
+    if json_out:
+        print_json([s.to_dict() for s in kept])
+        return
+    if not kept:
+        out.print(f"case {case} has no collection sweep", highlight=False)
+    for sweep in kept:
+        print_sweep(sweep)
 
 
 @app.command()

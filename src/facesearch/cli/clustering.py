@@ -25,23 +25,40 @@ from facesearch.cli.common import (
 
 if TYPE_CHECKING:
     from facesearch.clustering.rows import ClusterSummary
+    from facesearch.governance.sweeps import CollectionSweep
+    from facesearch.types import Candidate
 
 clusters_app = command_group("Read and correct the clusters of a collection.")
 app.add_typer(clusters_app, name="clusters")
 
 
 def _table(rows: list[ClusterSummary], title: str) -> Table:
-    table = Table("cluster", "name", "faces", "face numbers", "photos", title=title)
+    table = Table(
+        "cluster",
+        "name",
+        "faces",
+        "face numbers",
+        "seen in (a video's at the time of its frame; a photo's copies after it)",
+        title=title,
+    )
     for s in rows:
         faces = " ".join(str(f) for f in s.face_ids[:12]) + (" ..." if len(s.face_ids) > 12 else "")
-        photos = ", ".join(s.photos[:3]) + (f" (+{len(s.photos) - 3})" if len(s.photos) > 3 else "")
+        seen = s.seen or s.photos
+        copies = s.copies if len(s.copies) == len(seen) else ((),) * len(seen)
+        cited = [
+            f"{where} (copies: {', '.join(also)})" if also else where for where, also in zip(seen, copies, strict=True)
+        ]
+        photos = ", ".join(cited[:3]) + (f" (+{len(cited) - 3})" if len(cited) > 3 else "")
         table.add_row(str(s.cluster_id), s.label or "-", str(s.size), faces, photos)
     return table
 
 
 @app.command()
 def cluster(
-    directory: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
+    directory: Annotated[
+        Path,
+        typer.Argument(help="Folder of photos and videos (searched recursively); a video adds a face per track."),
+    ],
     purpose: Annotated[str | None, typer.Option(help="Why: a purpose the gallery allows (audited)." + REQUIRED)] = None,
     case: Annotated[str | None, typer.Option(help="Case or file reference (audited)." + REQUIRED)] = None,
     authorisation: Annotated[str | None, typer.Option(help="Authorisation reference, where required.")] = None,
@@ -58,7 +75,7 @@ def cluster(
     report: Annotated[Path | None, typer.Option(help="Write an HTML contact sheet of the clusters here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Group the faces of a collection of photos into people (operators)."""
+    """Group the faces of a collection of photos and videos into people (operators)."""
     from facesearch.clustering.collections import DEFAULT_METHOD
 
     use_ray(ray)
@@ -88,6 +105,12 @@ def cluster(
         highlight=False,
     )
     out.print(_table(list(result.clusters), "clusters (groups proposed by the machine, not identities)"))
+    if result.photos_copied:
+        out.print(
+            f"{len(result.photos_copied)} files are copies of another photo (the same bytes, or re-saved, resized "
+            "or bordered): each picture was analysed once, its faces are listed with their copies",
+            highlight=False,
+        )
     for name, reason in result.photos_rejected:
         out.print(Text.assemble(("skipped", "yellow"), f" {name}: {reason}"))
     if sheet:
@@ -177,12 +200,68 @@ def clusters_search(
         highlight=False,
     )
     out.print(Text(result.threshold.meaning))
+    out.print(_candidates(result.candidates))
+
+
+def _candidates(candidates: tuple[Candidate, ...], title: str | None = None) -> Table:
     table = Table(
-        "rank", "candidate subject", "score", "clears threshold", "how often a different person scores this high"
+        "rank",
+        "candidate subject",
+        "score",
+        "clears threshold",
+        "how often a different person scores this high",
+        title=title,
     )
-    for c in result.candidates:
+    for c in candidates:
         table.add_row(str(c.rank), c.subject, f"{c.score:.4f}", "yes" if c.clears_threshold else "no", c.fmr_meaning)
-    out.print(table)
+    return table
+
+
+@clusters_app.command("search-all")
+def clusters_search_all(
+    collection: Annotated[str, typer.Argument(help="Collection name or id.")],
+    purpose: Annotated[str | None, typer.Option(help="Why: a purpose the gallery allows (audited)." + REQUIRED)] = None,
+    case: Annotated[str | None, typer.Option(help="The collection's case (audited)." + REQUIRED)] = None,
+    authorisation: Annotated[str | None, typer.Option(help="Authorisation reference, where required.")] = None,
+    top: Annotated[int | None, typer.Option("--top", help="Candidates per cluster [default: setting top_k].")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Search every cluster of a collection (singletons too) against the gallery in one step; the
+    candidates are kept in the case, per cluster, to nominate from (operators). Each cluster's search
+    counts against your search quota; a sweep that would pass it is refused before any search."""
+    from facesearch.types import SearchRequest
+
+    wanted = SearchRequest(purpose or "", case or "", authorisation, top)
+    with handled(), open_engine() as engine, Progress(transient=True, disable=json_out) as progress:
+        task = progress.add_task("searching clusters", total=None)
+        sweep = engine.identify_collection(
+            collection, wanted, on_progress=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    if json_out:
+        print_json(sweep.to_dict())
+        return
+    print_sweep(sweep)
+
+
+def print_sweep(sweep: CollectionSweep) -> None:
+    """A sweep as the terminal shows it: what it was bound to, then each cluster's candidates."""
+    out.print(Text(sweep.notice, style="bold"))
+    above = sum(1 for c in sweep.clusters if any(x.clears_threshold for x in c.candidates))
+    out.print(
+        f"sweep #{sweep.sweep_id} of collection {sweep.collection} for case {sweep.case} ({sweep.purpose}) by "
+        f"{sweep.swept_by}, {sweep.swept_at:%Y-%m-%d %H:%M} UTC: {len(sweep.clusters)} clusters searched, "
+        f"{above} with a candidate above the threshold; gallery of {sweep.gallery_size} faces; threshold "
+        f"{sweep.threshold.score:.4f} ({sweep.threshold.source}); audit #{sweep.audit_seq}",
+        highlight=False,
+    )
+    out.print(Text(sweep.threshold.meaning))
+    for c in sweep.clusters:
+        name = f" {c.label!r}" if c.label else ""
+        title = f"cluster {c.cluster_id}{name} ({c.faces} faces fused): search #{c.search_seq}"
+        out.print(_candidates(c.candidates, title))
+    out.print(
+        "nominate a candidate with: facesearch nominate SEARCH SUBJECT (the cluster's search number)", highlight=False
+    )
 
 
 @clusters_app.command("report")

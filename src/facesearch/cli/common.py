@@ -57,6 +57,7 @@ HELP_PANELS: dict[str, tuple[str, ...]] = {
         "confirm",
         "reject",
         "nominations",
+        "sweeps",
         "cases",
         "export",
     ),

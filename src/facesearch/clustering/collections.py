@@ -1,7 +1,9 @@
 """Collections of unknown faces, grouped into people, curated by people, treated as biometric data.
 
 ``cluster`` finds and embeds every face of a folder of photos (in parallel, each photo once: a
-rerun embeds only photos new to the collection), groups them with
+rerun embeds only photos new to the collection; copies of one picture, byte-identical or re-saved,
+resized or bordered, are analysed once and listed with its faces, see
+:mod:`facesearch.clustering.copies`), groups them with
 :func:`facesearch.clustering.cluster` over the k-nearest-neighbour graph, and stores the groups.
 People then correct them: ``merge`` two clusters, ``split`` faces off into their own cluster,
 ``cannot_link`` two faces that must never be grouped (siblings), ``name`` a cluster. Each
@@ -15,11 +17,11 @@ sealed like the gallery's.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
+import os
 import secrets
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -28,18 +30,22 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from facesearch.clustering import METHODS, Constraints, Method, cluster
-from facesearch.clustering.photos import FoundPhotoFace, analyse_photo, on_ray, photos_under
+from facesearch.clustering.copies import CopyOf, Fingerprint, fingerprint_file, group_copies
+from facesearch.clustering.media import Analysed, FoundMediaFace, MediaJob, analyse_file, media_under, on_ray
 from facesearch.clustering.rows import (
     CANNOT,
     MUST,
     ClusterSummary,
     CollectionSummary,
+    HeldFiles,
     add_link,
     cluster_faces,
     cluster_summaries,
     collection_face,
     collection_faces,
     collection_summaries,
+    copies_of,
+    held_files,
     member_crop,
     of_cluster,
     of_face,
@@ -49,13 +55,15 @@ from facesearch.clustering.rows import (
     summary_of,
 )
 from facesearch.errors import AnalysisLostError, InputError, NoRetentionPolicyError
-from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
+from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionCopyRow, CollectionFaceRow, CollectionRow
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
 from facesearch.governance import membership, purposes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import TEXT_MAX_CHARS, Permission, clean_text
 from facesearch.governance.users import find_user
 from facesearch.pipeline.faces import map_photos
+from facesearch.pipeline.ray_pool import RayRun
+from facesearch.pipeline.video import is_video_file
 from facesearch.reports.contact_sheet import ContactSheet, SheetCluster, SheetFace, write_sheet
 from facesearch.types import SearchRequest, Serialisable
 
@@ -64,7 +72,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 DEFAULT_METHOD = "chinese-whispers"
-DUPLICATE = "duplicate"  # a photo whose bytes another photo of the same run already has
+COPY = "copy"  # a file that is a copy of another of the run's (facesearch.clustering.copies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +87,8 @@ class ClusterRun(Serialisable):
     photos_embedded: int  # analysed by this run; the others were already in the collection
     photos_without_face: int
     photos_rejected: tuple[tuple[str, str], ...]  # (file, reason code)
+    # (file, the file it is a copy of): byte-identical or near-copies, analysed once through the latter
+    photos_copied: tuple[tuple[str, str], ...]
     faces: int
     clusters: tuple[ClusterSummary, ...]  # of at least min_size faces, largest first
     singletons: int
@@ -110,8 +120,11 @@ class CollectionService:
         workers: int = 1,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> ClusterRun:
-        """Group the faces of every photo under DIRECTORY (recursively) into the collection NAME
-        (default: the folder's name), adding photos new to it, and store the clusters."""
+        """Group the faces of every photo and video under DIRECTORY (recursively) into the collection
+        NAME (default: the folder's name), adding files new to it, and store the clusters. A video
+        adds one face per track: a person followed across its frames, cited by file and time. Files
+        that are copies of one picture (``near_copy_max_distance_bits``) are analysed once, through
+        the largest, and kept as its copies (``ClusterRun.photos_copied``, ``ClusterSummary.copies``)."""
         context = self._context
         root = Path(directory)
         label = clean_text(name or root.resolve().name, "collection name")
@@ -130,61 +143,55 @@ class CollectionService:
                         "'facesearch retention set --days N')"
                     )
                 found = session.scalars(select(CollectionRow).where(CollectionRow.name == label)).first()
-                known = (
-                    set(
-                        session.scalars(
-                            select(CollectionFaceRow.photo_sha256).where(CollectionFaceRow.collection_id == found.id)
-                        )
-                    )
-                    if found
-                    else set()
-                )
+                held = held_files(session, found.id) if found else HeldFiles({}, set(), set())
             cut = (
                 threshold
                 if threshold is not None
                 else context.settings.cluster_threshold or context.spec.cluster_threshold
             )
-            paths = photos_under(root)
+            paths = media_under(root)
             if not paths:
-                raise InputError(f"{root}: no photos found")
-            outcomes = list(self._analysed(paths, known, workers, on_progress))
+                raise InputError(f"{root}: no photos or videos found")
+            names = [str(path.relative_to(root)) for path in paths]
+            outcomes, copies = self._analysed(paths, names, held, workers, on_progress)
             with context.writing() as session:
                 membership.enter(session, context, stated.case, "cluster photos for it")
                 row = self._collection(session, found, label, stated, days, cut, method)
                 rejected: list[tuple[str, str]] = []
+                copied: list[tuple[str, str]] = []
                 no_face = embedded = 0
-                for path, (digest, faces, failure) in zip(paths, outcomes, strict=True):
+                for i, (digest, faces, failure) in enumerate(outcomes):
                     if failure == "known":
                         continue
-                    if failure in (DUPLICATE, AnalysisLostError.code):  # faces once; or lost with a Ray worker
-                        rejected.append((str(path.relative_to(root)), failure))
+                    if failure == COPY:
+                        copy = copies[i]
+                        original, _, trouble = outcomes[copy.representative]
+                        if trouble is not None and trouble != "known":  # a copy of a file that could not be used
+                            rejected.append((names[i], trouble))
+                            continue
+                        photo = held.photos.get(original, original)  # the photo whose faces stand for it
+                        session.add(
+                            CollectionCopyRow(
+                                collection_id=row.id,
+                                photo_sha256=photo,
+                                copy_sha256=digest,
+                                filename=names[i],
+                                distance_bits=copy.distance_bits,
+                            )
+                        )
+                        copied.append((names[i], names[copy.representative]))
+                        continue
+                    if failure == AnalysisLostError.code:  # lost with a Ray worker: not analysed, a rerun does it
+                        rejected.append((names[i], failure))
                         continue
                     embedded += 1
                     if failure is not None:
-                        rejected.append((str(path.relative_to(root)), failure))
+                        rejected.append((names[i], failure))
                         continue
                     if not faces:
                         no_face += 1
-                    for i, face in enumerate(faces):
-                        session.add(
-                            CollectionFaceRow(
-                                collection_id=row.id,
-                                photo_sha256=digest,
-                                filename=str(path.relative_to(root)),
-                                face_index=i,
-                                box_left=face.box[0],
-                                box_top=face.box[1],
-                                box_right=face.box[2],
-                                box_bottom=face.box[3],
-                                model_id=face.model_id,
-                                embedding=context.store.seal(
-                                    face.vector, context=collection_embedding_context(row.id, digest, i)
-                                ),
-                                crop_jpeg=context.store.seal(
-                                    face.crop_jpeg, context=collection_crop_context(row.id, digest, i)
-                                ),
-                            )
-                        )
+                    for n, face in enumerate(faces):
+                        session.add(self._face_row(row.id, digest, names[i], n, face))
                 session.flush()
                 summaries = self._regroup(session, row, cut, method)
                 big = tuple(s for s in summaries if s.size >= min_size)
@@ -200,6 +207,7 @@ class CollectionService:
                         "authorisation": stated.authorisation,
                         "photos": len(paths),
                         "photos_embedded": embedded,
+                        "photos_copied": len(copied),
                         "faces": faces_total,
                         "clusters": len(summaries),
                         "singletons": singletons,
@@ -216,6 +224,7 @@ class CollectionService:
             photos_embedded=embedded,
             photos_without_face=no_face,
             photos_rejected=tuple(rejected),
+            photos_copied=tuple(copied),
             faces=faces_total,
             clusters=big,
             singletons=singletons,
@@ -226,37 +235,90 @@ class CollectionService:
         )
 
     def _analysed(
-        self, paths: Sequence[Path], known: set[str], workers: int, on_progress: Callable[[int, int], None] | None
-    ) -> list[tuple[str, list[FoundPhotoFace], str | None]]:
-        """Every photo analysed, except those whose bytes the collection already holds ("known") and
-        copies of a photo met earlier in this run ("duplicate": its faces are the first copy's)."""
-        todo: list[int] = []
-        results: dict[int, tuple[str, list[FoundPhotoFace], str | None]] = {}
-        met: set[str] = set()
-        for i, path in enumerate(paths):
-            try:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                digest = ""
-            if digest in known:
-                results[i] = (digest, [], "known")
-            elif digest and digest in met:
-                results[i] = (digest, [], DUPLICATE)
-            else:
-                met.add(digest)
-                todo.append(i)
-        done = len(paths) - len(todo)
-        if on_progress:
-            on_progress(done, len(paths))
+        self,
+        paths: Sequence[Path],
+        names: Sequence[str],
+        held: HeldFiles,
+        workers: int,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> tuple[list[Analysed], dict[int, CopyOf]]:
+        """Every file fingerprinted, the copies among them found (:mod:`facesearch.clustering.copies`),
+        and only the representatives the collection does not hold yet analysed: a copy is ("", [],
+        COPY), a file the collection holds ("", [], "known"). Photos and videos share the worker pool,
+        a video to a worker at a time (with ``ray_address``: see :meth:`_analyse`); progress counts both
+        passes."""
         pipeline = self._context.pipeline
-        ray = on_ray(self._context.settings.ray_address, pipeline.settings)
-        outcomes = map_photos(analyse_photo, [paths[i] for i in todo], pipeline, workers, chunksize=4, ray=ray)
-        for i, outcome in zip(todo, outcomes, strict=True):
+        # with Ray, this machine fingerprints every file (it reads them all anyway) with its own cores
+        here = (os.cpu_count() or 1) if self._context.settings.ray_address else workers
+        total = 2 * len(paths)
+        prints: list[Fingerprint] = []
+        for found in map_photos(fingerprint_file, paths, pipeline, here, chunksize=1):
+            prints.append(found)
+            if on_progress:
+                on_progress(len(prints), total)
+        kept = frozenset(i for i, p in enumerate(prints) if (names[i], p.sha256) in held.faces)
+        copies = group_copies(prints, self._context.settings.near_copy_max_distance_bits, kept)
+        results: dict[int, Analysed] = {}
+        todo: list[int] = []
+        for i, found in enumerate(prints):
+            if (names[i], found.sha256) in held.files:
+                results[i] = (found.sha256, [], "known")
+            elif i in copies:
+                results[i] = (found.sha256, [], COPY)
+            elif found.sha256 in held.photos:  # a photo the collection holds, under another name
+                results[i] = (found.sha256, [], "known")
+            elif found.failure is not None:
+                results[i] = (found.sha256, [], found.failure)
+            else:
+                todo.append(i)
+        done = total - len(todo)
+        if on_progress:
+            on_progress(done, total)
+        for i, outcome in self._analyse(paths, prints, todo, workers):
             results[i] = outcome
             done += 1
             if on_progress:
-                on_progress(done, len(paths))
-        return [results[i] for i in range(len(paths))]
+                on_progress(done, total)
+        return [results[i] for i in range(len(paths))], copies
+
+    def _analyse(
+        self, paths: Sequence[Path], prints: Sequence[Fingerprint], todo: Sequence[int], workers: int
+    ) -> Iterator[tuple[int, Analysed]]:
+        """(index, analysis) of each file of TODO: all in the worker pool; or, with ``ray_address``,
+        the photos on the Ray cluster's workers (shipped as bytes) and then the videos here, in this
+        machine's processes, from their paths: a video of gigabytes is never shipped."""
+        pipeline = self._context.pipeline
+        ray = on_ray(self._context.settings.ray_address, pipeline.settings)
+        passes: list[tuple[list[int], RayRun[MediaJob, Analysed] | None, int]] = [(list(todo), None, workers)]
+        if ray is not None:
+            videos = {i for i in todo if is_video_file(paths[i])}
+            passes = [([i for i in todo if i not in videos], ray, workers), (sorted(videos), None, os.cpu_count() or 1)]
+        for batch, on, count in passes:
+            if batch:
+                jobs: list[MediaJob] = [(paths[i], prints[i].sha256) for i in batch]
+                outcomes = map_photos(analyse_file, jobs, pipeline, count, chunksize=1, ray=on)
+                yield from zip(batch, outcomes, strict=True)
+
+    def _face_row(
+        self, collection_id: str, digest: str, filename: str, n: int, face: FoundMediaFace
+    ) -> CollectionFaceRow:
+        store = self._context.store
+        return CollectionFaceRow(
+            collection_id=collection_id,
+            photo_sha256=digest,
+            filename=filename,
+            face_index=n,
+            box_left=face.box[0],
+            box_top=face.box[1],
+            box_right=face.box[2],
+            box_bottom=face.box[3],
+            model_id=face.model_id,
+            embedding=store.seal(face.vector, context=collection_embedding_context(collection_id, digest, n)),
+            crop_jpeg=store.seal(face.crop_jpeg, context=collection_crop_context(collection_id, digest, n)),
+            video_time_s=face.time_s,
+            video_start_s=face.start_s,
+            video_end_s=face.end_s,
+        )
 
     def _collection(
         self,
@@ -402,6 +464,7 @@ class CollectionService:
             faces = collection_faces(session, row.id)
             summaries = [s for s in cluster_summaries(faces, session) if s.size >= min_size]
             by_id = {f.id: f for f in faces}
+            copies = copies_of(session, row.id)
 
             def shown(face_id: int) -> SheetFace:
                 f = by_id[face_id]
@@ -412,7 +475,7 @@ class CollectionService:
                     if f.crop_jpeg is not None
                     else b""
                 )
-                return SheetFace(face_id, f.filename, crop)
+                return SheetFace(face_id, f.filename, crop, f.video_time_s, copies.get(f.photo_sha256, ()))
 
             sheet = ContactSheet(
                 collection=row.name,
@@ -548,11 +611,12 @@ class CollectionService:
             with context.guarded(Permission.ERASE) as session:
                 row = require_collection(session, collection)
                 faces = len(collection_faces(session, row.id))
+                copies = sum(len(files) for files in copies_of(session, row.id).values())
                 session.execute(delete(CollectionRow).where(CollectionRow.id == row.id))
                 context.record(
                     session,
                     AuditAction.COLLECTION_DELETE,
                     case=row.case_id,
-                    details={"collection_id": row.id, "faces_removed": faces, "reason": why},
+                    details={"collection_id": row.id, "faces_removed": faces, "copies_removed": copies, "reason": why},
                 )
         return faces

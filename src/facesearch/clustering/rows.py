@@ -14,8 +14,16 @@ from sqlalchemy.orm import Session
 
 from facesearch.errors import AmbiguousCollectionError, InputError, ModelMismatchError
 from facesearch.gallery import GalleryStore
-from facesearch.gallery.schema import CaseMemberRow, ClusterLinkRow, ClusterRow, CollectionFaceRow, CollectionRow
+from facesearch.gallery.schema import (
+    CaseMemberRow,
+    ClusterLinkRow,
+    ClusterRow,
+    CollectionCopyRow,
+    CollectionFaceRow,
+    CollectionRow,
+)
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
+from facesearch.pipeline.video import timecode
 from facesearch.types import Serialisable
 
 MUST, CANNOT = "must", "cannot"  # the kinds of a people's decision about two faces
@@ -23,13 +31,27 @@ MUST, CANNOT = "must", "cannot"  # the kinds of a people's decision about two fa
 
 @dataclasses.dataclass(frozen=True)
 class ClusterSummary(Serialisable):
-    """A cluster: its faces and the photos they come from, and the name people gave it."""
+    """A cluster: its faces and the photos and videos they come from, and the name people gave it.
+    ``seen`` cites each face (in ``face_ids``' order): its file, and for a video the time of its frame;
+    ``copies`` names, for each face in the same order, the other files that are copies of its photo
+    (byte-identical, or re-saved, resized or bordered: analysed once, through the face's file)."""
 
     cluster_id: int
     label: str | None
     size: int
     face_ids: tuple[int, ...]
     photos: tuple[str, ...]
+    seen: tuple[str, ...] = ()
+    copies: tuple[tuple[str, ...], ...] = ()
+
+    def copies_of(self, face_id: int) -> tuple[str, ...]:
+        """The files that are copies of the photo face FACE_ID comes from (none if it is not in the cluster)."""
+        return dict(zip(self.face_ids, self.copies, strict=False)).get(face_id, ())
+
+    def copied(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Each file of the cluster that has copies, with them, in the order of its faces."""
+        found = dict(zip(self.seen or self.photos, self.copies, strict=False))
+        return tuple((where, also) for where, also in found.items() if also)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,9 +238,11 @@ def cluster_summaries(faces: Sequence[CollectionFaceRow], session: Session | Non
         if f.cluster_id is not None:
             groups.setdefault(f.cluster_id, []).append(f)
     labels: dict[int, str | None] = {}
+    copies: dict[str, tuple[str, ...]] = {}
     if session is not None and groups:
         found = session.execute(select(ClusterRow.id, ClusterRow.label).where(ClusterRow.id.in_(groups)))
         labels = {int(cid): label for cid, label in found}
+        copies = copies_of(session, faces[0].collection_id)
     out = [
         ClusterSummary(
             cluster_id=cid,
@@ -226,10 +250,59 @@ def cluster_summaries(faces: Sequence[CollectionFaceRow], session: Session | Non
             size=len(members),
             face_ids=tuple(m.id for m in members),
             photos=tuple(sorted({m.filename for m in members})),
+            seen=tuple(citation(m) for m in members),
+            copies=tuple(copies.get(m.photo_sha256, ()) for m in members),
         )
         for cid, members in groups.items()
     ]
     return sorted(out, key=lambda s: (-s.size, s.cluster_id))
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldFiles:
+    """What a collection already holds of a folder: each photo's sha256 mapped to that of the photo
+    whose faces stand for it (itself, or the representative of a copy), every (file, sha256), and
+    the (file, sha256) of the photos whose faces are stored."""
+
+    photos: dict[str, str]
+    files: set[tuple[str, str]]
+    faces: set[tuple[str, str]]
+
+
+def held_files(session: Session, collection_id: str) -> HeldFiles:
+    faces = session.execute(
+        select(CollectionFaceRow.filename, CollectionFaceRow.photo_sha256).where(
+            CollectionFaceRow.collection_id == collection_id
+        )
+    ).all()
+    copies = session.execute(
+        select(CollectionCopyRow.filename, CollectionCopyRow.copy_sha256, CollectionCopyRow.photo_sha256).where(
+            CollectionCopyRow.collection_id == collection_id
+        )
+    ).all()
+    photos = {sha: sha for _, sha in faces} | {sha: photo for _, sha, photo in copies}
+    analysed = {(name, sha) for name, sha in faces}
+    return HeldFiles(photos, analysed | {(name, sha) for name, sha, _ in copies}, analysed)
+
+
+def copies_of(session: Session, collection_id: str) -> dict[str, tuple[str, ...]]:
+    """The files of the collection that are copies of another of its photos, by that photo's sha256."""
+    found: dict[str, list[str]] = {}
+    rows = session.execute(
+        select(CollectionCopyRow.photo_sha256, CollectionCopyRow.filename)
+        .where(CollectionCopyRow.collection_id == collection_id)
+        .order_by(CollectionCopyRow.filename)
+    )
+    for photo, filename in rows:
+        found.setdefault(photo, []).append(filename)
+    return {photo: tuple(names) for photo, names in found.items()}
+
+
+def citation(face: CollectionFaceRow) -> str:
+    """Where a face of a collection is seen: its file, and for a video the time of the frame (``00:12:31.4``)."""
+    if face.video_time_s is None:
+        return face.filename
+    return f"{face.filename} at {timecode(face.video_time_s)}"
 
 
 def summary_of(session: Session, collection_id: str, cluster_id: int) -> ClusterSummary:

@@ -421,7 +421,8 @@ class ClusterRow(Base):
 
 
 class CollectionFaceRow(Base):
-    """One face found in a collection's photo; its embedding and crop are sealed like the gallery's."""
+    """One face found in a collection's photo, or one track of a face in its video (``face_index``
+    is then the track's number); its embedding and crop are sealed like the gallery's."""
 
     __tablename__ = "collection_faces"
     __table_args__ = (
@@ -446,6 +447,32 @@ class CollectionFaceRow(Base):
     cluster_id: Mapped[int | None] = mapped_column(
         ForeignKey("clusters.id", ondelete="SET NULL"), nullable=True, index=True
     )
+    # A face of a video stands for a track: the time of the frame it shows, and the first and last
+    # sampled frames the track was seen in, in seconds from the video's start (NULL for a photo).
+    video_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    video_start_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    video_end_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class CollectionCopyRow(Base):
+    """A file of a collection that is a copy of another of its photos (the representative, whose
+    faces alone are stored): byte-identical (``distance_bits`` -1) or a near-copy whose perceptual
+    hash differs in ``distance_bits`` bits. Kept so that every face lists the files it is seen in,
+    and erased with the collection."""
+
+    __tablename__ = "collection_copies"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "filename", "copy_sha256", name="uq_collection_copies_file"),
+        Index("ix_collection_copies_photo", "collection_id", "photo_sha256"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), nullable=False)
+    photo_sha256: Mapped[str] = mapped_column(String(64), nullable=False)  # the representative's
+    copy_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    filename: Mapped[str] = mapped_column(Text, nullable=False)
+    distance_bits: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class ClusterLinkRow(Base):
@@ -464,3 +491,62 @@ class ClusterLinkRow(Base):
     kind: Mapped[str] = mapped_column(String(8), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[str] = mapped_column(String(256), nullable=False)
+
+
+class CollectionSweepRow(Base):
+    """Every cluster of a collection searched against the gallery in one step, for a case: what the
+    sweep was bound to and the 1:N threshold its searches used (as JSON, with its meaning). It goes
+    with its collection and its case; each cluster's search stays in the audit log."""
+
+    __tablename__ = "collection_sweeps"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
+    purpose: Mapped[str] = mapped_column(Text, nullable=False)
+    authorisation: Mapped[str | None] = mapped_column(Text, nullable=True)
+    swept_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    swept_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    model_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    gallery_faces: Mapped[int] = mapped_column(Integer, nullable=False)
+    threshold: Mapped[str] = mapped_column(Text, nullable=False)  # the Threshold, as JSON
+    audit_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)  # the collection.sweep event
+
+
+class CollectionSweepClusterRow(Base):
+    """One cluster a sweep searched, as it stood then (clusters are remade by each clustering run),
+    and the identify search that searched it: its candidates are nominated from that search."""
+
+    __tablename__ = "collection_sweep_clusters"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[int] = mapped_column(
+        ForeignKey("collection_sweeps.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    cluster_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    label: Mapped[str | None] = mapped_column(Text, nullable=True)
+    faces: Mapped[int] = mapped_column(Integer, nullable=False)
+    search_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)  # the identify audit event
+
+
+class CollectionSweepCandidateRow(Base):
+    """A candidate a sweep found for one cluster: erased with its subject."""
+
+    __tablename__ = "collection_sweep_candidates"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    swept_cluster_id: Mapped[int] = mapped_column(
+        ForeignKey("collection_sweep_clusters.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    rank: Mapped[int] = mapped_column(Integer, nullable=False)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True)
+    score: Mapped[float] = mapped_column(Float, nullable=False)
+    clears_threshold: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    face_id: Mapped[int] = mapped_column(BigInteger, nullable=False)  # the subject's best enrolled face
+    expected_fmr: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fmr_meaning: Mapped[str] = mapped_column(Text, nullable=False)

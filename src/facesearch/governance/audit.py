@@ -68,6 +68,7 @@ class AuditAction(enum.StrEnum):
     CLUSTER_NAME = "cluster.name"
     COLLECTION_DELETE = "collection.delete"
     COLLECTION_REPORT = "collection.report"
+    COLLECTION_SWEEP = "collection.sweep"  # every cluster of a collection searched in one step (each one a search)
     COLLECTION_FACE_VIEW = "collection.face_view"  # a collection face's crop was shown to someone
     FACE_VIEW = "face.view"  # an enrolled face's crop was shown to someone
     CASE_OPEN = "case.open"  # the first search or nomination naming a case opened it, owned by its actor

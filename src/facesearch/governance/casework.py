@@ -39,10 +39,11 @@ from facesearch.gallery.schema import (
     NominationRow,
     SubjectRow,
 )
-from facesearch.governance import audit, membership, probes
+from facesearch.governance import audit, membership, probes, sweeps
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.membership import CaseFile
 from facesearch.governance.policy import ROLE_MATRIX, TEXT_MAX_CHARS, Permission, clean_text
+from facesearch.governance.sweeps import CollectionSweep
 from facesearch.governance.users import find_user
 from facesearch.types import Serialisable
 
@@ -115,9 +116,16 @@ class ExportedIdentification(Serialisable):
     confirmations: tuple[DecisionRecord, ...]
 
 
+SWEEPS_NOTICE = (
+    "the collection sweeps list candidates per cluster as the searches found them: leads for a person "
+    "to compare, not identifications; only the identifications above were confirmed by two verifiers"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class CaseExport(Serialisable):
-    """The confirmed identifications of one case, each with who confirmed it and when."""
+    """The confirmed identifications of one case, each with who confirmed it and when; and the
+    collection sweeps kept in it, their candidates per cluster (unconfirmed leads, said so)."""
 
     case: str
     exported_at: datetime
@@ -128,6 +136,8 @@ class CaseExport(Serialisable):
         "each identification was nominated by an operator and confirmed separately by two other "
         "verifiers; it remains a human judgement supported by face comparison, not proof of identity"
     )
+    sweeps: tuple[CollectionSweep, ...] = ()
+    sweeps_notice: str = SWEEPS_NOTICE
 
 
 def _search_event(session: Session, seq: int) -> AuditEventRow:
@@ -359,6 +369,17 @@ class CaseService:
         ) as s:
             return membership.readable_cases(s, context.actor, limit=limit, offset=offset)
 
+    def sweeps(self, case: str) -> list[CollectionSweep]:
+        """The collection sweeps kept in a case, oldest first: each cluster's candidates and the
+        search to nominate them from. For its members, admins and auditors, like its nominations."""
+        context = self._context
+        case_id = clean_text(case, "case")
+        with context.guarded(
+            Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
+        ) as s:
+            membership.require_reader(s, context.actor, case_id, "read its sweeps")
+            return sweeps.of_case(s, case_id)
+
     def members(self, case: str) -> CaseFile:
         """Who owns and works a case, and until when it keeps its probe faces: its members, admins
         and auditors; CaseNotFoundError for a case nobody has named."""
@@ -411,7 +432,8 @@ class CaseService:
 
     def export(self, case: str, *, nominations: list[int] | None = None) -> CaseExport:
         """The confirmed identifications of CASE (or just ``nominations`` of it, every one of which
-        must be confirmed); refused if there is none."""
+        must be confirmed); refused if there is none. The collection sweeps kept in the case are
+        listed beside them, their candidates per cluster, marked as the unconfirmed leads they are."""
         context = self._context
         case_id = clean_text(case, "case")
         with context.guarded(Permission.EXPORT) as session:
@@ -441,7 +463,7 @@ class CaseService:
                 for n in chosen
             )
             ids = [n.nomination_id for n in chosen]
-            seq = context.record(
-                session, AuditAction.EXPORT, case=case_id, details={"nominations": ids, "count": len(ids)}
-            )
-        return CaseExport(case_id, datetime.now(UTC), context.actor, items, seq)
+            swept = tuple(sweeps.of_case(session, case_id))
+            details = {"nominations": ids, "count": len(ids), "sweeps": [s.sweep_id for s in swept]}
+            seq = context.record(session, AuditAction.EXPORT, case=case_id, details=details)
+        return CaseExport(case_id, datetime.now(UTC), context.actor, items, seq, sweeps=swept)

@@ -37,6 +37,7 @@ from facesearch.index.keeper import Keeper
 from facesearch.pipeline.decode import PhotoInput, photo_facts
 from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.models import EmbedderSpec
+from facesearch.pipeline.video import VideoFile, video_facts
 from facesearch.scoring.scores import ScoreMeaning, score_meaning
 from facesearch.storage.full import storage_full_reason
 from facesearch.storage.home import Home
@@ -204,7 +205,7 @@ class Context:
     def photo_checked(
         self,
         request: str,
-        photo: PhotoInput,
+        photo: PhotoInput | VideoFile,
         *,
         purpose: str | None = None,
         case: str | None = None,
@@ -223,7 +224,10 @@ class Context:
                 details["reason"] = exc.reason
             if which:
                 details["photo"] = which
-            details.update(photo_facts(photo, self.settings))
+            if isinstance(photo, VideoFile):
+                details.update(video_facts(photo, self.settings))
+            else:
+                details.update(photo_facts(photo, self.settings))
             with self.writing() as session:
                 self.record(session, AuditAction.PHOTO_REFUSED, purpose=purpose, case=case, details=details)
             raise

@@ -22,7 +22,15 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from facesearch.errors import InputError, LegalHoldError
-from facesearch.gallery.schema import CollectionFaceRow, CollectionRow, FaceRow, ImageRow, LegalHoldRow, SubjectRow
+from facesearch.gallery.schema import (
+    CollectionCopyRow,
+    CollectionFaceRow,
+    CollectionRow,
+    FaceRow,
+    ImageRow,
+    LegalHoldRow,
+    SubjectRow,
+)
 from facesearch.governance import audit, probes
 from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import Permission, clean_text, require_reason
@@ -53,6 +61,7 @@ class PurgeCertificate(Serialisable):
     collection_faces_removed: int = 0
     probe_faces_removed: int = 0  # searched faces kept for review, of cases past their retain-until
     probe_cases: tuple[str, ...] = ()  # those cases
+    collection_copies_removed: int = 0  # files of those collections that were copies of another's picture
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +154,7 @@ class RetentionService:
                 ).all()
                 touched = sorted({str(r[1]) for r in doomed})
                 images = faces = subjects = 0
-                collections, collection_faces = _purge_expired_collections(session, today)
+                collections, collection_faces, collection_copies = _purge_expired_collections(session, today)
                 probe_cases, probe_faces = probes.purge_expired(session, today)
                 if doomed or collections or probe_faces or trigger == "manual":
                     index = context.keeper.synced(session, context.store)
@@ -178,6 +187,7 @@ class RetentionService:
                         "subject_ids": touched,
                         "collections_removed": len(collections),
                         "collection_faces_removed": collection_faces,
+                        "collection_copies_removed": collection_copies,
                         "collection_ids": collections,
                         "probe_faces_removed": probe_faces,
                         "probe_cases": probe_cases,
@@ -207,6 +217,7 @@ class RetentionService:
             collection_faces,
             probe_faces,
             tuple(probe_cases),
+            collection_copies,
         )
 
     def hold(self, subject: str, *, reference: str) -> LegalHold:
@@ -262,17 +273,12 @@ class RetentionService:
             return [LegalHold(h.id, h.subject_id, name, h.reference, h.placed_at, h.placed_by) for h, name in rows]
 
 
-def _purge_expired_collections(session: Session, today: date) -> tuple[list[str], int]:
-    """Delete every collection of unknown faces retained until before TODAY (its faces, clusters
-    and links go with it); returns their ids and how many faces were removed."""
-    expired = list(session.scalars(select(CollectionRow).where(CollectionRow.retain_until < today)))
-    faces = 0
-    for row in expired:
-        faces += (
-            session.scalar(
-                select(func.count()).select_from(CollectionFaceRow).where(CollectionFaceRow.collection_id == row.id)
-            )
-            or 0
-        )
-        session.execute(delete(CollectionRow).where(CollectionRow.id == row.id))
-    return [r.id for r in expired], faces
+def _purge_expired_collections(session: Session, today: date) -> tuple[list[str], int, int]:
+    """Delete every collection of unknown faces retained until before TODAY (its faces, copies,
+    clusters and links go with it); returns their ids and how many faces and copies were removed."""
+    ids = list(session.scalars(select(CollectionRow.id).where(CollectionRow.retain_until < today)))
+    faces = session.scalar(select(func.count()).where(CollectionFaceRow.collection_id.in_(ids))) or 0
+    copies = session.scalar(select(func.count()).where(CollectionCopyRow.collection_id.in_(ids))) or 0
+    for collection_id in ids:
+        session.execute(delete(CollectionRow).where(CollectionRow.id == collection_id))
+    return ids, faces, copies

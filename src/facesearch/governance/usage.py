@@ -66,13 +66,14 @@ def _count(session: Session, conditions: list[ColumnElement[bool]]) -> int:
     return session.scalar(select(func.count()).select_from(AuditEventRow).where(*conditions)) or 0
 
 
-def check_quota(session: Session, actor: str, settings: Settings, now: datetime) -> None:
-    """Raise QuotaExceededError if ACTOR has already run as many searches as a quota allows.
+def check_quota(session: Session, actor: str, settings: Settings, now: datetime, searches: int = 1) -> None:
+    """Raise QuotaExceededError if ACTOR may not run SEARCHES more searches under a quota.
 
     Counts the actor's identify and verify events in the last hour and the last 24 hours (through
-    the ``(actor, ts)`` index); a quota of 0 is no limit. The search about to run is not in the log
-    yet, so a limit of N allows N searches per window and refuses the N+1-th. When both quotas are
-    used up, the message names the one that frees later, and when.
+    the ``(actor, ts)`` index); a quota of 0 is no limit. The searches about to run are not in the log
+    yet, so a limit of N allows N searches per window and refuses the N+1-th. A sweep of a collection
+    asks for all its searches at once, so it is refused whole, before any of them runs, rather than
+    stopped half-way. When both quotas are used up, the message names the one that frees later, and when.
     """
     refusals: list[tuple[datetime, str]] = []
     for limit, window, name, span in (
@@ -83,21 +84,36 @@ def check_quota(session: Session, actor: str, settings: Settings, now: datetime)
             continue
         conditions = [AuditEventRow.actor == actor, *_in_window(now, window)]
         used = _count(session, conditions)
-        if used < limit:
+        if used + searches <= limit:
             continue
-        # The window holds `used` searches; the next is allowed once `used - limit + 1` have left it.
+        if searches > limit:  # no wait would let them all run: no time to retry at
+            raise QuotaExceededError(
+                f"search refused: {searches} searches were asked for at once, more than the {limit} allowed in "
+                f"{span} (setting {name}); none was run"
+            )
+        # The window holds `used` searches; SEARCHES more are allowed once `used + searches - limit` have left it.
         leaving = session.scalar(
-            select(AuditEventRow.ts).where(*conditions).order_by(AuditEventRow.ts).offset(used - limit).limit(1)
+            select(AuditEventRow.ts)
+            .where(*conditions)
+            .order_by(AuditEventRow.ts)
+            .offset(used + searches - limit - 1)
+            .limit(1)
         )
         assert leaving is not None
         frees = datetime.fromisoformat(leaving) + window
-        refusals.append(
-            (
-                frees,
-                f"search refused: {actor} has run {used} searches in the last {span}, the most allowed "
-                f"(setting {name} = {limit}); the next is allowed from {frees.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+        at = f"{frees.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        if searches == 1:
+            why = f"{actor} has run {used} searches in the last {span}, the most allowed (setting {name} = {limit})"
+            refusals.append((frees, f"search refused: {why}; the next is allowed from {at}"))
+        else:
+            why = f"{actor} has run {used} of the {limit} searches allowed in {span} (setting {name})"
+            refusals.append(
+                (
+                    frees,
+                    f"search refused: {why} and asked for {searches} more at once; none was run; "
+                    f"they are allowed from {at}",
+                )
             )
-        )
     if refusals:
         frees, message = max(refusals)
         raise QuotaExceededError(message, retry_at=frees)

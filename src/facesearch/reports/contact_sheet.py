@@ -13,6 +13,7 @@ import dataclasses
 from datetime import date
 from pathlib import Path
 
+from facesearch.pipeline.video import timecode
 from facesearch.reports import rendering
 
 PAGE_NAME = "index.html"
@@ -20,11 +21,20 @@ PAGE_NAME = "index.html"
 
 @dataclasses.dataclass(frozen=True)
 class SheetFace:
-    """One face of a cluster: its number, the photo it came from, its crop (empty if none was kept)."""
+    """One face of a cluster: its number, the photo or video it came from (and the time in the video
+    of the frame it shows), its crop (empty if none was kept), and the other files that are copies of
+    its photo (byte-identical, re-saved, resized or bordered: the face is shown once for them all)."""
 
     face_id: int
     filename: str
     crop_jpeg: bytes = dataclasses.field(repr=False)
+    time_s: float | None = None
+    copies: tuple[str, ...] = ()
+
+    @property
+    def citation(self) -> str:
+        """Where the face is seen: the file, and for a video the time of its frame (``00:12:31.4``)."""
+        return self.filename if self.time_s is None else f"{self.filename} at {timecode(self.time_s)}"
 
     @property
     def crop_uri(self) -> str:

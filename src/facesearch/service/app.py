@@ -17,7 +17,7 @@ from facesearch.engine import Engine
 from facesearch.service import problems
 from facesearch.service.api import routes as api
 from facesearch.service.auth import CredentialsFirst, TokenCache
-from facesearch.service.uploads import BodyLimit, request_limit
+from facesearch.service.uploads import BodyLimit, request_limit, video_limits
 from facesearch.service.web import admin as web_admin
 from facesearch.service.web import casework as web_casework
 from facesearch.service.web import clusters as web_clusters
@@ -75,7 +75,7 @@ def create_app(
     if engine is not None:
         app.state.engine = engine  # usable before (or without) the lifespan, as by in-process test clients
     app.state.tokens = TokenCache()
-    app.add_middleware(BodyLimit, max_bytes=request_limit(settings))
+    app.add_middleware(BodyLimit, max_bytes=request_limit(settings), larger=video_limits(settings))
     # outermost: anonymous bodies are not even counted (but redeeming a code takes no token)
     app.add_middleware(CredentialsFirst, open_paths=frozenset({"/api/activate"}))
     problems.install(app)

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from facesearch.governance.casework import CaseExport, DecisionRecord, Nomination, RecordedDecision
 from facesearch.governance.membership import CaseFile
+from facesearch.governance.sweeps import CollectionSweep
 from facesearch.service.api.schemas import MAX_ID, CaseMemberRequest, NominationRequest, Note, Reason
 from facesearch.service.auth import Acting
 from facesearch.service.problems import problem
@@ -107,6 +108,16 @@ def case_nominations(engine: Acting, case: str) -> list[Nomination]:
 
 
 @router.get(
+    "/cases/{case}/sweeps",
+    summary="The collection sweeps kept in a case: candidates per cluster",
+    description="Oldest first; each cluster's candidates (not identifications) and the search_seq to nominate "
+    "them from. The case's members, admins and auditors.",
+)
+def case_sweeps(engine: Acting, case: str) -> list[CollectionSweep]:
+    return engine.cases.sweeps(case)
+
+
+@router.get(
     "/cases/{case}/members",
     summary="Who owns and works a case",
     description="The case's members, admins and auditors.",
@@ -130,7 +141,8 @@ def add_case_member(engine: Acting, case: str, body: CaseMemberRequest) -> CaseF
     "/cases/{case}/export",
     summary="Export a case's identifications confirmed by two verifiers",
     description="The case's members (operators). Only confirmed identifications; each with who confirmed it "
-    "and when. Audited.",
+    "and when; beside them the collection sweeps kept in the case, their candidates per cluster (unconfirmed "
+    "leads, said so). Audited.",
 )
 def export(
     engine: Acting,

@@ -1,6 +1,6 @@
-"""Collections of unknown faces: their clusters, people's corrections to them, and a cluster
-searched against the gallery like a probe. Clustering a collection reads a folder of photos on the
-server, so it stays a command ('facesearch cluster'), not a route."""
+"""Collections of unknown faces: their clusters, people's corrections to them, and a cluster (or
+every cluster at once) searched against the gallery like a probe. Clustering a collection reads a
+folder of photos on the server, so it stays a command ('facesearch cluster'), not a route."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from facesearch.clustering.rows import ClusterSummary, CollectionSummary
+from facesearch.governance.sweeps import CollectionSweep
 from facesearch.service.api.schemas import (
     MAX_ID,
     CannotLink,
@@ -62,6 +63,22 @@ def clusters(
 )
 def identify_cluster(engine: Acting, cluster_id: ClusterId, body: ClusterSearch) -> ClusterSearchResult:
     return engine.identify_cluster(cluster_id, SearchRequest(body.purpose, body.case, body.authorisation, body.top_k))
+
+
+@router.post(
+    "/collections/{collection}/identify",
+    summary="Search every cluster of a collection against the gallery in one step",
+    description="Each cluster (a face no other joined is a cluster of one) is searched as "
+    "/clusters/{cluster_id}/identify searches one: its own identify search, under the same purpose binding, "
+    "quota, opt-out screen and audit, plus one collection.sweep event. The case must be the collection's own: "
+    "the candidates are kept in it per cluster (GET /cases/{case}/sweeps, and the case's export), and "
+    "nominated from their cluster's search_seq like any candidate. Each cluster's search counts against your "
+    "search quota; a sweep that would pass it is refused (403, quota-exceeded) before any search runs. "
+    "Operators who are members of the collection's case.",
+)
+def identify_collection(engine: Acting, collection: str, body: ClusterSearch) -> CollectionSweep:
+    wanted = SearchRequest(body.purpose, body.case, body.authorisation, body.top_k)
+    return engine.identify_collection(collection, wanted)
 
 
 @router.post("/clusters/merge", summary="Merge two clusters (a person's correction)", description="Operators.")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from facesearch.service.auth import Acting
-from facesearch.service.uploads import read_photo
+from facesearch.service.uploads import read_photo, read_probe
 from facesearch.types import IdentifyResult, SearchRequest, VerifyResult
 
 router = APIRouter(tags=["search"])
@@ -23,21 +23,28 @@ Authorisation = Annotated[
 
 @router.post(
     "/identify",
-    summary="1:N search: candidate subjects for each face of a photo",
+    summary="1:N search: candidate subjects for each face of a photo, or each track of a face in a video",
     description="Candidates, not identifications: a score above the threshold means the faces are alike, "
     "not that they are the same person. Acting on a candidate takes a nomination and two separate "
     "confirmations. Operators; every search is audited with its purpose and case.",
 )
 async def identify(
     engine: Acting,
-    file: Annotated[UploadFile, File(description="The probe photo (JPEG, PNG, ...).")],
+    file: Annotated[
+        UploadFile,
+        File(
+            description="The probe photo (JPEG, PNG, ...) or video (MP4/MOV, MKV/WebM, AVI: candidates per "
+            "track of a face, each citing the time of its frame)."
+        ),
+    ],
     purpose: Purpose = "",
     case: Case = "",
     authorisation: Authorisation = None,
     top_k: Annotated[int | None, Form(ge=1, le=1000, description="Candidates per face.")] = None,
 ) -> IdentifyResult:
-    probe = await read_photo(file, engine.settings, "file")
-    return await run_in_threadpool(engine.identify, probe, SearchRequest(purpose, case, authorisation or None, top_k))
+    async with read_probe(file, engine.settings, "file") as probe:
+        request = SearchRequest(purpose, case, authorisation or None, top_k)
+        return await run_in_threadpool(engine.identify, probe, request)
 
 
 @router.post(

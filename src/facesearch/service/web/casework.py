@@ -1,5 +1,6 @@
 """Casework pages: the verifier's queue (confirm or reject, blind), the cases a user works and
-each case's nominations, members and export. The engine decides who may read or act on what."""
+each case's nominations, collection sweeps (candidates per cluster, to nominate from), members and
+export. The engine decides who may read or act on what."""
 
 from __future__ import annotations
 
@@ -67,14 +68,26 @@ def cases(request: Request, v: Signed, case: str = "", page: Page = 1) -> Respon
 
 
 def _case_page(request: Request, v: Viewer, case: str, **context: Any) -> Response:
-    """The case's nominations and members; the core refuses (and audits) anyone who may not read them."""
+    """The case's nominations, collection sweeps and members; the core refuses (and audits) anyone who
+    may not read them."""
     status = context.pop("status", 200)
     items = v.engine.cases.case(case)
+    sweeps = v.engine.cases.sweeps(case)
     try:
         file: CaseFile | None = v.engine.cases.members(case)
     except CaseNotFoundError:  # admins and auditors may look up a case nobody has opened
         file = None
-    return render(request, "case.html", status=status, case=case, items=items, file=file, **context)
+    return render(
+        request,
+        "case.html",
+        status=status,
+        case=case,
+        items=items,
+        sweeps=sweeps,
+        file=file,
+        thumbnails=v.settings.keep_crops,
+        **context,
+    )
 
 
 @router.get("/cases/{case:path}")

@@ -1,6 +1,7 @@
 """Collections of unknown faces in the web UI: the collections a user reads, each as a contact sheet
-of its clusters, one cluster's faces, people's corrections (merge, split, cannot-link, name) and a
-cluster searched against the gallery under a purpose and a case.
+of its clusters, one cluster's faces, people's corrections (merge, split, cannot-link, name), and a
+cluster, or every cluster at once (a sweep, kept in the case), searched against the gallery under a
+purpose and a case.
 
 Clustering a folder of photos stays a command (``facesearch cluster``): it reads the server's
 disk. Like every page these hold no rules: each calls the engine verb the API's route calls, acting
@@ -69,8 +70,8 @@ def _collection_page(
 ) -> Response:
     """A page of the collection's clusters, largest first, each with its first faces."""
     status = context.pop("status", 200)
-    context.setdefault("form", {})
     about = v.engine.collections.collection(collection)
+    context.setdefault("form", {"case": about.case})  # a sweep serves the collection's own case
     clusters = v.engine.collections.clusters(about.collection_id, min_size=min_size)
     start = (page - 1) * CLUSTER_ROWS
     return render(
@@ -85,6 +86,7 @@ def _collection_page(
         rows=CLUSTER_ROWS,
         min_size=min_size,
         faces_shown=FACES_SHOWN,
+        purposes=v.engine.purposes.list(),
         base=link(about.collection_id),
         **context,
     )
@@ -221,3 +223,23 @@ async def search(
         base=link(result.collection_id, cluster_id),
         thumbnails=v.settings.keep_crops,
     )
+
+
+@router.post("/collections/{collection}/search-all")
+async def search_all(
+    request: Request, v: Signed, collection: str, purpose: Text = "", case: Text = "", authorisation: Text = ""
+) -> Response:
+    """Every cluster of the collection searched in one step, each as one search (operators of its
+    case; bound to a purpose and the collection's case, within quota, audited): the candidates per
+    cluster, kept in the case, each above the line with its nominate button."""
+    form = {"purpose": purpose, "case": case, "authorisation": authorisation}
+    try:
+        wanted = SearchRequest(purpose, case, authorisation.strip() or None)
+        result = await run_in_threadpool(lambda: v.engine.identify_collection(collection, wanted))
+    except FacesearchError as exc:
+        failed = exc
+        return await run_in_threadpool(
+            lambda: _failed(request, failed, lambda **c: _collection_page(request, v, collection, **c), **form)
+        )
+    above = sum(1 for c in result.clusters if any(x.clears_threshold for x in c.candidates))
+    return render(request, "sweep_result.html", result=result, above=above, thumbnails=v.settings.keep_crops)
