@@ -535,15 +535,20 @@ def test_an_uploads_file_name_is_kept_as_a_plain_base_name(sent: str | None, kep
     assert upload_name(sent, "file") == kept
 
 
-@pytest.mark.model
-def test_a_collections_clusters_over_the_api(api: Api, photos: dict[str, Path], tmp_path: Path) -> None:
+def clustered_drive(api: Api, photos: dict[str, Path], tmp_path: Path, name: str) -> None:
+    """Eileen Collins enrolled; a drive of her two photos and Grace Hopper's clustered as collection NAME."""
     drive = tmp_path / "drive"
     drive.mkdir()
-    for name in ("astronaut", "probe", "hopper"):
-        (drive / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    for photo in ("astronaut", "probe", "hopper"):
+        (drive / f"{photo}.jpg").write_bytes(photos[photo].read_bytes())
     enroll = {"subject": "Eileen Collins", "source": "scikit-image sample", "basis": "consent"}
     assert api("enroller", "POST", "/api/enroll", files=upload(photos["astronaut"], "files"), data=enroll).is_success
-    api.engine.acting_as("operator").collections.cluster(drive, name="drive-1", min_size=1, **IDENTIFY)
+    api.engine.acting_as("operator").collections.cluster(drive, name=name, min_size=1, **IDENTIFY)
+
+
+@pytest.mark.model
+def test_a_collections_clusters_over_the_api(api: Api, photos: dict[str, Path], tmp_path: Path) -> None:
+    clustered_drive(api, photos, tmp_path, "drive-1")
 
     [listed] = api("operator", "GET", "/api/collections").json()
     assert (listed["name"], listed["case"], listed["faces"], listed["clusters"]) == ("drive-1", IDENTIFY["case"], 3, 2)
@@ -567,13 +572,7 @@ def test_a_collections_clusters_over_the_api(api: Api, photos: dict[str, Path], 
 
 @pytest.mark.model
 def test_a_whole_collection_is_swept_over_the_api(api: Api, photos: dict[str, Path], tmp_path: Path) -> None:
-    drive = tmp_path / "drive"
-    drive.mkdir()
-    for name in ("astronaut", "probe", "hopper"):
-        (drive / f"{name}.jpg").write_bytes(photos[name].read_bytes())
-    enroll = {"subject": "Eileen Collins", "source": "scikit-image sample", "basis": "consent"}
-    assert api("enroller", "POST", "/api/enroll", files=upload(photos["astronaut"], "files"), data=enroll).is_success
-    api.engine.acting_as("operator").collections.cluster(drive, name="drive-s", min_size=1, **IDENTIFY)
+    clustered_drive(api, photos, tmp_path, "drive-s")
     url = "/api/collections/drive-s/identify"
     before = len(api("auditor", "GET", "/api/audit", params={"action": "search.identify"}).json())
     # Refused, each before any search: no credential, the wrong role, not a member of the collection's case,

@@ -21,7 +21,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from facesearch.errors import FacesearchError, ImageTooLargeError
+from facesearch.errors import FacesearchError
 from facesearch.pipeline.decode import decode
 from facesearch.pipeline.faces import FacePipeline
 from facesearch.pipeline.video import file_sha256, is_video_file
@@ -74,9 +74,7 @@ def fingerprint_file(path: Path, pipeline: FacePipeline) -> Fingerprint:
     if is_video_file(path):
         return Fingerprint(digest)
     try:
-        if path.stat().st_size > pipeline.settings.max_image_bytes:
-            return Fingerprint(digest, failure=ImageTooLargeError.code)
-        image = decode(path, pipeline.settings)
+        image = decode(path, pipeline.settings)  # a file over max_image_bytes is refused unread
     except FacesearchError as exc:
         return Fingerprint(digest, failure=exc.code)
     except OSError:

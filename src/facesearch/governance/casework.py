@@ -16,8 +16,10 @@ nomination was made for (:mod:`facesearch.governance.probes`); every view of eit
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
     from facesearch.governance.context import Context
 
 CONFIRMATIONS_NEEDED = 2
+# The roles that may read a case's files, its membership checked as well (see CaseService._reading).
+CASE_READERS = (Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT)
 
 
 class Status(enum.StrEnum):
@@ -347,15 +351,20 @@ class CaseService:
             )
         return RecordedDecision(nomination_id, decision, context.actor, now, seq)
 
+    @contextlib.contextmanager
+    def _reading(self, case_id: str, why: str) -> Iterator[Session]:
+        """A locked transaction for reading CASE_ID's files, WHY (for the refusal): its members, admins
+        and auditors; anyone else is refused (CaseMembershipError), audited."""
+        context = self._context
+        with context.guarded(*CASE_READERS) as s:
+            membership.require_reader(s, context.actor, case_id, why)
+            yield s
+
     def case(self, case: str) -> list[Nomination]:
         """The nominations of a case with their status: its members, admins and auditors; not
         verifiers, who decide blind. Anyone else is refused (CaseMembershipError), audited."""
-        context = self._context
         case_id = clean_text(case, "case")
-        with context.guarded(
-            Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
-        ) as s:
-            membership.require_reader(s, context.actor, case_id, "read its nominations")
+        with self._reading(case_id, "read its nominations") as s:
             return _views(s, NominationRow.case_id == case_id, status=True)
 
     def cases(self, *, limit: int = 100, offset: int = 0) -> list[CaseFile]:
@@ -364,31 +373,21 @@ class CaseService:
         if limit < 1 or offset < 0:
             raise InputError("a page of cases needs a limit of at least 1 and an offset of at least 0")
         context = self._context
-        with context.guarded(
-            Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
-        ) as s:
+        with context.guarded(*CASE_READERS) as s:
             return membership.readable_cases(s, context.actor, limit=limit, offset=offset)
 
     def sweeps(self, case: str) -> list[CollectionSweep]:
         """The collection sweeps kept in a case, oldest first: each cluster's candidates and the
         search to nominate them from. For its members, admins and auditors, like its nominations."""
-        context = self._context
         case_id = clean_text(case, "case")
-        with context.guarded(
-            Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
-        ) as s:
-            membership.require_reader(s, context.actor, case_id, "read its sweeps")
+        with self._reading(case_id, "read its sweeps") as s:
             return sweeps.of_case(s, case_id)
 
     def members(self, case: str) -> CaseFile:
         """Who owns and works a case, and until when it keeps its probe faces: its members, admins
         and auditors; CaseNotFoundError for a case nobody has named."""
-        context = self._context
         case_id = clean_text(case, "case")
-        with context.guarded(
-            Permission.NOMINATE, Permission.EXPORT, Permission.MANAGE_GALLERY, Permission.READ_AUDIT
-        ) as s:
-            membership.require_reader(s, context.actor, case_id, "read its members")
+        with self._reading(case_id, "read its members") as s:
             return membership.case_file(s, case_id)
 
     def add_member(self, case: str, user: str) -> CaseFile:
