@@ -36,6 +36,7 @@ PARTS = {
     "cli/serve.py": "server",
     "reports/evaluation.py": "eval",
     "index/milvus.py": "milvus",
+    "pipeline/ray_pool.py": "ray",  # imports Ray only when a run goes to a cluster
 }
 
 
@@ -129,8 +130,8 @@ def test_every_third_party_import_of_src_is_declared() -> None:
 
 
 def test_every_third_party_import_of_bench_is_declared_in_an_extra() -> None:
-    """bench/ runs with facesearch[eval] (and the extras of what it measures: server, postgres)."""
-    allowed = CORE | OPTIONAL["eval"] | OPTIONAL["server"] | OPTIONAL["postgres"]
+    """bench/ runs with facesearch[eval] (and the extras of what it measures: server, postgres, ray)."""
+    allowed = CORE | OPTIONAL["eval"] | OPTIONAL["server"] | OPTIONAL["postgres"] | OPTIONAL["ray"]
     local = {path.stem for path in BENCH.glob("*.py")} | {"helpers"}  # its own modules, and tests/helpers.py
     undeclared = []
     for path in sorted(BENCH.glob("*.py")):
@@ -141,7 +142,7 @@ def test_every_third_party_import_of_bench_is_declared_in_an_extra() -> None:
 
 
 def test_the_library_installs_without_the_front_ends_extras() -> None:
-    heavy = {"fastapi", "uvicorn", "starlette", "pydantic", "python-multipart", "psycopg", "matplotlib", "pymilvus"}
+    heavy = {"fastapi", "uvicorn", "starlette", "pydantic", "python-multipart", "psycopg", "matplotlib", "pymilvus", "ray"}
     assert CORE & heavy == set()
 
 

@@ -176,6 +176,13 @@ class Settings:
         "enroll-dir commits this many faces per transaction (and appends them to the index's add log): "
         "a crash or kill loses at most one batch, which a rerun enrolls.",
     )
+    ray_address: str = _setting(
+        "",
+        "A Ray cluster that enroll-dir and cluster send photo analysis to (decode, detect, align, embed), as "
+        "'HOST:PORT' of its head node or 'auto' (the cluster this machine is a node of); empty: local processes "
+        "(--workers). The photos travel to the workers as bytes; this process alone writes the gallery. Needs the "
+        "'ray' extra; the command's --ray overrides it (docs/scale-out.md, Distributed ingestion).",
+    )
     index_backend: str = _setting(
         "exact",
         "Vector index: 'exact' (brute force over every face; the reference, right up to about a million "

@@ -182,7 +182,9 @@ class Engine:
     ) -> EnrollDirectoryResult:
         """Enroll every photo under DIRECTORY/<subject name>/; photos that fail are reported, not fatal.
 
-        ``workers`` processes analyse photos in parallel; faces are committed in batches of
+        ``workers`` processes analyse photos in parallel, or with ``settings.ray_address`` that many
+        Ray workers of the cluster (below 1: one per CPU of the cluster), a photo lost with its worker
+        rejected as ``analysis-lost``; faces are committed here in batches of
         ``settings.enroll_batch_faces``. Photos already enrolled for their subject (same bytes) are
         skipped before any analysis, so rerunning after a crash or a kill finishes the job with no
         photo enrolled twice. Photos of opted-out people are rejected as ``opted-out``. The photos

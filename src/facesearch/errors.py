@@ -420,6 +420,14 @@ class TamperedDataError(GalleryError):
     code = "tampered-data"
 
 
+class AnalysisLostError(FacesearchError):
+    """A photo's analysis was lost with the worker running it (a Ray worker killed, or its machine
+    gone): nothing of the photo was stored, and a rerun analyses it again. A rejection's reason, not
+    raised."""
+
+    code = "analysis-lost"
+
+
 class ConfigError(FacesearchError):
     code = "bad-config"
 
@@ -429,6 +437,13 @@ class MissingExtraError(ConfigError):
     names the extra that installs them (``pip install 'facesearch[server]'``)."""
 
     code = "missing-extra"
+
+
+class RayClusterError(ConfigError):
+    """The Ray cluster photo analysis was sent to (``--ray``, setting ``ray_address``) cannot be used:
+    unreachable, offering no CPU, or its workers cannot start facesearch's pipeline."""
+
+    code = "ray-cluster"
 
 
 class CredentialsFileError(ConfigError):

@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "postgres": ("psycopg",),
     "milvus": ("pymilvus",),
     "eval": ("matplotlib",),
+    "ray": ("ray",),
 }
 
 

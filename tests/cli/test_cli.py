@@ -556,6 +556,33 @@ def test_a_collection_is_clustered_named_and_shown_from_the_command_line(
     assert refused.returncode == 4 and "not a purpose this gallery allows" in refused.stderr
 
 
+def test_enroll_dir_on_a_ray_cluster(
+    home: Path, photos: dict[str, Path], tmp_path: Path, ray_cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "dir"
+    (root / "Grace Hopper").mkdir(parents=True)
+    (root / "Grace Hopper" / "hopper.jpg").write_bytes(photos["hopper"].read_bytes())
+    (root / "Grace Hopper" / "notes.txt").write_text("not a photo")
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # the test cluster listens on 127.0.0.1 only
+    done = run(
+        home, "enroll-dir", root, "--source", "archive", "--basis", "public-task", "--ray", ray_cluster, "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["enrolled"], summary["rejected_by_reason"]) == (1, {"not-an-image": 1})
+
+
+def test_a_ray_cluster_nobody_runs_is_a_configuration_error(
+    home: Path, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    root = tmp_path / "dir"
+    (root / "Grace Hopper").mkdir(parents=True)
+    (root / "Grace Hopper" / "hopper.jpg").write_bytes(photos["hopper"].read_bytes())
+    done = run(home, "enroll-dir", root, "--source", "archive", "--basis", "public-task", "--ray", "127.0.0.1:9")
+    assert done.returncode == 6, done.stderr
+    assert "(ray-cluster): no Ray cluster answers at '127.0.0.1:9'" in done.stderr or "(missing-extra)" in done.stderr
+
+
 @pytest.mark.model
 def test_a_video_is_identified_and_clustered_per_track(home: Path, photos: dict[str, Path], tmp_path: Path) -> None:
     from helpers import write_video

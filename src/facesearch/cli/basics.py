@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,6 +22,8 @@ from facesearch.cli.common import (
     BASIS_HELP,
     REQUIRED,
     SUBJECT_HELP,
+    RayOption,
+    analysis_workers,
     app,
     audit_app,
     current_settings,
@@ -32,8 +33,10 @@ from facesearch.cli.common import (
     open_engine,
     out,
     print_json,
+    use_ray,
 )
 from facesearch.config import Settings
+from facesearch.errors import AnalysisLostError
 
 if TYPE_CHECKING:
     from facesearch.types import EnrollProgress, IdentifyResult
@@ -76,10 +79,12 @@ def enroll_dir(
         str | None, typer.Option(help="Delete after this date (YYYY-MM-DD) [default: kept for the retention period].")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Processes analysing photos [default: all cores].")] = None,
+    ray: RayOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Enroll DIR/<subject>/<photo>: one subject per sub-folder, named after it. Resumable: a rerun
-    skips photos already enrolled and finishes the rest."""
+    skips photos already enrolled and finishes the rest (photos a lost Ray worker left 'analysis-lost')."""
+    use_ray(ray)
     columns = (TextColumn("enrolling"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeRemainingColumn())
     with handled(), open_engine() as engine, Progress(*columns, console=err, transient=json_out) as progress:
         task = progress.add_task("enroll", total=None)
@@ -93,7 +98,7 @@ def enroll_dir(
             basis=basis or "",
             retain_until=retain_until,
             on_progress=on_progress,
-            workers=workers or os.cpu_count() or 1,
+            workers=analysis_workers(workers, engine.settings),
         )
     if json_out:
         print_json(result.to_dict() | {"rejected_by_reason": result.rejected_by_reason()})
@@ -107,6 +112,12 @@ def enroll_dir(
         for reason, count in result.rejected_by_reason().items():
             table.add_row(reason, str(count))
         out.print(table)
+    lost = result.rejected_by_reason().get(AnalysisLostError.code)
+    if lost:
+        out.print(
+            f"{lost} photos were lost with a Ray worker that stopped; nothing of them was stored: run the same "
+            "command again to enroll them"
+        )
 
 
 AUTHORISATION = typer.Option(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,7 +10,18 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from facesearch.cli.common import REQUIRED, app, command_group, handled, open_engine, out, print_json
+from facesearch.cli.common import (
+    REQUIRED,
+    RayOption,
+    analysis_workers,
+    app,
+    command_group,
+    handled,
+    open_engine,
+    out,
+    print_json,
+    use_ray,
+)
 
 if TYPE_CHECKING:
     from facesearch.clustering.rows import ClusterSummary
@@ -61,11 +71,14 @@ def cluster(
     workers: Annotated[
         int, typer.Option(help="Processes analysing photos [default: all cores].", show_default=False)
     ] = 0,
+    ray: RayOption = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML contact sheet of the clusters here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Group the faces of a collection of photos and videos into people (operators)."""
     from facesearch.clustering.collections import DEFAULT_METHOD
+
+    use_ray(ray)
 
     with handled(), open_engine() as engine, Progress(transient=True, disable=json_out) as progress:
         task = progress.add_task("analysing photos", total=None)
@@ -78,7 +91,7 @@ def cluster(
             threshold=threshold,
             min_size=min_size,
             method=method or DEFAULT_METHOD,
-            workers=workers or os.cpu_count() or 1,
+            workers=analysis_workers(workers or None, engine.settings),
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
         sheet = engine.collections.contact_sheet(result.collection, report, min_size=min_size) if report else None

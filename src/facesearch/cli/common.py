@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -152,6 +153,30 @@ def handled() -> Iterator[None]:
         err.print(Text.assemble(("error", "bold red"), f" ({exc.code}): {exc.message}"))
         code = next((c for cls, c in EXIT_CODES if isinstance(exc, cls)), 1)
         raise typer.Exit(code) from None
+
+
+RayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Analyse the photos on the Ray cluster whose head is at HOST:PORT ('auto': the cluster this machine "
+        "is a node of); --workers then counts Ray workers [default: setting ray_address, else local processes; "
+        "workers: every CPU of the cluster]. Needs the 'ray' extra.",
+        show_default=False,
+    ),
+]
+
+
+def use_ray(address: str | None) -> None:
+    """--ray ADDRESS: this command's photo analysis runs on that cluster (as setting ray_address)."""
+    if address is not None:
+        opts.overrides["ray_address"] = address
+
+
+def analysis_workers(workers: int | None, settings: Settings) -> int:
+    """--workers, else every core here, or every CPU of the Ray cluster (0) when the analysis runs there."""
+    return workers or (0 if settings.ray_address else os.cpu_count() or 1)
 
 
 def current_settings() -> Settings:

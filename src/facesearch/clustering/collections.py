@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import secrets
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from facesearch.clustering import METHODS, Constraints, Method, cluster
 from facesearch.clustering.copies import CopyOf, Fingerprint, fingerprint_file, group_copies
-from facesearch.clustering.media import Analysed, FoundMediaFace, analyse_file, media_under
+from facesearch.clustering.media import Analysed, FoundMediaFace, MediaJob, analyse_file, media_under, on_ray
 from facesearch.clustering.rows import (
     CANNOT,
     MUST,
@@ -53,7 +54,7 @@ from facesearch.clustering.rows import (
     summarised,
     summary_of,
 )
-from facesearch.errors import InputError, NoRetentionPolicyError
+from facesearch.errors import AnalysisLostError, InputError, NoRetentionPolicyError
 from facesearch.gallery.schema import ClusterLinkRow, ClusterRow, CollectionCopyRow, CollectionFaceRow, CollectionRow
 from facesearch.gallery.seals import collection_crop_context, collection_embedding_context
 from facesearch.governance import membership, purposes
@@ -61,6 +62,8 @@ from facesearch.governance.audit import AuditAction
 from facesearch.governance.policy import TEXT_MAX_CHARS, Permission, clean_text
 from facesearch.governance.users import find_user
 from facesearch.pipeline.faces import map_photos
+from facesearch.pipeline.ray_pool import RayRun
+from facesearch.pipeline.video import is_video_file
 from facesearch.reports.contact_sheet import ContactSheet, SheetCluster, SheetFace, write_sheet
 from facesearch.types import SearchRequest, Serialisable
 
@@ -178,6 +181,9 @@ class CollectionService:
                         )
                         copied.append((names[i], names[copy.representative]))
                         continue
+                    if failure == AnalysisLostError.code:  # lost with a Ray worker: not analysed, a rerun does it
+                        rejected.append((names[i], failure))
+                        continue
                     embedded += 1
                     if failure is not None:
                         rejected.append((names[i], failure))
@@ -239,11 +245,14 @@ class CollectionService:
         """Every file fingerprinted, the copies among them found (:mod:`facesearch.clustering.copies`),
         and only the representatives the collection does not hold yet analysed: a copy is ("", [],
         COPY), a file the collection holds ("", [], "known"). Photos and videos share the worker pool,
-        a video to a worker at a time; progress counts both passes."""
+        a video to a worker at a time (with ``ray_address``: see :meth:`_analyse`); progress counts both
+        passes."""
         pipeline = self._context.pipeline
+        # with Ray, this machine fingerprints every file (it reads them all anyway) with its own cores
+        here = (os.cpu_count() or 1) if self._context.settings.ray_address else workers
         total = 2 * len(paths)
         prints: list[Fingerprint] = []
-        for found in map_photos(fingerprint_file, paths, pipeline, workers, chunksize=1):
+        for found in map_photos(fingerprint_file, paths, pipeline, here, chunksize=1):
             prints.append(found)
             if on_progress:
                 on_progress(len(prints), total)
@@ -265,13 +274,30 @@ class CollectionService:
         done = total - len(todo)
         if on_progress:
             on_progress(done, total)
-        jobs = [(paths[i], prints[i].sha256) for i in todo]
-        for i, outcome in zip(todo, map_photos(analyse_file, jobs, pipeline, workers, chunksize=1), strict=True):
+        for i, outcome in self._analyse(paths, prints, todo, workers):
             results[i] = outcome
             done += 1
             if on_progress:
                 on_progress(done, total)
         return [results[i] for i in range(len(paths))], copies
+
+    def _analyse(
+        self, paths: Sequence[Path], prints: Sequence[Fingerprint], todo: Sequence[int], workers: int
+    ) -> Iterator[tuple[int, Analysed]]:
+        """(index, analysis) of each file of TODO: all in the worker pool; or, with ``ray_address``,
+        the photos on the Ray cluster's workers (shipped as bytes) and then the videos here, in this
+        machine's processes, from their paths: a video of gigabytes is never shipped."""
+        pipeline = self._context.pipeline
+        ray = on_ray(self._context.settings.ray_address, pipeline.settings)
+        passes: list[tuple[list[int], RayRun[MediaJob, Analysed] | None, int]] = [(list(todo), None, workers)]
+        if ray is not None:
+            videos = {i for i in todo if is_video_file(paths[i])}
+            passes = [([i for i in todo if i not in videos], ray, workers), (sorted(videos), None, os.cpu_count() or 1)]
+        for batch, on, count in passes:
+            if batch:
+                jobs: list[MediaJob] = [(paths[i], prints[i].sha256) for i in batch]
+                outcomes = map_photos(analyse_file, jobs, pipeline, count, chunksize=1, ray=on)
+                yield from zip(batch, outcomes, strict=True)
 
     def _face_row(
         self, collection_id: str, digest: str, filename: str, n: int, face: FoundMediaFace

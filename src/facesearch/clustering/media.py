@@ -1,6 +1,9 @@
 """The files of a collection: the photos and videos under its folder, and each one's usable faces
 with their templates and crops (run in the worker pool, each file once). A video's face is a track:
-one person followed across its frames (:mod:`facesearch.pipeline.tracks`), cited by its time."""
+one person followed across its frames (:mod:`facesearch.pipeline.tracks`), cited by its time.
+
+On a Ray cluster (:func:`on_ray`) only photos travel, as their bytes; a video is never shipped (it may
+be gigabytes): the coordinator analyses it from its own path (:mod:`facesearch.clustering.collections`)."""
 
 from __future__ import annotations
 
@@ -10,9 +13,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from facesearch.errors import FacesearchError, ImageTooLargeError, InputError
-from facesearch.pipeline.decode import decode
+from facesearch.config import Settings
+from facesearch.errors import AnalysisLostError, FacesearchError, ImageTooLargeError, InputError
+from facesearch.pipeline.decode import NamedPhoto, PhotoInput, decode, shipped
 from facesearch.pipeline.faces import FacePipeline
+from facesearch.pipeline.ray_pool import RayRun
 from facesearch.pipeline.tracks import video_faces
 from facesearch.pipeline.video import VideoFile, is_video_file
 from facesearch.types import RGBArray
@@ -33,6 +38,7 @@ class FoundMediaFace:
 
 
 Analysed = tuple[str, list[FoundMediaFace], str | None]  # (sha256, faces, None) or (sha256 or "", [], reason)
+MediaJob = tuple[PhotoInput, str]  # (a file's path, or a photo's bytes as shipped to a Ray worker; its sha256)
 
 
 def media_under(root: Path) -> list[Path]:
@@ -42,21 +48,30 @@ def media_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.parts))
 
 
-def analyse_file(item: tuple[Path, str], pipeline: FacePipeline) -> Analysed:
+def analyse_file(item: MediaJob, pipeline: FacePipeline) -> Analysed:
     """:func:`analyse_video` or :func:`analyse_photo` for a (file, its sha256), as its name or its first
-    bytes say it is. Runs in workers."""
-    path, digest = item
+    bytes say it is; a photo's bytes (shipped to a Ray worker) are a photo. Runs in workers."""
+    file, digest = item
+    if isinstance(file, bytes):
+        return analyse_photo(file, digest, pipeline)
+    path = Path(file)
     return analyse_video(path, digest, pipeline) if is_video_file(path) else analyse_photo(path, digest, pipeline)
 
 
-def analyse_photo(path: Path, digest: str, pipeline: FacePipeline) -> Analysed:
-    """(sha256, every usable face found, None) or (sha256, [], reason code). Faces below the
-    enrollment quality thresholds (too small, blurred, or a doubtful detection) are left out: they
-    group badly and would flood a collection with false faces."""
+def analyse_photo(photo: Path | bytes, digest: str, pipeline: FacePipeline) -> Analysed:
+    """(sha256, every usable face found, None) or (sha256, [], reason code), for a photo's path or
+    its bytes. Faces below the enrollment quality thresholds (too small, blurred, or a doubtful
+    detection) are left out: they group badly and would flood a collection with false faces."""
+    limit = pipeline.settings.max_image_bytes
     try:
-        if path.stat().st_size > pipeline.settings.max_image_bytes:
-            return digest, [], ImageTooLargeError.code  # not read: a disk image is no photo
-        data = path.read_bytes()
+        if isinstance(photo, bytes):
+            if (isinstance(photo, NamedPhoto) and not photo.complete) or len(photo) > limit:
+                return digest, [], ImageTooLargeError.code  # shipped unread
+            data = bytes(photo)
+        else:
+            if photo.stat().st_size > limit:
+                return digest, [], ImageTooLargeError.code  # not read: a disk image is no photo
+            data = photo.read_bytes()
     except OSError:
         return "", [], "unreadable"
     try:
@@ -100,6 +115,19 @@ def analyse_video(path: Path, digest: str, pipeline: FacePipeline) -> Analysed:
             )
         )
     return digest, faces, None
+
+
+def on_ray(address: str, settings: Settings) -> RayRun[MediaJob, Analysed] | None:
+    """How :func:`analyse_file` runs on the Ray cluster at ADDRESS (None when empty), for photos only:
+    each shipped as its bytes; one lost with its worker comes back with reason 'analysis-lost' and
+    nothing of it is stored, so the next run over the folder analyses it. Videos are not given to it."""
+    if not address:
+        return None
+
+    def ship(job: MediaJob) -> MediaJob:
+        return shipped(job[0], settings), job[1]
+
+    return RayRun(address, ship=ship, lost=lambda _, why: ("", [], AnalysisLostError.code))
 
 
 def _jpeg(chip: RGBArray) -> bytes:

@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from facesearch.errors import (
+    AnalysisLostError,
     DuplicateImageError,
     InputError,
     OptedOutError,
@@ -80,10 +81,12 @@ def _walk_directory(
     commit: Commit,
     batch_faces: int,
     workers: int = 1,
+    ray_address: str = "",
     on_progress: Callable[[EnrollProgress], None] | None = None,
 ) -> EnrollDirectoryResult:
-    """Analyse ROOT/<subject>/<photo> in ``workers`` processes and commit every ``batch_faces`` faces:
-    the walk over a folder, resumable after a crash or a kill.
+    """Analyse ROOT/<subject>/<photo> in ``workers`` processes (or Ray workers of the cluster at
+    ``ray_address``) and commit every ``batch_faces`` faces: the walk over a folder, resumable after a
+    crash or a kill, here or of a worker (its photos come back 'analysis-lost', for a rerun).
 
     Photos in ``enrolled`` (subject name, sha256) are counted as already enrolled without analysis.
     """
@@ -98,7 +101,7 @@ def _walk_directory(
         on_progress(EnrollProgress(done=done, total=len(work), current=""))
     enrolled_now = 0
     batch: Batch = []
-    outcomes = prepare_many([path for _, path in todo], pipeline, workers)
+    outcomes = prepare_many([path for _, path in todo], pipeline, workers, ray_address)
     for (name, path), (prepared, rejection) in zip(todo, outcomes, strict=True):
         done += 1
         if prepared is not None:
@@ -164,6 +167,7 @@ class EnrollService:
             commit=lambda batch, rejected: _commit(context, batch, provenance, reject_duplicates=rejected),
             batch_faces=context.settings.enroll_batch_faces,
             workers=workers,
+            ray_address=context.settings.ray_address,
             on_progress=on_progress,
         )
         _audit_skipped(context, result.rejected)
@@ -179,8 +183,9 @@ def _prepared(context: Context, photo: PhotoInput) -> PreparedFace:
 def _audit_skipped(context: Context, rejected: Sequence[Rejection]) -> None:
     """One ``photo.refused`` event for a folder's photos skipped as unusable, counted by reason (not one
     event per file: a folder of a million broken files makes one event). Opt-outs are left out:
-    they are audited as ``policy.refused`` where they are found."""
-    by_reason = Counter(r.reason for r in rejected if r.reason != OptedOutError.code)
+    they are audited as ``policy.refused`` where they are found; so are photos whose analysis was lost
+    with a worker (nothing was refused: a rerun enrolls them)."""
+    by_reason = Counter(r.reason for r in rejected if r.reason not in (OptedOutError.code, AnalysisLostError.code))
     if by_reason:
         details = {
             "request": "enroll-dir",

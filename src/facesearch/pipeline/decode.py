@@ -43,13 +43,38 @@ class NamedPhoto(bytes):
 PhotoInput = str | Path | bytes  # bytes may be a NamedPhoto
 
 
+def photo_name(photo: PhotoInput) -> str:
+    """What errors and rejections call a photo: its path, an upload's file name, else its size."""
+    if isinstance(photo, NamedPhoto):
+        return photo.name
+    return f"<{len(photo)} bytes>" if isinstance(photo, bytes) else str(photo)
+
+
+def shipped(photo: PhotoInput, settings: Settings) -> PhotoInput:
+    """The photo as a worker on another machine can read it: a file's bytes, named by its path. A file
+    over ``max_image_bytes`` travels unread (an incomplete NamedPhoto, refused there as too large); one that
+    is missing or not a regular file travels as its path, refused there as here."""
+    if isinstance(photo, bytes):
+        return photo
+    path = Path(photo)
+    try:
+        size = path.stat().st_size if path.is_file() else None
+        if size is None:
+            return photo
+        if size > settings.max_image_bytes:
+            return NamedPhoto(b"", str(path), complete=False)
+        return NamedPhoto(path.read_bytes(), str(path))
+    except OSError:
+        return photo
+
+
 def read_photo(photo: PhotoInput, settings: Settings) -> tuple[bytes, str]:
     """Return the photo's bytes and a display name, enforcing the byte-size limit."""
+    name = photo_name(photo)
     if isinstance(photo, bytes):
-        data, name = photo, photo.name if isinstance(photo, NamedPhoto) else f"<{len(photo)} bytes>"
+        data = photo
     else:
         path = Path(photo)
-        name = str(path)
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -62,9 +87,7 @@ def read_photo(photo: PhotoInput, settings: Settings) -> tuple[bytes, str]:
             )
         data = path.read_bytes()
     if isinstance(photo, NamedPhoto) and not photo.complete:
-        raise ImageTooLargeError(
-            f"{name}: the upload is larger than the {settings.max_image_bytes} bytes allowed (max_image_bytes)"
-        )
+        raise ImageTooLargeError(f"{name}: larger than the {settings.max_image_bytes} bytes allowed (max_image_bytes)")
     if len(data) > settings.max_image_bytes:
         raise ImageTooLargeError(f"{name}: {len(data)} bytes, over the limit of {settings.max_image_bytes} bytes")
     return data, name

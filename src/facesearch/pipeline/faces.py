@@ -13,6 +13,7 @@ from typing import TypeVar
 from facesearch.config import Settings
 from facesearch.pipeline.models import THREADS_ENV, EmbedderSpec, Models
 from facesearch.pipeline.quality import assess
+from facesearch.pipeline.ray_pool import RayRun, map_on_ray
 from facesearch.pipeline.recognizers import recognizer_for, spec_for_settings
 from facesearch.types import AlignedFace, DecodedImage, FaceObservation, Quality
 
@@ -126,10 +127,17 @@ def map_photos(
     pipeline: FacePipeline,
     workers: int,
     chunksize: int = 1,
+    ray: RayRun[T, R] | None = None,
 ) -> Iterator[R]:
     """``job(item, pipeline)`` for every item, results in order: in ``workers`` spawned processes
     (each with its own pipeline of the same settings and recipe), or here with ``pipeline`` when one worker
-    is asked or there is too little work to share. ``job`` must be a module-level function."""
+    is asked or there is too little work to share; or, given ``ray``, on that Ray cluster's workers
+    (:mod:`facesearch.pipeline.ray_pool`; ``workers`` below 1: one per CPU of the cluster). ``job`` must be
+    a module-level function."""
+    if ray is not None:
+        make = functools.partial(FacePipeline, pipeline.settings, spec=pipeline.spec)
+        yield from map_on_ray(job, items, make, workers, ray, environment=dict.fromkeys(BLAS_THREADS, "1"))
+        return
     if workers <= 1 or len(items) < 2 * workers:
         for item in items:
             yield job(item, pipeline)

@@ -10,10 +10,18 @@ from pathlib import Path
 from PIL import Image
 
 from facesearch.config import Settings
-from facesearch.errors import FaceRefusedError, InputError, LowQualityFaceError, MultipleFacesError, NoFaceError
-from facesearch.pipeline.decode import PhotoInput, decode
+from facesearch.errors import (
+    AnalysisLostError,
+    FaceRefusedError,
+    InputError,
+    LowQualityFaceError,
+    MultipleFacesError,
+    NoFaceError,
+)
+from facesearch.pipeline.decode import PhotoInput, decode, photo_name, shipped
 from facesearch.pipeline.faces import FacePipeline, FoundFace, map_photos
 from facesearch.pipeline.quality import FACE_BLURRED, FACE_TOO_SMALL, LOW_DETECTOR_CONFIDENCE
+from facesearch.pipeline.ray_pool import RayRun
 from facesearch.types import FaceObservation, Quality, Rejection
 
 _ISSUE_TEXT = {
@@ -111,27 +119,41 @@ Outcome = tuple[PreparedFace | None, Rejection | None]
 EMBED_BATCH = 8  # photos whose faces a worker embeds in one call to the network
 
 
-def prepare_batch(paths: Sequence[Path], pipeline: FacePipeline) -> list[Outcome]:
+def prepare_batch(photos: Sequence[PhotoInput], pipeline: FacePipeline) -> list[Outcome]:
     """:func:`prepare` for batch work: every photo located, the faces embedded together, and a
     refusal returned as a Rejection instead of raised."""
     located: list[tuple[PhotoFacts, FoundFace]] = []
     outcomes: list[Outcome | int] = []  # an int points into ``located``
-    for path in paths:
+    for photo in photos:
         try:
-            located.append(locate(path, pipeline))
+            located.append(locate(photo, pipeline))
             outcomes.append(len(located) - 1)
         except InputError as exc:
             reason = exc.reason if isinstance(exc, FaceRefusedError) else exc.code
-            outcomes.append((None, Rejection(str(path), reason, exc.message)))
+            outcomes.append((None, Rejection(photo_name(photo), reason, exc.message)))
     prepared = finish(located, pipeline) if located else []
     return [(prepared[o], None) if isinstance(o, int) else o for o in outcomes]
 
 
-def prepare_many(paths: Sequence[Path], pipeline: FacePipeline, workers: int) -> Iterator[Outcome]:
-    """Prepared faces (or rejections) for ``paths``, in order; ``workers`` processes when above 1."""
-    chunks = [paths[i : i + EMBED_BATCH] for i in range(0, len(paths), EMBED_BATCH)]
-    for outcomes in map_photos(prepare_batch, chunks, pipeline, workers):
+def prepare_many(
+    paths: Sequence[Path], pipeline: FacePipeline, workers: int, ray_address: str = ""
+) -> Iterator[Outcome]:
+    """Prepared faces (or rejections) for ``paths``, in order; ``workers`` processes when above 1, or
+    ``workers`` Ray workers of the cluster at ``ray_address`` (photos lost with a worker are rejected as
+    'analysis-lost')."""
+    chunks: list[Sequence[PhotoInput]] = [paths[i : i + EMBED_BATCH] for i in range(0, len(paths), EMBED_BATCH)]
+    ray: RayRun[Sequence[PhotoInput], list[Outcome]] | None = None
+    if ray_address:
+        ray = RayRun(ray_address, ship=lambda chunk: [shipped(p, pipeline.settings) for p in chunk], lost=lost_batch)
+    for outcomes in map_photos(prepare_batch, chunks, pipeline, workers, ray=ray):
         yield from outcomes
+
+
+def lost_batch(photos: Sequence[PhotoInput], why: str) -> list[Outcome]:
+    """A Rejection ('analysis-lost') for each photo whose worker died before finishing it."""
+    code, names = AnalysisLostError.code, [photo_name(p) for p in photos]
+    why = f"{why}; nothing of it was stored, a rerun analyses it"
+    return [(None, Rejection(name, code, f"{name}: {why}")) for name in names]
 
 
 def collect_directory(root: Path) -> tuple[list[tuple[str, Path]], list[Rejection]]:
