@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -31,13 +32,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from facesearch.index.base import VectorIndex, unit_rows
+from facesearch.index.base import Hits, Matrix, VectorIndex, unit_rows
 from facesearch.index.exact import ExactIndex
 from facesearch.index.hnsw import HnswIndex
 from facesearch.index.ivf import IvfIndex
@@ -84,6 +85,72 @@ def latencies(search: Any, queries: np.ndarray) -> np.ndarray:
         search(q[None, :])
         out.append(time.perf_counter() - start)
     return np.asarray(out)
+
+
+class Searchable(Protocol):
+    def search(self, queries: Matrix, k: int) -> Hits: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """N synthetic templates (ids 1..N) and the queries asked of every index over them: each query
+    is a template plus noise, and its *mates* are the ids of that identity's templates (-1 past N)."""
+
+    n: int
+    ids: np.ndarray
+    data: np.ndarray
+    queries: np.ndarray
+    mates: np.ndarray
+
+
+def workload(n: int, seed: int, count: int) -> Workload:
+    """``count`` queries over ``templates(n, seed)``."""
+    data = templates(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    picks = rng.choice(n, count, replace=False)
+    queries = data[picks] + rng.normal(0.0, 0.02, (len(picks), DIM)).astype(np.float32)
+    mates = (picks // PER_IDENTITY)[:, None] * PER_IDENTITY + np.arange(PER_IDENTITY) + 1  # the identity's ids
+    mates = np.where(mates <= n, mates, -1)
+    return Workload(n, np.arange(1, n + 1, dtype=np.int64), data, queries, mates)
+
+
+class Meter:
+    """Measures each index of one workload alike, as one result row: single-query latency p50/p99
+    over the first ``single`` queries, throughput of one call with the first ``batch``, recall@10
+    against the first index measured (the exact one: the reference) and mated recall. ``common``:
+    fields every row carries."""
+
+    def __init__(self, work: Workload, single: int, batch: int, **common: Any) -> None:
+        self.work, self.single, self.batch, self.common = work, single, batch, common
+        self.truth: np.ndarray | None = None
+
+    def __call__(
+        self, system: str, index: Searchable, build: float, memory: int, extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        queries, mates = self.work.queries, self.work.mates
+        single = latencies(lambda q: index.search(q, 10), queries[: self.single])
+        start = time.perf_counter()
+        hits = index.search(queries[: self.batch], 10)
+        batch_s = time.perf_counter() - start
+        if self.truth is None:
+            self.truth = hits.ids
+        overlap = [len(set(a) & set(b)) / 10 for a, b in zip(hits.ids, self.truth, strict=True)]
+        found = [np.isin(m[m > 0], h).mean() for m, h in zip(mates[: self.batch], hits.ids, strict=True)]
+        result = dict(
+            system=system,
+            n=self.work.n,
+            build_s=build,
+            memory_mb=memory / 2**20,
+            p50_ms=1e3 * np.median(single),
+            p99_ms=1e3 * np.percentile(single, 99),
+            batch_qps=self.batch / batch_s,
+            recall10=float(np.mean(overlap)),
+            mated=float(np.mean(found)),
+            **self.common,
+            **extra,
+        )
+        print(json.dumps(result), flush=True)  # as measured: a long run's partial results survive
+        return result
 
 
 MAKERS: dict[str, tuple[str, Callable[[Path], VectorIndex]]] = {
@@ -145,43 +212,47 @@ def pgvector_rows(
     return out
 
 
-def measure(n: int, args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
-    data = templates(n, args.seed)
-    ids = np.arange(1, n + 1, dtype=np.int64)
-    rng = np.random.default_rng(args.seed + 1)
-    picks = rng.choice(n, max(args.queries, args.batch), replace=False)
-    queries = data[picks] + rng.normal(0.0, 0.02, (len(picks), DIM)).astype(np.float32)
-    mates = (picks // PER_IDENTITY)[:, None] * PER_IDENTITY + np.arange(PER_IDENTITY) + 1  # the identity's ids
-    mates = np.where(mates <= n, mates, -1)
-    rows: list[dict[str, Any]] = []
-    truth: np.ndarray | None = None
-    floor = bandwidth_floor_s(unit_rows(data[: min(n, 2_000_000)])) * n / min(n, 2_000_000)
+def built(index: VectorIndex, work: Workload) -> tuple[VectorIndex, float, int]:
+    """``index`` (empty) with the workload's templates added, 100,000 a call; the seconds that took
+    and the memory (RSS) it added."""
+    gc.collect()
+    before = rss_bytes()
+    start = time.perf_counter()
+    for part in range(0, work.n, 100_000):
+        index.add(work.ids[part : part + 100_000], work.data[part : part + 100_000])
+    return index, time.perf_counter() - start, rss_bytes() - before
 
-    def row(system: str, index: VectorIndex, build: float, memory: int, extra: dict[str, Any]) -> dict[str, Any]:
-        nonlocal truth
-        single = latencies(lambda q: index.search(q, 10), queries[: args.queries])
-        start = time.perf_counter()
-        hits = index.search(queries[: args.batch], 10)
-        batch_s = time.perf_counter() - start
-        if truth is None:
-            truth = hits.ids
-        overlap = [len(set(a) & set(b)) / 10 for a, b in zip(hits.ids, truth, strict=True)]
-        found = [np.isin(m[m > 0], h).mean() for m, h in zip(mates[: args.batch], hits.ids, strict=True)]
-        result = dict(
-            system=system,
-            n=n,
-            build_s=build,
-            memory_mb=memory / 2**20,
-            p50_ms=1e3 * np.median(single),
-            p99_ms=1e3 * np.percentile(single, 99),
-            batch_qps=args.batch / batch_s,
-            recall10=float(np.mean(overlap)),
-            mated=float(np.mean(found)),
-            floor_ms=1e3 * floor,
-            **extra,
-        )
-        print(json.dumps(result), flush=True)  # as measured: a long run's partial results survive
-        return result
+
+def label(name: str, *settings: str) -> str:
+    """``name (a; b)``: a row's system and the settings given (just ``name`` without any)."""
+    given = "; ".join(s for s in settings if s)
+    return f"{name} ({given})" if given else name
+
+
+def tuned_rows(
+    name: str, index: VectorIndex, build: float, memory: int, row: Meter, args: argparse.Namespace, built_with: str = ""
+) -> list[dict[str, Any]]:
+    """One row per search setting: each of ``args.ef_search`` for HNSW, each of ``args.nprobe`` for
+    IVF; ``built_with``: the build settings, named in each row's label before the search setting."""
+    knobs: list[tuple[str, str, int]] = [("", "", 0)]  # (label, attribute, value)
+    if isinstance(index, HnswIndex):
+        knobs = [(f"efSearch {ef}", "ef_search", ef) for ef in args.ef_search]
+    if isinstance(index, IvfIndex):
+        knobs = [(f"nprobe {p}", "nprobe", p) for p in args.nprobe]
+    out = []
+    for knob, attribute, value in knobs:
+        if attribute:
+            setattr(index, attribute, value)
+        out.append(row(label(name, built_with, knob), index, build, memory, {}))
+    return out
+
+
+def measure(n: int, args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
+    work = workload(n, args.seed, max(args.queries, args.batch))
+    data, ids = work.data, work.ids
+    rows: list[dict[str, Any]] = []
+    floor = bandwidth_floor_s(unit_rows(data[: min(n, 2_000_000)])) * n / min(n, 2_000_000)
+    row = Meter(work, args.queries, args.batch, floor_ms=1e3 * floor)
 
     for backend in ["exact", *[b for b in args.backends if b != "exact"]]:
         if backend == "pgvector":
@@ -189,23 +260,8 @@ def measure(n: int, args: argparse.Namespace, folder: Path) -> list[dict[str, An
             continue
         name, make = MAKERS[backend]
         path = folder / f"{backend}.idx"
-        gc.collect()
-        before = rss_bytes()
-        start = time.perf_counter()
-        index = make(path)
-        for part in range(0, n, 100_000):
-            index.add(ids[part : part + 100_000], data[part : part + 100_000])
-        build = time.perf_counter() - start
-        memory = rss_bytes() - before
-        knobs: list[tuple[str, str, int]] = [("", "", 0)]  # (label, attribute, value)
-        if isinstance(index, HnswIndex):
-            knobs = [(f" (efSearch {ef})", "ef_search", ef) for ef in args.ef_search]
-        if isinstance(index, IvfIndex):
-            knobs = [(f" (nprobe {p})", "nprobe", p) for p in args.nprobe]
-        for label, attribute, value in knobs:
-            if attribute:
-                setattr(index, attribute, value)
-            rows.append(row(name + label, index, build, memory, {}))
+        index, build, memory = built(make(path), work)
+        rows.extend(tuned_rows(name, index, build, memory, row, args))
         if backend in REOPEN and not args.no_reopen:
             index.save(1)
             del index
@@ -231,7 +287,7 @@ def measure(n: int, args: argparse.Namespace, folder: Path) -> list[dict[str, An
         distances = np.linalg.norm(known - q[0].astype(np.float64), axis=1)
         return np.argsort(distances)[:10]
 
-    single = latencies(peer, queries[: min(args.queries, 50)])
+    single = latencies(peer, work.queries[: min(args.queries, 50)])
     rows.append(
         dict(
             system="face_recognition face_distance (peer)",
@@ -255,19 +311,25 @@ def disk(r: dict[str, Any]) -> str:
     return f"{r['file_mb']:.0f}" if "file_mb" in r else "-"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+def arguments(doc: str, sizes: list[int], backends: list[str], choices: list[str]) -> argparse.ArgumentParser:
+    """The options a search benchmark takes (a script adds its own): the workload and the indexes."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=sizes)
     ap.add_argument("--queries", type=int, default=200, help="single queries timed per index")
     ap.add_argument("--batch", type=int, default=1000, help="queries in the one batch call")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--backends",
         nargs="+",
-        default=["exact", "exact-f16", "hnsw", "ivf"],
-        choices=sorted([*MAKERS, "pgvector"]),
+        default=backends,
+        choices=choices,
         help="indexes to measure (exact always runs: it is the recall reference)",
     )
+    return ap
+
+
+def main() -> int:
+    ap = arguments(__doc__, [100_000, 1_000_000], ["exact", "exact-f16", "hnsw", "ivf"], sorted([*MAKERS, "pgvector"]))
     ap.add_argument("--ef-search", type=int, nargs="+", default=[128], help="HNSW search efforts to measure")
     ap.add_argument(
         "--pg-ef-search", type=int, nargs="+", default=[40, 200, 800], help="pgvector HNSW search efforts to measure"

@@ -368,7 +368,7 @@ class MilvusIndex:
         completed = 0
         while True:
             self._collection.flush(timeout=_remaining(deadline))
-            self._wait_indexed(deadline)
+            wait_indexed(self.alias, self.name, deadline)
             if self.sealed_rows() == len(self):
                 return completed
             self._collection.compact(timeout=_remaining(deadline))
@@ -385,19 +385,21 @@ class MilvusIndex:
         handler = pymilvus.connections._fetch_handler(self.alias)
         return sum(int(s.num_rows) for s in handler.get_persistent_segment_infos(self.name))
 
-    def _wait_indexed(self, deadline: float) -> None:
-        """Wait until every sealed segment of the collection has its index built."""
-        pymilvus = pymilvus_module()
-        while True:
-            progress = pymilvus.utility.index_building_progress(self.name, using=self.alias)
-            if int(progress["pending_index_rows"]) == 0 and progress["indexed_rows"] >= progress["total_rows"]:
-                return
-            time.sleep(min(POLL_S, _remaining(deadline)))
+
+def wait_indexed(alias: str, name: str, deadline: float) -> None:
+    """Wait until every sealed segment of collection ``name`` has its index built; TimeoutError
+    past ``deadline`` (a :func:`time.monotonic` time)."""
+    utility = pymilvus_module().utility
+    while True:
+        progress = utility.index_building_progress(name, using=alias)
+        if int(progress["pending_index_rows"]) == 0 and progress["indexed_rows"] >= progress["total_rows"]:
+            return
+        time.sleep(min(POLL_S, _remaining(deadline)))
 
 
 def _remaining(deadline: float) -> float:
     """Seconds left until ``deadline``; TimeoutError when none are."""
     left = deadline - time.monotonic()
     if left <= 0:
-        raise TimeoutError("Milvus did not compact the collection in time")
+        raise TimeoutError("Milvus did not finish in time")
     return left
