@@ -16,10 +16,15 @@ one for each Milvus index so that its memory is that index's alone, and stops. E
 searched through pymilvus at --consistency (default ``Strong``: what facesearch's milvus backend
 reads at). ``milvus-hnsw``: HNSW with facesearch's HnswIndex's M and efConstruction (32, 200);
 ``milvus-ivf``: IVF_FLAT, ``milvus-ivf-sq8``: IVF_SQ8 (int8 codes, no re-ranking), both with nlist
-4 sqrt(N). Build time: insert (--insert-batch rows a request) + flush + create_index and wait until
-every segment is indexed + load, each also reported. Memory: the server's resident memory (the RSS
-of its process tree) after load and a warm-up search, less before the collection was created. Disk:
-how much its data folder grew (write-ahead log, segment files, index files).
+4 sqrt(N) (--nlist). Milvus builds an index per segment (a segment is sealed at about 230,000 of
+these rows by default), so its nlist, ef and nprobe apply to each segment, and its k-means runs over
+every row of a segment. Build time: insert (--insert-batch rows a request) + flush + create_index
+and wait until every segment is indexed + load, each also reported. Memory: the server's resident
+memory (the RSS of its process tree) after load and a warm-up search, less before the collection
+was created. Disk: how much its data folder grew (write-ahead log, segment files, index files).
+``$FACESEARCH_MILVUS_CONFIG`` (milvus.yaml settings, see scripts/milvus.sh) applies to every server,
+for example ``dataCoord.enableAutoCompaction=false``: the segments column says when compaction
+merged segments while the searches ran.
 
 Milvus binds every interface, so the whole run goes in a private network namespace:
 
@@ -140,14 +145,14 @@ class Collection:
         return hits
 
 
-def index_params(kind: str, n: int) -> dict[str, Any]:
+def index_params(kind: str, n: int, nlist: int | None) -> dict[str, Any]:
     """Milvus's index of ``kind`` for N vectors: HNSW as facesearch's HnswIndex builds, IVF with
-    nlist 4 sqrt(N)."""
+    ``nlist`` lists (default 4 sqrt(N))."""
     if kind == "HNSW":
         defaults = HnswIndex("m", DIM, Metric.COSINE)
         params = {"M": defaults.m, "efConstruction": defaults.ef_construction}
     else:
-        params = {"nlist": int(min(65536, max(16, round(4 * math.sqrt(n)))))}
+        params = {"nlist": nlist or int(min(65536, max(16, round(4 * math.sqrt(n)))))}
     return {"index_type": kind, "metric_type": "IP", "params": params}
 
 
@@ -157,7 +162,7 @@ def milvus_rows(
     """Start a server, build the backend's index of the workload on it, measure it, stop the server."""
     pymilvus = pymilvus_module()
     kind = MILVUS[backend]
-    params = index_params(kind, work.n)
+    params = index_params(kind, work.n, args.nlist)
     built_with = ", ".join(f"{k} {v}" for k, v in params["params"].items())
     started = time.perf_counter()
     with Server(folder / backend).running() as server:
@@ -182,7 +187,7 @@ def milvus_rows(
         collection.load()
         times.append(time.perf_counter())
         phases = dict(zip(("insert_s", "flush_s", "index_s", "load_s"), np.diff(times).tolist(), strict=True))
-        segments = len(pymilvus.utility.get_query_segment_info("bench", using=alias))
+        loaded = len(pymilvus.utility.get_query_segment_info("bench", using=alias))
         knob, values = ("ef", args.ef_search) if kind == "HNSW" else ("nprobe", args.nprobe)
         Collection(collection, {knob: values[0]}, args.consistency[0]).search(work.queries, 10)  # warm up
         memory = server.rss_bytes() - memory_before
@@ -190,7 +195,7 @@ def milvus_rows(
             **phases,
             "start_s": start_s,
             "index_type": kind,
-            "segments": segments,
+            "segments": loaded,
             "disk_mb": (server.disk_bytes() - disk_before) / 2**20,
         }
         out = [
@@ -204,6 +209,10 @@ def milvus_rows(
             for consistency in args.consistency
             for value in values
         ]
+        # Compaction may have merged segments meanwhile (and indexed them again): what the searches saw
+        after = len(pymilvus.utility.get_query_segment_info("bench", using=alias))
+        for r in out:
+            r["segments_after"] = after
         pymilvus.connections.disconnect(alias)
     return out
 
@@ -246,6 +255,7 @@ def main() -> int:
     ap = arguments(__doc__, [1_000_000], [*FAISS, *MILVUS], [*FAISS, *MILVUS])
     ap.add_argument("--ef-search", type=int, nargs="+", default=[64, 128], help="HNSW search efforts (both)")
     ap.add_argument("--nprobe", type=int, nargs="+", default=[16, 64], help="IVF lists probed per query (all)")
+    ap.add_argument("--nlist", type=int, default=None, help="Milvus IVF lists (default 4 sqrt(N))")
     ap.add_argument("--insert-batch", type=int, default=50_000, help="rows per Milvus insert request")
     ap.add_argument(
         "--consistency",
@@ -271,7 +281,9 @@ def main() -> int:
             r["system"],
             f"{r['build_s']:.1f}",
             *([f"{r[k]:.1f}" for k in ("insert_s", "flush_s", "index_s", "load_s")] if milvus else ["-"] * 4),
-            str(r["segments"]) if milvus else "-",
+            (f"{r['segments']}" + (f" > {r['segments_after']}" if r["segments_after"] != r["segments"] else ""))
+            if milvus
+            else "-",
             f"{r['memory_mb']:.0f}",
             f"{r['disk_mb']:.0f}" if milvus else "-",
             f"{r['p50_ms']:.2f}",
