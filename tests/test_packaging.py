@@ -142,7 +142,17 @@ def test_every_third_party_import_of_bench_is_declared_in_an_extra() -> None:
 
 
 def test_the_library_installs_without_the_front_ends_extras() -> None:
-    heavy = {"fastapi", "uvicorn", "starlette", "pydantic", "python-multipart", "psycopg", "matplotlib", "pymilvus", "ray"}
+    heavy = {
+        "fastapi",
+        "uvicorn",
+        "starlette",
+        "pydantic",
+        "python-multipart",
+        "psycopg",
+        "matplotlib",
+        "pymilvus",
+        "ray",
+    }
     assert CORE & heavy == set()
 
 
