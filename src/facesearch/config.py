@@ -235,6 +235,14 @@ class Settings:
         "With index_backend 'milvus': candidates an HNSW search keeps in each segment (at least the "
         "faces asked for); 1 to 32768.",
     )
+    milvus_consistency: str = _setting(
+        "strong",
+        "With index_backend 'milvus': what a search waits for. 'strong' (the default) sees every vector "
+        "written before it, and waits for Milvus's next time tick to do so (about 200 ms a search, "
+        "docs/scale-out.md); 'bounded' answers at once from what Milvus has applied, so a face enrolled in "
+        "the last few seconds (Milvus's common.gracefulTime) may be missed. Either way an erased face is "
+        "never a candidate: candidates are only faces the gallery holds.",
+    )
     pgvector_exact: bool = _setting(
         False,
         "With index_backend 'pgvector': no HNSW graph, every row compared (exact, like the 'exact' "
@@ -424,6 +432,10 @@ class Settings:
             )
         if not 1 <= self.milvus_ef_search <= 32768:
             raise ConfigError(f"setting 'milvus_ef_search' must be between 1 and 32768, not {self.milvus_ef_search}")
+        if self.milvus_consistency not in ("strong", "bounded"):
+            raise ConfigError(
+                f"setting 'milvus_consistency' must be 'strong' or 'bounded', not {self.milvus_consistency!r}"
+            )
 
     def search_window(self) -> tuple[time, time] | None:
         """``search_hours`` as (start, end) UTC times, end exclusive; None when searches may run any time.
@@ -469,6 +481,7 @@ class Settings:
                 "m": self.milvus_m,
                 "ef_construction": self.milvus_ef_construction,
                 "ef_search": self.milvus_ef_search,
+                "consistency": self.milvus_consistency,
             }
         return {"storage": self.index_storage} if self.index_backend == "exact" else {}
 

@@ -39,6 +39,8 @@ def test_milvus_needs_an_address_and_sane_options() -> None:
         facesearch.Settings(index_backend="milvus", milvus_uri="http://db:19530", milvus_ef_construction=10)
     with pytest.raises(ConfigError, match="milvus_shards"):
         facesearch.Settings(index_backend="milvus", milvus_uri="http://db:19530", milvus_shards=0)
+    with pytest.raises(ConfigError, match="milvus_consistency"):
+        facesearch.Settings(index_backend="milvus", milvus_uri="http://db:19530", milvus_consistency="eventually")
 
 
 def _settings(url: str, collection: str) -> facesearch.Settings:
@@ -105,6 +107,32 @@ def test_enroll_identify_erase_on_milvus(
     after = engine.acting_as("operator").identify(photos["probe"], purpose="review", case="C-1").faces[0].candidates
     assert [c.subject for c in after] == ["Grace Hopper"]
     assert engine.audit_verify().ok
+
+
+@pytest.mark.model
+def test_at_bounded_consistency_an_erased_face_is_never_a_candidate(
+    tmp_path: Path, milvus_url: str, milvus_collection: str, models: DlibModels, photos: dict[str, Path]
+) -> None:
+    """Searches that do not wait for Milvus's time tick may be answered before Milvus applies a
+    delete; the erased face must still never come back, since candidates are faces the gallery holds."""
+    settings = _settings(milvus_url, milvus_collection).replace(milvus_consistency="bounded")
+    with init_staffed(tmp_path / "home", actor="tester", models=models, settings=settings) as engine:
+        enroller = engine.acting_as("enroller")
+        enroller.enroll(photos["astronaut"], subject="Eileen Collins", source="scikit-image sample", basis="consent")
+        enroller.enroll(photos["hopper"], subject="Grace Hopper", source="matplotlib sample", basis="public-task")
+        operator = engine.acting_as("operator")
+        deadline = time.monotonic() + 30  # a bounded search sees new rows within Milvus's graceful time
+        while True:
+            found = operator.identify(photos["probe"], purpose="review", case="C-1").faces[0].candidates
+            if [c.subject for c in found][:1] == ["Eileen Collins"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert found[0].subject == "Eileen Collins"
+        engine.erase("Eileen Collins", reason="subject's request")
+        for _ in range(5):  # at once, then again while Milvus may still hold the deleted row
+            after = operator.identify(photos["probe"], purpose="review", case="C-1").faces[0].candidates
+            assert "Eileen Collins" not in [c.subject for c in after]
+        assert engine.audit_verify().ok
 
 
 # What the killed process runs: open the gallery, arm the kill at STEP, then enroll or erase.

@@ -5,7 +5,10 @@ with an HNSW index (``L2`` for Euclidean, inner product ``IP`` over unit vectors
 row in a small state collection beside it, ``<name>_state``: the model, dimension and metric, the
 gallery generation and content hash the vectors reflect, and the last outbox entry applied (see
 :mod:`facesearch.index.milvuskeeper`). Each vector row carries the gallery generation that wrote it.
-Every read and search is at ``Strong`` consistency: it sees every write acknowledged before it.
+Every read is at ``Strong`` consistency: it sees every write acknowledged before it. Searches are
+too unless ``consistency`` is ``"bounded"``: Milvus then answers from what it has applied, without
+waiting for its next time tick (about 200 ms); the gallery keeps only faces it holds, so an erased
+face is never a candidate either way.
 
 Scores mean what they mean for every backend: ``1 - distance`` for Euclidean (Milvus returns the
 *squared* L2 distance, whose root is taken here), cosine similarity for cosine (the inner product
@@ -108,6 +111,7 @@ class MilvusIndex:
         ef_search: int = EF_SEARCH,
         shards: int = 1,
         replicas: int = 1,
+        consistency: str = "strong",
     ) -> None:
         if not _NAME.fullmatch(name):
             raise ValueError(f"Milvus collection name {name!r}: letters, digits and _ only, not first a digit")
@@ -118,6 +122,7 @@ class MilvusIndex:
         self.metric = metric
         self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
         self.shards, self.replicas = shards, replicas
+        self.search_consistency = _STRONG if consistency == "strong" else "Bounded"
         self.generation = -1
         self.state_hash = ""
         self.applied_seq = 0  # the last outbox entry (gallery side) whose change this index holds
@@ -324,7 +329,12 @@ class MilvusIndex:
             queries = unit_rows(queries)
         params = {"metric_type": _METRIC[self.metric], "params": {"ef": max(int(self.ef_search), int(k))}}
         found = self._collection.search(
-            queries.tolist(), "embedding", params, limit=int(k), output_fields=[], consistency_level=_STRONG
+            queries.tolist(),
+            "embedding",
+            params,
+            limit=int(k),
+            output_fields=[],
+            consistency_level=self.search_consistency,
         )
         for n, result in enumerate(found):
             scored = [(int(h.id), self._score(float(h.distance))) for h in result]

@@ -72,6 +72,7 @@ class MilvusKeeper:
         m: int = M,
         ef_construction: int = EF_CONSTRUCTION,
         ef_search: int = EF_SEARCH,
+        consistency: str = "strong",
     ) -> None:
         self.folder = folder
         self.spec = spec
@@ -83,6 +84,7 @@ class MilvusKeeper:
             "ef_search": ef_search,
             "shards": shards,
             "replicas": replicas,
+            "consistency": consistency,
         }
         self._index: MilvusIndex | None = None
         self._removed = 0
