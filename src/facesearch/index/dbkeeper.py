@@ -176,13 +176,18 @@ class PgVectorKeeper:
             log.warning("VACUUM %s after an erasure failed (%s); autovacuum will prune the rows later", TABLE, exc)
 
     def _sweep(self) -> None:
-        """Delete index files a file backend left in the home folder (they hold sealed vectors)."""
-        if not self.folder.is_dir():
-            return
-        for path in self.folder.iterdir():
-            if path.is_file():
-                log.info("deleting %s: no current index uses it", path)
-                path.unlink()
+        delete_file_indexes(self.folder)
+
+
+def delete_file_indexes(folder: Path) -> None:
+    """Delete index files a file backend left in FOLDER, the home's index folder (they hold sealed
+    vectors), once a backend that keeps no files there (pgvector, Milvus) holds the gallery's vectors."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.is_file():
+            log.info("deleting %s: no current index uses it", path)
+            path.unlink()
 
 
 def require_model(model_id: str, spec: EmbedderSpec) -> None:

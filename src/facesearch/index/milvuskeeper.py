@@ -247,13 +247,7 @@ class MilvusKeeper:
             log.warning("compacting Milvus collection %s after an erasure failed: %s", self._index.name, exc)
 
     def _sweep(self) -> None:
-        """Delete index files a file backend left in the home folder (they hold sealed vectors)."""
-        if not self.folder.is_dir():
-            return
-        for path in self.folder.iterdir():
-            if path.is_file():
-                log.info("deleting %s: no current index uses it", path)
-                path.unlink()
+        dbkeeper.delete_file_indexes(self.folder)
 
 
 def collection_name(collection: str, gallery_id: str | None) -> str:
