@@ -92,13 +92,7 @@ cmd_install() {
 }
 
 free_port() {
-    python3 - <<'EOF'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-EOF
+    python3 "$(dirname "$0")/free_port.py"
 }
 
 url_of() {
