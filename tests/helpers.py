@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
@@ -207,3 +208,11 @@ def write_video_bomb(path: Path, frames: int = 100_000, size: tuple[int, int] = 
             packet.stream, packet.pts, packet.dts, packet.time_base = stream, pts, pts, key.time_base
             container.mux(packet)
     return path
+
+
+def server_missing(require_env: str, failure: str, skip: str) -> NoReturn:
+    """A server the tests need cannot be had: fail with FAILURE where REQUIRE_ENV=1 (CI, where a
+    broken server must never be a quiet skip), else skip with SKIP, which says how to get one."""
+    if os.environ.get(require_env) == "1":
+        pytest.fail(failure, pytrace=False)
+    pytest.skip(skip)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import server_missing
+
 URL_ENV = "FACESEARCH_TEST_MILVUS_URL"
 REQUIRE_ENV = "FACESEARCH_REQUIRE_MILVUS"
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "milvus.sh"
@@ -38,11 +40,11 @@ class MilvusServer:
 
 
 def unavailable(reason: str) -> None:
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"Milvus is required ({REQUIRE_ENV}=1) but {reason}", pytrace=False)
-    pytest.skip(
+    server_missing(
+        REQUIRE_ENV,
+        f"Milvus is required ({REQUIRE_ENV}=1) but {reason}",
         f"no Milvus server: {reason} (run 'scripts/milvus.sh install', then the tests under "
-        f"'scripts/milvus.sh isolated', or set {URL_ENV})"
+        f"'scripts/milvus.sh isolated', or set {URL_ENV})",
     )
 
 

@@ -27,6 +27,8 @@ from sqlalchemy import create_engine, make_url, text
 
 from facesearch.config import Settings
 
+from helpers import server_missing
+
 URL_ENV = "FACESEARCH_TEST_POSTGRES_URL"
 REQUIRE_ENV = "FACESEARCH_REQUIRE_POSTGRES"
 DATABASE_ENV = "FACESEARCH_TEST_DATABASE"
@@ -35,9 +37,11 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"PostgreSQL is required ({REQUIRE_ENV}=1) but {reason}", pytrace=False)
-    pytest.skip(f"no PostgreSQL server: {reason} (run 'scripts/postgres.sh install', or set {URL_ENV})")
+    server_missing(
+        REQUIRE_ENV,
+        f"PostgreSQL is required ({REQUIRE_ENV}=1) but {reason}",
+        f"no PostgreSQL server: {reason} (run 'scripts/postgres.sh install', or set {URL_ENV})",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -19,15 +19,19 @@ import pytest
 
 import facesearch
 
+from helpers import server_missing
+
 REQUIRE_ENV = "FACESEARCH_REQUIRE_RAY"
 OBJECT_STORE_BYTES = 80 * 2**20
 WORKER_NODES = 2
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"Ray is required ({REQUIRE_ENV}=1) but {reason}", pytrace=False)
-    pytest.skip(f"no Ray cluster: {reason} (pip install 'facesearch[ray]')")
+    server_missing(
+        REQUIRE_ENV,
+        f"Ray is required ({REQUIRE_ENV}=1) but {reason}",
+        f"no Ray cluster: {reason} (pip install 'facesearch[ray]')",
+    )
 
 
 @pytest.fixture(scope="session")
