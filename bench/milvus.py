@@ -23,7 +23,7 @@ and wait until every segment is indexed + load, each also reported. Memory: the 
 memory (the RSS of its process tree) after load and a warm-up search, less before the collection
 was created. Disk: how much its data folder grew (write-ahead log, segment files, index files).
 ``$FACESEARCH_MILVUS_CONFIG`` (milvus.yaml settings, see scripts/milvus.sh) applies to every server,
-for example ``dataCoord.enableAutoCompaction=false``: the segments column says when compaction
+for example ``dataCoord.compaction.enableAutoCompaction=false``: the segments column says when compaction
 merged segments while the searches ran.
 
 Milvus binds every interface, so the whole run goes in a private network namespace:

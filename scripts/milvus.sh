@@ -15,7 +15,8 @@
 #   scripts/milvus.sh stop DIR              stops that server (nothing to do when it is not running).
 #
 # $FACESEARCH_MILVUS_CONFIG: settings of milvus.yaml for 'start', "KEY=VALUE ..." (for example
-# "dataCoord.gc.interval=10 dataCoord.gc.dropTolerance=10": docs/scale-out.md, Milvus: erasure).
+# "dataCoord.gc.interval=10 dataCoord.gc.dropTolerance=10": docs/scale-out.md, Milvus: erasure). A KEY
+# that its milvus.yaml lacks is refused (scripts/milvus_settings.py): the server would ignore it.
 #
 # The server binds its ports on every interface (etcd, its coordinators, the proxy), and cannot be told
 # otherwise. So 'start' refuses to run outside a network namespace whose only interface is lo: run it,
@@ -82,12 +83,14 @@ running() {
 
 cmd_start() {
     local dir=${1:?usage: milvus.sh start DIR [URLFILE]} urlfile=${2:-}
+    installed || { log "milvus is not installed (run: scripts/milvus.sh install)"; exit 1; }
+    # The server drops a setting whose key its milvus.yaml lacks, silently: refuse it here instead.
+    "$VENV/bin/python" "$(dirname "$0")/milvus_settings.py" ${FACESEARCH_MILVUS_CONFIG:-} || exit 1
     if ! only_loopback; then
         log "this network namespace has interfaces besides lo, and Milvus binds every interface:" \
             "run under 'scripts/milvus.sh isolated ...'"
         exit 1
     fi
-    installed || { log "milvus is not installed (run: scripts/milvus.sh install)"; exit 1; }
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     if ! running "$dir"; then

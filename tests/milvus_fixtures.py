@@ -48,6 +48,15 @@ def unavailable(reason: str) -> None:
     )
 
 
+def server_python() -> Path:
+    """The Python of the server's virtual environment (``scripts/milvus.sh install``), or a skip."""
+    venv = Path(os.environ.get("FACESEARCH_MILVUS_VENV", Path.home() / ".cache" / "facesearch" / "milvus-venv"))
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / "milvus-server").exists():
+        unavailable(f"the server is not installed in {venv} (run 'scripts/milvus.sh install')")
+    return python
+
+
 def _only_loopback() -> bool:
     lines = Path("/proc/net/dev").read_text().splitlines()[2:]
     return all(line.split(":")[0].strip() == "lo" for line in lines)
