@@ -13,6 +13,8 @@
 #                                           address (and writes it to URLFILE when given). Starting a
 #                                           running DIR prints its address.
 #   scripts/milvus.sh stop DIR              stops that server (nothing to do when it is not running).
+#   scripts/milvus.sh settings [KEY=VALUE...] checks milvus.yaml settings (default: $FACESEARCH_MILVUS_CONFIG)
+#                                           against the installed server's; exit 1 naming each it would ignore.
 #
 # $FACESEARCH_MILVUS_CONFIG: settings of milvus.yaml for 'start', "KEY=VALUE ..." (for example
 # "dataCoord.gc.interval=10 dataCoord.gc.dropTolerance=10": docs/scale-out.md, Milvus: erasure). A KEY
@@ -81,11 +83,19 @@ running() {
     [ -f "$dir/milvus.pid" ] && kill -0 "$(cat "$dir/milvus.pid")" 2>/dev/null
 }
 
-cmd_start() {
-    local dir=${1:?usage: milvus.sh start DIR [URLFILE]} urlfile=${2:-}
+cmd_settings() {
     installed || { log "milvus is not installed (run: scripts/milvus.sh install)"; exit 1; }
     # The server drops a setting whose key its milvus.yaml lacks, silently: refuse it here instead.
-    "$VENV/bin/python" "$(dirname "$0")/milvus_settings.py" ${FACESEARCH_MILVUS_CONFIG:-} || exit 1
+    if [ "$#" -eq 0 ]; then
+        # KEY=VALUE settings, split on spaces as cmd_start passes them to the server
+        set -- ${FACESEARCH_MILVUS_CONFIG:-}
+    fi
+    "$VENV/bin/python" "$(dirname "$0")/milvus_settings.py" "$@" || exit 1
+}
+
+cmd_start() {
+    local dir=${1:?usage: milvus.sh start DIR [URLFILE]} urlfile=${2:-}
+    cmd_settings
     if ! only_loopback; then
         log "this network namespace has interfaces besides lo, and Milvus binds every interface:" \
             "run under 'scripts/milvus.sh isolated ...'"
@@ -145,5 +155,6 @@ case "${1:-}" in
     isolated) shift; cmd_isolated "$@" ;;
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop "$@" ;;
-    *) echo "usage: $0 install | isolated CMD [ARG...] | start DIR [URLFILE] | stop DIR" >&2; exit 2 ;;
+    settings) shift; cmd_settings "$@" ;;
+    *) echo "usage: $0 install | isolated CMD [ARG...] | start DIR [URLFILE] | stop DIR | settings [KEY=VALUE...]" >&2; exit 2 ;;
 esac

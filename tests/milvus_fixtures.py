@@ -48,13 +48,15 @@ def unavailable(reason: str) -> None:
     )
 
 
-def server_python() -> Path:
-    """The Python of the server's virtual environment (``scripts/milvus.sh install``), or a skip."""
-    venv = Path(os.environ.get("FACESEARCH_MILVUS_VENV", Path.home() / ".cache" / "facesearch" / "milvus-venv"))
-    python = venv / "bin" / "python"
-    if not (venv / "bin" / "milvus-server").exists():
-        unavailable(f"the server is not installed in {venv} (run 'scripts/milvus.sh install')")
-    return python
+def check_settings(*settings: str) -> subprocess.CompletedProcess[str]:
+    """``scripts/milvus.sh settings``: SETTINGS (KEY=VALUE) checked against the installed server's
+    milvus.yaml, as ``start`` checks them; a skip (a failure in CI) when no server is installed."""
+    env = {k: v for k, v in os.environ.items() if k != "FACESEARCH_MILVUS_CONFIG"}
+    if subprocess.run(["bash", str(SCRIPT), "settings"], env=env, capture_output=True, timeout=60).returncode:
+        unavailable("the server is not installed")
+    return subprocess.run(
+        ["bash", str(SCRIPT), "settings", *settings], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def _only_loopback() -> bool:

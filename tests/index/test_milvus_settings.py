@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from milvus_fixtures import SCRIPT, server_python
+from milvus_fixtures import SCRIPT, check_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = ROOT / "scripts" / "milvus_settings.py"
@@ -37,12 +37,13 @@ nodes:
 """
 
 
-def check(
-    *settings: str, template: Path | None = None, python: str = sys.executable
-) -> subprocess.CompletedProcess[str]:
-    where = ["--template", str(template)] if template else []
+def check(*settings: str, template: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [python, str(CHECK), *where, *settings], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, str(CHECK), "--template", str(template), *settings],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -85,7 +86,7 @@ def test_a_setting_without_a_value_is_refused(tmp_path: Path) -> None:
 
 
 def test_start_refuses_a_misspelt_setting_before_anything_starts(tmp_path: Path) -> None:
-    server_python()  # the check reads the installed server's own template
+    check_settings()  # the check reads the installed server's own template
     folder = tmp_path / "server"
     done = subprocess.run(
         ["bash", str(SCRIPT), "start", str(folder)],
@@ -101,12 +102,11 @@ def test_start_refuses_a_misspelt_setting_before_anything_starts(tmp_path: Path)
 
 
 def test_every_milvus_setting_the_docs_name_is_one_the_server_has() -> None:
-    python = server_python()
     section = "common|dataCoord|dataNode|indexNode|queryCoord|queryNode|rocksmq|proxy"
     setting = re.compile(rf"(?<![\w.-])((?:{section})(?:\.[A-Za-z]+)+)")  # not a host name's tail
     named = set()
     for doc in [ROOT / "docs" / "scale-out.md", ROOT / "bench" / "milvus.py", ROOT / "tests" / "milvus_fixtures.py"]:
         named |= set(setting.findall(doc.read_text(encoding="utf-8")))
     assert "dataCoord.compaction.enableAutoCompaction" in named  # the docs' advice for a large load is checked
-    done = check(*sorted(f"{key}=1" for key in named), python=str(python))
+    done = check_settings(*sorted(f"{key}=1" for key in named))
     assert (done.returncode, done.stderr) == (0, "")
